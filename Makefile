@@ -1,0 +1,50 @@
+# vplc — one entry point for people and CI. `make run` runs the demo, `make test` the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APP ?= plc_apps/bioreactor
+PYTEST_ARGS ?=
+
+.PHONY: help install run demo-virtual test lint format bench clean
+
+help:
+	@echo "make run     - bioreactor demo on simulated hardware, real time, live view (Ctrl-C stops)"
+	@echo "make test    - install everything needed and run lint + the whole test suite"
+	@echo "make bench   - benchmarks, JSON results in bench-results/"
+
+# A fresh Debian machine may lack python3-venv; install it only when venv creation fails.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get update && apt-get install -y python3-venv && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/vplc run $(APP)
+
+demo-virtual: $(STAMP)
+	$(VENV)/bin/vplc run $(APP) --virtual --duration 14400 --trace reports/bioreactor-trace.csv
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy hal runtime sim_hardware plc_apps containers
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@mkdir -p bench-results
+	$(PY) -m tests.bench.run --out bench-results
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache bench-results reports

@@ -1,0 +1,1 @@
+"""Container images, deployment manager and rollout strategies (see README)."""

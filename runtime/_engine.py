@@ -1,0 +1,346 @@
+"""The scan engine: cyclic tasks on absolute deadlines, lifecycle STOP/RUN/FAULT, safe outputs."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from hal import Driver, ProcessImage
+from runtime._clock import Clock, RealClock
+from runtime._fb import CycleContext
+from runtime._loader import LoadedApp
+from runtime._program import Program
+from runtime._rt import GcControl, apply_thread_realtime
+from runtime._stats import TaskStatistics
+from runtime.manifest import OverrunPolicy, TaskSpec
+
+CycleHook = Callable[["Task", int], None]
+_LOG_EVERY = 1000  # after the first overrun of a task, log only every Nth: logging is not free
+
+
+class RuntimeState(StrEnum):
+    STOP = "STOP"
+    RUN = "RUN"
+    FAULT = "FAULT"
+
+
+class Task:
+    """One cyclic task: its programs, schedule, cycle context and statistics."""
+
+    __slots__ = (
+        "calls",
+        "ctx",
+        "hooks",
+        "name",
+        "next_release_ns",
+        "order",
+        "period_ns",
+        "policy",
+        "priority",
+        "programs",
+        "spec",
+        "spin_ns",
+        "stats",
+        "watchdog_ns",
+    )
+
+    def __init__(self, spec: TaskSpec, programs: list[tuple[str, Program]], order: int) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.period_ns = spec.period_ns
+        self.priority = spec.priority
+        self.policy = spec.overrun
+        self.spin_ns = spec.spin_us * 1000
+        self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0
+        self.order = order
+        self.programs = programs
+        self.calls = [(name, prog.execute) for name, prog in programs]
+        self.ctx = CycleContext(spec.name)
+        self.stats = TaskStatistics()
+        self.next_release_ns = 0
+        self.hooks: list[CycleHook] = []
+
+
+class ScanEngine:
+    """Runs an app's tasks against its drivers on a clock, in priority order, without drift.
+
+    Tasks share one scan thread and are scheduled non-preemptively: at every wake the
+    highest-priority due task runs first (ties in declaration order). Commands from other
+    threads are queued with ``submit`` and run between two cycles, never inside one.
+    """
+
+    def __init__(self, app: LoadedApp, *, clock: Clock | None = None) -> None:
+        self.app = app
+        self.clock: Clock = clock or RealClock()
+        self.image: ProcessImage = app.image
+        self.drivers: list[Driver] = list(app.drivers.values())
+        self.tasks = [
+            Task(spec, [(p, app.programs[p]) for p in spec.programs], i)
+            for i, spec in enumerate(app.manifest.tasks)
+        ]
+        self._by_priority = sorted(self.tasks, key=lambda t: (-t.priority, t.order))
+        self.fastest = min(self.tasks, key=lambda t: (t.period_ns, t.order))
+        self.state = RuntimeState.STOP
+        self.fault_reason = ""
+        self.epoch_ns = 0
+        self.now_ns = 0  # app time of the cycle in progress or last finished
+        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
+        self.gc = GcControl(enabled=app.manifest.realtime.gc_freeze and not self.clock.virtual)
+        self.realtime_report: dict[str, str] = {}
+        self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
+        self._stop_requested = False
+        self._thread: threading.Thread | None = None
+        self._opened = False
+
+    # ----------------------------------------------------------------- lifecycle commands
+    def start(self) -> None:
+        """STOP → RUN (also FAULT → RUN: the operator's restart after a fault)."""
+        if self.state is not RuntimeState.RUN:
+            self.log.info("lifecycle", old=self.state.value, new="RUN", reason=self.fault_reason)
+            self.state = RuntimeState.RUN
+            self.fault_reason = ""
+
+    def stop(self) -> None:
+        """RUN → STOP: outputs go to their safe values at once."""
+        if self.state is RuntimeState.RUN:
+            self.log.info("lifecycle", old="RUN", new="STOP")
+            self.state = RuntimeState.STOP
+        self._go_safe()
+
+    def reset(self) -> None:
+        """FAULT → STOP (acknowledge the fault, keep outputs safe)."""
+        if self.state is RuntimeState.FAULT:
+            self.log.info("lifecycle", old="FAULT", new="STOP", reason=self.fault_reason)
+            self.state = RuntimeState.STOP
+            self.fault_reason = ""
+
+    def fault(self, reason: str, **details: Any) -> None:
+        """Enter FAULT: outputs safe in this same cycle; the process stays up."""
+        if self.state is not RuntimeState.FAULT:
+            self.log.error("lifecycle", old=self.state.value, new="FAULT", reason=reason, **details)
+        self.state = RuntimeState.FAULT
+        self.fault_reason = reason
+        self._go_safe()
+
+    def _go_safe(self) -> None:
+        lifted = self.image.apply_safe()
+        if lifted:
+            self.log.warning("forces_lifted", points=lifted, state=self.state.value)
+
+    # ----------------------------------------------------------------------- commands
+    def submit(self, command: Callable[[ScanEngine], Any]) -> Future[Any]:
+        """Run ``command(engine)`` on the scan thread between two cycles."""
+        fut: Future[Any] = Future()
+        self._commands.append((command, fut))
+        return fut
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            command, fut = self._commands.popleft()
+            try:
+                fut.set_result(command(self))
+            except Exception as exc:
+                fut.set_exception(exc)
+
+    # -------------------------------------------------------------------- the scan
+    def open(self) -> None:
+        """Open drivers and set the schedule's epoch; idempotent."""
+        if self._opened:
+            return
+        for driver in self.drivers:
+            driver.open()
+        self._opened = True
+        self.epoch_ns = self.clock.now_ns()
+        for task in self.tasks:
+            task.next_release_ns = self.epoch_ns
+
+    def close(self) -> None:
+        """Outputs safe, written once more, drivers closed."""
+        if not self._opened:
+            return
+        if self.state is RuntimeState.RUN:
+            self.state = RuntimeState.STOP
+            self.log.info("lifecycle", old="RUN", new="STOP", reason="shutdown")
+        self._go_safe()
+        for driver in self.drivers:
+            try:
+                driver.write_outputs(self.now_ns)
+            except Exception as exc:
+                self.log.error(
+                    "driver_error", driver=driver.name, phase="final_write", error=str(exc)
+                )
+            driver.close()
+        self._opened = False
+
+    def run_until(self, end_ns: int | None = None) -> None:
+        """Scan until app time ``end_ns`` (exclusive) or until ``request_stop``."""
+        self.open()
+        clock = self.clock
+        while not self._stop_requested:
+            if self._commands:
+                self._run_commands()
+            task = self._next_due()
+            release = task.next_release_ns
+            if end_ns is not None and release - self.epoch_ns >= end_ns:
+                break
+            now = clock.now_ns()
+            if release > now:
+                clock.sleep_until(release, task.spin_ns)
+                continue  # re-check: a command or a higher-priority task may be due first
+            self._cycle(task, release)
+            if not clock.virtual:
+                nxt = self._next_due().next_release_ns
+                self.gc.maybe_collect(nxt - clock.now_ns())
+
+    def _next_due(self) -> Task:
+        best = self._by_priority[0]
+        for task in self._by_priority:
+            if task.next_release_ns < best.next_release_ns:
+                best = task
+        return best
+
+    def _cycle(self, task: Task, release: int) -> None:
+        clock = self.clock
+        start = clock.now_ns()
+        app_now = release - self.epoch_ns
+        self.now_ns = app_now
+        task.ctx.advance(app_now)
+        self._read_inputs(app_now)
+        if self.state is RuntimeState.RUN:
+            self._run_programs(task)
+        self._write_outputs(app_now)
+        for hook in task.hooks:
+            hook(task, app_now)
+        end = clock.now_ns()
+        stats = task.stats
+        stats.cycles += 1
+        stats.latency_hist.record(start - release)
+        stats.exec_hist.record(end - start)
+        self._schedule_next(task, release, end, end - start)
+
+    def _run_programs(self, task: Task) -> None:
+        ctx = task.ctx
+        for name, call in task.calls:
+            try:
+                call(ctx)
+            except Exception as exc:
+                task.stats.faults += 1
+                self.fault(
+                    f"program {name!r} raised {type(exc).__name__}: {exc}",
+                    task=task.name,
+                    program=name,
+                    cycle=ctx.cycle,
+                    traceback=traceback.format_exc(),
+                )
+                return
+
+    def _read_inputs(self, app_now: int) -> None:
+        for driver in self.drivers:
+            try:
+                driver.read_inputs(app_now)
+            except Exception as exc:
+                self.fault(
+                    f"driver {driver.name!r} failed reading inputs: {exc}",
+                    driver=driver.name,
+                    traceback=traceback.format_exc(),
+                )
+
+    def _write_outputs(self, app_now: int) -> None:
+        for driver in self.drivers:
+            try:
+                driver.write_outputs(app_now)
+            except Exception as exc:
+                self.fault(
+                    f"driver {driver.name!r} failed writing outputs: {exc}",
+                    driver=driver.name,
+                    traceback=traceback.format_exc(),
+                )
+
+    def _schedule_next(self, task: Task, release: int, end: int, exec_ns: int) -> None:
+        period = task.period_ns
+        nxt = release + period
+        overrun = end > nxt or (task.watchdog_ns and exec_ns > task.watchdog_ns)
+        if overrun:
+            stats = task.stats
+            stats.overruns += 1
+            if end > nxt:
+                behind = (end - nxt) // period  # releases that are entirely in the past
+                # warn: the pending release runs at once, late; skip/fault: never run late.
+                dropped = behind if task.policy is OverrunPolicy.WARN else behind + 1
+                nxt += dropped * period
+                stats.skipped += dropped
+            if stats.overruns == 1 or stats.overruns % _LOG_EVERY == 0:
+                self.log.warning(
+                    "overrun",
+                    task=task.name,
+                    cycle=task.ctx.cycle,
+                    exec_us=exec_ns // 1000,
+                    period_us=period // 1000,
+                    overruns=stats.overruns,
+                    policy=task.policy.value,
+                )
+            if task.policy is OverrunPolicy.FAULT and self.state is RuntimeState.RUN:
+                self.fault(
+                    f"task {task.name!r} overran its period (watchdog policy 'fault')",
+                    task=task.name,
+                    cycle=task.ctx.cycle,
+                    exec_us=exec_ns // 1000,
+                )
+                self._write_outputs(self.now_ns)
+        task.next_release_ns = nxt
+
+    # ------------------------------------------------------------ real-time thread
+    def start_thread(self) -> None:
+        """Run the scan in its own thread with the manifest's real-time settings."""
+        rt = self.app.manifest.realtime
+
+        def body() -> None:
+            self.realtime_report = apply_thread_realtime(
+                fifo_priority=rt.fifo_priority, cpus=rt.cpus, timer_slack_ns=rt.timer_slack_ns
+            )
+            self.gc.freeze()
+            try:
+                self.run_until(None)
+            except BaseException as exc:  # the scan must never die silently
+                self.log.critical(
+                    "scan_thread_died", error=repr(exc), traceback=traceback.format_exc()
+                )
+                self.fault(f"scan thread died: {exc!r}")
+                raise
+            finally:
+                self.gc.release()
+
+        self._thread = threading.Thread(target=body, name=f"scan-{self.app.name}", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "app": self.app.name,
+            "version": self.app.version,
+            "state": self.state.value,
+            "fault_reason": self.fault_reason,
+            "app_time_s": self.now_ns / 1e9,
+            "gc_collections": list(self.gc.collections),
+            "tasks": {
+                t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
+                for t in self.tasks
+            },
+        }

@@ -1,0 +1,172 @@
+"""App loading: manifest → process image, drivers, parameters and program instances."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from hal import Direction, Driver, DriverError, ProcessImage, get_driver_factory
+from runtime._program import AppConfigError, AppContext, Parameter, Program
+from runtime.manifest import AppManifest, ManifestError, load_manifest
+
+_load_counter = itertools.count(1)
+
+
+@dataclass
+class LoadedApp:
+    """Everything a scan engine needs, built and checked before RUN."""
+
+    manifest: AppManifest
+    app_dir: Path
+    image: ProcessImage
+    drivers: dict[str, Driver]
+    parameters: dict[str, Parameter]
+    programs: dict[str, Program]
+    package: str
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+
+def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
+    """Validate the manifest, import the logic, bind drivers and build programs.
+
+    Everything that can be wrong with an app is found here, before RUN; each problem is
+    reported as a ManifestError naming app.yaml and the YAML path.
+    """
+    app_dir = Path(app_dir).resolve()
+    manifest = load_manifest(app_dir)
+    path = app_dir / "app.yaml"
+    image = ProcessImage(manifest.points)
+    parameters = {p.name: Parameter(p) for p in manifest.parameters}
+    drivers = _build_drivers(manifest, image, path)
+    package = _import_package(manifest, app_dir)
+    context = AppContext(app_name=manifest.name, image=image, parameters=parameters, seed=seed)
+    programs: dict[str, Program] = {}
+    for i, spec in enumerate(manifest.programs):
+        cls = _resolve_program(package, spec.entry, f"programs.{i}.entry", path)
+        context._program = spec.name
+        try:
+            programs[spec.name] = cls(context)
+        except AppConfigError as exc:
+            raise ManifestError(path, [f"at programs.{i} ({spec.name}): {exc}"]) from None
+        except Exception as exc:
+            raise ManifestError(
+                path,
+                [
+                    f"at programs.{i} ({spec.name}): constructing {spec.entry} raised "
+                    f"{type(exc).__name__}: {exc}"
+                ],
+            ) from exc
+    return LoadedApp(
+        manifest=manifest,
+        app_dir=app_dir,
+        image=image,
+        drivers=drivers,
+        parameters=parameters,
+        programs=programs,
+        package=package,
+    )
+
+
+def _build_drivers(manifest: AppManifest, image: ProcessImage, path: Path) -> dict[str, Driver]:
+    drivers: dict[str, Driver] = {}
+    for name, cfg in manifest.drivers.items():
+        try:
+            factory = get_driver_factory(cfg.type)
+            drivers[name] = factory(name=name, options=cfg.options)
+        except DriverError as exc:
+            raise ManifestError(path, [f"at drivers.{name}: {exc}"]) from None
+        except ValueError as exc:  # pydantic ValidationError of the driver's options
+            raise ManifestError(path, [f"at drivers.{name}.options: {exc}"]) from None
+    for name, driver in drivers.items():
+        channels = driver.channels()
+        bindings = []
+        for i, spec in enumerate(manifest.points):
+            if spec.driver != name:
+                continue
+            where = f"at points.{i}.channel ({spec.name})"
+            info = channels.get(spec.channel)
+            if info is None:
+                known = ", ".join(sorted(channels))
+                raise ManifestError(
+                    path,
+                    [f"{where}: driver {name!r} has no channel {spec.channel!r} (has: {known})"],
+                )
+            if spec.direction not in info.directions:
+                can = "/".join(sorted(d.value for d in info.directions))
+                raise ManifestError(
+                    path,
+                    [
+                        f"{where}: point direction is {spec.direction.value!r} but channel "
+                        f"{spec.channel!r} of driver {name!r} is {can}-only"
+                        + (
+                            " (an output cannot be bound to a sensor)"
+                            if spec.direction is Direction.OUT
+                            else ""
+                        )
+                    ],
+                )
+            bindings.append((image[spec.name], spec.channel))
+        try:
+            driver.bind(bindings)
+        except DriverError as exc:
+            raise ManifestError(path, [f"at drivers.{name}: {exc}"]) from None
+    return drivers
+
+
+def _import_package(manifest: AppManifest, app_dir: Path) -> str:
+    """Give the app's modules a private package so two versions can be loaded side by side."""
+    tag = re.sub(r"\W", "_", manifest.version)
+    package = f"_vplc_app_{manifest.name}_{tag}_{next(_load_counter)}"
+    module = types.ModuleType(package)
+    module.__path__ = [str(app_dir)]
+    module.__file__ = str(app_dir / "__init__.py")
+    sys.modules[package] = module
+    return package
+
+
+def _resolve_program(package: str, entry: str, where: str, path: Path) -> type[Program]:
+    module_name, _, class_name = entry.partition(":")
+    try:
+        module = importlib.import_module(f"{package}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{package}.{module_name}":
+            raise ManifestError(
+                path,
+                [
+                    f"at {where}: module {module_name!r} not found in the app folder "
+                    f"(expected {module_name.replace('.', '/')}.py next to app.yaml)"
+                ],
+            ) from None
+        raise ManifestError(path, [f"at {where}: importing {module_name!r} failed: {exc}"]) from exc
+    except Exception as exc:
+        raise ManifestError(
+            path, [f"at {where}: importing {module_name!r} raised {type(exc).__name__}: {exc}"]
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ManifestError(
+            path, [f"at {where}: module {module_name!r} has no class {class_name!r}"]
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Program)):
+        raise ManifestError(
+            path, [f"at {where}: {entry} is not a Program subclass (runtime.Program)"]
+        )
+    return cls
+
+
+def unload_app(app: LoadedApp) -> None:
+    """Forget the app's private modules (after an online change or at shutdown)."""
+    for name in [m for m in sys.modules if m == app.package or m.startswith(app.package + ".")]:
+        del sys.modules[name]

@@ -1,0 +1,172 @@
+"""Programs (POUs) and what they see of their app: points, parameters, a seeded random source."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import structlog
+
+from hal import Point, ProcessImage, Value
+from runtime._fb import CycleContext, FunctionBlock
+from runtime.manifest import ParameterSpec
+
+
+class AppConfigError(Exception):
+    """A program asked for something its manifest does not declare."""
+
+
+class Parameter:
+    """A live parameter value; operators write it between cycles, programs read ``.value``."""
+
+    __slots__ = ("name", "spec", "value")
+
+    def __init__(self, spec: ParameterSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.value: Any = spec.check(spec.default)
+
+    def set(self, value: object) -> Value:
+        """Validate against type and range, then store; returns the previous value."""
+        checked = self.spec.check(value)
+        old: Value = self.value
+        self.value = checked
+        return old
+
+    def __repr__(self) -> str:
+        return f"<Parameter {self.name}={self.value!r}>"
+
+
+class AppContext:
+    """The handle a program receives at construction: the only door to points and parameters."""
+
+    def __init__(
+        self,
+        *,
+        app_name: str,
+        image: ProcessImage,
+        parameters: Mapping[str, Parameter],
+        seed: int = 0,
+    ) -> None:
+        self.app_name = app_name
+        self._image = image
+        self._parameters = parameters
+        self._seed = seed
+        self._program = ""
+        self.log = structlog.get_logger("vplc.app").bind(app=app_name)
+
+    def point(self, name: str) -> Point:
+        """The live cell of an I/O point declared in the manifest's ``points``."""
+        if name not in self._image:
+            known = ", ".join(p.name for p in self._image) or "none"
+            raise AppConfigError(
+                f"program {self._program!r} uses point {name!r}, which the manifest does not "
+                f"declare under 'points' (declared: {known})"
+            )
+        return self._image[name]
+
+    def param(self, name: str) -> Parameter:
+        """A parameter declared in the manifest's ``parameters``."""
+        try:
+            return self._parameters[name]
+        except KeyError:
+            known = ", ".join(self._parameters) or "none"
+            raise AppConfigError(
+                f"program {self._program!r} uses parameter {name!r}, which the manifest does "
+                f"not declare under 'parameters' (declared: {known})"
+            ) from None
+
+    def random(self, stream: str = "") -> random.Random:
+        """A seeded random source; the same seed and stream name give the same sequence."""
+        return random.Random(f"{self._seed}:{self._program}:{stream}")
+
+
+class Program:
+    """Base of a program (POU). Subclasses build blocks in ``__init__`` and run ``execute``.
+
+    ``VARS`` declares program variables (name → initial value). Function-block attributes
+    (single, or in lists/dicts) and VARS make up the program's state for snapshots, retain
+    and online change; instance paths look like ``temp_pid.I`` or ``alarms[3].UNACKED``.
+    """
+
+    VARS: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        for var, initial in self.VARS.items():
+            setattr(self, var, copy.copy(initial))
+
+    def execute(self, ctx: CycleContext) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.execute")
+
+    def blocks(self) -> Iterator[tuple[str, FunctionBlock]]:
+        """Every function-block instance this program owns, with its instance path."""
+        for name, value in vars(self).items():
+            yield from _walk(name, value)
+
+    def snapshot(self) -> dict[str, Any]:
+        state: dict[str, Any] = {var: copy.deepcopy(getattr(self, var)) for var in self.VARS}
+        for name, value in vars(self).items():
+            snap = _snap(value)
+            if snap is not None:
+                state[name] = snap
+        return state
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        for name, value in state.items():
+            current = getattr(self, name, None)
+            if name in self.VARS:
+                setattr(self, name, copy.deepcopy(value))
+            elif current is None or _snap(current) is None:
+                raise KeyError(f"{type(self).__name__} has no state variable {name!r}")
+            else:
+                _restore(current, value)
+
+
+def _walk(path: str, value: object) -> Iterator[tuple[str, FunctionBlock]]:
+    if isinstance(value, FunctionBlock):
+        yield path, value
+        for var in value._VARS:
+            yield from _walk(f"{path}.{var}", getattr(value, var))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if isinstance(item, FunctionBlock):
+                yield from _walk(f"{path}[{i}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, FunctionBlock):
+                yield from _walk(f"{path}[{key}]", item)
+
+
+def _snap(value: object) -> Any:
+    if isinstance(value, FunctionBlock):
+        return value.snapshot()
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, FunctionBlock) for v in value)
+    ):
+        return [v.snapshot() for v in value]
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, FunctionBlock) for v in value.values())
+    ):
+        return {str(k): v.snapshot() for k, v in value.items()}
+    return None
+
+
+def _restore(current: Any, state: Any) -> None:
+    if isinstance(current, FunctionBlock):
+        current.restore(state)
+    elif isinstance(current, list | tuple):
+        if len(state) != len(current):
+            raise ValueError(f"snapshot has {len(state)} instances, program has {len(current)}")
+        for blk, st in zip(current, state, strict=True):
+            blk.restore(st)
+    else:
+        for key, blk in current.items():
+            if str(key) in state:
+                blk.restore(state[str(key)])

@@ -1,0 +1,93 @@
+"""OS real-time knobs for the scan thread: SCHED_FIFO, CPU affinity, timer slack, GC control."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import os
+from collections.abc import Sequence
+
+import structlog
+
+_PR_SET_TIMERSLACK = 29
+log = structlog.get_logger("vplc.rt")
+
+
+def apply_thread_realtime(
+    *, fifo_priority: int, cpus: Sequence[int], timer_slack_ns: int
+) -> dict[str, str]:
+    """Apply what the OS permits to the calling thread; report each knob as set or why not.
+
+    Each knob falls back on its own with a logged warning (unprivileged containers forbid
+    SCHED_FIFO but allow the rest), so the runtime always starts.
+    """
+    report: dict[str, str] = {}
+    if fifo_priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
+            report["sched"] = f"SCHED_FIFO {fifo_priority}"
+        except (OSError, AttributeError) as exc:
+            report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
+            log.warning("realtime_fallback", knob="SCHED_FIFO", reason=str(exc))
+    else:
+        report["sched"] = "SCHED_OTHER"
+    if cpus:
+        try:
+            os.sched_setaffinity(0, set(cpus))
+            report["affinity"] = ",".join(map(str, cpus))
+        except (OSError, ValueError) as exc:
+            report["affinity"] = f"any (refused: {exc})"
+            log.warning("realtime_fallback", knob="affinity", cpus=list(cpus), reason=str(exc))
+    report["timer_slack"] = _set_timer_slack(timer_slack_ns)
+    return report
+
+
+def _set_timer_slack(ns: int) -> str:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return "default (libc not found)"
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        if libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            log.warning("realtime_fallback", knob="timer_slack", errno=err)
+            return f"default (prctl errno {err})"
+    except (OSError, AttributeError) as exc:
+        return f"default ({exc})"
+    return f"{ns} ns"
+
+
+class GcControl:
+    """Keeps the cyclic garbage collector out of the scan: freeze, then collect in slack time."""
+
+    __slots__ = ("collections", "enabled", "threshold")
+
+    def __init__(self, *, enabled: bool, threshold: int = 700) -> None:
+        self.enabled = enabled
+        self.threshold = threshold
+        self.collections = [0, 0, 0]
+
+    def freeze(self) -> None:
+        """Move everything allocated at start-up out of the collector's sight."""
+        if not self.enabled:
+            return
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+
+    def maybe_collect(self, slack_ns: int) -> None:
+        """Collect the young generation only when the next release is far enough away."""
+        if not self.enabled or slack_ns < 2_000_000:
+            return
+        g0, g1, _ = gc.get_count()
+        if g0 < self.threshold:
+            return
+        gen = 1 if g1 >= 10 else 0
+        gc.collect(gen)
+        self.collections[gen] += 1
+
+    def release(self) -> None:
+        if self.enabled:
+            gc.enable()
+            gc.unfreeze()

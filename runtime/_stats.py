@@ -1,0 +1,109 @@
+"""Task statistics: a log-linear latency histogram and per-task counters, allocation-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SUB_BITS = 5  # 32 sub-buckets per power of two: ≤ ~3 % error on a percentile
+_SUB = 1 << _SUB_BITS
+_BUCKETS = (64 - _SUB_BITS) * _SUB
+
+
+def _index(v: int) -> int:
+    if v < _SUB:
+        return max(v, 0)
+    shift = v.bit_length() - _SUB_BITS - 1
+    return ((shift + 1) << _SUB_BITS) + ((v >> shift) - _SUB)
+
+
+def _lower_bound(i: int) -> int:
+    if i < _SUB:
+        return i
+    shift = (i >> _SUB_BITS) - 1
+    return (_SUB + (i & (_SUB - 1))) << shift
+
+
+class Histogram:
+    """Records non-negative integers (ns) in O(1) without allocating; reports percentiles."""
+
+    __slots__ = ("count", "counts", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * _BUCKETS
+        self.reset()
+
+    def reset(self) -> None:
+        for i in range(_BUCKETS):
+            self.counts[i] = 0
+        self.count = 0
+        self.total = 0
+        self.min = 0
+        self.max = 0
+
+    def record(self, v: int) -> None:
+        if v < 0:
+            v = 0
+        self.counts[_index(v)] += 1
+        if self.count == 0 or v < self.min:
+            self.min = v
+        if v > self.max:
+            self.max = v
+        self.count += 1
+        self.total += v
+
+    def percentile(self, q: float) -> int:
+        """Upper bound of the bucket holding the q-quantile (0 < q ≤ 1), capped at max."""
+        if self.count == 0:
+            return 0
+        rank = max(1, int(q * self.count + 0.999999))
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                return min(_lower_bound(i + 1) - 1, self.max) if i + 1 < _BUCKETS else self.max
+        return self.max
+
+    def summary_us(self) -> dict[str, float]:
+        """min/avg/max/p50/p99/p99.9 in microseconds (rounded to 0.1 µs)."""
+        avg = self.total / self.count if self.count else 0.0
+
+        def us(ns: float) -> float:
+            return round(ns / 1000.0, 1)
+
+        return {
+            "min": us(self.min),
+            "avg": us(avg),
+            "max": us(self.max),
+            "p50": us(self.percentile(0.50)),
+            "p99": us(self.percentile(0.99)),
+            "p99_9": us(self.percentile(0.999)),
+        }
+
+
+class TaskStatistics:
+    """What a task reports: cycles, overruns, skipped releases, execution time, wake latency."""
+
+    __slots__ = ("cycles", "exec_hist", "faults", "latency_hist", "overruns", "skipped")
+
+    def __init__(self) -> None:
+        self.exec_hist = Histogram()
+        self.latency_hist = Histogram()
+        self.reset()
+
+    def reset(self) -> None:
+        self.cycles = 0
+        self.overruns = 0
+        self.skipped = 0
+        self.faults = 0
+        self.exec_hist.reset()
+        self.latency_hist.reset()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cycles": self.cycles,
+            "overruns": self.overruns,
+            "skipped_releases": self.skipped,
+            "faults": self.faults,
+            "exec_us": self.exec_hist.summary_us(),
+            "wake_latency_us": self.latency_hist.summary_us(),
+        }

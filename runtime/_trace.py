@@ -1,0 +1,62 @@
+"""CSV trace of the process image: one row per cycle of the fastest task, byte-reproducible."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import IO
+
+from hal import ProcessImage
+from runtime._engine import Task
+
+
+def _fmt(value: object) -> str:
+    # repr() of a float is the shortest string that round-trips: identical on every IEEE-754
+    # machine, which is what makes two traces comparable byte for byte.
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class TraceRecorder:
+    """Cycle hook writing ``t`` (seconds) and every point's value.
+
+    In real time the rows go through a queue to a writer thread so the scan never touches the
+    disk; in virtual time they are written directly (nothing there is waiting on the clock).
+    """
+
+    def __init__(self, path: Path | str, image: ProcessImage, *, threaded: bool) -> None:
+        self.path = Path(path)
+        self._points = list(image.points)
+        self._file: IO[str] = self.path.open("w", encoding="utf-8", newline="")
+        self._file.write(",".join(["t", *(p.name for p in self._points)]) + "\n")
+        self.rows = 0
+        self.dropped = 0
+        self._queue: queue.SimpleQueue[str | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
+            self._thread.start()
+
+    def __call__(self, task: Task, now_ns: int) -> None:
+        row = f"{now_ns / 1e9!r}," + ",".join([_fmt(p.value) for p in self._points]) + "\n"
+        self.rows += 1
+        if self._queue is not None:
+            self._queue.put(row)
+        else:
+            self._file.write(row)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (row := self._queue.get()) is not None:
+            self._file.write(row)
+
+    def close(self) -> None:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._file.close()

@@ -1,0 +1,225 @@
+"""The ``vplc`` command line: validate and run apps (real or virtual time)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from hal import DriverError
+from runtime._clock import RealClock, VirtualClock
+from runtime._engine import RuntimeState, ScanEngine
+from runtime._loader import LoadedApp, load_app
+from runtime._logging import configure_logging
+from runtime._trace import TraceRecorder
+from runtime.manifest import ManifestError
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input that argparse cannot see (exit 2)."""
+
+
+def resolve_app_dir(ref: str) -> Path:
+    """An app folder path, or the name of an installed app (entry point group ``vplc.apps``)."""
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    for ep in entry_points(group="vplc.apps"):
+        if ep.name == ref:
+            module = ep.load()
+            return Path(next(iter(module.__path__)))
+    if path.exists():
+        raise UsageError(f"{ref}: not a folder; expected an app folder holding app.yaml")
+    installed = ", ".join(sorted(ep.name for ep in entry_points(group="vplc.apps"))) or "none"
+    raise UsageError(
+        f"{ref}: no such app folder, and no installed app of that name "
+        f"(installed apps: {installed})"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vplc", description="vplc — a virtual PLC runtime")
+    parser.add_argument("--log-format", choices=["console", "json"], default="console")
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default="info"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    val = sub.add_parser("validate", help="check an app without running it")
+    val.add_argument("app", metavar="APP_DIR")
+
+    run = sub.add_parser("run", help="run an app (real time with a live view, or --virtual)")
+    run.add_argument("app", metavar="APP_DIR")
+    run.add_argument(
+        "--virtual",
+        action="store_true",
+        help="virtual time: run releases back to back as fast as possible",
+    )
+    run.add_argument(
+        "--duration",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop after this much app time (required with --virtual)",
+    )
+    run.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE.csv",
+        help="write one CSV row per cycle of the fastest task",
+    )
+    run.add_argument("--seed", type=int, default=0, help="seed for the app's random sources")
+    run.add_argument("--no-view", action="store_true", help="no live terminal view")
+    run.add_argument(
+        "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
+    )
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_format, level=args.log_level)
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        return _run(args)
+    except (ManifestError, UsageError, DriverError) as exc:
+        print(f"vplc: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _validate(args: argparse.Namespace) -> int:
+    app = load_app(resolve_app_dir(args.app))
+    m = app.manifest
+    print(
+        f"{app.app_dir / 'app.yaml'}: OK — {m.name} {m.version}: {len(m.tasks)} task(s), "
+        f"{len(m.programs)} program(s), {len(m.points)} point(s), "
+        f"{len(m.parameters)} parameter(s), drivers: {', '.join(m.drivers)}"
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.virtual and args.duration is None:
+        raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
+    app = load_app(resolve_app_dir(args.app), seed=args.seed)
+    clock = VirtualClock() if args.virtual else RealClock()
+    engine = ScanEngine(app, clock=clock)
+    trace = None
+    if args.trace is not None:
+        try:
+            trace = TraceRecorder(args.trace, app.image, threaded=not args.virtual)
+        except OSError as exc:
+            raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
+        engine.fastest.hooks.append(trace)
+    engine.start()
+    wall0 = time.perf_counter()
+    try:
+        if args.virtual:
+            engine.run_until(round(args.duration * 1e9))
+        else:
+            _run_realtime(engine, app, args)
+    finally:
+        engine.close()
+        if trace is not None:
+            trace.close()
+    wall = time.perf_counter() - wall0
+    stats = engine.statistics()
+    stats["wall_s"] = round(wall, 3)
+    if args.virtual:
+        cycles = sum(t["cycles"] for t in stats["tasks"].values())
+        stats["virtual_speedup"] = round(stats["app_time_s"] / wall, 1) if wall else None
+        stats["cycles_per_wall_s"] = round(cycles / wall) if wall else None
+    if args.stats_json:
+        args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    _print_summary(stats, trace)
+    return EXIT_FAILURE if stats["fault_reason"] or engine.state is RuntimeState.FAULT else EXIT_OK
+
+
+def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) -> None:
+    """Scan in its own thread; the main thread shows the view until Ctrl-C/SIGTERM/duration."""
+    stop = {"requested": False}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    engine.start_thread()
+    deadline = time.monotonic() + args.duration if args.duration else None
+
+    def keep_going() -> bool:
+        alive = engine.running and not stop["requested"]
+        return alive and (deadline is None or time.monotonic() < deadline)
+
+    if args.no_view or not sys.stdout.isatty():
+        while keep_going():
+            time.sleep(0.05)
+    else:
+        from rich.live import Live
+
+        from runtime._view import LiveView
+
+        view = LiveView(engine)
+        with Live(view.render(), refresh_per_second=4, screen=False) as live:
+            while keep_going():
+                time.sleep(0.25)
+                live.update(view.render())
+    structlog.get_logger("vplc.cli").info(
+        "stopping", app=app.name, reason="signal" if stop["requested"] else "duration"
+    )
+    engine.submit(lambda e: e.stop())
+    time.sleep(0.05)
+    engine.request_stop()
+    engine.join(timeout=5.0)
+
+
+def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
+    print(
+        f"\n{stats['app']} {stats['version']}: state {stats['state']} after "
+        f"{stats['app_time_s']:.3f} s app time ({stats['wall_s']} s wall)"
+        + (f" — fault: {stats['fault_reason']}" if stats["fault_reason"] else "")
+    )
+    if "virtual_speedup" in stats:
+        print(
+            f"virtual time: {stats['virtual_speedup']}x real time, "
+            f"{stats['cycles_per_wall_s']} cycles per wall second"
+        )
+    print(
+        f"{'task':<12}{'period ms':>10}{'cycles':>10}{'overruns':>9}"
+        f"{'exec avg/p99/max µs':>24}{'latency p50/p99/max µs':>26}"
+    )
+    for name, t in stats["tasks"].items():
+        ex, lat = t["exec_us"], t["wake_latency_us"]
+        print(
+            f"{name:<12}{t['period_ms']:>10g}{t['cycles']:>10}{t['overruns']:>9}"
+            f"{ex['avg']:>10.1f}/{ex['p99']:.1f}/{ex['max']:.1f}".ljust(0)
+            + f"{lat['p50']:>12.1f}/{lat['p99']:.1f}/{lat['max']:.1f}"
+        )
+    if trace is not None:
+        print(f"trace: {trace.path} ({trace.rows} rows)")
+    print("outputs: driven to safe values")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

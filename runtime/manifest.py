@@ -1,0 +1,257 @@
+"""The app manifest (app.yaml): pydantic models, YAML loading, errors carrying the YAML path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hal import IecType, PointSpec, Value, coerce
+
+__all__ = [
+    "AppManifest",
+    "DriverConfig",
+    "ManifestError",
+    "OverrunPolicy",
+    "ParameterSpec",
+    "ProgramSpec",
+    "RealtimeConfig",
+    "RetainConfig",
+    "TaskSpec",
+    "load_manifest",
+]
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+
+
+class ManifestError(Exception):
+    """A manifest that cannot run; ``str()`` is the one-paragraph message a user sees."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{self.path}: invalid app manifest: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OverrunPolicy(StrEnum):
+    """What a task does when a cycle runs past its next release."""
+
+    WARN = "warn"  # count and log; the pending release runs at once (late), older ones are dropped
+    SKIP = "skip"  # count and drop every missed release; resume at the next future deadline
+    FAULT = "fault"  # go to FAULT: outputs safe
+
+
+class TaskSpec(_Strict):
+    """A cyclic task: programs run in declared order every ``period_ms``."""
+
+    name: str = Field(pattern=_NAME)
+    period_ms: float = Field(gt=0, description="cycle period in milliseconds (> 0)")
+    priority: int = Field(default=10, ge=0, le=99, description="higher runs first")
+    overrun: OverrunPolicy = OverrunPolicy.WARN
+    watchdog_ms: float | None = Field(
+        default=None, gt=0, description="execution time above which the cycle counts as overrun"
+    )
+    spin_us: int = Field(default=0, ge=0, le=5000, description="busy-wait before each release")
+    programs: list[str] = Field(min_length=1)
+
+    @property
+    def period_ns(self) -> int:
+        return round(self.period_ms * 1_000_000)
+
+
+class ProgramSpec(_Strict):
+    """A program (POU): a class in one of the app's modules, given as ``module:Class``."""
+
+    name: str = Field(pattern=_NAME)
+    entry: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+    description: str = ""
+
+
+class DriverConfig(_Strict):
+    """A driver instance: its registered ``type`` and the options that type validates."""
+
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParameterSpec(_Strict):
+    """A tunable parameter (setpoint, limit, gain) with its range; operators may write it."""
+
+    name: str = Field(pattern=_NAME)
+    type: IecType = IecType.LREAL
+    default: Value
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
+    description: str = ""
+    retain: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ParameterSpec:
+        try:
+            value = coerce(self.type, self.default)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"default: {exc}") from None
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.min is not None and value < self.min:
+                raise ValueError(f"default {value} is below min {self.min}")
+            if self.max is not None and value > self.max:
+                raise ValueError(f"default {value} is above max {self.max}")
+        return self
+
+    def check(self, value: object) -> Value:
+        """Coerce an operator's value and check the range; raise ValueError saying why."""
+        v = coerce(self.type, value)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            if v != v:  # NaN never satisfies a range and must not reach a controller
+                raise ValueError(f"parameter {self.name!r}: NaN is not a value")
+            if self.min is not None and v < self.min:
+                raise ValueError(f"parameter {self.name!r}: {v} is below min {self.min}")
+            if self.max is not None and v > self.max:
+                raise ValueError(f"parameter {self.name!r}: {v} is above max {self.max}")
+        return v
+
+
+class RetainConfig(_Strict):
+    """Which state survives a restart (used by the retain store)."""
+
+    variables: list[str] = Field(default_factory=list, description="instance paths")
+    interval_s: float = Field(default=10.0, gt=0)
+
+
+class RealtimeConfig(_Strict):
+    """OS scheduling for the scan thread; each falls back with a warning where not permitted."""
+
+    fifo_priority: int = Field(default=0, ge=0, le=99, description="0 = normal scheduling")
+    cpus: list[int] = Field(default_factory=list, description="CPU affinity, empty = any")
+    timer_slack_ns: int = Field(default=1, ge=1)
+    gc_freeze: bool = True
+
+
+class AppManifest(_Strict):
+    """An app: tasks, programs, I/O points with driver bindings, parameters, retain."""
+
+    name: str = Field(pattern=_NAME)
+    version: str = Field(pattern=_SEMVER, description="semantic version, e.g. 1.2.0")
+    description: str = ""
+    drivers: dict[str, DriverConfig] = Field(min_length=1)
+    programs: list[ProgramSpec] = Field(min_length=1)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    points: list[PointSpec] = Field(default_factory=list)
+    parameters: list[ParameterSpec] = Field(default_factory=list)
+    retain: RetainConfig = Field(default_factory=RetainConfig)
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+
+    @field_validator("drivers")
+    @classmethod
+    def _driver_names(cls, v: dict[str, DriverConfig]) -> dict[str, DriverConfig]:
+        for name in v:
+            if not re.match(_NAME, name):
+                raise ValueError(f"driver name {name!r} is not an identifier")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> AppManifest:
+        _unique("tasks", [t.name for t in self.tasks])
+        _unique("programs", [p.name for p in self.programs])
+        _unique("points", [p.name for p in self.points])
+        _unique("parameters", [p.name for p in self.parameters])
+        programs = {p.name for p in self.programs}
+        assigned: dict[str, str] = {}
+        for i, task in enumerate(self.tasks):
+            for j, prog in enumerate(task.programs):
+                if prog not in programs:
+                    raise ValueError(
+                        f"tasks.{i}.programs.{j}: program {prog!r} is not declared under "
+                        f"'programs' (declared: {sorted(programs)})"
+                    )
+                if prog in assigned:
+                    raise ValueError(
+                        f"tasks.{i}.programs.{j}: program {prog!r} is already assigned to "
+                        f"task {assigned[prog]!r}; a program instance runs in one task"
+                    )
+                assigned[prog] = task.name
+        for i, point in enumerate(self.points):
+            if point.driver not in self.drivers:
+                raise ValueError(
+                    f"points.{i}.driver: {point.driver!r} is not declared under 'drivers' "
+                    f"(declared: {sorted(self.drivers)})"
+                )
+        return self
+
+    def parameter(self, name: str) -> ParameterSpec:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def _unique(where: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{where}.{i}.name: duplicate name {name!r}")
+        seen.add(name)
+
+
+def _format_error(err: Mapping[str, Any]) -> str:
+    loc = ".".join(str(part) for part in err["loc"])
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (not part of the manifest schema)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    # Cross-field checks name their own path as "a.b.c: message".
+    m = re.match(r"^([A-Za-z_][\w]*(?:\.[\w]+)+): (.*)$", msg, re.S)
+    if m:
+        loc = ".".join(x for x in (loc, m.group(1)) if x)
+        msg = m.group(2)
+    loc = loc or "(top level)"
+    inp = err.get("input")
+    shown = "" if isinstance(inp, dict | list) or err["type"] == "missing" else f" (got {inp!r})"
+    return f"at {loc}: {msg}{shown}"
+
+
+def parse_manifest(data: object, path: Path | str) -> AppManifest:
+    """Validate already-parsed YAML; raise ManifestError naming each YAML path."""
+    if not isinstance(data, dict):
+        raise ManifestError(
+            path, [f"expected a mapping at the top level, got {type(data).__name__}"]
+        )
+    try:
+        return AppManifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(path, [_format_error(e) for e in exc.errors()]) from None
+
+
+def load_manifest(app_dir: Path | str) -> AppManifest:
+    """Read and validate ``APP_DIR/app.yaml``."""
+    path = Path(app_dir) / "app.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(path, ["file not found: an app folder needs an app.yaml"]) from None
+    except OSError as exc:
+        raise ManifestError(path, [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(path, [f"{where}YAML syntax error: {problem}"]) from None
+    return parse_manifest(data, path)
