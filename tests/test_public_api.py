@@ -1,0 +1,22 @@
+"""What each layer exports is deliberate: a change to __all__ must change this test too."""
+
+from __future__ import annotations
+
+import hal
+import runtime
+
+
+def test_hal_exports() -> None:
+    assert set(hal.__all__) == {
+        "ChannelInfo", "Direction", "Driver", "DriverError", "DriverFactory", "IecType",
+        "MemoryDriver", "Point", "PointSpec", "ProcessImage", "Quality", "Scaling", "Value",
+        "coerce", "default_value", "driver_kinds", "get_driver_factory", "register_driver",
+    }  # fmt: skip
+
+
+def test_runtime_exports_resolve() -> None:
+    for name in runtime.__all__:
+        assert getattr(runtime, name) is not None, name
+    assert {"Program", "FunctionBlock", "CycleContext", "ScanEngine", "load_app"} <= set(
+        runtime.__all__
+    )
