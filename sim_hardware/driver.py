@@ -1,0 +1,368 @@
+"""SimDriver: a simulated plant behind the ordinary HAL Driver protocol, with noise and faults."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
+from sim_hardware.components import Motor, Pump, Valve
+from sim_hardware.faults import (
+    SENSOR_FAULT_KINDS,
+    CoolingWaterFailure,
+    Fault,
+    PumpFailed,
+    UtilityFailure,
+    ValveStuck,
+    parse_fault,
+)
+from sim_hardware.plants import Plant, PlantError, Signal, get_plant_class
+
+__all__ = ["SimDriver", "SimOptions"]
+
+_SNAPSHOT_VERSION = 1
+
+
+class SimOptions(BaseModel):
+    """The ``options`` of a ``type: sim`` driver in an app manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plant: str = Field("bioreactor", description="registered plant name: bioreactor, tank")
+    seed: int = Field(0, description="seed of the measurement-noise generator")
+    params: dict[str, Any] = Field(default_factory=dict, description="plant parameters")
+    initial: dict[str, float] = Field(default_factory=dict, description="initial state")
+    noise: bool = Field(True, description="add Gaussian measurement noise")
+    max_step_s: float = Field(1.0, gt=0, le=10, description="longest integration substep")
+    faults: list[Fault] = Field(default_factory=list, description="scheduled faults")
+
+
+def _converter(point: Point) -> Callable[[Any], Any] | None:
+    """How a reading becomes the point's Python type (None: already a float)."""
+    if point.type is IecType.BOOL:
+        return bool
+    if point.type.is_integer:
+        return lambda v: round(float(v))
+    return None
+
+
+# channel, true-value reader, is BOOL, signal, [(point, converter)]
+_Input = tuple[
+    str, Callable[[], float | bool], bool, Signal, list[tuple[Point, Callable[[Any], Any] | None]]
+]
+
+
+class SimDriver:
+    """Integrates its plant up to each ``read_inputs(now_ns)`` and latches noisy readings.
+
+    Plant time starts at 0 on the first ``read_inputs`` and advances by the differences of
+    ``now_ns`` between calls (a clock that jumps backwards re-anchors without stepping), in
+    equal substeps no longer than ``max_step_s``. Same seed and same calls ⇒ same readings.
+    """
+
+    def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
+        self.name = name
+        try:
+            self.options = SimOptions.model_validate(dict(options))
+        except ValidationError as exc:
+            raise DriverError(f"sim driver {name!r}: invalid options: {exc}") from None
+        opts = self.options
+        try:
+            cls = get_plant_class(opts.plant)
+            self._plant: Plant = cls(params=opts.params, initial=opts.initial)
+        except PlantError as exc:
+            raise DriverError(f"sim driver {name!r}: {exc}") from None
+        self._rng = random.Random(opts.seed)
+        self._noise = opts.noise
+        self._max_step_ns = max(1, int(opts.max_step_s * 1e9))
+        self._last_ns: int | None = None
+        self._t_ns = 0
+        self._inputs: list[_Input] = []
+        self._outputs: list[tuple[Point, str]] = []
+        self._faults: list[Fault] = []
+        self._fstate: list[dict[str, Any]] = []
+        self._steps = 0
+        self._open = False
+        for fault in opts.faults:
+            self.inject(fault)
+
+    # -- Driver protocol ---------------------------------------------------------------
+    @property
+    def plant(self) -> Plant:
+        return self._plant
+
+    def channels(self) -> Mapping[str, ChannelInfo]:
+        return self._plant.channels()
+
+    def bind(self, points: Sequence[tuple[Point, str]]) -> None:
+        sigs = self._plant.signal_map
+        inputs: dict[str, list[tuple[Point, Callable[[Any], Any] | None]]] = {}
+        outputs: list[tuple[Point, str]] = []
+        for point, channel in points:
+            sig = sigs.get(channel)
+            if sig is None:
+                raise DriverError(
+                    f"sim driver {self.name!r}: point {point.name!r} is bound to unknown "
+                    f"channel {channel!r}; {self._plant.kind} channels: {self._listing()}"
+                )
+            if sig.direction is not point.direction:
+                raise DriverError(
+                    f"sim driver {self.name!r}: point {point.name!r} is an "
+                    f"{point.direction.value.upper()} point but channel {channel!r} is "
+                    f"{sig.direction.value}-only; {self._plant.kind} channels: {self._listing()}"
+                )
+            if point.type is IecType.STRING or (
+                point.type is IecType.BOOL and sig.type is not IecType.BOOL
+            ):
+                raise DriverError(
+                    f"sim driver {self.name!r}: point {point.name!r} of type "
+                    f"{point.type.value} cannot carry channel {channel!r} ({sig.type.value})"
+                )
+            if point.direction is Direction.IN:
+                inputs.setdefault(channel, []).append((point, _converter(point)))
+            else:
+                if any(ch == channel for _, ch in outputs):
+                    raise DriverError(
+                        f"sim driver {self.name!r}: output channel {channel!r} is bound "
+                        f"twice (point {point.name!r}); an actuator has one writer"
+                    )
+                outputs.append((point, channel))
+        self._inputs = [
+            (ch, self._plant.reader(ch), sigs[ch].type is IecType.BOOL, sigs[ch], pts)
+            for ch, pts in inputs.items()
+        ]
+        self._outputs = outputs
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def read_inputs(self, now_ns: int) -> None:
+        last = self._last_ns
+        self._last_ns = now_ns
+        if last is not None and now_ns > last:
+            self._advance(now_ns - last)
+        self._measure(now_ns)
+
+    def write_outputs(self, now_ns: int) -> None:
+        write = self._plant.write
+        for point, channel in self._outputs:
+            value = point.output_raw()
+            write(channel, float(value) if value is not None else 0.0)
+
+    # -- faults --------------------------------------------------------------------------
+    def inject(self, fault: Fault | Mapping[str, Any]) -> Fault:
+        """Schedule a fault (``start_s`` is plant time; 0 means now if already running)."""
+        try:
+            f = parse_fault(fault)
+        except ValidationError as exc:
+            raise DriverError(f"sim driver {self.name!r}: invalid fault: {exc}") from None
+        self._check_fault(f)
+        self._faults.append(f)
+        self._fstate.append({"on": False, "held": None})
+        return f
+
+    def clear_faults(self, channel: str | None = None) -> int:
+        """Remove all faults, or those on ``channel`` (or utility); return how many."""
+        keep = [
+            (f, s)
+            for f, s in zip(self._faults, self._fstate, strict=True)
+            if channel is not None and f.target != channel
+        ]
+        removed = len(self._faults) - len(keep)
+        self._faults = [f for f, _ in keep]
+        self._fstate = [s for _, s in keep]
+        self._apply_actuator_faults(self._plant.time, force=True)
+        return removed
+
+    @property
+    def faults(self) -> list[Fault]:
+        return list(self._faults)
+
+    def active_faults(self) -> list[Fault]:
+        t = self._plant.time
+        return [f for f in self._faults if f.active(t)]
+
+    def _check_fault(self, f: Fault) -> None:
+        plant = self._plant
+        where = f"sim driver {self.name!r}: fault {f.kind!r}"
+        if f.kind in SENSOR_FAULT_KINDS:
+            sig = plant.signal_map.get(f.target)
+            if sig is None or sig.direction is not Direction.IN:
+                raise DriverError(f"{where}: {f.target!r} is not a sensor of {plant.kind}")
+            if sig.type is IecType.BOOL and f.kind not in ("stuck", "dropout"):
+                raise DriverError(f"{where}: {f.target!r} is a BOOL sensor")
+            return
+        if isinstance(f, UtilityFailure | CoolingWaterFailure):
+            if f.target not in plant.utility_ok:
+                known = ", ".join(plant.utilities) or "none"
+                raise DriverError(
+                    f"{where}: {plant.kind} has no utility {f.target!r}; utilities: {known}"
+                )
+            return
+        try:
+            comp = plant.actuator(f.target)
+        except PlantError as exc:
+            raise DriverError(f"{where}: {exc}") from None
+        if isinstance(f, ValveStuck) and not isinstance(comp, Valve):
+            raise DriverError(f"{where}: {f.target!r} is not a valve")
+        if isinstance(f, PumpFailed) and not isinstance(comp, Pump | Motor):
+            raise DriverError(f"{where}: {f.target!r} is not a pump or motor")
+
+    def _apply_actuator_faults(self, t: float, force: bool = False) -> None:
+        changed = force
+        for f, st in zip(self._faults, self._fstate, strict=True):
+            if f.kind in SENSOR_FAULT_KINDS:
+                continue
+            on = f.active(t)
+            if on != st["on"]:
+                st["on"] = on
+                changed = True
+                if on and isinstance(f, ValveStuck) and f.position is not None:
+                    comp = self._plant.actuator(f.channel)
+                    assert isinstance(comp, Valve)
+                    comp.position = f.position
+        if not changed:
+            return
+        plant = self._plant
+        for comp in plant.actuators().values():
+            if isinstance(comp, Valve):
+                comp.stuck = False
+            else:
+                comp.failed = False
+        for u in plant.utility_ok:
+            plant.utility_ok[u] = True
+        for f, st in zip(self._faults, self._fstate, strict=True):
+            if not st["on"] or f.kind in SENSOR_FAULT_KINDS:
+                continue
+            if isinstance(f, UtilityFailure | CoolingWaterFailure):
+                plant.utility_ok[f.target] = False
+                continue
+            comp = plant.actuator(f.target)
+            if isinstance(comp, Valve):
+                comp.stuck = True
+            else:
+                comp.failed = True
+
+    # -- integration and measurement -------------------------------------------------------
+    def _advance(self, delta_ns: int) -> None:
+        n = -(-delta_ns // self._max_step_ns)
+        dt = delta_ns / n * 1e-9
+        plant = self._plant
+        step = plant.step
+        has_act = any(f.kind not in SENSOR_FAULT_KINDS for f in self._faults)
+        for _ in range(n):
+            if has_act:
+                self._apply_actuator_faults(plant.time)
+            step(dt)
+        self._steps += n
+        self._t_ns += delta_ns
+        plant.time = self._t_ns * 1e-9
+
+    def _measure(self, now_ns: int) -> None:
+        gauss = self._rng.gauss
+        noise = self._noise
+        effects = self._sensor_effects(self._plant.time) if self._faults else None
+        good = Quality.GOOD
+        for channel, reader, is_bool, sig, points in self._inputs:
+            value: float | bool = reader()
+            quality = good
+            eff = effects.get(channel) if effects else None
+            if not is_bool:
+                x = value
+                std = sig.noise if noise else 0.0
+                if eff is not None:
+                    x += eff[0]
+                    if eff[1] > 0.0:
+                        std = math.sqrt(std * std + eff[1])
+                lo, hi = sig.lo, sig.hi
+                if not lo <= x <= hi:
+                    quality = Quality.UNCERTAIN  # the instrument saturates: over/under range
+                if std > 0.0:
+                    x += std * gauss(0.0, 1.0)
+                value = x if lo <= x <= hi else lo if x < lo or x != x else hi
+            if eff is not None:
+                if eff[2] is not None:
+                    value = eff[2]["held"] if eff[2]["held"] is not None else value
+                    eff[2]["held"] = value
+                if eff[3]:
+                    quality = Quality.BAD
+            for point, conv in points:
+                point.latch(value if conv is None else conv(value), quality, now_ns)
+
+    def _sensor_effects(
+        self, t: float
+    ) -> dict[str, tuple[float, float, dict[str, Any] | None, bool]]:
+        """Channel → (offset, extra noise variance, stuck state, dropout) of active faults."""
+        out: dict[str, tuple[float, float, dict[str, Any] | None, bool]] = {}
+        for f, st in zip(self._faults, self._fstate, strict=True):
+            if f.kind not in SENSOR_FAULT_KINDS:
+                continue
+            on = f.active(t)
+            if not on:
+                if st["on"]:
+                    st["on"] = False
+                    st["held"] = None
+                continue
+            st["on"] = True
+            off, var, stuck, bad = out.get(f.target, (0.0, 0.0, None, False))
+            match f.kind:
+                case "drift":
+                    off += f.rate * (t - f.start_s)
+                case "bias":
+                    off += f.offset
+                case "noise_burst":
+                    var += f.std * f.std
+                case "stuck":
+                    stuck = st
+                case "dropout":
+                    bad = True
+            out[f.target] = (off, var, stuck, bad)
+        return out
+
+    # -- state -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        version, internal, gauss_next = self._rng.getstate()
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "plant": self._plant.snapshot(),
+            "rng": [version, list(internal), gauss_next],
+            "t_ns": self._t_ns,
+            "last_ns": self._last_ns,
+            "steps": self._steps,
+            "faults": [f.model_dump(mode="json") for f in self._faults],
+            "fault_state": [dict(s) for s in self._fstate],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != _SNAPSHOT_VERSION:
+            raise DriverError(f"sim driver {self.name!r}: unknown snapshot version")
+        try:
+            self._plant.restore(state["plant"])
+        except PlantError as exc:
+            raise DriverError(f"sim driver {self.name!r}: {exc}") from None
+        version, internal, gauss_next = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss_next))
+        self._t_ns = int(state["t_ns"])
+        self._last_ns = None if state["last_ns"] is None else int(state["last_ns"])
+        self._steps = int(state["steps"])
+        self._faults = [parse_fault(f) for f in state["faults"]]
+        self._fstate = [dict(s) for s in state["fault_state"]]
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "plant": self._plant.kind,
+            "plant_time_s": self._plant.time,
+            "substeps": self._steps,
+            "faults": len(self._faults),
+            "active_faults": [f.kind + ":" + f.target for f in self.active_faults()],
+        }
+
+    def _listing(self) -> str:
+        return ", ".join(f"{s.name} ({s.direction.value})" for s in self._plant.signals)

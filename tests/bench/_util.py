@@ -1,0 +1,45 @@
+"""Helpers shared by the benchmarks: app variants with changed periods, CPU accounting."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIOREACTOR = ROOT / "plc_apps" / "bioreactor"
+
+
+def app_variant(src: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """Copy an app folder and edit its manifest (e.g. a 1 ms period for a latency bench)."""
+    dst = Path(tempfile.mkdtemp(prefix="vplc-bench-")) / src.name
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "scenarios"))
+    manifest = yaml.safe_load((dst / "app.yaml").read_text())
+    edit(manifest)
+    (dst / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return dst
+
+
+class CpuMeter:
+    """CPU time of this process (all threads) over wall time, as a percentage of one core."""
+
+    def __enter__(self) -> CpuMeter:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.perf_counter() - self._wall
+        self.cpu_s = _cpu() - self._cpu
+        self.percent = round(100.0 * self.cpu_s / self.wall_s, 1) if self.wall_s else 0.0
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime

@@ -1,0 +1,1 @@
+"""Tests of the simulated plant hardware (sim_hardware)."""
