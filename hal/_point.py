@@ -80,6 +80,21 @@ class PointSpec(BaseModel):
         return default_value(self.type)
 
 
+def _to_int(raw: Any) -> int:
+    return round(raw) if isinstance(raw, float) else int(raw)
+
+
+# A driver may hand over an int for a REAL channel; apps and traces must see the declared type.
+_CONVERTERS: dict[IecType, Any] = {
+    IecType.BOOL: bool,
+    IecType.INT: _to_int,
+    IecType.DINT: _to_int,
+    IecType.REAL: float,
+    IecType.LREAL: float,
+    IecType.STRING: str,
+}
+
+
 class Point:
     """The live cell of one point: value, quality, timestamp and forcing.
 
@@ -88,6 +103,7 @@ class Point:
     """
 
     __slots__ = (
+        "_conv",
         "_scale",
         "direction",
         "forced",
@@ -115,11 +131,12 @@ class Point:
         self.forced_value: Any = None
         self.safe_value: Any = None if spec.safe is None else coerce(spec.type, spec.safe)
         self._scale = spec.scaling
+        self._conv = _CONVERTERS[spec.type]
 
     def latch(self, raw: Any, quality: Quality, timestamp_ns: int) -> None:
         """Store a driver's raw reading as the engineering value of this input."""
-        if self._scale is not None and quality is not Quality.BAD:
-            raw = self._scale.to_eng(raw)
+        if quality is not Quality.BAD:
+            raw = self._conv(raw) if self._scale is None else self._conv(self._scale.to_eng(raw))
         if self.forced:
             self.value = self.forced_value
             self.quality = Quality.GOOD

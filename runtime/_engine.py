@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from enum import StrEnum
+from time import perf_counter_ns
 from typing import Any
 
 import structlog
@@ -22,6 +24,9 @@ from runtime._stats import TaskStatistics
 from runtime.manifest import OverrunPolicy, TaskSpec
 
 CycleHook = Callable[["Task", int], None]
+# Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
+ProgramGuard = Callable[["Task", str, Exception], bool]
+SWITCH_INTERVAL_S = 0.0002
 _LOG_EVERY = 1000  # after the first overrun of a task, log only every Nth: logging is not free
 
 
@@ -67,6 +72,12 @@ class Task:
         self.next_release_ns = 0
         self.hooks: list[CycleHook] = []
 
+    def set_programs(self, programs: list[tuple[str, Program]]) -> None:
+        """Replace the programs between two cycles (online change): two pointer stores."""
+        calls = [(name, prog.execute) for name, prog in programs]
+        self.programs = programs
+        self.calls = calls
+
 
 class ScanEngine:
     """Runs an app's tasks against its drivers on a clock, in priority order, without drift.
@@ -98,6 +109,8 @@ class ScanEngine:
         self._stop_requested = False
         self._thread: threading.Thread | None = None
         self._opened = False
+        self.program_guard: ProgramGuard | None = None
+        self.close_hooks: list[Callable[[ScanEngine], None]] = []  # run first in close()
 
     # ----------------------------------------------------------------- lifecycle commands
     def start(self) -> None:
@@ -165,6 +178,11 @@ class ScanEngine:
         """Outputs safe, written once more, drivers closed."""
         if not self._opened:
             return
+        for hook in self.close_hooks:
+            try:
+                hook(self)
+            except Exception as exc:  # a failing hook must not keep outputs from going safe
+                self.log.error("close_hook_failed", error=repr(exc))
         if self.state is RuntimeState.RUN:
             self.state = RuntimeState.STOP
             self.log.info("lifecycle", old="RUN", new="STOP", reason="shutdown")
@@ -209,6 +227,8 @@ class ScanEngine:
     def _cycle(self, task: Task, release: int) -> None:
         clock = self.clock
         start = clock.now_ns()
+        # Execution time is CPU work, measured on the real counter even in virtual time.
+        work0 = perf_counter_ns()
         app_now = release - self.epoch_ns
         self.now_ns = app_now
         task.ctx.advance(app_now)
@@ -218,11 +238,12 @@ class ScanEngine:
         self._write_outputs(app_now)
         for hook in task.hooks:
             hook(task, app_now)
+        work = perf_counter_ns() - work0
         end = clock.now_ns()
         stats = task.stats
         stats.cycles += 1
         stats.latency_hist.record(start - release)
-        stats.exec_hist.record(end - start)
+        stats.exec_hist.record(work)
         self._schedule_next(task, release, end, end - start)
 
     def _run_programs(self, task: Task) -> None:
@@ -231,6 +252,9 @@ class ScanEngine:
             try:
                 call(ctx)
             except Exception as exc:
+                guard = self.program_guard
+                if guard is not None and guard(task, name, exc):
+                    return
                 task.stats.faults += 1
                 self.fault(
                     f"program {name!r} raised {type(exc).__name__}: {exc}",
@@ -300,6 +324,10 @@ class ScanEngine:
     def start_thread(self) -> None:
         """Run the scan in its own thread with the manifest's real-time settings."""
         rt = self.app.manifest.realtime
+
+        # Another busy thread (the live view, a network bridge) holds the GIL for up to the
+        # switch interval (5 ms by default) before the scan can run: shorten it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
         def body() -> None:
             self.realtime_report = apply_thread_realtime(

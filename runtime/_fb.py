@@ -64,6 +64,24 @@ class _FBMeta(type):
         cls._INPUT_NAMES = frozenset(inputs)  # type: ignore[attr-defined]
         return cls
 
+    # Classes that cannot inherit FunctionBlock (Cython cdef classes) but behave as one.
+    _virtual: tuple[type, ...] = ()
+
+    def register(cls, subclass: type) -> type:
+        """Make ``subclass`` and its subclasses count as FunctionBlocks (isinstance/issubclass)."""
+        _FBMeta._virtual = (*_FBMeta._virtual, subclass)
+        return subclass
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        return type.__instancecheck__(cls, instance) or (
+            cls is FunctionBlock and isinstance(instance, _FBMeta._virtual)
+        )
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return type.__subclasscheck__(cls, subclass) or (
+            cls is FunctionBlock and issubclass(subclass, _FBMeta._virtual)
+        )
+
 
 class FunctionBlock(metaclass=_FBMeta):
     """Base of every IEC 61131-3 style function block.
@@ -96,6 +114,9 @@ class FunctionBlock(metaclass=_FBMeta):
         for var, value in inputs.items():
             setattr(self, var, value)
         self.execute(ctx)
+
+    # Same as calling the block; the Cython blocks make this the fast path (no kwargs dict).
+    call = __call__
 
     def execute(self, ctx: CycleContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")

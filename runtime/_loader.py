@@ -57,7 +57,7 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
         cls = _resolve_program(package, spec.entry, f"programs.{i}.entry", path)
         context._program = spec.name
         try:
-            programs[spec.name] = cls(context)
+            programs[spec.name] = context.programs[spec.name] = cls(context)
         except AppConfigError as exc:
             raise ManifestError(path, [f"at programs.{i} ({spec.name}): {exc}"]) from None
         except Exception as exc:

@@ -55,6 +55,7 @@ class AppContext:
         self._parameters = parameters
         self._seed = seed
         self._program = ""
+        self.programs: dict[str, Program] = {}  # filled by the loader, in manifest order
         self.log = structlog.get_logger("vplc.app").bind(app=app_name)
 
     def point(self, name: str) -> Point:
@@ -76,6 +77,20 @@ class AppContext:
             raise AppConfigError(
                 f"program {self._program!r} uses parameter {name!r}, which the manifest does "
                 f"not declare under 'parameters' (declared: {known})"
+            ) from None
+
+    def program(self, name: str) -> Program:
+        """Another program of the same app (e.g. the batch sequence a loop program follows).
+
+        Look it up when executing, not in ``__init__``: programs are built in manifest order,
+        and an online change replaces them all together.
+        """
+        try:
+            return self.programs[name]
+        except KeyError:
+            raise AppConfigError(
+                f"program {self._program!r} asked for program {name!r}, which this app does "
+                f"not have (programs: {', '.join(self.programs) or 'none'})"
             ) from None
 
     def random(self, stream: str = "") -> random.Random:

@@ -57,7 +57,7 @@ class LiveView:
         if eng.fault_reason:
             head.append(f"  FAULT: {eng.fault_reason}", style="red")
         for path, ph in self.phases:
-            head.append(f"  {path}: {ph.STATE}", style="cyan")
+            head.append(f"  {path}: {ph.STATE_NAME}", style="cyan")
         return Group(head, self._points_table(), self._tasks_table(), self._alarms_table())
 
     def _points_table(self) -> Table:

@@ -188,8 +188,6 @@ def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
     structlog.get_logger("vplc.cli").info(
         "stopping", app=app.name, reason="signal" if stop["requested"] else "duration"
     )
-    engine.submit(lambda e: e.stop())
-    time.sleep(0.05)
     engine.request_stop()
     engine.join(timeout=5.0)
 
