@@ -62,8 +62,17 @@ def test_missing_app_folder(tmp_path: Path) -> None:
 
 def test_virtual_run_writes_trace_and_stats(make_app: MakeApp, tmp_path: Path) -> None:
     trace, stats = tmp_path / "t.csv", tmp_path / "s.json"
-    res = vplc("run", str(make_app()), "--virtual", "--duration", "1", "--trace", str(trace),
-               "--stats-json", str(stats))
+    res = vplc(
+        "run",
+        str(make_app()),
+        "--virtual",
+        "--duration",
+        "1",
+        "--trace",
+        str(trace),
+        "--stats-json",
+        str(stats),
+    )
     assert res.returncode == 0, res.stderr
     lines = trace.read_text().splitlines()
     assert lines[0] == "t,X,Y"
@@ -90,8 +99,15 @@ class Main(Program):
 
 
 def test_fault_in_logic_is_logged_and_exit_1(make_app: MakeApp) -> None:
-    res = vplc("--log-format", "json", "run", str(make_app(logic=RAISE_LOGIC)), "--virtual",
-               "--duration", "1")
+    res = vplc(
+        "--log-format",
+        "json",
+        "run",
+        str(make_app(logic=RAISE_LOGIC)),
+        "--virtual",
+        "--duration",
+        "1",
+    )
     assert res.returncode == 1
     events = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
     fault = [e for e in events if e.get("new") == "FAULT"]
