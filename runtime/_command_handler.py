@@ -31,6 +31,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _lenient(payload: bytes | str) -> Any:
+    """Python's own JSON reading (NaN allowed), only to recover the id to answer to."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -47,7 +55,7 @@ def parse_command(payload: bytes | str, *, max_bytes: int = MAX_COMMAND_BYTES) -
     try:
         raw = json.loads(payload, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise BadCommandError(f"malformed JSON: {exc}") from None
+        raise BadCommandError(f"malformed JSON: {exc}", _lenient(payload)) from None
     if not isinstance(raw, dict):
         raise BadCommandError(f"a command is a JSON object, got {type(raw).__name__}")
     try:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import structlog
 
 _PR_SET_TIMERSLACK = 29
+_GEN0_SLACK_NS = 300_000
+_GEN1_SLACK_NS = 2_000_000
 log = structlog.get_logger("vplc.rt")
 
 
@@ -77,13 +79,20 @@ class GcControl:
         gc.disable()
 
     def maybe_collect(self, slack_ns: int) -> None:
-        """Collect the young generation only when the next release is far enough away."""
-        if not self.enabled or slack_ns < 2_000_000:
+        """Collect the young generation when the next release is far enough away.
+
+        A young-generation pass costs tens of µs, an older one up to milliseconds; a full
+        collection never runs in the scan. If slack never comes (a task that uses its whole
+        period), collect anyway once garbage reaches ten thresholds, so memory stays bounded.
+        """
+        if not self.enabled:
             return
         g0, g1, _ = gc.get_count()
         if g0 < self.threshold:
             return
-        gen = 1 if g1 >= 10 else 0
+        if slack_ns < _GEN0_SLACK_NS and g0 < 10 * self.threshold:
+            return
+        gen = 1 if g1 >= 10 and slack_ns >= _GEN1_SLACK_NS else 0
         gc.collect(gen)
         self.collections[gen] += 1
 

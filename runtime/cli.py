@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed for the app's random sources")
     run.add_argument("--no-view", action="store_true", help="no live terminal view")
     run.add_argument(
+        "--mqtt",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="publish telemetry and take commands over MQTT (real time only)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     return parser
@@ -122,6 +128,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.virtual and args.duration is None:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
+    if args.virtual and args.mqtt:
+        raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
@@ -132,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
+    bridge = _attach_mqtt(engine, args.mqtt) if args.mqtt else None
     engine.start()
     wall0 = time.perf_counter()
     try:
@@ -141,6 +150,8 @@ def _run(args: argparse.Namespace) -> int:
             _run_realtime(engine, app, args)
     finally:
         engine.close()
+        if bridge is not None:
+            bridge.stop()
         if trace is not None:
             trace.close()
     wall = time.perf_counter() - wall0
@@ -154,6 +165,24 @@ def _run(args: argparse.Namespace) -> int:
         args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     _print_summary(stats, trace)
     return EXIT_FAILURE if stats["fault_reason"] or engine.state is RuntimeState.FAULT else EXIT_OK
+
+
+def _attach_mqtt(engine: ScanEngine, path: Path) -> Any:
+    """Start the MQTT bridge; a bad config file is invalid input (exit 2), named by path."""
+    from pydantic import ValidationError
+
+    from runtime.manifest import format_validation_error
+    from runtime.mqtt import attach_mqtt, load_mqtt_config
+
+    try:
+        config = load_mqtt_config(path)
+    except ValidationError as exc:
+        raise UsageError(
+            f"{path}: invalid MQTT config: " + "; ".join(format_validation_error(exc))
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
+    return attach_mqtt(engine, config)
 
 
 def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) -> None:

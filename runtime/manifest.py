@@ -23,6 +23,7 @@ __all__ = [
     "RealtimeConfig",
     "RetainConfig",
     "TaskSpec",
+    "format_validation_error",
     "load_manifest",
 ]
 
@@ -206,11 +207,16 @@ def _unique(where: str, names: list[str]) -> None:
         seen.add(name)
 
 
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per problem, each starting with the YAML path: ``at a.b.0: what was wrong``."""
+    return [_format_error(e) for e in exc.errors()]
+
+
 def _format_error(err: Mapping[str, Any]) -> str:
     loc = ".".join(str(part) for part in err["loc"])
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (not part of the manifest schema)"
+        msg = "unknown key (not part of the schema)"
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif msg.startswith("Value error, "):
@@ -235,7 +241,7 @@ def parse_manifest(data: object, path: Path | str) -> AppManifest:
     try:
         return AppManifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(path, [_format_error(e) for e in exc.errors()]) from None
+        raise ManifestError(path, format_validation_error(exc)) from None
 
 
 def load_manifest(app_dir: Path | str) -> AppManifest:

@@ -1,0 +1,125 @@
+"""Topic names and JSON payload builders for the MQTT bridge (birth, points, state, stats)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from hal import Point
+from runtime.blocks import ALARM, PHASE
+
+if TYPE_CHECKING:
+    from runtime._engine import ScanEngine
+
+__all__ = ["Topics", "birth_payload", "dumps", "iso", "offline_payload", "point_payload"]
+
+SCHEMA = 1  # bumped when a payload changes incompatibly; HMIs check it in the birth message
+
+
+class Topics:
+    """``vplc/<site>/<node>/<app>/...``: one prefix per running app instance."""
+
+    def __init__(self, *, site: str, node: str, app: str) -> None:
+        self.prefix = f"vplc/{site}/{node}/{app}"
+        self.birth = f"{self.prefix}/birth"
+        self.state = f"{self.prefix}/state"
+        self.stats = f"{self.prefix}/stats"
+        self.points = f"{self.prefix}/points"
+        self.cmd = f"{self.prefix}/cmd"
+        self.cmd_response = f"{self.prefix}/cmd/response"
+
+    def point(self, name: str) -> str:
+        return f"{self.prefix}/points/{name}"
+
+    def alarm(self, path: str) -> str:
+        return f"{self.prefix}/alarms/{path}"
+
+
+def iso(wall_ns: int) -> str:
+    return datetime.fromtimestamp(wall_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+def _json_safe(value: Any) -> Any:
+    # NaN/inf are not JSON; an HMI gets null and the quality says what it is worth.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str).encode()
+
+
+def point_payload(
+    value: Any, quality: Any, forced: bool, now_ns: int, wall_ns: int
+) -> dict[str, Any]:
+    return {
+        "v": _json_safe(value),
+        "q": quality.name,
+        "forced": forced,
+        "ts": iso(wall_ns),
+        "t_app": now_ns / 1e9,
+    }
+
+
+def _describe_point(p: Point) -> dict[str, Any]:
+    spec = p.spec
+    return {
+        "name": p.name,
+        "type": p.type.value,
+        "direction": p.direction.value,
+        "unit": spec.unit,
+        "description": spec.description,
+        "range": list(spec.range) if spec.range else None,
+    }
+
+
+def _runtime_version() -> str:
+    try:
+        return version("vplc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def birth_payload(engine: ScanEngine, *, wall_ns: int) -> dict[str, Any]:
+    """Everything an HMI needs to build its screens without reading app.yaml."""
+    app = engine.app
+    blocks = [
+        (f"{prog}.{path}", block)
+        for prog, program in app.programs.items()
+        for path, block in program.blocks()
+    ]
+    return {
+        "status": "online",
+        "schema": SCHEMA,
+        "app": app.name,
+        "app_version": app.version,
+        "runtime_version": _runtime_version(),
+        "ts": iso(wall_ns),
+        "points": [_describe_point(p) for p in engine.image.points],
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.spec.type.value,
+                "unit": p.spec.unit,
+                "min": p.spec.min,
+                "max": p.spec.max,
+                "default": p.spec.default,
+                "description": p.spec.description,
+            }
+            for p in app.parameters.values()
+        ],
+        "alarms": [path for path, b in blocks if isinstance(b, ALARM)],
+        "phases": [path for path, b in blocks if isinstance(b, PHASE)],
+        "tasks": [{"name": t.name, "period_ms": t.period_ns / 1e6} for t in engine.tasks],
+    }
+
+
+def offline_payload(*, app: str, reason: str, wall_ns: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": "offline", "schema": SCHEMA, "app": app, "reason": reason}
+    if wall_ns is not None:
+        body["ts"] = iso(wall_ns)
+    return body

@@ -1,0 +1,158 @@
+"""The scan-side half of telemetry: a cycle hook that queues changed values, never blocking."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hal import Point
+from runtime.blocks import ALARM
+
+if TYPE_CHECKING:
+    from runtime._engine import ScanEngine, Task
+
+__all__ = ["KIND_ALARM", "KIND_POINT", "KIND_STATE", "TelemetryTap"]
+
+KIND_POINT, KIND_ALARM, KIND_STATE = 0, 1, 2
+_KINDS = ("HH", "H", "L", "LL", "BAD")
+
+
+def _alarm_view(block: ALARM) -> tuple[Any, ...]:
+    return (
+        block.ACTIVE,
+        block.UNACKED,
+        block.SEVERITY,
+        block.HH_ACTIVE,
+        block.H_ACTIVE,
+        block.L_ACTIVE,
+        block.LL_ACTIVE,
+        block.BAD_ACTIVE,
+        block.TEXT,
+    )
+
+
+class TelemetryTap:
+    """Runs on the scan thread after each cycle of the task it is attached to.
+
+    Every ``sample_ns`` of app time it compares each point (value beyond its deadband,
+    quality, forced flag), each ALARM block and the lifecycle state against what it last
+    queued, and appends the changes as tuples to a bounded deque. The deque is the only
+    thing shared with the bridge thread: ``append``/``popleft`` are atomic under the GIL, so
+    no lock is taken on the scan thread. When the deque is full a change is dropped and
+    counted, and the last-queued value is left alone so the change is found again at the
+    next sample: a drop delays a value, it never loses the latest one.
+    """
+
+    def __init__(
+        self,
+        engine: ScanEngine,
+        *,
+        deadbands: Mapping[str, float],
+        sample_ns: int,
+        capacity: int,
+    ) -> None:
+        self.engine = engine
+        self.points: list[Point] = list(engine.image.points)
+        self.deadbands = [float(deadbands.get(p.name, 0.0)) for p in self.points]
+        self.numeric = [p.type.is_numeric for p in self.points]
+        n = len(self.points)
+        self.last_value: list[Any] = [p.value for p in self.points]
+        self.last_quality: list[Any] = [None] * n  # None never matches: first sample sends all
+        self.last_forced = [False] * n
+        self.alarms: list[tuple[str, ALARM]] = [
+            (f"{prog}.{path}", block)
+            for prog, program in engine.app.programs.items()
+            for path, block in program.blocks()
+            if isinstance(block, ALARM)
+        ]
+        self.last_alarm: list[Any] = [None] * len(self.alarms)
+        self.last_state: Any = None
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.capacity = capacity
+        self.sample_ns = sample_ns
+        self.next_sample_ns = 0
+        self.refresh_requested = False
+        self.enqueued = 0
+        self.dropped = 0
+        self.errors = 0
+        self.samples = 0
+
+    def request_refresh(self) -> None:
+        """Queue every value at the next sample (called from the bridge thread)."""
+        self.refresh_requested = True
+
+    def __call__(self, task: Task, now_ns: int) -> None:
+        if now_ns < self.next_sample_ns:
+            return
+        self.next_sample_ns = now_ns + self.sample_ns
+        try:
+            self._sample(now_ns)
+        except Exception:
+            # A hook that raises would end the scan thread; telemetry is never worth that.
+            self.errors += 1
+
+    def _push(self, item: tuple[Any, ...]) -> bool:
+        if len(self.queue) >= self.capacity:
+            self.dropped += 1
+            return False
+        self.queue.append(item)
+        self.enqueued += 1
+        return True
+
+    def _sample(self, now_ns: int) -> None:
+        self.samples += 1
+        full = self.refresh_requested
+        self.refresh_requested = False
+        missed = False
+        last_v, last_q, last_f = self.last_value, self.last_quality, self.last_forced
+        dbs, numeric = self.deadbands, self.numeric
+        for i, p in enumerate(self.points):
+            v, q, f = p.value, p.quality, p.forced
+            if not full and q is last_q[i] and f is last_f[i]:
+                last = last_v[i]
+                if v == last or (v != v and last != last):
+                    continue
+                if numeric[i] and dbs[i] > 0 and abs(v - last) <= dbs[i]:
+                    continue
+            if self._push((KIND_POINT, i, v, q, f, now_ns)):
+                last_v[i], last_q[i], last_f[i] = v, q, f
+            else:
+                missed = True
+        for j, (_path, block) in enumerate(self.alarms):
+            view = _alarm_view(block)
+            if full or view != self.last_alarm[j]:
+                if self._push((KIND_ALARM, j, view, None, None, now_ns)):
+                    self.last_alarm[j] = view
+                else:
+                    missed = True
+        engine = self.engine
+        state = (engine.state.value, engine.fault_reason)
+        if full or state != self.last_state:
+            if self._push((KIND_STATE, 0, state, None, None, now_ns)):
+                self.last_state = state
+            else:
+                missed = True
+        if missed and full:
+            self.refresh_requested = True  # finish the refresh once there is room
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "queued": len(self.queue),
+            "enqueued": self.enqueued,
+            "dropped": self.dropped,
+            "samples": self.samples,
+            "errors": self.errors,
+            "capacity": self.capacity,
+        }
+
+
+def alarm_payload(view: tuple[Any, ...]) -> dict[str, Any]:
+    """The JSON body of an alarm view tuple."""
+    return {
+        "active": view[0],
+        "unacked": view[1],
+        "severity": view[2],
+        "kinds": [k for k, on in zip(_KINDS, view[3:8], strict=True) if on],
+        "text": view[8],
+    }

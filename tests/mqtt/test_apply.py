@@ -1,0 +1,31 @@
+"""apply_command without a transport: what the CLI would reuse."""
+
+from __future__ import annotations
+
+from runtime import ScanEngine, VirtualClock, load_app
+from runtime._commands import LifecycleCommand, SetParameterCommand, apply_command
+from tests.conftest import MakeApp
+from tests.mqtt.conftest import APP_LOGIC, app_manifest
+
+
+def test_command_the_scan_never_took_is_withdrawn_not_run_later(make_app: MakeApp) -> None:
+    engine = ScanEngine(load_app(make_app(app_manifest(), APP_LOGIC)), clock=VirtualClock())
+    engine.start()
+    cmd = SetParameterCommand(id="1", cmd="set_parameter", user="u", name="gain", value=3.0)
+    resp = apply_command(engine, cmd, timeout_s=0.05)  # nobody runs the scan
+    assert resp.status == "refused" and "did not take the command" in resp.reason
+    engine.run_until(50_000_000)
+    assert engine.app.parameters["gain"].value == 2.0
+
+
+def test_apply_on_a_running_engine(make_app: MakeApp) -> None:
+    engine = ScanEngine(load_app(make_app(app_manifest(), APP_LOGIC)))
+    engine.start()
+    engine.start_thread()
+    try:
+        stop = apply_command(engine, LifecycleCommand(id=7, cmd="stop", user="u"))
+        assert (stop.id, stop.status, stop.old, stop.new) == (7, "accepted", "RUN", "STOP")
+    finally:
+        engine.request_stop()
+        engine.join(5)
+        engine.close()
