@@ -15,7 +15,7 @@ help:
 	@echo "make bench   - benchmarks, JSON results in bench-results/"
 
 # A fresh Debian machine may lack python3-venv; install it only when venv creation fails.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get update && apt-get install -y python3-venv && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from hal import Direction, Driver, DriverError, ProcessImage, get_driver_factory
 from runtime._program import AppConfigError, AppContext, Parameter, Program
+from runtime._pyx import PyxBuildError, build_app_extensions
+from runtime.blocks import log_implementation
 from runtime.manifest import AppManifest, ManifestError, load_manifest
 
 _load_counter = itertools.count(1)
@@ -130,7 +132,11 @@ def _import_package(manifest: AppManifest, app_dir: Path) -> str:
     tag = re.sub(r"\W", "_", manifest.version)
     package = f"_vplc_app_{manifest.name}_{tag}_{next(_load_counter)}"
     module = types.ModuleType(package)
-    module.__path__ = [str(app_dir)]
+    log_implementation()  # once per process: warns if the Cython blocks are not available
+    try:  # the app's own *.pyx blocks, compiled (or found in the cache) as app modules
+        module.__path__ = [str(app_dir), *build_app_extensions(app_dir)]
+    except PyxBuildError as exc:
+        raise ManifestError(app_dir / "app.yaml", [f"Cython module {exc}"]) from None
     module.__file__ = str(app_dir / "__init__.py")
     sys.modules[package] = module
     return package

@@ -1,4 +1,15 @@
-"""The standard function-block library: IEC 61131-3 blocks, PID, analogue, ALARM, ISA-88 PHASE."""
+"""The standard function-block library: IEC 61131-3 blocks, PID, analogue, ALARM, ISA-88 PHASE.
+
+Every block but PHASE also exists compiled with Cython (runtime/blocks/_cy), with the same
+names, ports, semantics and snapshots. This package exports the compiled classes when they
+were built at install time and the pure-Python ones otherwise, or when the environment
+variable ``VPLC_BLOCKS=python`` asks for them; ``IMPLEMENTATION`` says which ('cython' or
+'python'). The pure-Python classes are always in ``runtime.blocks.pure``.
+"""
+
+import os
+
+import structlog
 
 from runtime.blocks.alarm import ALARM, ALARM_KINDS
 from runtime.blocks.analog import HYSTERESIS, LIMIT, RAMP, SCALE
@@ -29,6 +40,38 @@ from runtime.blocks.phase import (
 )
 from runtime.blocks.pid import PID, PID_FORMS
 from runtime.blocks.timers import TOF, TON, TP
+
+IMPLEMENTATION = "python"
+# Why the pure-Python blocks are in use when Cython ones were expected ('' if not the case).
+FALLBACK_REASON = ""
+_logged = False
+
+if os.environ.get("VPLC_BLOCKS", "").strip().lower() != "python":
+    try:
+        from runtime.blocks._cy import load as _load_cython
+
+        globals().update(_load_cython())
+        IMPLEMENTATION = "cython"
+    except ImportError as _exc:
+        FALLBACK_REASON = f"Cython blocks not built ({_exc}); reinstall with a C compiler"
+
+
+def log_implementation() -> None:
+    """Log, once per process, which block implementation runs (a warning on a fallback)."""
+    global _logged
+    if _logged:
+        return
+    _logged = True
+    log = structlog.get_logger("vplc.blocks")
+    if FALLBACK_REASON:
+        log.warning("pure-Python function blocks in use", reason=FALLBACK_REASON)
+    else:
+        log.debug("function blocks", implementation=IMPLEMENTATION)
+
+
+# Before the CLI has configured logging the warning would go to stdout: the loader then logs it.
+if structlog.is_configured():
+    log_implementation()
 
 __all__ = [
     "ABORT",

@@ -1,6 +1,5 @@
 """ALARM: limits with deadband, on-delay, latching, acknowledge, bad quality, snapshots."""
 
-
 from __future__ import annotations
 
 import json

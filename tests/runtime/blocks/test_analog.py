@@ -1,6 +1,5 @@
 """RAMP, HYSTERESIS, LIMIT and SCALE."""
 
-
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,5 @@
 """SR (set dominant) and RS (reset dominant), full truth tables."""
 
-
 from __future__ import annotations
 
 import itertools

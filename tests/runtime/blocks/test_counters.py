@@ -1,6 +1,5 @@
 """CTU, CTD and CTUD as IEC 61131-3 3rd edition defines them: edges, priorities, INT limits."""
 
-
 from __future__ import annotations
 
 from typing import Any

@@ -1,6 +1,5 @@
 """ISA-88 PHASE: every legal transition, refused commands reported, state time, CMD input."""
 
-
 from __future__ import annotations
 
 import json

@@ -1,6 +1,5 @@
 """PID: action sign, derivative on PV, anti-windup, bumpless modes, snapshot continuity, dt=0."""
 
-
 from __future__ import annotations
 
 import json

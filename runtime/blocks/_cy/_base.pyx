@@ -1,0 +1,102 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, auto_pickle=False
+"""Base of the Cython function blocks: construction, snapshot/restore and repr, as FunctionBlock.
+
+A cdef class cannot inherit the Python FunctionBlock, so ``Block`` re-implements its generic
+parts and is registered as a virtual subclass (``def _rebuild(cls, state):
+    blk = cls()
+    blk.restore(state)
+    return blk
+
+
+FunctionBlock.register(Block)``): every
+Cython block, also an app's own, passes ``isinstance(blk, FunctionBlock)``. A subclass
+declares its ports twice: once as C attributes (``cdef public double PT``) and once as the
+INPUTS/OUTPUTS/STATE dicts the runtime reads, plus ``_VARS, _INPUT_NAMES, __annotations__ =
+declare(INPUTS, OUTPUTS, STATE)`` in the class body. Initial values are set in ``__cinit__``.
+"""
+
+import copy
+
+from runtime._fb import FunctionBlock
+
+_SCALARS = (float, int, bool, str)
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def declare(inputs, outputs, state):
+    """``(_VARS, _INPUT_NAMES, __annotations__)`` of a block class from its declarations."""
+    all_vars = {**inputs, **outputs, **state}
+    notes = {}
+    for name, initial in all_vars.items():
+        if isinstance(initial, list):
+            inner = _TYPE_NAMES.get(type(initial[0]), "object") if initial else "object"
+            notes[name] = f"list[{inner}]"
+        elif isinstance(initial, type):
+            notes[name] = initial.__name__
+        else:
+            notes[name] = _TYPE_NAMES.get(type(initial), "object")
+    return all_vars, frozenset(inputs), notes
+
+
+cdef class Block:
+    """Generic parts of a Cython function block (see the module docstring)."""
+
+    INPUTS = {}
+    OUTPUTS = {}
+    STATE = {}
+    _VARS = {}
+    _INPUT_NAMES = frozenset()
+
+    def __init__(self, **inputs):
+        names = self._INPUT_NAMES
+        for var, value in inputs.items():
+            if var not in names:
+                raise TypeError(f"{type(self).__name__} has no input {var!r}")
+            setattr(self, var, value)
+
+    cpdef execute(self, ctx):
+        raise NotImplementedError(f"{type(self).__name__}.execute")
+
+    def snapshot(self):
+        """All declared variables (inputs, outputs, state) as JSON-able values."""
+        cdef dict out = {}
+        for var in self._VARS:
+            value = getattr(self, var)
+            if type(value) in _SCALARS:
+                out[var] = value
+            elif isinstance(value, FunctionBlock):
+                out[var] = value.snapshot()
+            else:
+                out[var] = copy.copy(value)
+        return out
+
+    def restore(self, state):
+        """Load a snapshot; unknown variables are an error, missing ones keep their value."""
+        declared = self._VARS
+        unknown = [var for var in state if var not in declared]
+        if unknown:
+            raise KeyError(f"{type(self).__name__} has no variable(s) {sorted(unknown)}")
+        for var, value in state.items():
+            current = getattr(self, var)
+            if isinstance(current, FunctionBlock):
+                current.restore(value)
+            else:
+                setattr(self, var, copy.copy(value))
+
+    def __reduce__(self):
+        # copy/deepcopy/pickle through the snapshot, as for the plain-data Python blocks.
+        return (_rebuild, (type(self), self.snapshot()))
+
+    def __repr__(self):
+        outs = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.OUTPUTS)
+        return f"<{type(self).__name__} {outs}>"
+
+
+def _rebuild(cls, state):
+    blk = cls()
+    blk.restore(state)
+    return blk
+
+
+FunctionBlock.register(Block)
