@@ -1,0 +1,134 @@
+"""``vplc bench run`` and ``vplc bench replay``: the test-bench subcommands of the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.bench._replay import ReplayError, replay
+from runtime.bench._runner import run_scenario
+from runtime.bench._schema import ScenarioError, load_scenario
+from runtime.manifest import ManifestError
+
+__all__ = ["add_bench_commands", "run_bench"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def add_bench_commands(sub: Any) -> None:
+    """Register ``bench run`` / ``bench replay`` on the CLI's subparsers."""
+    bench = sub.add_parser("bench", help="test benches: run scenarios, replay traces")
+    bench.set_defaults(func=run_bench)
+    cmds = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+    run = cmds.add_parser("run", help="run scenario files in virtual time and write reports")
+    run.add_argument(
+        "scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="a scenario .yaml, or an app folder (runs its scenarios/*.yaml)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="report folder (default reports/<scenario>/; with several scenarios DIR/<scenario>/)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    rep = cmds.add_parser("replay", help="feed a trace's inputs to an app, compare its outputs")
+    rep.add_argument("trace", type=Path, metavar="TRACE.csv")
+    rep.add_argument("app", metavar="APP_DIR")
+    rep.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="numeric outputs may differ by up to X (default: exact)",
+    )
+    rep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter before the replay (as the recorded run had it)",
+    )
+    rep.add_argument("--seed", type=int, default=0)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "replay":
+        return _replay(args)
+    files: list[Path] = []
+    for ref in args.scenarios:
+        path = Path(ref)
+        if path.is_dir():
+            found = sorted((path / "scenarios").glob("*.yaml"))
+            if not found:
+                print(f"vplc: error: {path}: no scenarios/*.yaml in this folder", file=sys.stderr)
+                return EXIT_INVALID
+            files += found
+        else:
+            files.append(path)
+    try:  # every file is validated before the first one runs
+        scenarios = [load_scenario(f) for f in files]
+    except ScenarioError as exc:
+        print(f"vplc: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    worst = EXIT_OK
+    for sc in scenarios:
+        if args.out is None:
+            out = Path("reports") / sc.title
+        else:
+            out = args.out / sc.title if len(scenarios) > 1 else args.out
+        try:
+            result = run_scenario(sc, out=out, progress=None if args.quiet else sys.stderr)
+        except ScenarioError as exc:
+            print(f"vplc: error: {exc}", file=sys.stderr)
+            worst = EXIT_INVALID
+            continue
+        verdict = "PASS" if result.passed else "FAIL"
+        print(
+            f"{verdict} {sc.title}: {len(result.assertions)} assertion(s), {result.sim_s:g} s "
+            f"simulated in {result.wall_s:.1f} s ({result.speed:,.0f}x real time); report: {out}"
+        )
+        for failure in result.failures:
+            print(f"  - {failure}")
+        if not result.passed and worst == EXIT_OK:
+            worst = EXIT_FAILURE
+    return worst
+
+
+def _replay(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    for item in args.set:
+        name, sep, text = item.partition("=")
+        if not sep:
+            print(f"vplc: error: --set {item!r}: expected NAME=VALUE", file=sys.stderr)
+            return EXIT_INVALID
+        params[name.strip()] = _value(text.strip())
+    from runtime.cli import UsageError, resolve_app_dir  # loaded already: cli is the caller
+
+    try:
+        app_dir = resolve_app_dir(args.app)
+        result = replay(
+            args.trace, app_dir, tolerance=args.tolerance, parameters=params, seed=args.seed
+        )
+    except (ReplayError, ManifestError, UsageError) as exc:
+        print(f"vplc: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.trace} on {args.app}: {result.summary()}")
+    for name, stats in result.signals.items():
+        print(f"  {name}: first differs at t={stats['first_t']:g} s, in {stats['cycles']} cycle(s)")
+    return EXIT_OK if result.identical else EXIT_FAILURE
+
+
+def _value(text: str) -> bool | int | float | str:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text

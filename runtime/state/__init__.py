@@ -1,0 +1,29 @@
+"""State that survives: retain files, whole-runtime snapshots and online change of app versions."""
+
+from runtime.state._oncycle import between_cycles
+from runtime.state._trial import ChangeReport
+from runtime.state.online_change import (
+    OnlineChangeError,
+    PreparedChange,
+    apply_change,
+    change_online,
+    prepare_change,
+)
+from runtime.state.retain import RetainError, RetainLoadReport, RetainStore
+from runtime.state.snapshot import SnapshotError, restore_snapshot, take_snapshot
+
+__all__ = [
+    "ChangeReport",
+    "OnlineChangeError",
+    "PreparedChange",
+    "RetainError",
+    "RetainLoadReport",
+    "RetainStore",
+    "SnapshotError",
+    "apply_change",
+    "between_cycles",
+    "change_online",
+    "prepare_change",
+    "restore_snapshot",
+    "take_snapshot",
+]

@@ -1,0 +1,139 @@
+"""The first cycles after an online change: commit once every task ran, fall back if one raised."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import structlog
+
+from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._loader import LoadedApp, unload_app
+from runtime._program import Program
+
+log = structlog.get_logger("vplc.online_change")
+
+
+@dataclass
+class ChangeReport:
+    """The outcome of one online change; ``status`` moves trial → committed | fell_back.
+
+    ``wait()`` blocks until the outcome is final (every task ran one cycle of the new version,
+    or one raised and the old version took over again).
+    """
+
+    app: str
+    old_version: str
+    new_version: str
+    status: str = "prepared"  # prepared | refused | trial | committed | fell_back
+    reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    converted: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    migrated: bool = False
+    prepare_s: float = 0.0
+    switch_ns: int = 0  # time the scan thread spent in the swap (state transfer + pointers)
+    swap_app_ns: int = 0  # app time of the last cycle before the swap
+    done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("done")
+        return out
+
+
+class Trial:
+    """Installed by the swap; removes itself on commit or fallback (both on the scan thread)."""
+
+    def __init__(
+        self,
+        engine: ScanEngine,
+        *,
+        old_app: LoadedApp,
+        new_app: LoadedApp,
+        old_programs: dict[str, list[tuple[str, Program]]],
+        saved_outputs: list[tuple[Any, Any]],
+        report: ChangeReport,
+    ) -> None:
+        self.engine = engine
+        self.old_app = old_app
+        self.new_app = new_app
+        self.old_programs = old_programs
+        self.saved_outputs = saved_outputs
+        self.report = report
+        self.pending = {t.name for t in engine.tasks}
+        self.finished = False
+        self._hook: Callable[[Task, int], None] = self.after_cycle
+
+    def install(self) -> None:
+        self.engine.program_guard = self.guard
+        for task in self.engine.tasks:
+            task.hooks = [*task.hooks, self._hook]  # a new list: never mutate one being iterated
+
+    def _uninstall(self) -> None:
+        self.finished = True
+        self.engine.program_guard = None
+        for task in self.engine.tasks:
+            task.hooks = [h for h in task.hooks if h is not self._hook]
+
+    def after_cycle(self, task: Task, now_ns: int) -> None:
+        if self.finished or self.engine.state is not RuntimeState.RUN:
+            return  # programs did not run in STOP/FAULT: the trial waits for a real cycle
+        self.pending.discard(task.name)
+        if not self.pending:
+            self._uninstall()
+            unload_app(self.old_app)
+            self.report.status = "committed"
+            log.info("online_change_committed", **_ids(self.report))
+            self.report.done.set()
+
+    def guard(self, task: Task, program: str, exc: Exception) -> bool:
+        """A program of the new version raised while on trial: put the old version back.
+
+        The old programs (untouched since the swap, so their state is the pre-swap state) run
+        this same cycle again on the same inputs after the outputs are put back to their
+        pre-swap values: what is published is exactly what the old version computes, and
+        the engine stays in RUN. Any exception of the old version then faults as usual.
+        """
+        self._uninstall()
+        engine = self.engine
+        for point, value in self.saved_outputs:
+            point.value = value
+        for t in engine.tasks:
+            t.set_programs(self.old_programs[t.name])
+        for name, param in self.old_app.parameters.items():
+            newer = self.new_app.parameters.get(name)
+            if newer is not None:  # an operator may have written it during the trial
+                # Outside the old range: the old version keeps its own value.
+                with contextlib.suppress(TypeError, ValueError):
+                    param.value = param.spec.check(newer.value)
+        engine.app = self.old_app
+        report = self.report
+        report.status = "fell_back"
+        report.reason = (
+            f"program {program!r} of {report.new_version} raised {type(exc).__name__}: {exc} "
+            f"in its first cycle (task {task.name!r}, cycle {task.ctx.cycle}); "
+            f"{report.old_version} continues with its state from before the change"
+        )
+        log.error(
+            "online_change_fallback",
+            **_ids(report),
+            reason=report.reason,
+            traceback=traceback.format_exception(exc),
+        )
+        unload_app(self.new_app)
+        engine._run_programs(task)  # the old version's run of this cycle; faults as usual
+        report.done.set()
+        return True
+
+
+def _ids(report: ChangeReport) -> dict[str, Any]:
+    return {"app": report.app, "old_version": report.old_version, "new_version": report.new_version}

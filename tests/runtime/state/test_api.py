@@ -1,0 +1,36 @@
+"""The public surface of runtime.state is exactly what the CLI and MQTT commands use."""
+
+from __future__ import annotations
+
+import inspect
+
+import runtime.state as state
+
+
+def test_exports() -> None:
+    assert sorted(state.__all__) == [
+        "ChangeReport",
+        "OnlineChangeError",
+        "PreparedChange",
+        "RetainError",
+        "RetainLoadReport",
+        "RetainStore",
+        "SnapshotError",
+        "apply_change",
+        "between_cycles",
+        "change_online",
+        "prepare_change",
+        "restore_snapshot",
+        "take_snapshot",
+    ]
+    for name in state.__all__:
+        assert getattr(state, name).__doc__, name
+
+
+def test_options_are_keyword_only() -> None:
+    load = inspect.signature(state.RetainStore.load).parameters
+    assert load["mode"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert load["on_bad"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.signature(state.prepare_change).parameters["seed"].kind is (
+        inspect.Parameter.KEYWORD_ONLY
+    )
