@@ -1,0 +1,1 @@
+"""HAL drivers that need third-party libraries (and so cannot live in ``hal``): ``mqtt``."""

@@ -1,0 +1,184 @@
+"""The ``mqtt`` HAL driver: remote sensors and actuators over MQTT, with staleness and ownership.
+
+Topics (``P`` = the ``prefix`` option; a channel may name its own ``topic`` instead)::
+
+    P/sensors/<channel>    device → PLC, not retained. A plain JSON scalar (``37.2``, ``true``)
+                           or ``{"v": value|null, "q": "GOOD"|"UNCERTAIN"|"BAD", "ts": ISO}``.
+                           A device must republish faster than ``staleness_s``: an input
+                           that hears nothing for that long is latched BAD (so are
+                           retained messages, which prove nothing about liveness, and
+                           undecodable payloads).
+    P/actuators/<channel>  PLC → device, not retained, ``qos``. ``{"v", "ts"[, "epoch"]}``, by
+                           exception every ``publish_ms``, all outputs every ``refresh_s``,
+                           after each reconnect and once more on close (the safe values).
+    P/owner                retained, QoS 1. ``{"epoch": int, "client", "ts"}``: an ownership
+                           claim.
+
+Ownership epoch protocol (for blue-green handover of the outputs): a driver with
+``owner_epoch: N`` subscribes to ``P/owner``, waits ``owner_wait_s`` for the retained
+claim, and publishes its own claim only if no higher epoch is there (so an old instance
+reconnecting never overwrites a newer claim); it then tags every actuator write with
+``"epoch": N``. On seeing a claim above N it is *superseded*: it stops publishing outputs and
+says so in ``statistics()``. The device (e.g. ``vplc sim serve``) remembers the highest epoch
+ever claimed and applies a write only if its epoch equals it; writes with a lower epoch, or
+untagged ones once any claim exists, are refused and counted. Without any claim, untagged
+writes are applied (no ownership in use). Epochs only grow: the deployer hands the new
+instance ``old + 1``.
+
+``read_inputs``/``write_outputs`` never block: the client runs on its own thread
+(:class:`runtime.drivers._mqtt_net.MqttLink`) and the two sides meet in per-channel slots.
+Connection loss needs no special case: the inputs stop arriving and turn BAD after
+``staleness_s`` while the link reconnects with capped, jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
+from runtime.drivers._mqtt_net import UNSET, MqttLink
+from runtime.drivers._mqtt_options import MqttDriverOptions, direction_of
+
+__all__ = ["MqttDriver", "MqttDriverOptions"]
+
+
+def _kind(iec: IecType) -> str:
+    return "BOOL" if iec is IecType.BOOL else "STRING" if iec is IecType.STRING else "number"
+
+
+class MqttDriver:
+    """Channels declared in the options, exchanged with a broker by a background thread."""
+
+    def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
+        self.name = name
+        try:
+            self.options = MqttDriverOptions.model_validate(dict(options))
+        except ValidationError as exc:
+            raise DriverError(f"mqtt driver {name!r}: invalid options: {exc}") from None
+        opts = self.options
+        self._chan = opts.channel_map()
+        self._channels = {
+            c: ChannelInfo(c, frozenset({direction_of(ch)}), ch.type, ch.unit)
+            for c, ch in self._chan.items()
+        }
+        # point, channel, staleness ns (only inputs are in _inputs)
+        self._inputs: list[tuple[Point, str, int]] = []
+        self._outputs: list[tuple[Point, str]] = []
+        self._link: MqttLink | None = None
+        self._restored: dict[str, Any] = {}
+        self._stale: set[str] = set()
+        self.stale_events = 0
+
+    # -- Driver protocol ---------------------------------------------------------------
+    def channels(self) -> Mapping[str, ChannelInfo]:
+        return self._channels
+
+    def bind(self, points: Sequence[tuple[Point, str]]) -> None:
+        inputs: list[tuple[Point, str, int]] = []
+        outputs: list[tuple[Point, str]] = []
+        for point, channel in points:
+            info = self._channels.get(channel)
+            where = f"mqtt driver {self.name!r}: point {point.name!r}"
+            if info is None:
+                raise DriverError(
+                    f"{where}: no declared channel {channel!r} (channels: {sorted(self._channels)})"
+                )
+            if point.direction not in info.directions:
+                raise DriverError(
+                    f"{where}: channel {channel!r} is declared "
+                    f"'{self._chan[channel].direction}', not '{point.direction.value}'"
+                )
+            if _kind(point.type) != _kind(info.type):
+                raise DriverError(
+                    f"{where} of type {point.type.value} cannot carry channel {channel!r} "
+                    f"({info.type.value}); declare the channel's type"
+                )
+            if point.direction is Direction.IN:
+                inputs.append((point, channel, self.options.staleness_ns(channel)))
+            elif any(ch == channel for _, ch in outputs):
+                raise DriverError(f"{where}: output channel {channel!r} is bound twice")
+            else:
+                outputs.append((point, channel))
+        self._inputs, self._outputs = inputs, outputs
+
+    def open(self) -> None:
+        """Start the network thread; wait ≤ ``open_wait_s`` for a first value of each input."""
+        if self._link is not None:
+            return
+        opts = self.options
+        in_topics = {
+            opts.topic(ch): (ch, self._chan[ch].type) for ch in {c for _, c, _ in self._inputs}
+        }
+        out_topics = {ch: opts.topic(ch) for _, ch in self._outputs}
+        link = MqttLink(opts, name=self.name, inputs=in_topics, outputs=out_topics)
+        for channel, value in self._restored.items():
+            if channel in link.outputs:
+                link.outputs[channel] = value
+        self._link = link
+        link.start()
+        # Starting the scan against inputs that have not arrived yet would begin with BAD
+        # quality everywhere; a short wait here is off the scan's clock (before the epoch).
+        link.first_inputs.wait(opts.open_wait_s)
+
+    def read_inputs(self, now_ns: int) -> None:
+        link = self._link
+        slots = link.slots if link is not None else {}
+        mono = time.monotonic_ns()
+        bad = Quality.BAD
+        for point, channel, stale_ns in self._inputs:
+            slot = slots.get(channel)
+            if slot is None or mono - slot[2] > stale_ns:
+                if channel not in self._stale:
+                    self._stale.add(channel)
+                    self.stale_events += 1
+                point.latch(point.value, bad, now_ns)
+                continue
+            self._stale.discard(channel)
+            value, quality, _ = slot
+            point.latch(point.value if value is None else value, quality, now_ns)
+
+    def write_outputs(self, now_ns: int) -> None:
+        link = self._link
+        if link is None:
+            return
+        out = link.outputs
+        for point, channel in self._outputs:
+            out[channel] = point.output_raw()
+
+    def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.stop(self.options.close_timeout_s)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The last output values handed to the network (what a handover would start from)."""
+        link = self._link
+        current = link.outputs if link is not None else self._restored
+        return {"outputs": {c: v for c, v in current.items() if v is not UNSET}}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        outputs = state.get("outputs", {})
+        unknown = set(outputs) - set(self._channels)
+        if unknown:
+            raise DriverError(f"mqtt driver {self.name!r}: snapshot names {sorted(unknown)}")
+        self._restored = dict(outputs)
+
+    def statistics(self) -> dict[str, Any]:
+        link = self._link
+        base: dict[str, Any] = {
+            "connected": bool(link and link.connected.is_set()),
+            "stale_channels": sorted(self._stale),
+            "stale_events": self.stale_events,
+            "owner_epoch": self.options.owner_epoch,
+        }
+        if link is not None:
+            base |= link.stats | {
+                "owner_claimed": link.claimed,
+                "superseded": link.superseded,
+                "max_epoch_seen": link.max_epoch_seen,
+            }
+        return base
