@@ -1,0 +1,146 @@
+"""Container-level operations: hardened create options, health waiting, heartbeat and log reads."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from containers._dockerfile import HEARTBEAT, STATE_DIR, UID
+from containers._image import LABEL
+from containers._spec import Deployment
+
+__all__ = [
+    "Health",
+    "container_name",
+    "create_options",
+    "last_logs",
+    "read_heartbeat",
+    "wait_healthy",
+]
+
+
+def container_name(deployment: str) -> str:
+    return f"vplc-{deployment}"
+
+
+def create_options(
+    dep: Deployment, *, image_labels: dict[str, str], env: dict[str, str]
+) -> dict[str, Any]:
+    """``containers.create`` keyword arguments: least privilege unless the file says otherwise."""
+    labels = {
+        LABEL + "deployment": dep.name,
+        LABEL + "node": dep.node or "",
+        LABEL + "image": dep.image,
+        **{k: v for k, v in image_labels.items() if k.startswith(LABEL)},
+    }
+    options: dict[str, Any] = {
+        "image": dep.image,
+        "name": container_name(dep.name),
+        "detach": True,
+        "labels": labels,
+        "environment": {**dep.environment, **env},
+        "user": f"{UID}:{UID}",
+        "read_only": True,
+        # Python and the libraries want a writable /tmp; keep it small and in memory.
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,noexec,size=16m"},
+        "volumes": {dep.volume: {"bind": STATE_DIR, "mode": "rw"}},
+        "cap_drop": ["ALL"],
+        # SCHED_FIFO needs CAP_SYS_NICE (or RLIMIT_RTPRIO, see `rtprio`); it is the only one kept.
+        "cap_add": ["SYS_NICE"] if dep.realtime else [],
+        "security_opt": ["no-new-privileges:true"],
+        "privileged": dep.privileged,
+        "mem_limit": dep.resources.memory_bytes,
+        "memswap_limit": dep.resources.memory_bytes,  # equal to the limit: no swap, ever
+        "nano_cpus": round(dep.resources.cpus * 1e9),
+        "pids_limit": 256,
+        "network_mode": dep.network_mode.value,
+        "restart_policy": {"Name": dep.restart.value},
+        # Bounded logs: a plant node must not fill its disk with a chatty app.
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+    }
+    if dep.resources.cpuset is not None:
+        options["cpuset_cpus"] = dep.resources.cpuset
+    if dep.rtprio:
+        options["ulimits"] = [docker.types.Ulimit(name="rtprio", soft=dep.rtprio, hard=dep.rtprio)]
+    return options
+
+
+@dataclass
+class Health:
+    """Outcome of waiting for a container to become healthy."""
+
+    ok: bool
+    reason: str
+    seconds: float
+
+
+def wait_healthy(container: Container, *, timeout_s: float) -> Health:
+    """Poll until the HEALTHCHECK says healthy; fail early when the container exits or restarts."""
+    t0 = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - t0
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return Health(False, "the container disappeared", elapsed)
+        attrs = container.attrs
+        state = attrs["State"]
+        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
+            return Health(
+                False, f"exited with code {state.get('ExitCode')} after {elapsed:.1f} s", elapsed
+            )
+        if attrs.get("RestartCount", 0) > 0:
+            return Health(
+                False, f"restarted {attrs['RestartCount']} time(s) while starting", elapsed
+            )
+        health = state.get("Health") or {}
+        status = health.get("Status")
+        if status == "healthy":
+            return Health(True, "healthy", elapsed)
+        if status == "unhealthy":
+            log = health.get("Log") or [{}]
+            return Health(False, f"unhealthy: {log[-1].get('Output', '').strip()}", elapsed)
+        if elapsed > timeout_s:
+            return Health(False, f"not healthy within {timeout_s:g} s (health: {status})", elapsed)
+        time.sleep(0.1)
+
+
+def last_logs(container: Container, lines: int = 15) -> list[str]:
+    try:
+        raw = container.logs(tail=lines)
+    except docker.errors.APIError:
+        return []
+    return [x for x in raw.decode("utf-8", "replace").splitlines() if x.strip()]
+
+
+def read_heartbeat(container: Container) -> dict[str, Any] | None:
+    """The heartbeat JSON, from a running container or (via the archive API) a stopped one."""
+    try:
+        container.reload()  # the cached status is stale right after a stop
+        if container.status == "running":
+            result = container.exec_run(["cat", HEARTBEAT], user=str(UID))
+            output = result.output
+            if result.exit_code != 0 or not isinstance(output, bytes):
+                return None
+            return dict(json.loads(output))
+        stream, _ = container.get_archive(HEARTBEAT)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            return dict(json.loads(member.read())) if member else None
+    except (
+        docker.errors.APIError,
+        docker.errors.NotFound,
+        ValueError,
+        KeyError,
+        IndexError,
+        tarfile.TarError,
+    ):
+        return None

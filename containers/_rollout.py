@@ -1,0 +1,131 @@
+"""Updates as stop-and-restart on the kept state volume, with automatic and on-demand rollback.
+
+The old container is stopped (SIGTERM: its outputs go to their safe values) and kept, renamed,
+until the new one is healthy, so an automatic rollback only restarts it. The output gap is the
+time between the old container's last cycle and the new one's first cycle (both from their
+heartbeat files), divided by the fastest task period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker.errors
+from docker.models.containers import Container
+
+from containers._errors import DeployError, InvalidInputError
+from containers._image import LABEL
+from containers._manager import DeploymentManager
+from containers._ops import container_name, last_logs, read_heartbeat, wait_healthy
+from containers._spec import Deployment
+
+__all__ = ["rollback", "update"]
+
+STOP_TIMEOUT_S = 10
+
+
+def update(
+    mgr: DeploymentManager, name: str, image: str, *, deadline_s: float | None = None
+) -> dict[str, Any]:
+    """Replace the running image of ``name`` by ``image``; roll back if it is not healthy."""
+    return _replace(mgr, name, image, what="update", deadline_s=deadline_s)
+
+
+def rollback(
+    mgr: DeploymentManager, name: str, *, deadline_s: float | None = None
+) -> dict[str, Any]:
+    """Return ``name`` to the image it ran before the last update or rollback."""
+    rec = _record(mgr, name)
+    if not rec.get("previous"):
+        raise InvalidInputError(f"deployment {name!r} has no previous version to roll back to")
+    return _replace(mgr, name, rec["previous"], what="rollback", deadline_s=deadline_s)
+
+
+def _record(mgr: DeploymentManager, name: str) -> dict[str, Any]:
+    rec = mgr.store.get(name)
+    if rec is None:
+        raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
+    return rec
+
+
+def _replace(
+    mgr: DeploymentManager, name: str, image: str, *, what: str, deadline_s: float | None
+) -> dict[str, Any]:
+    rec = _record(mgr, name)
+    old_dep = Deployment.model_validate(rec["spec"])
+    new_dep = old_dep.model_copy(update={"image": image})
+    if deadline_s is not None:
+        new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})
+    old = mgr.container(name)
+    old_labels = dict(old.labels)
+    new_labels = mgr.check(new_dep, source=f"deployment {name!r}")
+    if new_labels.get(LABEL + "app") != old_labels.get(LABEL + "app"):
+        raise InvalidInputError(
+            f"image {image!r} holds app {new_labels.get(LABEL + 'app')!r}, but deployment "
+            f"{name!r} runs app {old_labels.get(LABEL + 'app')!r}"
+        )
+    from_v, to_v = old_labels.get(LABEL + "version"), new_labels.get(LABEL + "version")
+    mgr.progress(f"{name}: {what} {from_v} → {to_v}: stopping the old container")
+    old.stop(timeout=STOP_TIMEOUT_S)
+    old_beat = read_heartbeat(old)
+    # Keep the old container (stopped, renamed) so an automatic rollback is a plain restart.
+    old.rename(container_name(name) + "-previous")
+    try:
+        healthy_s = mgr.start(new_dep, new_labels, what=what, from_version=from_v)
+    except DeployError as exc:
+        return _restore_old(mgr, name, old, what=what, versions=(from_v, to_v), failure=exc)
+    new = mgr.container(name)
+    gap = _output_gap(old_beat, read_heartbeat(new))
+    old.remove()
+    mgr.store.put(
+        name, {"spec": new_dep.model_dump(mode="json"), "image": image, "previous": old_dep.image}
+    )
+    mgr.record(what, name, from_v, to_v, "ok", healthy_after_s=healthy_s, **gap)
+    return {"name": name, "from": from_v, "to": to_v, "healthy_after_s": healthy_s, **gap}
+
+
+def _restore_old(
+    mgr: DeploymentManager,
+    name: str,
+    old: Container,
+    *,
+    what: str,
+    versions: tuple[str | None, str | None],
+    failure: DeployError,
+) -> dict[str, Any]:
+    """The new version failed (and was removed): bring the old container back, then raise."""
+    from_v, to_v = versions
+    mgr.progress(f"{name}: {to_v} failed; rolling back to {from_v}")
+    old.rename(container_name(name))
+    old.start()
+    health = wait_healthy(old, timeout_s=60)
+    outcome = "rolled-back" if health.ok else "rollback-failed"
+    mgr.record(what, name, to_v, from_v, outcome, automatic=True, reason=str(failure)[:2000])
+    if not health.ok:
+        logs = "\n".join(last_logs(old))
+        raise DeployError(
+            f"{failure}\nAutomatic rollback to {from_v} failed too: {health.reason}\n{logs}"
+        )
+    raise DeployError(
+        f"{failure}\nRolled back automatically to {from_v} (healthy after {health.seconds:.1f} s)."
+    )
+
+
+def _output_gap(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """Seconds and cycles of the fastest task without a scan between the two containers."""
+    try:
+        assert old is not None and new is not None
+        gap_s = float(new["first_cycle_at"]) - float(old["last_cycle_at"])
+        period_s = float(new["fastest_period_ms"]) / 1000.0
+    except (AssertionError, KeyError, TypeError, ValueError):
+        return {"output_gap_s": None, "output_gap_cycles": None}
+    return {"output_gap_s": round(gap_s, 3), "output_gap_cycles": round(gap_s / period_s, 1)}
+
+
+def stopped_heartbeat(container: Container) -> dict[str, Any] | None:
+    """The final heartbeat of a stopped container (exposed for tests and the benchmark)."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return None
+    return read_heartbeat(container)

@@ -1,0 +1,200 @@
+"""Deployment files: pydantic models, YAML loading, errors that carry the YAML path."""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from containers._errors import InvalidInputError
+
+__all__ = [
+    "MIN_MEMORY",
+    "Credentials",
+    "Deployment",
+    "Resources",
+    "RestartPolicy",
+    "load_deployment",
+    "parse_cpuset",
+    "parse_memory",
+]
+
+# The runtime with pydantic, structlog and the bioreactor app resides in ~45 MiB; below 64 MiB
+# a deployment would be OOM-killed at start-up or under the first burst of allocations.
+MIN_MEMORY = 64 * 1024**2
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+
+class RestartPolicy(StrEnum):
+    NO = "no"
+    ON_FAILURE = "on-failure"
+    UNLESS_STOPPED = "unless-stopped"
+    ALWAYS = "always"
+
+
+class NetworkMode(StrEnum):
+    BRIDGE = "bridge"
+    NONE = "none"
+    HOST = "host"
+
+
+def parse_memory(text: str | int) -> int:
+    """``256m`` / ``1g`` / bytes → bytes."""
+    m = re.fullmatch(r"(\d+)\s*([bkmg]?)i?b?", str(text).strip().lower())
+    if not m:
+        raise ValueError(f"expected a size like 256m or 1g, got {text!r}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_cpuset(text: str) -> list[int]:
+    """Docker's cpuset syntax (``0``, ``0-1``, ``0,2``) → sorted CPU numbers."""
+    cpus: set[int] = set()
+    for part in str(text).split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ValueError(f"expected CPU numbers like '1' or '0-1,3', got {text!r}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ValueError(f"range {part.strip()!r} runs backwards")
+        cpus.update(range(lo, hi + 1))
+    return sorted(cpus)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(_Strict):
+    """Limits: the scan gets its CPUs (cpuset) and a hard memory ceiling without swap."""
+
+    memory: str = "256m"
+    cpus: float = Field(default=1.0, gt=0, description="CPU time quota in cores")
+    cpuset: str | None = Field(default=None, description="CPUs to pin to, e.g. '1' or '0-1'")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        if parse_memory(v) < MIN_MEMORY:
+            raise ValueError(f"{v} is below the minimum of {MIN_MEMORY // 1024**2}m")
+        return v
+
+    @field_validator("cpuset")
+    @classmethod
+    def _cpuset(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_cpuset(v)
+        return v
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_memory(self.memory)
+
+
+class Credentials(_Strict):
+    """Secrets are read when deploying, never baked into an image or a deployment file."""
+
+    env_file: Path | None = Field(default=None, description="KEY=VALUE lines")
+    from_env: list[str] = Field(default_factory=list, description="copied from the caller's env")
+
+    def resolve(self, base: Path) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if self.env_file is not None:
+            path = self.env_file if self.env_file.is_absolute() else base / self.env_file
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"credentials.env_file: cannot read {path}: {exc.strerror}"
+                ) from None
+            for line in lines:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    key, sep, value = line.partition("=")
+                    if not sep:
+                        raise InvalidInputError(f"{path}: expected KEY=VALUE, got {line!r}")
+                    found[key.strip()] = value.strip()
+        for key in self.from_env:
+            if key not in os.environ:
+                raise InvalidInputError(
+                    f"credentials.from_env: {key} is not set in the environment"
+                )
+            found[key] = os.environ[key]
+        return found
+
+
+class Deployment(_Strict):
+    """One app image on one node: limits, restart policy, environment, state volume."""
+
+    name: str = Field(pattern=_NAME, description="deployment (and container) name")
+    image: str = Field(min_length=1, description="e.g. vplc-bioreactor:1.0.0")
+    node: str | None = Field(default=None, description="Docker engine name; None = this one")
+    resources: Resources = Field(default_factory=Resources)
+    restart: RestartPolicy = RestartPolicy.UNLESS_STOPPED
+    environment: dict[str, str] = Field(default_factory=dict)
+    credentials: Credentials = Field(default_factory=Credentials)
+    state_volume: str | None = Field(default=None, description="default vplc-<name>-state")
+    network_mode: NetworkMode = NetworkMode.BRIDGE
+    realtime: bool = Field(default=True, description="keep CAP_SYS_NICE for SCHED_FIFO")
+    rtprio: int = Field(
+        default=0, ge=0, le=99, description="RLIMIT_RTPRIO: SCHED_FIFO for the non-root user"
+    )
+    privileged: bool = False
+    allow_privileged: bool = False
+    health_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("environment")
+    @classmethod
+    def _no_secrets_inline(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if re.search(r"PASSWORD|SECRET|TOKEN|_KEY$", key.upper()):
+                raise ValueError(
+                    f"{key}: put secrets under credentials (env_file or from_env), not inline"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _privileged(self) -> Deployment:
+        if self.privileged and not self.allow_privileged:
+            raise ValueError(
+                "privileged: a privileged container gets every device and capability of the "
+                "host; refused unless the file also says allow_privileged: true"
+            )
+        return self
+
+    @property
+    def volume(self) -> str:
+        return self.state_volume or f"vplc-{self.name}-state"
+
+
+def _format(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (not part of the deployment schema)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    inp = err.get("input")
+    shown = "" if isinstance(inp, dict | list) or err["type"] == "missing" else f" (got {inp!r})"
+    return f"at {loc}: {msg}{shown}"
+
+
+def load_deployment(path: Path) -> Deployment:
+    """Read and validate a deployment file; InvalidInputError names the file and YAML path."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read deployment file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{path}: YAML syntax error: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path}: invalid deployment: expected a mapping at the top level")
+    try:
+        return Deployment.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_format(e) for e in exc.errors())
+        raise InvalidInputError(f"{path}: invalid deployment: {problems}") from None

@@ -1,0 +1,180 @@
+"""Subcommands ``vplc image build`` and ``vplc deploy|status|update|rollback|logs|remove``.
+
+Registered by name through the ``vplc.commands`` entry-point group, so runtime never imports
+this package. The docker SDK is imported only when a command runs: ``vplc run`` loads this
+module on every start and must stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from containers._errors import ContainersError
+
+__all__ = ["register_deploy", "register_image"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn the layer's errors into one message on stderr and the documented exit code."""
+
+    def run(args: argparse.Namespace) -> int:
+        import docker.errors
+
+        try:
+            return handler(args)
+        except ContainersError as exc:
+            print(f"vplc: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except docker.errors.APIError as exc:
+            print(f"vplc: error: Docker engine: {exc.explanation or exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
+def register_image(sub: Any) -> None:
+    image = sub.add_parser("image", help="build container images of apps")
+    isub = image.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    build = isub.add_parser("build", help="build vplc-<app>:<version> from an app folder")
+    build.add_argument("app", type=Path, metavar="APP_DIR")
+    build.add_argument("--base-image", default=None, help="default vplc-base:bookworm")
+    build.add_argument("--tag", default=None, help="default vplc-<app>:<version>")
+    build.add_argument("--no-cache", action="store_true", help="rebuild every image layer")
+    build.add_argument(
+        "--wheelhouse",
+        type=Path,
+        default=None,
+        help="install these prebuilt wheels (made elsewhere) instead of building them here",
+    )
+    build.set_defaults(func=_guarded(_image_build))
+
+
+def _image_build(args: argparse.Namespace) -> int:
+    from containers._base import BASE_IMAGE
+    from containers._client import connect
+    from containers._image import build_image
+
+    if not (args.app / "app.yaml").is_file():
+        print(f"vplc: error: {args.app}: not an app folder (no app.yaml)", file=sys.stderr)
+        return 2
+    built = build_image(
+        connect(),
+        args.app,
+        base_image=args.base_image or BASE_IMAGE,
+        tag=args.tag,
+        no_cache=args.no_cache,
+        wheelhouse=args.wheelhouse,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(json.dumps({"tag": built.tag, "id": built.id, "labels": built.labels}, indent=2))
+    return 0
+
+
+def register_deploy(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", type=Path, default=None, help="records and audit trail")
+    common.add_argument("--user", default=None, help="who is acting (default $USER)")
+    p = sub.add_parser("deploy", parents=[common], help="create and start a deployment")
+    p.add_argument("file", type=Path, metavar="DEPLOYMENT.yaml")
+    p.set_defaults(func=_guarded(_deploy))
+    p = sub.add_parser("status", parents=[common], help="deployments: version, health, scan")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_guarded(_status))
+    p = sub.add_parser("update", parents=[common], help="stop-and-restart to another image")
+    p.add_argument("name")
+    p.add_argument("image")
+    p.add_argument("--deadline", type=float, default=None, metavar="SECONDS")
+    p.set_defaults(func=_guarded(_update))
+    p = sub.add_parser("rollback", parents=[common], help="return to the previous image")
+    p.add_argument("name")
+    p.set_defaults(func=_guarded(_rollback))
+    p = sub.add_parser("logs", parents=[common], help="the deployment's JSON log lines")
+    p.add_argument("name")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--tail", default="all", help="number of lines from the end")
+    p.set_defaults(func=_guarded(_logs))
+    p = sub.add_parser("remove", parents=[common], help="stop (outputs safe) and remove")
+    p.add_argument("name")
+    p.add_argument("--purge", action="store_true", help="also delete the state volume")
+    p.set_defaults(func=_guarded(_remove))
+
+
+def _manager(args: argparse.Namespace) -> Any:
+    from containers._client import connect
+    from containers._manager import DeploymentManager
+    from containers._record import default_state_dir, default_user
+
+    return DeploymentManager(
+        connect(),
+        state_dir=args.state_dir or default_state_dir(),
+        user=args.user or default_user(),
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    print(json.dumps(_manager(args).deploy(args.file)))
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    from containers._rollout import update
+
+    print(json.dumps(update(_manager(args), args.name, args.image, deadline_s=args.deadline)))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from containers._rollout import rollback
+
+    print(json.dumps(rollback(_manager(args), args.name)))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    _manager(args).remove(args.name, purge=args.purge)
+    print(f"{args.name}: removed" + (" with its state volume" if args.purge else ""))
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    tail: int | Literal["all"] = "all" if args.tail == "all" else int(args.tail)
+    try:
+        for chunk in _manager(args).logs(args.name, follow=args.follow, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = _manager(args).status()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'deployment':<22}{'version':<10}{'state':<10}{'health':<11}{'restarts':>8}  scan")
+    for r in rows:
+        scan = r["scan"]
+        tasks = (
+            ", ".join(
+                f"{n}: {t['cycles']} cycles, {t['overruns']} overruns"
+                for n, t in scan["tasks"].items()
+            )
+            if scan
+            else "-"
+        )
+        print(
+            f"{r['deployment']:<22}{r['version']:<10}{r['state']:<10}{r['health']:<11}"
+            f"{r['restarts']:>8}  {tasks}"
+        )
+    return 0

@@ -1,0 +1,159 @@
+"""Deployments on the real Docker engine: deploy, status, logs, hardening, restart, remove."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from containers._errors import DeployError, InvalidInputError
+from containers._ops import container_name, wait_healthy
+from containers._record import AuditTrail
+
+ROOT = Path(__file__).resolve().parents[2]
+Deployments = Callable[..., Path]
+
+
+def vplc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_cli_deploy_status_logs_remove(
+    images: dict[str, str], deployments: Deployments, state_dir: Path, client: Any
+) -> None:
+    path = deployments(images["v1"], resources={"memory": "192m", "cpus": 0.5, "cpuset": "0"})
+    name = path.stem
+    proc = vplc("deploy", str(path), "--state-dir", str(state_dir), "--user", "alice")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["healthy_after_s"] > 0
+    assert "healthy after" in proc.stderr
+
+    status = vplc("status", "--json", "--state-dir", str(state_dir))
+    rows = {r["deployment"]: r for r in json.loads(status.stdout)}
+    row = rows[name]
+    assert (row["version"], row["state"], row["health"]) == ("1.0.0", "running", "healthy")
+    assert row["scan"]["tasks"]["control"]["cycles"] > 0
+    assert row["scan"]["state"] == "RUN"
+    assert name in vplc("status", "--state-dir", str(state_dir)).stdout
+
+    logs = vplc("logs", name, "--tail", "20", "--state-dir", str(state_dir))
+    events = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert any(e.get("event") == "lifecycle" and e.get("new") == "RUN" for e in events)
+
+    proc = vplc("remove", name, "--purge", "--state-dir", str(state_dir), "--user", "alice")
+    assert proc.returncode == 0, proc.stderr
+    assert not client.containers.list(all=True, filters={"name": container_name(name)})
+    trail = AuditTrail(state_dir)
+    assert [(r["what"], r["who"], r["outcome"]) for r in trail.records()] == [
+        ("deploy", "alice", "ok"),
+        ("remove", "alice", "ok"),
+    ]
+    assert trail.verify()
+
+
+def test_container_is_hardened(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any
+) -> None:
+    path = deployments(images["v1"], resources={"memory": "128m", "cpus": 1.0, "cpuset": "1"})
+    manager.deploy(path)
+    c = client.containers.get(container_name(path.stem))
+    host = c.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and host["CapAdd"] == ["SYS_NICE"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["Privileged"] is False
+    assert host["Memory"] == host["MemorySwap"] == 128 * 1024**2
+    assert host["NanoCpus"] == 1_000_000_000 and host["CpusetCpus"] == "1"
+    assert host["NetworkMode"] == "bridge"
+    assert c.attrs["Config"]["User"] == "10001:10001"
+    whoami = c.exec_run(["id", "-u"])
+    assert whoami.output.decode().strip() == "10001"
+    assert c.exec_run(["touch", "/opt/vplc/x"]).exit_code != 0  # read-only root
+    assert c.exec_run(["touch", "/var/lib/vplc/x"]).exit_code == 0  # the state volume
+
+
+def test_kill_9_is_undone_by_the_restart_policy(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any
+) -> None:
+    path = deployments(images["v1"])
+    manager.deploy(path)
+    c = client.containers.get(container_name(path.stem))
+    # A crash, as the OOM killer or a segfault would do it. (`docker kill` counts as an operator
+    # stop on Docker 20.10, which the restart policy deliberately leaves alone.)
+    os.kill(c.attrs["State"]["Pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        c.reload()
+        if c.attrs["RestartCount"] >= 1 and c.status == "running":
+            break
+        time.sleep(0.2)
+    assert c.attrs["RestartCount"] >= 1
+    # wait_healthy fails on restarts during a deploy; here we just want healthy again.
+    deadline = time.monotonic() + 30
+    while c.attrs["State"].get("Health", {}).get("Status") != "healthy":
+        assert time.monotonic() < deadline, c.attrs["State"]
+        time.sleep(0.5)
+        c.reload()
+    assert manager.status()[0]["scan"]["state"] == "RUN"
+
+
+def test_bad_deployments_are_refused(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any
+) -> None:
+    ncpu = int(client.info()["NCPU"])
+    with pytest.raises(InvalidInputError, match=r"resources.cpuset: CPU\(s\) \[.*\] do not exist"):
+        manager.deploy(deployments(images["v1"], resources={"cpuset": f"0-{ncpu + 2}"}))
+    with pytest.raises(InvalidInputError, match="does not exist in this Docker engine"):
+        manager.deploy(deployments("vplc-nope:9.9.9"))
+    with pytest.raises(InvalidInputError, match="deployment is for node 'elsewhere'"):
+        manager.deploy(deployments(images["v1"], node="elsewhere"))
+    first = deployments(images["v1"])
+    manager.deploy(first)
+    with pytest.raises(InvalidInputError, match="claims outputs already driven by deployment"):
+        manager.deploy(deployments(images["v2"]))
+    with pytest.raises(InvalidInputError, match="exists already"):
+        manager.deploy(first)
+
+
+def test_a_crashing_image_is_removed_and_reported(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any
+) -> None:
+    path = deployments(images["broken"])
+    with pytest.raises(DeployError) as err:
+        manager.deploy(path)
+    assert "did not become healthy" in str(err.value)
+    assert "deliberately broken at import" in str(err.value)  # the last log lines
+    assert not client.containers.list(all=True, filters={"name": container_name(path.stem)})
+    assert manager.audit.records()[-1]["outcome"] == "failed"
+
+
+def test_engine_not_running_is_a_clear_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    proc = vplc("status", "--state-dir", str(tmp_path), env=env)
+    assert proc.returncode == 2
+    assert "cannot reach the Docker engine" in proc.stderr
+    assert "systemctl start docker" in proc.stderr and "dockerd" in proc.stderr
+
+
+def test_wait_healthy_reports_a_timeout(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any
+) -> None:
+    path = deployments(images["v1"])
+    manager.deploy(path)
+    health = wait_healthy(client.containers.get(container_name(path.stem)), timeout_s=0.01)
+    assert health.ok  # already healthy: no wait at all

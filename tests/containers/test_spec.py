@@ -1,0 +1,97 @@
+"""Deployment files: schema errors name the YAML path; privileged and secrets rules (no engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from containers._errors import InvalidInputError
+from containers._spec import Deployment, load_deployment, parse_cpuset, parse_memory
+
+
+def write(tmp_path: Path, doc: object) -> Path:
+    path = tmp_path / "dep.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_minimal_file_gets_safe_defaults(tmp_path: Path) -> None:
+    dep = load_deployment(write(tmp_path, {"name": "bio1", "image": "vplc-bioreactor:1.0.0"}))
+    assert dep.restart == "unless-stopped"
+    assert dep.network_mode == "bridge"
+    assert not dep.privileged
+    assert dep.volume == "vplc-bio1-state"
+    assert dep.resources.memory_bytes == 256 * 1024**2
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"imge": "x"}, "at imge: unknown key"),
+        ({"resources": {"memroy": "1g"}}, "at resources.memroy: unknown key"),
+        ({"resources": {"memory": "16m"}}, "at resources.memory: 16m is below the minimum of 64m"),
+        ({"resources": {"memory": "lots"}}, "at resources.memory: expected a size"),
+        ({"resources": {"cpuset": "3-1"}}, "at resources.cpuset: range '3-1' runs backwards"),
+        ({"resources": {"cpus": 0}}, "at resources.cpus: Input should be greater than 0"),
+        ({"restart": "sometimes"}, "at restart: Input should be"),
+        ({"privileged": True}, "refused unless the file also says allow_privileged: true"),
+        ({"environment": {"MQTT_PASSWORD": "x"}}, "put secrets under credentials"),
+        ({"name": "Bad Name"}, "at name: String should match pattern"),
+    ],
+)
+def test_bad_files_are_refused_with_the_yaml_path(
+    tmp_path: Path, doc: dict[str, object], expected: str
+) -> None:
+    full = {"name": "bio1", "image": "vplc-bioreactor:1.0.0", **doc}
+    path = write(tmp_path, full)
+    with pytest.raises(InvalidInputError) as err:
+        load_deployment(path)
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_missing_keys_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="at image: required key is missing"):
+        load_deployment(write(tmp_path, {"name": "bio1"}))
+    with pytest.raises(InvalidInputError, match="expected a mapping"):
+        load_deployment(write(tmp_path, ["a"]))
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        load_deployment(tmp_path / "nope.yaml")
+
+
+def test_privileged_needs_explicit_allowance() -> None:
+    dep = Deployment(name="x", image="i", privileged=True, allow_privileged=True)
+    assert dep.privileged
+
+
+def test_credentials_come_from_a_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "creds.env").write_text("# broker login\nMQTT_USER=plc\nMQTT_PASSWORD=s3cret\n")
+    monkeypatch.setenv("EXTRA_TOKEN", "t0k")
+    dep = Deployment.model_validate(
+        {
+            "name": "x",
+            "image": "i",
+            "credentials": {"env_file": "creds.env", "from_env": ["EXTRA_TOKEN"]},
+        }
+    )
+    assert dep.credentials.resolve(tmp_path) == {
+        "MQTT_USER": "plc",
+        "MQTT_PASSWORD": "s3cret",
+        "EXTRA_TOKEN": "t0k",
+    }
+    monkeypatch.delenv("EXTRA_TOKEN")
+    with pytest.raises(InvalidInputError, match="EXTRA_TOKEN is not set"):
+        dep.credentials.resolve(tmp_path)
+
+
+def test_size_and_cpuset_parsers() -> None:
+    assert parse_memory("1g") == 1024**3
+    assert parse_memory("512MiB") == 512 * 1024**2
+    assert parse_cpuset("0-2,5") == [0, 1, 2, 5]
+    with pytest.raises(ValueError):
+        parse_cpuset("a")
