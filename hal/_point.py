@@ -80,6 +80,9 @@ class PointSpec(BaseModel):
         return default_value(self.type)
 
 
+_BAD, _UNCERTAIN, _GOOD = Quality.BAD, Quality.UNCERTAIN, Quality.GOOD
+
+
 def _to_int(raw: Any) -> int:
     return round(raw) if isinstance(raw, float) else int(raw)
 
@@ -104,6 +107,7 @@ class Point:
 
     __slots__ = (
         "_conv",
+        "_range",
         "_scale",
         "direction",
         "forced",
@@ -131,22 +135,26 @@ class Point:
         self.forced_value: Any = None
         self.safe_value: Any = None if spec.safe is None else coerce(spec.type, spec.safe)
         self._scale = spec.scaling
+        self._range = spec.range
         self._conv = _CONVERTERS[spec.type]
 
     def latch(self, raw: Any, quality: Quality, timestamp_ns: int) -> None:
         """Store a driver's raw reading as the engineering value of this input."""
-        if quality is not Quality.BAD:
-            raw = self._conv(raw) if self._scale is None else self._conv(self._scale.to_eng(raw))
+        # Runs for every input every cycle: enum members are module constants (an attribute
+        # lookup on the enum class costs as much as the rest of this method), range is cached.
         if self.forced:
             self.value = self.forced_value
-            self.quality = Quality.GOOD
+            self.quality = _GOOD
+        elif quality is _BAD:
+            self.quality = _BAD  # the value holds its last good reading
         else:
-            if quality is not Quality.BAD:
-                self.value = raw
+            scale = self._scale
+            raw = self._conv(raw) if scale is None else self._conv(scale.to_eng(raw))
+            self.value = raw
+            rng = self._range
+            if quality is _GOOD and rng is not None and not rng[0] <= raw <= rng[1]:
+                quality = _UNCERTAIN
             self.quality = quality
-            rng = self.spec.range
-            if rng is not None and quality is Quality.GOOD and not rng[0] <= raw <= rng[1]:
-                self.quality = Quality.UNCERTAIN
         self.timestamp_ns = timestamp_ns
 
     def output_raw(self) -> Any:

@@ -21,7 +21,7 @@ from runtime._loader import LoadedApp
 from runtime._program import Program
 from runtime._rt import GcControl, apply_thread_realtime
 from runtime._stats import TaskStatistics
-from runtime.manifest import OverrunPolicy, TaskSpec
+from runtime.manifest import OverrunPolicy, RealtimeConfig, TaskSpec
 
 CycleHook = Callable[["Task", int], None]
 # Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
@@ -103,7 +103,8 @@ class ScanEngine:
         self.epoch_ns = 0
         self.now_ns = 0  # app time of the cycle in progress or last finished
         self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
-        self.gc = GcControl(enabled=app.manifest.realtime.gc_freeze and not self.clock.virtual)
+        self.realtime: RealtimeConfig = app.manifest.realtime  # set_realtime may override
+        self.gc = GcControl(enabled=self.realtime.gc_freeze and not self.clock.virtual)
         self.realtime_report: dict[str, str] = {}
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
         self._stop_requested = False
@@ -323,7 +324,7 @@ class ScanEngine:
     # ------------------------------------------------------------ real-time thread
     def start_thread(self) -> None:
         """Run the scan in its own thread with the manifest's real-time settings."""
-        rt = self.app.manifest.realtime
+        rt = self.realtime
 
         # Another busy thread (the live view, a network bridge) holds the GIL for up to the
         # switch interval (5 ms by default) before the scan can run: shorten it.
@@ -348,6 +349,29 @@ class ScanEngine:
         self._thread = threading.Thread(target=body, name=f"scan-{self.app.name}", daemon=True)
         self._thread.start()
 
+    def set_realtime(
+        self,
+        *,
+        fifo_priority: int | None = None,
+        cpus: list[int] | None = None,
+        spin_us: int | None = None,
+    ) -> None:
+        """Override the manifest's real-time settings before ``start_thread`` (CLI flags).
+
+        Operators tune these per machine (which core is isolated, whether SCHED_FIFO is
+        allowed), so they must not need an edit of the app, which is versioned and audited.
+        ``spin_us`` applies to every task.
+        """
+        update: dict[str, Any] = {}
+        if fifo_priority is not None:
+            update["fifo_priority"] = fifo_priority
+        if cpus is not None:
+            update["cpus"] = cpus
+        self.realtime = RealtimeConfig.model_validate(self.realtime.model_dump() | update)
+        if spin_us is not None:
+            for task in self.tasks:
+                task.spin_ns = spin_us * 1000
+
     def request_stop(self) -> None:
         self._stop_requested = True
 
@@ -367,6 +391,8 @@ class ScanEngine:
             "fault_reason": self.fault_reason,
             "app_time_s": self.now_ns / 1e9,
             "gc_collections": list(self.gc.collections),
+            "gc_process_collections": self.gc.process_collections(),
+            "realtime": dict(self.realtime_report),
             "tasks": {
                 t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
                 for t in self.tasks

@@ -54,12 +54,31 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
     drivers = _build_drivers(manifest, image, path)
     package = _import_package(manifest, app_dir)
     context = AppContext(app_name=manifest.name, image=image, parameters=parameters, seed=seed)
+    programs = build_programs(manifest, package, context, path)
+    return LoadedApp(
+        manifest=manifest,
+        app_dir=app_dir,
+        image=image,
+        drivers=drivers,
+        parameters=parameters,
+        programs=programs,
+        package=package,
+    )
+
+
+def build_programs(
+    manifest: AppManifest, package: str, context: AppContext, path: Path
+) -> dict[str, Program]:
+    """Construct every program of the manifest, in order, over ``context``.
+
+    Shared by a fresh load and an online change (which builds over the running image).
+    """
     programs: dict[str, Program] = {}
     for i, spec in enumerate(manifest.programs):
         cls = _resolve_program(package, spec.entry, f"programs.{i}.entry", path)
         context._program = spec.name
         try:
-            programs[spec.name] = context.programs[spec.name] = cls(context)
+            programs[spec.name] = context.programs[spec.name] = cls(context, **spec.args)
         except AppConfigError as exc:
             raise ManifestError(path, [f"at programs.{i} ({spec.name}): {exc}"]) from None
         except Exception as exc:
@@ -70,15 +89,7 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
                     f"{type(exc).__name__}: {exc}"
                 ],
             ) from exc
-    return LoadedApp(
-        manifest=manifest,
-        app_dir=app_dir,
-        image=image,
-        drivers=drivers,
-        parameters=parameters,
-        programs=programs,
-        package=package,
-    )
+    return programs
 
 
 def _build_drivers(manifest: AppManifest, image: ProcessImage, path: Path) -> dict[str, Driver]:

@@ -68,6 +68,13 @@ class AppContext:
             )
         return self._image[name]
 
+    def point_names(self, prefix: str = "") -> list[str]:
+        """Names of the declared points starting with ``prefix``, in manifest order.
+
+        Generic programs (an alarm per analogue input of a unit) find their points here.
+        """
+        return [p.name for p in self._image if p.name.startswith(prefix)]
+
     def param(self, name: str) -> Parameter:
         """A parameter declared in the manifest's ``parameters``."""
         try:

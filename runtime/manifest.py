@@ -9,7 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hal import IecType, PointSpec, Value, coerce
 
@@ -76,6 +87,19 @@ class ProgramSpec(_Strict):
     name: str = Field(pattern=_NAME)
     entry: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
     description: str = ""
+    # Keyword arguments of the class's constructor, so one class serves many instances (the
+    # reactors of a plant). Scalars only: they are part of the manifest's identity and diff.
+    args: dict[str, StrictBool | StrictInt | StrictFloat | StrictStr] = Field(
+        default_factory=dict, description="keyword arguments for the program class"
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _arg_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if not re.match(_NAME, key) or key == "app":
+                raise ValueError(f"argument name {key!r} is not an identifier (or is 'app')")
+        return v
 
 
 class DriverConfig(_Strict):

@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from runtime import AppContext, CycleContext, Program
 from runtime.blocks import ALARM, TON
 
 
 class Alarms(Program):
-    """Low limits arm only in GROW (heat-up from 25 °C would otherwise alarm every batch)."""
+    """Low limits arm only in GROW (heat-up from 25 °C would otherwise alarm every batch).
+
+    ``unit`` prefixes point, parameter and program names (``R3`` → ``R3_TT101``).
+    """
 
     VARS = {"ph_prev": 7.0, "ph_rate": 0.0}
     ph_prev: float
     ph_rate: float
 
-    def __init__(self, app: AppContext) -> None:
+    def __init__(self, app: AppContext, *, unit: str = "") -> None:
         super().__init__(app)
+        pre = f"{unit}_" if unit else ""
+        self._batch = pre + "batch"
         pt = app.point
-        self.tt, self.ph, self.do, self.lt = pt("TT101"), pt("AT201"), pt("AT301"), pt("LT401")
-        self.feed_cmd, self.feed_flow = pt("P701F"), pt("FT701")
-        self.temp_sp = app.param("temp_sp")
-        self.ph_sp = app.param("ph_sp")
+        self.tt, self.ph, self.do = pt(pre + "TT101"), pt(pre + "AT201"), pt(pre + "AT301")
+        self.lt = pt(pre + "LT401")
+        self.feed_cmd, self.feed_flow = pt(pre + "P701F"), pt(pre + "FT701")
+        self.temp_sp = app.param(pre + "temp_sp")
+        self.ph_sp = app.param(pre + "ph_sp")
         self.temp = ALARM(
-            TEXT="TT101 broth temperature",
+            TEXT=f"{pre}TT101 broth temperature",
             DEADBAND=0.2,
             DELAY=10.0,
             H_EN=True,
             HH_EN=True,
             LATCH=True,
         )
-        self.ph_alarm = ALARM(TEXT="AT201 pH", DEADBAND=0.02, DELAY=30.0, LATCH=True)
+        self.ph_alarm = ALARM(TEXT=f"{pre}AT201 pH", DEADBAND=0.02, DELAY=30.0, LATCH=True)
         self.do_alarm = ALARM(
-            TEXT="AT301 dissolved oxygen", L=20.0, LL=10.0, DEADBAND=2.0, DELAY=30.0, LATCH=True
+            TEXT=f"{pre}AT301 dissolved oxygen",
+            L=20.0,
+            LL=10.0,
+            DEADBAND=2.0,
+            DELAY=30.0,
+            LATCH=True,
         )
         self.level = ALARM(
-            TEXT="LT401 vessel level",
+            TEXT=f"{pre}LT401 vessel level",
             H=90.0,
             HH=95.0,
             H_EN=True,
@@ -45,17 +54,20 @@ class Alarms(Program):
             LATCH=True,
         )
         self.feed_fail = ALARM(
-            TEXT="P701F feed pump: no flow while commanded", H=0.5, H_EN=True, LATCH=True
+            TEXT=f"{pre}P701F feed pump: no flow while commanded", H=0.5, H_EN=True, LATCH=True
         )
         self.feed_nf = TON(PT=30.0)
-        self.ph_drift = ALARM(TEXT="AT201 pH drifting (rate check)", H=0.5, H_EN=True, LATCH=True)
+        self.ph_drift = ALARM(
+            TEXT=f"{pre}AT201 pH drifting (rate check)", H=0.5, H_EN=True, LATCH=True
+        )
         self.drift_on = TON(PT=60.0)
 
+    # Hot path: ``call`` on the blocks passes keywords without building a dict (Cython).
     def execute(self, ctx: CycleContext) -> None:
-        batch: Any = self.app.program("batch")
-        grow = batch.step == "GROW" and batch.control_on
+        batch = self.app.program(self._batch)
+        grow = batch.step == "GROW" and batch.control_on  # type: ignore[attr-defined]
         sp = self.temp_sp.value
-        self.temp(
+        self.temp.call(
             ctx,
             IN=self.tt.value,
             H=sp + 1.0,
@@ -67,7 +79,7 @@ class Alarms(Program):
             BAD=self.tt.quality == 0,
         )
         psp = self.ph_sp.value
-        self.ph_alarm(
+        self.ph_alarm.call(
             ctx,
             IN=self.ph.value,
             H=psp + 0.2,
@@ -76,10 +88,10 @@ class Alarms(Program):
             L_EN=grow,
             BAD=self.ph.quality == 0,
         )
-        self.do_alarm(ctx, IN=self.do.value, L_EN=grow, LL_EN=grow, BAD=self.do.quality == 0)
-        self.level(ctx, IN=self.lt.value, BAD=self.lt.quality == 0)
-        self.feed_nf(ctx, IN=self.feed_cmd.value > 5.0 and self.feed_flow.value < 0.05)
-        self.feed_fail(ctx, IN=1.0 if self.feed_nf.Q else 0.0)
+        self.do_alarm.call(ctx, IN=self.do.value, L_EN=grow, LL_EN=grow, BAD=self.do.quality == 0)
+        self.level.call(ctx, IN=self.lt.value, BAD=self.lt.quality == 0)
+        self.feed_nf.call(ctx, IN=self.feed_cmd.value > 5.0 and self.feed_flow.value < 0.05)
+        self.feed_fail.call(ctx, IN=1.0 if self.feed_nf.Q else 0.0)
         self._ph_rate(ctx, grow)
 
     def _ph_rate(self, ctx: CycleContext, grow: bool) -> None:
@@ -89,5 +101,5 @@ class Alarms(Program):
             raw = (self.ph.value - self.ph_prev) / ctx.dt * 3600.0
             self.ph_rate += (raw - self.ph_rate) * min(1.0, ctx.dt / 120.0)
         self.ph_prev = self.ph.value
-        self.drift_on(ctx, IN=grow and abs(self.ph_rate) > 0.1)
-        self.ph_drift(ctx, IN=1.0 if self.drift_on.Q else 0.0)
+        self.drift_on.call(ctx, IN=grow and abs(self.ph_rate) > 0.1)
+        self.ph_drift.call(ctx, IN=1.0 if self.drift_on.Q else 0.0)

@@ -9,7 +9,10 @@ FILL, HEAT, GROW, HARVEST, DONE = "FILL", "HEAT", "GROW", "HARVEST", "DONE"
 
 
 class Batch(Program):
-    """Sequence logic; the loops program reads ``control_on`` and ``step`` from here."""
+    """Sequence logic; the loops program reads ``control_on`` and ``step`` from here.
+
+    ``unit`` prefixes the point and parameter names (``R3`` → ``R3_WT401``, ``R3_temp_sp``).
+    """
 
     VARS = {"step": FILL, "step_started": 0.0, "control_on": False, "batches": 0}
     step: str
@@ -17,38 +20,38 @@ class Batch(Program):
     control_on: bool
     batches: int
 
-    def __init__(self, app: AppContext) -> None:
+    def __init__(self, app: AppContext, *, unit: str = "") -> None:
         super().__init__(app)
+        pre = f"{unit}_" if unit else ""
         self.phase = PHASE()
         self.in_band = TON()
         self.feed_hyst = HYSTERESIS()
-        self.volume = app.point("WT401")
-        self.temp = app.point("TT101")
-        self.glucose = app.point("AT502")
-        self.fill = app.point("XV401F")
-        self.feed = app.point("P701F")
-        self.harvest = app.point("P401H")
-        self.p = {
-            n: app.param(n)
-            for n in (
-                "temp_sp",
-                "fill_target_l",
-                "heat_band_c",
-                "heat_settle_s",
-                "grow_duration_h",
-                "feed_on_glucose_g_l",
-                "feed_off_glucose_g_l",
-                "feed_pct",
-                "harvest_end_l",
-                "auto_start",
-            )
-        }
+        self.volume = app.point(pre + "WT401")
+        self.temp = app.point(pre + "TT101")
+        self.glucose = app.point(pre + "AT502")
+        self.fill = app.point(pre + "XV401F")
+        self.feed = app.point(pre + "P701F")
+        self.harvest = app.point(pre + "P401H")
+        # One attribute per parameter: a dict lookup by name every cycle is avoidable work.
+        self.temp_sp = app.param(pre + "temp_sp")
+        self.fill_target = app.param(pre + "fill_target_l")
+        self.heat_band = app.param(pre + "heat_band_c")
+        self.heat_settle = app.param(pre + "heat_settle_s")
+        self.grow_duration = app.param(pre + "grow_duration_h")
+        self.feed_on = app.param(pre + "feed_on_glucose_g_l")
+        self.feed_off = app.param(pre + "feed_off_glucose_g_l")
+        self.feed_pct = app.param(pre + "feed_pct")
+        self.harvest_end = app.param(pre + "harvest_end_l")
+        self.auto_start = app.param(pre + "auto_start")
 
     def execute(self, ctx: CycleContext) -> None:
-        phase, p = self.phase, self.p
-        if ctx.first_scan and p["auto_start"].value and phase.STATE_NAME == "IDLE":
+        phase = self.phase
+        if ctx.first_scan and self.auto_start.value and phase.STATE_NAME == "IDLE":
             phase.command("START")
-        phase(ctx, DONE=self.step == DONE, AUTO_COMPLETE_ACTING=True)
+        # PHASE is pure Python: set inputs and execute, rather than build a kwargs dict.
+        phase.DONE = self.step == DONE
+        phase.AUTO_COMPLETE_ACTING = True
+        phase.execute(ctx)
         state = phase.STATE_NAME
         if state == "IDLE" and phase.STATE_ENTRY:
             self._goto(FILL, ctx)
@@ -56,10 +59,10 @@ class Batch(Program):
             self._goto(FILL, ctx)
         # Loops keep conditions through HOLD; STOP/ABORT/COMPLETE hand the plant to safe values.
         self.control_on = state in ("RUNNING", "HOLDING", "HELD", "RESTARTING")
-        fill = feed = harvest = 0.0
         if state == "RUNNING":
-            fill, feed, harvest = self._run_step(ctx)
-        self.fill.value, self.feed.value, self.harvest.value = fill, feed, harvest
+            self._run_step(ctx)  # writes fill, feed and harvest itself
+        else:
+            self.fill.value = self.feed.value = self.harvest.value = 0.0
 
     def _goto(self, step: str, ctx: CycleContext) -> None:
         self.step = step
@@ -67,31 +70,33 @@ class Batch(Program):
         if step == DONE:
             self.batches += 1
 
-    def _run_step(self, ctx: CycleContext) -> tuple[float, float, float]:
-        p, step = self.p, self.step
+    def _run_step(self, ctx: CycleContext) -> None:
+        step = self.step
+        fill = feed = harvest = 0.0
         if step == FILL:
-            if self.volume.value >= p["fill_target_l"].value:
+            if self.volume.value >= self.fill_target.value:
                 self._goto(HEAT, ctx)
-            return 100.0, 0.0, 0.0
-        if step == HEAT:
-            near = abs(self.temp.value - p["temp_sp"].value) < p["heat_band_c"].value
-            self.in_band(ctx, IN=near, PT=p["heat_settle_s"].value)
+            fill = 100.0
+        elif step == HEAT:
+            near = abs(self.temp.value - self.temp_sp.value) < self.heat_band.value
+            self.in_band.call(ctx, IN=near, PT=self.heat_settle.value)
             if self.in_band.Q:
                 self._goto(GROW, ctx)
-            return 0.0, 0.0, 0.0
-        if step == GROW:
+        elif step == GROW:
             # Feed by glucose with hysteresis: on below the low mark, off above the high mark.
-            self.feed_hyst(
+            self.feed_hyst.call(
                 ctx,
                 IN=-self.glucose.value,
-                HIGH=-p["feed_on_glucose_g_l"].value,
-                LOW=-p["feed_off_glucose_g_l"].value,
+                HIGH=-self.feed_on.value,
+                LOW=-self.feed_off.value,
             )
-            if ctx.now - self.step_started >= p["grow_duration_h"].value * 3600.0:
+            if ctx.now - self.step_started >= self.grow_duration.value * 3600.0:
                 self._goto(HARVEST, ctx)
-            return 0.0, (p["feed_pct"].value if self.feed_hyst.Q else 0.0), 0.0
-        if step == HARVEST:
-            if self.volume.value <= p["harvest_end_l"].value:
+            feed = self.feed_pct.value if self.feed_hyst.Q else 0.0
+        elif step == HARVEST:
+            if self.volume.value <= self.harvest_end.value:
                 self._goto(DONE, ctx)
-            return 0.0, 0.0, 100.0
-        return 0.0, 0.0, 0.0
+            harvest = 100.0
+        self.fill.value = fill
+        self.feed.value = feed
+        self.harvest.value = harvest

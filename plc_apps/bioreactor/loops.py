@@ -8,12 +8,20 @@ from hal import Quality
 from runtime import AppContext, CycleContext, Program
 from runtime.blocks import PID
 
+_BAD = Quality.BAD
+
 
 class Loops(Program):
-    """Three ISA-form PIDs; outside batch control they sit in manual at a zero output."""
+    """Three ISA-form PIDs; outside batch control they sit in manual at a zero output.
 
-    def __init__(self, app: AppContext) -> None:
+    ``unit`` prefixes every point, parameter and program name this program uses (``R3`` →
+    ``R3_TT101``, ``R3_temp_sp``, ``R3_batch``), so one class runs every reactor of a plant.
+    """
+
+    def __init__(self, app: AppContext, *, unit: str = "") -> None:
         super().__init__(app)
+        pre = f"{unit}_" if unit else ""
+        self._batch = pre + "batch"
         # Temperature is a cascade, as on real jacketed vessels: the broth loop (τ ≈ 30 min)
         # sets the jacket temperature, which the fast jacket loop (τ ≈ 1 min) holds.
         self.tic101 = PID(KC=20.0, TI=3000.0, OUT_MIN=15.0, OUT_MAX=60.0)
@@ -21,33 +29,41 @@ class Loops(Program):
         self.aic201 = PID(KC=200.0, TI=300.0, OUT_MIN=-100.0, OUT_MAX=100.0)
         # DO is split over three ranges: air 0–100, O2 enrichment 100–200, agitation 200–300.
         self.aic301 = PID(KC=2.0, TI=300.0, OUT_MIN=0.0, OUT_MAX=300.0)
-        pt = app.point
+
+        def pt(tag: str) -> Any:
+            return app.point(pre + tag)
+
         self.tt, self.ph, self.do = pt("TT101"), pt("AT201"), pt("AT301")
         self.tj = pt("TT102")
         self.heat, self.cool = pt("TV101H"), pt("TV101C")
         self.base, self.co2 = pt("P201B"), pt("AV201C")
         self.air, self.o2, self.agit = pt("AV301A"), pt("AV301O"), pt("M601")
-        self.temp_sp, self.ph_sp, self.do_sp = (app.param(n) for n in ("temp_sp", "ph_sp", "do_sp"))
-        self.rpm = app.param("agitation_rpm")
-        self.do_fallback = app.param("do_fallback_air_pct")
+        self.temp_sp = app.param(pre + "temp_sp")
+        self.ph_sp = app.param(pre + "ph_sp")
+        self.do_sp = app.param(pre + "do_sp")
+        self.rpm = app.param(pre + "agitation_rpm")
+        self.do_fallback = app.param(pre + "do_fallback_air_pct")
 
+    # The scan's hot path: attribute reads and float arithmetic only, no tuples or kwargs
+    # dicts (the compiled blocks' ``call`` takes keywords without building a dict).
     def execute(self, ctx: CycleContext) -> None:
-        batch: Any = self.app.program("batch")
-        on = batch.control_on
-        good = Quality.BAD
+        on = self.app.program(self._batch).control_on  # type: ignore[attr-defined]
         sp = self.temp_sp.value
         # FF = SP: at steady state the jacket sits near the broth temperature, so the master's
         # integral only carries the losses and the heat of agitation and metabolism.
         self.tic101.FF = sp
-        t_on = on and self.tt.quality is not good and self.tj.quality is not good
+        t_on = on and self.tt.quality is not _BAD and self.tj.quality is not _BAD
         tj_sp = _loop(ctx, self.tic101, self.tt.value, sp, t_on)
         t = _loop(ctx, self.tic102, self.tj.value, tj_sp, t_on)
-        self.heat.value, self.cool.value = _split(t, t_on)
-        ph_on = on and self.ph.quality is not good
+        # Split range around zero: positive drives the first actuator, negative the second.
+        self.heat.value = max(t, 0.0) if t_on else 0.0
+        self.cool.value = max(-t, 0.0) if t_on else 0.0
+        ph_on = on and self.ph.quality is not _BAD
         ph = _loop(ctx, self.aic201, self.ph.value, self.ph_sp.value, ph_on)
-        self.base.value, self.co2.value = _split(ph, ph_on)
+        self.base.value = max(ph, 0.0) if ph_on else 0.0
+        self.co2.value = max(-ph, 0.0) if ph_on else 0.0
         # A BAD DO probe must not drive the gas: fall back to a fixed air flow, as operators do.
-        do_on = on and self.do.quality is not good
+        do_on = on and self.do.quality is not _BAD
         out = _loop(ctx, self.aic301, self.do.value, self.do_sp.value, do_on)
         if not do_on:
             out = self.do_fallback.value if on else 0.0
@@ -66,16 +82,10 @@ def _loop(ctx: CycleContext, pid: PID, pv: float, sp: float, auto: bool) -> floa
     Starting control from P + FF with a zero integral is what a batch start wants.
     """
     if auto:
-        pid(ctx, SP=sp, PV=pv, TRACK=False)
+        pid.call(ctx, SP=sp, PV=pv, TRACK=False)
     else:
         p_only = pid.KC * (sp - pv) + pid.FF
-        pid(ctx, SP=sp, PV=pv, TRACK=True, TRACK_VAL=min(max(p_only, pid.OUT_MIN), pid.OUT_MAX))
+        lo, hi = pid.OUT_MIN, pid.OUT_MAX
+        pid.call(ctx, SP=sp, PV=pv, TRACK=True, TRACK_VAL=lo if p_only < lo else min(p_only, hi))
         pid.I = 0.0
     return float(pid.OUT)
-
-
-def _split(out: float, on: bool) -> tuple[float, float]:
-    """Split range around zero: positive drives the first actuator, negative the second."""
-    if not on:
-        return 0.0, 0.0
-    return max(out, 0.0), max(-out, 0.0)

@@ -1,19 +1,22 @@
-"""Simulated plants and the registry that finds them by name ('bioreactor', 'tank')."""
+"""Simulated plants and the registry that finds them by name ('bioreactor', 'tank', ...)."""
 
 from __future__ import annotations
 
 from sim_hardware.plants._base import Actuator, Plant, PlantError, PlantParams, Signal
 from sim_hardware.plants.bioreactor import Bioreactor, BioreactorParams
+from sim_hardware.plants.skid import BioreactorSkid, SkidParams
 from sim_hardware.plants.tank import Tank, TankParams
 
 __all__ = [
     "Actuator",
     "Bioreactor",
     "BioreactorParams",
+    "BioreactorSkid",
     "Plant",
     "PlantError",
     "PlantParams",
     "Signal",
+    "SkidParams",
     "Tank",
     "TankParams",
     "get_plant_class",
@@ -21,7 +24,11 @@ __all__ = [
     "register_plant",
 ]
 
-_registry: dict[str, type[Plant]] = {"bioreactor": Bioreactor, "tank": Tank}
+_registry: dict[str, type[Plant]] = {
+    "bioreactor": Bioreactor,
+    "bioreactor_skid": BioreactorSkid,
+    "tank": Tank,
+}
 
 
 def register_plant(cls: type[Plant]) -> type[Plant]:

@@ -1,0 +1,148 @@
+"""Wake-up strategies (DESIGN.md §3) on a 1 ms bioreactor task, against cyclictest's floor."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from typing import Any
+
+from runtime import RealClock, ScanEngine, load_app
+from tests.bench._util import BIOREACTOR, CpuMeter, app_variant
+
+CYCLES = 21_000  # 20,000 measured after ~1 s of start-up, at 1 ms
+CPU = 1  # the second core: the first takes the kernel's and the bench's own housekeeping
+_LINUX_DEFAULT_SLACK_NS = 50_000
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "a_plain_sleep": {"spin_us": 0, "fifo": 0, "cpus": [], "gc": False, "slack": 0},
+    "b_sleep_spin_200us": {"spin_us": 200, "fifo": 0, "cpus": [], "gc": False, "slack": 0},
+    "c_spin_fifo80_pinned_gc_frozen": {
+        "spin_us": 200,
+        "fifo": 80,
+        "cpus": [CPU],
+        "gc": True,
+        "slack": 1,
+    },
+}
+
+
+def _variant(cfg: dict[str, Any]) -> Any:
+    def edit(manifest: dict[str, Any]) -> None:
+        fastest = min(manifest["tasks"], key=lambda t: t["period_ms"])
+        fastest["period_ms"] = 1
+        fastest["overrun"] = "skip"  # a missed deadline is skipped, as cyclictest does
+        fastest["spin_us"] = cfg["spin_us"]
+        manifest["realtime"] = {
+            "fifo_priority": cfg["fifo"],
+            "cpus": cfg["cpus"],
+            # 'plain' keeps the kernel's default 50 µs slack; the tuned run removes it
+            "timer_slack_ns": cfg["slack"] or _LINUX_DEFAULT_SLACK_NS,
+            "gc_freeze": cfg["gc"],
+        }
+
+    return app_variant(BIOREACTOR, edit)
+
+
+def scan_run(cfg: dict[str, Any]) -> dict[str, Any]:
+    app = load_app(_variant(cfg))
+    engine = ScanEngine(app, clock=RealClock())
+    task = engine.fastest
+    engine.start()
+    with CpuMeter() as cpu:
+        engine.start_thread()
+        while task.stats.cycles < 1000 and engine.running:
+            time.sleep(0.05)
+        task.stats.reset()  # start-up (imports settling, first cycles) is not the steady state
+        while task.stats.cycles < CYCLES - 1000 and engine.running:
+            time.sleep(0.2)
+        engine.request_stop()
+        engine.join(5)
+    engine.close()
+    stats = engine.statistics()
+    t = stats["tasks"][task.name]
+    lat = t["wake_latency_us"]
+    return {
+        "cycles": t["cycles"],
+        "missed_releases": t["skipped_releases"],
+        "overruns": t["overruns"],
+        "wake_latency_us": {k: lat[k] for k in ("p50", "p99", "p99_9", "max")},
+        "exec_us": {k: t["exec_us"][k] for k in ("p50", "p99", "max")},
+        "cpu_percent": cpu.percent,
+        "gc_collections": stats["gc_collections"],
+        "gc_process_collections": stats["gc_process_collections"],
+        "realtime": stats["realtime"],
+        "state": stats["state"],
+    }
+
+
+def _cyclictest_binary() -> str | None:
+    found = shutil.which("cyclictest")
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        return None
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "rt-tests"]):
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=180, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    return shutil.which("cyclictest")
+
+
+def cyclictest(loops: int = 20_000) -> dict[str, Any]:
+    """The platform's floor: C, SCHED_FIFO 80, same core, same period, same count."""
+    binary = _cyclictest_binary()
+    if binary is None:
+        return {"available": False, "reason": "cyclictest (rt-tests) not installed"}
+    cmd = [binary, "-m", "-p80", "-i1000", f"-l{loops}", "-q", "-h", "10000", f"-a{CPU}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=loops / 1000 + 60)
+    if res.returncode != 0:
+        return {"available": False, "reason": res.stderr.strip()[:300], "command": cmd}
+    hist: dict[int, int] = {}
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(\d+)\s+(\d+)\s*$", line)
+        if m and int(m.group(2)):
+            hist[int(m.group(1))] = int(m.group(2))
+    over = re.search(r"# Histogram Overflows:\s+(\d+)", res.stdout)
+    mx = re.search(r"# Max Latencies:\s+(\d+)", res.stdout)
+    total = sum(hist.values()) + (int(over.group(1)) if over else 0)
+    return {
+        "available": True,
+        "command": " ".join(cmd),
+        "samples": total,
+        "wake_latency_us": {
+            "p50": _pct(hist, total, 0.50),
+            "p99": _pct(hist, total, 0.99),
+            "p99_9": _pct(hist, total, 0.999),
+            "max": int(mx.group(1)) if mx else max(hist, default=0),
+        },
+    }
+
+
+def _pct(hist: dict[int, int], total: int, q: float) -> float:
+    rank, seen = q * total, 0
+    for us in sorted(hist):
+        seen += hist[us]
+        if seen >= rank:
+            return float(us)
+    return float("inf")  # in the overflow bucket (> 10 ms)
+
+
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {"period_ms": 1, "cycles_per_run": CYCLES}
+    for name, cfg in VARIANTS.items():
+        results[name] = scan_run(cfg)
+    floor = cyclictest()
+    results["cyclictest"] = floor
+    if floor.get("available"):
+        ref = floor["wake_latency_us"]
+        results["ratio_to_cyclictest"] = {
+            name: {
+                q: round(results[name]["wake_latency_us"][q] / ref[q], 2) if ref[q] else None
+                for q in ("p99", "p99_9")
+            }
+            for name in VARIANTS
+        }
+    return results
