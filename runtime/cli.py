@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType
@@ -16,12 +16,16 @@ from typing import Any
 import structlog
 
 from hal import DriverError
+from runtime._cli_state import add_state_arguments, attach_retain, install_online_change
 from runtime._clock import RealClock, VirtualClock
 from runtime._engine import RuntimeState, ScanEngine
+from runtime._heartbeat import Heartbeat
 from runtime._loader import LoadedApp, load_app
 from runtime._logging import configure_logging
 from runtime._trace import TraceRecorder
+from runtime.bench._cli import add_bench_commands
 from runtime.manifest import ManifestError
+from runtime.state import RetainError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -89,6 +93,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
+    run.add_argument(
+        "--heartbeat",
+        type=Path,
+        metavar="FILE",
+        help="write statistics JSON every second (read by the container health check)",
+    )
+    # Real-time knobs per machine, over the manifest's `realtime` section (DESIGN.md §3).
+    run.add_argument(
+        "--rt-priority",
+        type=_int_range(0, 99),
+        metavar="N",
+        help="SCHED_FIFO priority of the scan thread, 1–99 (0: normal scheduling)",
+    )
+    run.add_argument(
+        "--cpus", type=_cpu_list, metavar="LIST", help="pin the scan thread, e.g. 1 or 2,3"
+    )
+    run.add_argument(
+        "--spin-us",
+        type=_int_range(0, 5000),
+        metavar="US",
+        help="sleep to this many µs before each release, then busy-wait (costs CPU)",
+    )
+    add_state_arguments(run)
+    add_bench_commands(sub)  # `vplc bench run|replay` (runtime.bench)
+    # Subcommands from other packages (e.g. `vplc image`, `vplc deploy` from containers) are
+    # found by name, so runtime never imports them: each is `register(subparsers) -> None`.
+    for ep in entry_points(group="vplc.commands"):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not take `vplc run` down with it
+            print(f"vplc: warning: command plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
     return parser
 
 
@@ -106,10 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_format, level=args.log_level)
     try:
+        if getattr(args, "func", None) is not None:
+            return int(args.func(args))
         if args.command == "validate":
             return _validate(args)
         return _run(args)
-    except (ManifestError, UsageError, DriverError) as exc:
+    except (ManifestError, UsageError, DriverError, RetainError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
@@ -140,7 +177,10 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
+    attach_retain(engine, app, args)  # first: a bad retain file stops here, nothing started
     bridge = _attach_mqtt(engine, args.mqtt) if args.mqtt else None
+    heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
+    engine.set_realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us)
     engine.start()
     wall0 = time.perf_counter()
     try:
@@ -154,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
             bridge.stop()
         if trace is not None:
             trace.close()
+        if heartbeat is not None:
+            heartbeat.close()
     wall = time.perf_counter() - wall0
     stats = engine.statistics()
     stats["wall_s"] = round(wall, 3)
@@ -165,6 +207,31 @@ def _run(args: argparse.Namespace) -> int:
         args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     _print_summary(stats, trace)
     return EXIT_FAILURE if stats["fault_reason"] or engine.state is RuntimeState.FAULT else EXIT_OK
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {lo}..{hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _cpu_list(text: str) -> list[int]:
+    try:
+        cpus = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CPU numbers like 1 or 2,3, got {text!r}"
+        ) from None
+    if any(c < 0 for c in cpus):
+        raise argparse.ArgumentTypeError(f"CPU numbers are >= 0, got {text!r}")
+    return cpus
 
 
 def _attach_mqtt(engine: ScanEngine, path: Path) -> Any:
@@ -194,6 +261,7 @@ def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    install_online_change(engine, app.app_dir)
     engine.start_thread()
     deadline = time.monotonic() + args.duration if args.duration else None
 

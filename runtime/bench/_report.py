@@ -10,7 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from runtime.bench._runner import AssertionResult, ScenarioResult
+
+log = structlog.get_logger("vplc.bench")
 
 __all__ = ["write_report"]
 
@@ -82,7 +86,13 @@ def _junit(result: ScenarioResult) -> ET.ElementTree[ET.Element]:
 def _plots(result: ScenarioResult, folder: Path) -> list[str]:
     if not result.times or not result.assertions:
         return []
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # an edge image ships without it; the JSON and JUnit reports remain
+        log.warning(
+            "bench_plots_skipped", reason="matplotlib not installed: pip install vplc[bench]"
+        )
+        return []
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit, same output everywhere
     from matplotlib import pyplot as plt

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, _import_package, _resolve_program
-from runtime._program import AppContext, Parameter, Program
+from runtime._loader import LoadedApp, _import_package, build_programs
+from runtime._program import AppContext, Parameter
 from runtime.manifest import AppManifest, load_manifest, parse_manifest
 from runtime.state._pacing import Pacer
 
@@ -44,20 +44,14 @@ def build(
     context = AppContext(
         app_name=manifest.name, image=engine.image, parameters=parameters, seed=seed
     )
-    programs: dict[str, Program] = {}
     try:
-        classes = [
-            _resolve_program(package, spec.entry, f"programs.{i}.entry", app_dir / "app.yaml")
-            for i, spec in enumerate(manifest.programs)
-        ]
         pacer.step()
-        for spec, cls in zip(manifest.programs, classes, strict=True):
-            context._program = spec.name
-            programs[spec.name] = cls(context)
+        programs = build_programs(manifest, package, context, app_dir / "app.yaml")
     except Exception:
         for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
         raise
+    classes = [type(p) for p in programs.values()]
     modules = [importlib.import_module(cls.__module__) for cls in classes]
     migrate = next((m.migrate for m in modules if callable(getattr(m, "migrate", None))), None)
     new = LoadedApp(

@@ -6,7 +6,7 @@ import contextlib
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
@@ -45,9 +45,8 @@ class ChangeReport:
         return self.done.wait(timeout)
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("done")
-        return out
+        # asdict() would deep-copy the Event (and its lock); the report's data is plain.
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "done"}
 
 
 class Trial:
