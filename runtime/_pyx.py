@@ -126,7 +126,7 @@ def _built(out: Path, stem: str) -> bool:
 
 def _build(source: Path, out: Path, app_dir: Path) -> None:
     if _cython_version() == "none":
-        raise PyxBuildError(source, "Cython is not installed (pip install 'Cython>=3')")
+        raise PyxBuildError(source, "Cython is not installed (pip install 'vplc[pyx]')")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{source.stem}-", dir=out.parent))
     try:
