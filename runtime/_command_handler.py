@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -85,15 +87,33 @@ class CommandHandler:
 
     def __init__(
         self,
-        engine: ScanEngine,
+        engine: ScanEngine | None,
         *,
         access: AccessConfig | None,
         audit: AuditLog | None,
         timeout_s: float = 2.0,
         max_bytes: int = MAX_COMMAND_BYTES,
         source: str = "",
+        app: str | None = None,
+        apply: Callable[[Any], CommandResponse] | None = None,
     ) -> None:
+        # Without an engine (the out-of-process MQTT bridge) ``apply`` carries an authorized
+        # command to the process that has one; parsing, roles and audit stay here.
+        if apply is None:
+            if engine is None:
+                raise ValueError("CommandHandler needs an engine or an apply function")
+            eng = engine
+
+            def apply(cmd: Any) -> CommandResponse:
+                return apply_command(eng, cmd, timeout_s=self.timeout_s)
+
+        if app is None:
+            if engine is None:
+                raise ValueError("CommandHandler needs an engine or an app name")
+            app = engine.app.name
         self.engine = engine
+        self.app_name = app
+        self._apply = apply
         self.access = access
         self.audit = audit
         self.timeout_s = timeout_s
@@ -101,7 +121,7 @@ class CommandHandler:
         self.source = source
         self.accepted = 0
         self.refused = 0
-        self.log = structlog.get_logger("vplc.commands").bind(app=engine.app.name)
+        self.log = structlog.get_logger("vplc.commands").bind(app=app)
 
     def handle_payload(self, payload: bytes | str) -> CommandResponse:
         """Parse and handle; any failure, even a bug, becomes a refused response."""
@@ -144,7 +164,7 @@ class CommandHandler:
                 id=cmd.id, cmd=cmd.cmd, status="refused", reason=str(exc), user=cmd.user
             )
             return self._finish(resp, role=cmd.role, why=cmd.reason, target=_target(cmd))
-        resp = apply_command(self.engine, cmd, timeout_s=self.timeout_s)
+        resp = self._apply(cmd)
         return self._finish(resp, role=role, why=cmd.reason, target=_target(cmd))
 
     def _finish(
@@ -166,9 +186,9 @@ class CommandHandler:
                     status=resp.status,
                     reason=resp.reason,
                     why=why,
-                    old=resp.old,
-                    new=resp.new,
-                    app=self.engine.app.name,
+                    old=_auditable(resp.old),
+                    new=_auditable(resp.new),
+                    app=self.app_name,
                     source=self.source,
                 )
             except Exception as exc:
@@ -177,6 +197,14 @@ class CommandHandler:
         else:
             self.log.info("command", **resp.model_dump(exclude={"ts"}))
         return resp
+
+
+def _auditable(value: Any) -> Any:
+    """Large values (a handover snapshot) go to the audit log as their digest, not in full."""
+    text = json.dumps(value, default=str, sort_keys=True)
+    if len(text) <= 4096:
+        return value
+    return {"sha256": hashlib.sha256(text.encode()).hexdigest(), "bytes": len(text)}
 
 
 def _target(cmd: Any) -> Any:

@@ -31,7 +31,7 @@ Topic layout (``P`` = ``vplc/<site>/<node>/<app>``; all payloads JSON, UTF-8)::
 
 Use from a runner::
 
-    bridge = attach_mqtt(engine, "mqtt.yaml")   # starts the network thread
+    bridge = attach_mqtt(engine, "mqtt.yaml")   # starts the network thread (or process)
     ...
     bridge.stop()                               # "offline", disconnect, detach
 """
@@ -44,17 +44,35 @@ from typing import TYPE_CHECKING
 from runtime.mqtt._bridge import MqttBridge
 from runtime.mqtt._config import MqttConfig, TlsConfig, load_mqtt_config
 from runtime.mqtt._payloads import Topics
+from runtime.mqtt._process import ProcessBridge
 
 if TYPE_CHECKING:
     from runtime._engine import ScanEngine
 
-__all__ = ["MqttBridge", "MqttConfig", "TlsConfig", "Topics", "attach_mqtt", "load_mqtt_config"]
+__all__ = [
+    "MqttBridge",
+    "MqttConfig",
+    "ProcessBridge",
+    "TlsConfig",
+    "Topics",
+    "attach_mqtt",
+    "load_mqtt_config",
+]
 
 
-def attach_mqtt(engine: ScanEngine, config: MqttConfig | Path | str) -> MqttBridge:
-    """Build a bridge for ``engine`` from a config (or its YAML file) and start it."""
+def attach_mqtt(
+    engine: ScanEngine, config: MqttConfig | Path | str, *, log_format: str = "console"
+) -> MqttBridge | ProcessBridge:
+    """Build a bridge for ``engine`` from a config (or its YAML file) and start it.
+
+    With ``process: true`` the MQTT client runs in a child process (ProcessBridge).
+    """
     if not isinstance(config, MqttConfig):
         config = load_mqtt_config(config)
-    bridge = MqttBridge(engine, config)
+    bridge: MqttBridge | ProcessBridge
+    if config.process:
+        bridge = ProcessBridge(engine, config, log_format=log_format)
+    else:
+        bridge = MqttBridge(engine, config)
     bridge.start()
     return bridge

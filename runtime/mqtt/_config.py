@@ -70,6 +70,11 @@ class MqttConfig(_Strict):
     command_timeout_s: float = Field(default=2.0, gt=0)
     reconnect_min_s: float = Field(default=0.2, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    process: bool = Field(
+        default=False,
+        description="run the MQTT client in a child process: the scan only writes values to "
+        "shared memory, so network load cannot hold the scan process's GIL",
+    )
     access_file: Path | None = Field(default=None, description="users, tokens and roles (YAML)")
     audit_file: Path | None = Field(default=None, description="JSON-lines hash-chained audit log")
 

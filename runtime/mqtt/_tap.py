@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hal import Point
 from runtime.blocks import ALARM
 
 if TYPE_CHECKING:
     from runtime._engine import ScanEngine, Task
 
-__all__ = ["KIND_ALARM", "KIND_POINT", "KIND_STATE", "TelemetryTap"]
+__all__ = [
+    "KIND_ALARM",
+    "KIND_POINT",
+    "KIND_STATE",
+    "TelemetryTap",
+    "alarm_payload",
+    "alarm_view",
+    "engine_alarms",
+]
 
 KIND_POINT, KIND_ALARM, KIND_STATE = 0, 1, 2
 _KINDS = ("HH", "H", "L", "LL", "BAD")
 
 
-def _alarm_view(block: ALARM) -> tuple[Any, ...]:
+def alarm_view(block: Any) -> tuple[Any, ...]:
+    """What is published of an ALARM block (or anything with the same attributes)."""
     return (
         block.ACTIVE,
         block.UNACKED,
@@ -46,26 +54,26 @@ class TelemetryTap:
 
     def __init__(
         self,
-        engine: ScanEngine,
+        points: Sequence[Any],
+        alarms: Sequence[tuple[str, Any]],
+        state: Callable[[], tuple[str, str]],
         *,
         deadbands: Mapping[str, float],
         sample_ns: int,
         capacity: int,
     ) -> None:
-        self.engine = engine
-        self.points: list[Point] = list(engine.image.points)
+        # Points and alarms are duck-typed (value/quality/forced; ALARM outputs) so the same
+        # comparison runs on the scan thread over live objects and, in the out-of-process
+        # bridge, in the child over mirrors filled from shared memory.
+        self.points: list[Any] = list(points)
         self.deadbands = [float(deadbands.get(p.name, 0.0)) for p in self.points]
         self.numeric = [p.type.is_numeric for p in self.points]
         n = len(self.points)
         self.last_value: list[Any] = [p.value for p in self.points]
         self.last_quality: list[Any] = [None] * n  # None never matches: first sample sends all
         self.last_forced = [False] * n
-        self.alarms: list[tuple[str, ALARM]] = [
-            (f"{prog}.{path}", block)
-            for prog, program in engine.app.programs.items()
-            for path, block in program.blocks()
-            if isinstance(block, ALARM)
-        ]
+        self.alarms: list[tuple[str, Any]] = list(alarms)
+        self.state = state
         self.last_alarm: list[Any] = [None] * len(self.alarms)
         self.last_state: Any = None
         self.queue: deque[tuple[Any, ...]] = deque()
@@ -78,6 +86,20 @@ class TelemetryTap:
         self.errors = 0
         self.samples = 0
 
+    @classmethod
+    def for_engine(
+        cls, engine: ScanEngine, *, deadbands: Mapping[str, float], sample_ns: int, capacity: int
+    ) -> TelemetryTap:
+        """A tap over an engine's live points, ALARM blocks and lifecycle state."""
+        return cls(
+            engine.image.points,
+            engine_alarms(engine),
+            lambda: (engine.state.value, engine.fault_reason),
+            deadbands=deadbands,
+            sample_ns=sample_ns,
+            capacity=capacity,
+        )
+
     def request_refresh(self) -> None:
         """Queue every value at the next sample (called from the bridge thread)."""
         self.refresh_requested = True
@@ -86,6 +108,10 @@ class TelemetryTap:
         if now_ns < self.next_sample_ns:
             return
         self.next_sample_ns = now_ns + self.sample_ns
+        self.sample(now_ns)
+
+    def sample(self, now_ns: int) -> None:
+        """Compare now and queue the changes; never raises."""
         try:
             self._sample(now_ns)
         except Exception:
@@ -120,14 +146,13 @@ class TelemetryTap:
             else:
                 missed = True
         for j, (_path, block) in enumerate(self.alarms):
-            view = _alarm_view(block)
+            view = alarm_view(block)
             if full or view != self.last_alarm[j]:
                 if self._push((KIND_ALARM, j, view, None, None, now_ns)):
                     self.last_alarm[j] = view
                 else:
                     missed = True
-        engine = self.engine
-        state = (engine.state.value, engine.fault_reason)
+        state = self.state()
         if full or state != self.last_state:
             if self._push((KIND_STATE, 0, state, None, None, now_ns)):
                 self.last_state = state
@@ -145,6 +170,16 @@ class TelemetryTap:
             "errors": self.errors,
             "capacity": self.capacity,
         }
+
+
+def engine_alarms(engine: ScanEngine) -> list[tuple[str, ALARM]]:
+    """Every ALARM block of the app with its instance path ``program.path``."""
+    return [
+        (f"{prog}.{path}", block)
+        for prog, program in engine.app.programs.items()
+        for path, block in program.blocks()
+        if isinstance(block, ALARM)
+    ]
 
 
 def alarm_payload(view: tuple[Any, ...]) -> dict[str, Any]:

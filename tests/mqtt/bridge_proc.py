@@ -7,7 +7,7 @@ import time
 
 from runtime import ScanEngine, load_app
 from runtime._logging import configure_logging
-from runtime.mqtt import MqttBridge, MqttConfig
+from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge
 
 
 def main() -> None:
@@ -16,12 +16,15 @@ def main() -> None:
     engine = ScanEngine(load_app(app_dir))
     engine.start()
     engine.start_thread()
-    bridge = MqttBridge(engine, MqttConfig(port=port, site=site, node=node, keepalive_s=5))
+    config = MqttConfig(port=port, site=site, node=node, keepalive_s=5)
+    # An optional 5th argument "process" runs the bridge in a child process.
+    process = sys.argv[5:] == ["process"]
+    bridge = ProcessBridge(engine, config) if process else MqttBridge(engine, config)
     bridge.start()
-    if not bridge.connected.wait(10):
+    if not bridge.connected.wait(20):
         print("not connected", flush=True)
         sys.exit(1)
-    print("ready", flush=True)
+    print("ready", getattr(bridge, "child_pid", ""), flush=True)
     while True:
         time.sleep(1)
 

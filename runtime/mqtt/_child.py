@@ -1,0 +1,249 @@
+"""The child process of the out-of-process bridge: BridgeCore over a shared-memory mirror."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from hal import IecType, Quality
+from runtime._access import AccessConfig
+from runtime._audit import AuditLog
+from runtime._command_handler import CommandHandler
+from runtime._commands import CommandResponse
+from runtime._logging import configure_logging
+from runtime.mqtt._config import MqttConfig
+from runtime.mqtt._core import BridgeCore
+from runtime.mqtt._payloads import iso
+from runtime.mqtt._shm import ALARM_FIELDS, Frame, SharedFrame
+from runtime.mqtt._tap import TelemetryTap
+from runtime.mqtt._writer import STATES
+
+__all__ = ["ChildInit", "child_main"]
+
+_STATS_TO_PARENT_S = 0.5  # how fresh ProcessBridge.statistics() is in the scan process
+_ALARM_ATTRS = [
+    "ACTIVE",
+    "UNACKED",
+    "SEVERITY",
+    "HH_ACTIVE",
+    "H_ACTIVE",
+    "L_ACTIVE",
+    "LL_ACTIVE",
+    "BAD_ACTIVE",
+]
+_QUALITY = {q.value: q for q in Quality}  # the enum members: the tap compares them by identity
+
+
+@dataclass
+class ChildInit:
+    """Everything the child needs, pickled once at spawn (never per cycle)."""
+
+    config: MqttConfig
+    access: AccessConfig | None
+    audit_file: Path | None
+    shm_name: str
+    app_name: str
+    names: list[str]
+    types: list[IecType]
+    kinds: list[str]
+    alarm_paths: list[str]
+    birth: dict[str, Any]
+    engine_stats: dict[str, Any]
+    wall0_ns: int
+    log_format: str = "console"
+    parent_pid: int = field(default_factory=os.getpid)
+
+
+class _PointMirror:
+    __slots__ = ("forced", "name", "quality", "type", "value")
+
+    def __init__(self, name: str, type_: IecType) -> None:
+        self.name, self.type = name, type_
+        self.value: Any = None
+        self.quality: Any = None
+        self.forced = False
+
+
+class _AlarmMirror:
+    def __init__(self) -> None:
+        for attr in _ALARM_ATTRS:
+            setattr(self, attr, None)
+        self.TEXT = ""
+
+
+class ChildBridge(BridgeCore):
+    """Samples the shared frame at ``sample_ms`` into a TelemetryTap over mirrors and runs
+    the same network code as the in-process bridge; commands go to the parent by pipe."""
+
+    def __init__(self, conn: Connection, init: ChildInit, frame: SharedFrame) -> None:
+        self.conn, self.init, self.frame = conn, init, frame
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._ids = itertools.count()
+        self.points = [_PointMirror(n, t) for n, t in zip(init.names, init.types, strict=True)]
+        self.alarm_mirrors = [_AlarmMirror() for _ in init.alarm_paths]
+        self.state_code = 1
+        self.reason = ""
+        self.engine_stats = init.engine_stats
+        self.wall0 = init.wall0_ns
+        self.done = threading.Event()
+        self.frame_seen = -1
+        cfg = init.config
+        tap = TelemetryTap(
+            self.points,
+            list(zip(init.alarm_paths, self.alarm_mirrors, strict=True)),
+            lambda: (STATES[self.state_code], self.reason),
+            deadbands=cfg.deadband,
+            sample_ns=0,
+            capacity=cfg.queue_size,
+        )
+        audit = AuditLog(init.audit_file) if init.audit_file is not None else None
+        prefix = f"vplc/{cfg.site}/{cfg.node}/{init.app_name}"
+        handler = CommandHandler(
+            None,
+            access=init.access,
+            audit=audit,
+            timeout_s=cfg.command_timeout_s,
+            max_bytes=cfg.max_command_bytes,
+            source=f"mqtt:{prefix}/cmd",
+            app=init.app_name,
+            apply=self._remote_apply,
+        )
+        super().__init__(cfg, app_name=init.app_name, tap=tap, handler=handler, audit=audit)
+
+    # ------------------------------------------------------------------ BridgeCore hooks
+    def _birth(self, wall_ns: int) -> dict[str, Any]:
+        return self.init.birth | {"ts": iso(wall_ns)}
+
+    def _engine_statistics(self) -> dict[str, Any]:
+        return self.engine_stats
+
+    def _wall0_ns(self) -> int:
+        return self.wall0
+
+    def _connection_changed(self, up: bool) -> None:
+        self.send(("conn", up))
+
+    def statistics(self) -> dict[str, Any]:
+        return super().statistics() | {
+            "child": {"pid": os.getpid(), "frame_seq": self.frame.last_seq},
+            "frame_read_retries": self.frame.retries,
+        }
+
+    # ------------------------------------------------------------------ pipe
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._send_lock:  # Connection.send is not safe from several threads at once
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                self.done.set()  # the parent is gone
+
+    def _remote_apply(self, cmd: Any) -> CommandResponse:
+        """Hand an authorized command to the scan process and wait for its answer."""
+        req = next(self._ids)
+        fut: Future[dict[str, Any]] = Future()
+        self._pending[req] = fut
+        self.send(("cmd", req, cmd.model_dump(mode="json", exclude={"token"})))
+        # The parent answers within 2 × timeout_s (apply_command withdraws late commands).
+        try:
+            return CommandResponse.model_validate(fut.result(2 * self.config.command_timeout_s + 1))
+        except FutureTimeout:
+            return CommandResponse(
+                id=cmd.id,
+                cmd=cmd.cmd,
+                user=cmd.user,
+                status="refused",
+                reason="no answer from the scan process; the outcome is unknown",
+            )
+        finally:
+            self._pending.pop(req, None)
+
+    def _read_pipe(self) -> None:
+        while not self.done.is_set():
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                self.goodbye_reason = "scan process exited"
+                self.done.set()  # EOF: the parent died (or closed its end): so do we
+                return
+            kind = msg[0]
+            if kind == "resp":
+                fut = self._pending.get(msg[1])
+                if fut is not None and not fut.done():
+                    fut.set_result(msg[2])
+            elif kind == "stats":
+                self.engine_stats, self.wall0 = msg[1], msg[2]
+            elif kind == "text":
+                _, what, idx, value = msg
+                if what == "point":
+                    self.points[idx].value = value
+                elif what == "alarm":
+                    self.alarm_mirrors[idx].TEXT = value
+                else:
+                    self.reason = value
+            elif kind == "stop":
+                self.done.set()
+
+    # ------------------------------------------------------------------ sampling
+    def sample_once(self) -> None:
+        frame = self.frame.read()
+        if frame is None or (frame.seq == self.frame_seen and not self.tap.refresh_requested):
+            return
+        self.frame_seen = frame.seq
+        self._mirror(frame)
+        self.tap.sample(frame.now_ns)
+
+    def _mirror(self, frame: Frame) -> None:
+        kinds, by_code = self.init.kinds, _QUALITY
+        for i, p in enumerate(self.points):
+            kind = kinds[i]
+            if kind == "f":
+                p.value = frame.floats[i]
+            elif kind == "i":
+                p.value = frame.ints[i]
+            elif kind == "b":
+                p.value = bool(frame.ints[i])
+            p.quality = by_code.get(frame.quality[i], Quality.BAD)
+            p.forced = bool(frame.forced[i])
+        for j, mirror in enumerate(self.alarm_mirrors):
+            fields = frame.alarms[j * ALARM_FIELDS : (j + 1) * ALARM_FIELDS]
+            for attr, value in zip(_ALARM_ATTRS, fields, strict=True):
+                setattr(mirror, attr, value if attr == "SEVERITY" else bool(value))
+        self.state_code = frame.state if frame.state < len(STATES) else 2
+
+    def _sampler(self) -> None:
+        period = self.config.sample_ms / 1000
+        while not self.done.wait(period):
+            self.sample_once()
+
+
+def child_main(conn: Connection, init: ChildInit) -> None:
+    """Entry point of the spawned child; returns when the parent says stop or is gone."""
+    # Ctrl-C reaches the whole process group: the parent decides when the bridge stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging("json" if init.log_format == "json" else "console")
+    frame = SharedFrame(len(init.names), len(init.alarm_paths), name=init.shm_name)
+    bridge = ChildBridge(conn, init, frame)
+    threading.Thread(target=bridge._read_pipe, name="mqtt-pipe", daemon=True).start()
+    sampler = threading.Thread(target=bridge._sampler, name="mqtt-sample", daemon=True)
+    sampler.start()
+    bridge.start_loop(f"mqtt-{init.app_name}")
+    while not bridge.done.wait(_STATS_TO_PARENT_S):
+        if os.getppid() != init.parent_pid:  # reparented: the parent died without EOF
+            bridge.goodbye_reason = "scan process exited"
+            break
+        bridge.send(("bstats", bridge.statistics()))
+    bridge.done.set()
+    sampler.join()
+    bridge.sample_once()  # the last values before "offline"
+    bridge.stop_loop()
+    bridge.send(("bstats", bridge.statistics()))
+    frame.close()

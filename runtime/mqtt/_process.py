@@ -1,0 +1,232 @@
+"""The out-of-process MQTT bridge: shared memory out of the scan, a supervised child for MQTT."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from runtime._access import AccessConfig, load_access_config
+from runtime._command_handler import _ADAPTER
+from runtime._commands import CommandResponse, apply_command
+from runtime.mqtt._bridge import check_deadbands
+from runtime.mqtt._child import ChildInit, child_main
+from runtime.mqtt._config import MqttConfig
+from runtime.mqtt._payloads import birth_payload
+from runtime.mqtt._shm import SharedFrame
+from runtime.mqtt._tap import engine_alarms
+from runtime.mqtt._writer import FrameWriter, point_kinds
+
+if TYPE_CHECKING:
+    from runtime._engine import ScanEngine
+
+__all__ = ["ProcessBridge"]
+
+_POLL_S = 0.02  # how often the link thread looks at the pipe and the text side channel
+_RESTART_MIN_S, _RESTART_MAX_S = 0.5, 30.0
+_HEALTHY_S = 30.0  # a child that ran this long resets the restart backoff
+
+
+class ProcessBridge:
+    """MqttBridge's behaviour with the network in a child process (``process: true``).
+
+    The scan thread only runs a FrameWriter hook (values into a seqlocked shared-memory
+    block); MQTT, JSON and TLS run in a spawned child that holds its own GIL. A link thread
+    here applies the child's authorized commands with ``engine.submit`` (between cycles),
+    sends texts and engine statistics, and restarts a child that died, with backoff.
+    """
+
+    def __init__(
+        self,
+        engine: ScanEngine,
+        config: MqttConfig,
+        *,
+        access: AccessConfig | None = None,
+        audit_file: Path | None = None,
+        log_format: str = "console",
+    ) -> None:
+        check_deadbands(engine, config)
+        self.engine, self.config, self.log_format = engine, config, log_format
+        if access is None and config.access_file is not None:
+            access = load_access_config(config.access_file)
+        self.access = access
+        self.audit_file = audit_file if audit_file is not None else config.audit_file
+        self.alarm_paths = [path for path, _ in engine_alarms(engine)]
+        self.frame = SharedFrame(len(engine.image.points), len(self.alarm_paths))
+        self.writer = FrameWriter(engine, self.frame, sample_ns=round(config.sample_ms * 1e6))
+        self.connected = threading.Event()
+        self.restarts = 0
+        self.log = structlog.get_logger("vplc.mqtt").bind(app=engine.app.name, mode="process")
+        self._child_stats: dict[str, Any] = {}
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._stopping = threading.Event()
+        self._link: threading.Thread | None = None
+
+    @property
+    def child_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Attach the writer, spawn the child and the link thread; returns at once."""
+        if self._link is not None:
+            return
+        self.engine.fastest.hooks.append(self.writer)
+        self._spawn()
+        self._link = threading.Thread(
+            target=self._run_link, name=f"mqtt-link-{self.engine.app.name}", daemon=True
+        )
+        self._link.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """The child publishes the last values and 'offline', then exits; detach, unlink."""
+        if self._link is None:
+            return
+        self._stopping.set()
+        self._link.join(timeout)
+        self._link = None
+        proc, conn = self._proc, self._conn
+        if conn is not None:
+            deadline = time.monotonic() + timeout
+            try:
+                conn.send(("stop",))
+                while proc is not None and time.monotonic() < deadline:
+                    if conn.poll(0.05):
+                        self._handle(conn.recv())  # its final statistics; EOF when it exits
+                    elif not proc.is_alive():
+                        break
+            except (EOFError, OSError):
+                pass
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                self.log.warning("mqtt_child_kill", pid=proc.pid)
+                proc.kill()
+                proc.join(1)
+        if conn is not None:
+            conn.close()
+        self.connected.clear()
+        if self.writer in self.engine.fastest.hooks:
+            self.engine.fastest.hooks.remove(self.writer)
+        self.frame.close()
+
+    def statistics(self) -> dict[str, Any]:
+        proc = self._proc
+        return {
+            **self._child_stats,
+            "connected": self.connected.is_set(),
+            "process": {
+                "pid": proc.pid if proc else None,
+                "alive": bool(proc and proc.is_alive()),
+                "restarts": self.restarts,
+            },
+            "writer": self.writer.statistics(),
+        }
+
+    # ------------------------------------------------------------------ the child
+    def _wall0(self) -> int:
+        engine = self.engine
+        return time.time_ns() - (engine.clock.now_ns() - engine.epoch_ns)
+
+    def _spawn(self) -> None:
+        # 'spawn', not fork: the scan process has threads (and a fork would copy their locks).
+        ctx = multiprocessing.get_context("spawn")
+        mine, theirs = ctx.Pipe()
+        engine = self.engine
+        points = engine.image.points
+        init = ChildInit(
+            config=self.config,
+            access=self.access,
+            audit_file=self.audit_file,
+            shm_name=self.frame.name,
+            app_name=engine.app.name,
+            names=[p.name for p in points],
+            types=[p.type for p in points],
+            kinds=point_kinds(engine),
+            alarm_paths=self.alarm_paths,
+            birth=birth_payload(engine, wall_ns=time.time_ns()),
+            engine_stats=engine.statistics(),
+            wall0_ns=self._wall0(),
+            log_format=self.log_format,
+        )
+        self.writer.side.clear()
+        self.writer.resend_texts()
+        proc = ctx.Process(
+            target=child_main, args=(theirs, init), name=f"vplc-mqtt-{engine.app.name}"
+        )
+        # daemon: multiprocessing terminates it at interpreter exit if stop() was skipped.
+        proc.daemon = True
+        proc.start()
+        theirs.close()  # only the child holds its end: our exit is its EOF, and vice versa
+        self._proc, self._conn = proc, mine
+
+    def _run_link(self) -> None:
+        backoff = _RESTART_MIN_S
+        started = time.monotonic()
+        next_stats = 0.0
+        while not self._stopping.is_set():
+            proc, conn = self._proc, self._conn
+            if proc is None or conn is None or not proc.is_alive():
+                self.connected.clear()
+                exitcode = proc.exitcode if proc is not None else None
+                if time.monotonic() - started > _HEALTHY_S:
+                    backoff = _RESTART_MIN_S
+                self.log.error("mqtt_child_died", exitcode=exitcode, restart_in_s=backoff)
+                if conn is not None:
+                    conn.close()
+                if self._stopping.wait(backoff):
+                    return
+                backoff = min(backoff * 2, _RESTART_MAX_S)
+                self.restarts += 1
+                self._spawn()
+                started = time.monotonic()
+                self.log.warning("mqtt_child_restarted", pid=self.child_pid, restarts=self.restarts)
+                continue
+            try:
+                timeout = _POLL_S
+                while conn.poll(timeout):
+                    self._handle(conn.recv())
+                    timeout = 0
+                side = self.writer.side
+                while side:
+                    conn.send(("text", *side.popleft()))
+                now = time.monotonic()
+                if now >= next_stats:
+                    next_stats = now + self.config.stats_s
+                    conn.send(("stats", self.engine.statistics(), self._wall0()))
+            except (EOFError, OSError):
+                # Broken pipe: the child is dying; the next turn restarts it once it is gone.
+                proc.join(1)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(1)
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "cmd":
+            _, req, body = msg
+            assert self._conn is not None
+            self._conn.send(("resp", req, self._apply(body).model_dump(mode="json")))
+        elif kind == "conn":
+            if msg[1]:
+                self.connected.set()
+            else:
+                self.connected.clear()
+        elif kind == "bstats":
+            self._child_stats = msg[1]
+
+    def _apply(self, body: dict[str, Any]) -> CommandResponse:
+        """Apply a command the child already authorized (and audits): between two cycles."""
+        try:
+            # Validated again here: the pipe is a boundary, and models are rebuilt from JSON.
+            cmd = _ADAPTER.validate_python(body)
+        except Exception as exc:
+            return CommandResponse(id=body.get("id"), status="refused", reason=f"bad: {exc}")
+        return apply_command(self.engine, cmd, timeout_s=self.config.command_timeout_s)

@@ -1,0 +1,133 @@
+"""The scan-side hook of the out-of-process bridge: the process image into shared memory."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from hal import IecType
+from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
+from runtime.mqtt._tap import engine_alarms
+
+if TYPE_CHECKING:
+    from runtime._engine import ScanEngine, Task
+
+__all__ = ["STATES", "FrameWriter", "point_kinds"]
+
+STATES = ("RUN", "STOP", "FAULT")
+_STATE_CODE = {name: i for i, name in enumerate(STATES)}
+_UNSENT = object()  # never identical to a value: the next sample sends the text again
+_SIDE_CAPACITY = 10_000
+
+
+def point_kinds(engine: ScanEngine) -> list[str]:
+    """How each slot is read back: 'f' float64, 'i' int64, 'b' bool, 's' text by pipe."""
+    kinds = []
+    for p in engine.image.points:
+        if p.type is IecType.STRING:
+            kinds.append("s")
+        elif p.type is IecType.BOOL:
+            kinds.append("b")
+        else:
+            kinds.append("i" if p.type.is_integer else "f")
+    return kinds
+
+
+class FrameWriter:
+    """Cycle hook: every ``sample_ns`` of app time, store every value in the shared frame.
+
+    The scan pays a fixed, small cost per sample (one memoryview store per field, no
+    pickling, no queue, no allocation beyond what reading the attributes costs) however
+    busy the network is. Texts (STRING points, alarm TEXT, the fault reason) are compared
+    by identity and, when they change, appended to ``side`` for the link thread to send
+    through the pipe: they change rarely and do not fit a fixed slot.
+    """
+
+    def __init__(self, engine: ScanEngine, frame: SharedFrame, *, sample_ns: int) -> None:
+        self.engine = engine
+        self.frame = frame
+        self.sample_ns = sample_ns
+        points = list(engine.image.points)
+        kinds = point_kinds(engine)
+        self.floats = [(i, p) for i, p in enumerate(points) if kinds[i] == "f"]
+        self.ints = [(i, p) for i, p in enumerate(points) if kinds[i] in "ib"]
+        self.texts = [(i, p) for i, p in enumerate(points) if kinds[i] == "s"]
+        self.points = list(enumerate(points))
+        self.alarms = [(j, block) for j, (_path, block) in enumerate(engine_alarms(engine))]
+        self.last_point_text: list[Any] = [_UNSENT] * len(points)
+        self.last_alarm_text: list[Any] = [_UNSENT] * len(self.alarms)
+        self.last_reason: Any = _UNSENT
+        self.side: deque[tuple[str, int, str]] = deque()
+        self.next_sample_ns = 0
+        self.samples = 0
+        self.errors = 0
+        self.side_dropped = 0
+
+    def resend_texts(self) -> None:
+        """Send every text again at the next sample (a new child knows none of them)."""
+        self.last_point_text = [_UNSENT] * len(self.last_point_text)
+        self.last_alarm_text = [_UNSENT] * len(self.last_alarm_text)
+        self.last_reason = _UNSENT
+
+    def __call__(self, task: Task, now_ns: int) -> None:
+        if now_ns < self.next_sample_ns:
+            return
+        self.next_sample_ns = now_ns + self.sample_ns
+        try:
+            self._write(now_ns)
+        except Exception:
+            # A hook that raises would end the scan thread; telemetry is never worth that.
+            self.errors += 1
+        finally:
+            self.frame.end()  # never leave the seqlock odd: readers would wait forever
+
+    def _text(self, kind: str, idx: int, value: Any) -> bool:
+        if len(self.side) >= _SIDE_CAPACITY:
+            self.side_dropped += 1
+            return False  # the last-sent text is kept, so the change is found again
+        self.side.append((kind, idx, value))
+        return True
+
+    def _write(self, now_ns: int) -> None:
+        self.samples += 1
+        engine = self.engine
+        frame = self.frame
+        frame.begin(now_ns, _STATE_CODE.get(engine.state.value, 2))
+        f64, i64, quality, forced = frame.f64, frame.i64, frame.quality, frame.forced
+        for i, p in self.floats:
+            f64[i] = p.value
+        for i, p in self.ints:
+            i64[i] = p.value
+        for i, p in self.points:
+            quality[i] = p.quality
+            forced[i] = p.forced
+        last = self.last_point_text
+        for i, p in self.texts:
+            v = p.value
+            if v is not last[i] and self._text("point", i, v):
+                last[i] = v
+        alarms, last_text = frame.alarms, self.last_alarm_text
+        for j, b in self.alarms:
+            k = j * ALARM_FIELDS
+            alarms[k] = b.ACTIVE
+            alarms[k + 1] = b.UNACKED
+            alarms[k + 2] = b.SEVERITY
+            alarms[k + 3] = b.HH_ACTIVE
+            alarms[k + 4] = b.H_ACTIVE
+            alarms[k + 5] = b.L_ACTIVE
+            alarms[k + 6] = b.LL_ACTIVE
+            alarms[k + 7] = b.BAD_ACTIVE
+            text = b.TEXT
+            if text is not last_text[j] and self._text("alarm", j, text):
+                last_text[j] = text
+        reason = engine.fault_reason
+        if reason is not self.last_reason and self._text("reason", 0, reason):
+            self.last_reason = reason
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "samples": self.samples,
+            "errors": self.errors,
+            "side_queued": len(self.side),
+            "side_dropped": self.side_dropped,
+        }
