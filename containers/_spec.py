@@ -19,6 +19,9 @@ __all__ = [
     "Deployment",
     "Resources",
     "RestartPolicy",
+    "SwarmOptions",
+    "Target",
+    "UpdateOrder",
     "load_deployment",
     "parse_cpuset",
     "parse_memory",
@@ -42,6 +45,18 @@ class NetworkMode(StrEnum):
     BRIDGE = "bridge"
     NONE = "none"
     HOST = "host"
+
+
+class Target(StrEnum):
+    """Where a deployment runs: a container on one engine, or a Docker Swarm service."""
+
+    CONTAINER = "container"
+    SWARM = "swarm"
+
+
+class UpdateOrder(StrEnum):
+    STOP_FIRST = "stop-first"
+    START_FIRST = "start-first"
 
 
 def parse_memory(text: str | int) -> int:
@@ -127,6 +142,16 @@ class Credentials(_Strict):
         return found
 
 
+class SwarmOptions(_Strict):
+    """Settings used only with ``target: swarm`` (see containers/_swarm.py)."""
+
+    update_order: UpdateOrder = UpdateOrder.STOP_FIRST
+    # start-first runs two instances at once; only safe when a fencing/ownership protocol makes
+    # sure just one of them writes outputs. The file author must say so explicitly.
+    outputs_fenced: bool = False
+    monitor_s: float = Field(default=15.0, gt=0, le=3600, description="failure watch per task")
+
+
 class Deployment(_Strict):
     """One app image on one node: limits, restart policy, environment, state volume."""
 
@@ -146,6 +171,8 @@ class Deployment(_Strict):
     privileged: bool = False
     allow_privileged: bool = False
     health_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    target: Target = Target.CONTAINER
+    swarm: SwarmOptions = Field(default_factory=SwarmOptions)
 
     @field_validator("environment")
     @classmethod
@@ -163,6 +190,28 @@ class Deployment(_Strict):
             raise ValueError(
                 "privileged: a privileged container gets every device and capability of the "
                 "host; refused unless the file also says allow_privileged: true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _swarm_limits(self) -> Deployment:
+        if self.target is not Target.SWARM:
+            return self
+        if self.resources.cpuset is not None:
+            raise ValueError(
+                "resources.cpuset: Swarm services cannot be pinned to CPUs (the service API has "
+                "no cpuset), so the scan would share every core of the node; use target: "
+                "container for a CPU-pinned deployment"
+            )
+        if self.privileged:
+            raise ValueError("privileged: Swarm services cannot run privileged")
+        if self.network_mode is NetworkMode.NONE:
+            raise ValueError("network_mode: none is not available to Swarm services")
+        if self.swarm.update_order is UpdateOrder.START_FIRST and not self.swarm.outputs_fenced:
+            raise ValueError(
+                "swarm.update_order: start-first runs the old and the new PLC at the same time, "
+                "both driving the outputs; refused unless swarm.outputs_fenced: true says the "
+                "app's outputs are ownership-protected (only the fence holder writes)"
             )
         return self
 

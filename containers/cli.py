@@ -122,34 +122,55 @@ def _manager(args: argparse.Namespace) -> Any:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    print(json.dumps(_manager(args).deploy(args.file)))
+    from containers._swarm import deploy_file  # routes `target: swarm` to a Swarm service
+
+    print(json.dumps(deploy_file(_manager(args), args.file)))
     return 0
 
 
 def _update(args: argparse.Namespace) -> int:
+    from containers import _swarm
     from containers._rollout import update
 
-    print(json.dumps(update(_manager(args), args.name, args.image, deadline_s=args.deadline)))
+    mgr = _manager(args)
+    do = _swarm.update if _swarm.is_swarm(mgr, args.name) else update
+    print(json.dumps(do(mgr, args.name, args.image, deadline_s=args.deadline)))
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from containers import _swarm
     from containers._rollout import rollback
 
-    print(json.dumps(rollback(_manager(args), args.name)))
+    mgr = _manager(args)
+    do = _swarm.rollback if _swarm.is_swarm(mgr, args.name) else rollback
+    print(json.dumps(do(mgr, args.name)))
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    _manager(args).remove(args.name, purge=args.purge)
+    from containers import _swarm
+
+    mgr = _manager(args)
+    if _swarm.is_swarm(mgr, args.name):
+        _swarm.remove(mgr, args.name, purge=args.purge)
+    else:
+        mgr.remove(args.name, purge=args.purge)
     print(f"{args.name}: removed" + (" with its state volume" if args.purge else ""))
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
+    from containers import _swarm
+
     tail: int | Literal["all"] = "all" if args.tail == "all" else int(args.tail)
+    mgr = _manager(args)
+    if _swarm.is_swarm(mgr, args.name):
+        source = _swarm.logs(mgr, args.name, follow=args.follow, tail=tail)
+    else:
+        source = mgr.logs(args.name, follow=args.follow, tail=tail)
     try:
-        for chunk in _manager(args).logs(args.name, follow=args.follow, tail=tail):
+        for chunk in source:
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
     except BrokenPipeError:
@@ -158,7 +179,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    rows = _manager(args).status()
+    from containers import _swarm
+
+    mgr = _manager(args)
+    rows = _swarm.status(mgr, mgr.status())  # + one row per Swarm service
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
