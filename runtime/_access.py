@@ -33,6 +33,10 @@ DEFAULT_PERMISSIONS: dict[str, str] = {
     "start": "engineer",
     "stop": "engineer",
     "reset": "engineer",
+    "handover_release": "engineer",
+    "handover_claim": "engineer",
+    "handover_resume": "engineer",
+    "handover_status": "viewer",
 }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "Command",
     "CommandResponse",
     "ForceCommand",
+    "HandoverCommand",
     "LifecycleCommand",
     "PhaseCommand",
     "SetParameterCommand",
@@ -88,8 +89,17 @@ class PhaseCommand(_CommandBase):
     command: str = Field(max_length=32)
 
 
+class HandoverCommand(_CommandBase):
+    """Blue-green handover steps (``runtime._handover``): release, claim, resume, status."""
+
+    cmd: Literal["handover_release", "handover_claim", "handover_resume", "handover_status"]
+    release: dict[str, Any] | None = Field(default=None, description="claim: release answer")
+    epoch: StrictInt | None = Field(default=None, ge=0, description="claim/resume: epoch")
+
+
 Command = Annotated[
-    LifecycleCommand
+    HandoverCommand
+    | LifecycleCommand
     | SetParameterCommand
     | ForceCommand
     | UnforceCommand
@@ -219,7 +229,35 @@ def _phase(engine: ScanEngine, cmd: PhaseCommand) -> _Action:
     return phase
 
 
+def _handover(engine: ScanEngine, cmd: HandoverCommand) -> _Action:
+    from runtime._handover import HandoverError, agent_for
+
+    agent = agent_for(engine)
+    if agent is None:
+        raise RefusedError("no handover here: the app has no driver with output ownership")
+    if cmd.cmd == "handover_claim" and (cmd.release is None or cmd.epoch is None):
+        raise RefusedError("handover_claim needs release (the old instance's answer) and epoch")
+
+    def step(_engine: ScanEngine) -> tuple[Any, Any]:
+        before = agent.mode
+        try:
+            if cmd.cmd == "handover_release":
+                return before, agent.release()
+            if cmd.cmd == "handover_claim":
+                assert cmd.release is not None and cmd.epoch is not None
+                return before, agent.claim(cmd.release, cmd.epoch)
+            if cmd.cmd == "handover_resume":
+                return before, agent.resume(cmd.epoch)
+            return before, agent.status()
+        except HandoverError as exc:
+            raise RefusedError(str(exc)) from None
+
+    return step
+
+
 def _action_for(engine: ScanEngine, cmd: Any) -> _Action:
+    if isinstance(cmd, HandoverCommand):
+        return _handover(engine, cmd)
     if isinstance(cmd, LifecycleCommand):
         return _lifecycle(cmd)
     if isinstance(cmd, SetParameterCommand):

@@ -112,6 +112,7 @@ class ScanEngine:
         self._opened = False
         self.program_guard: ProgramGuard | None = None
         self.close_hooks: list[Callable[[ScanEngine], None]] = []  # run first in close()
+        self.max_sleep_ns = 0  # 0: sleep to the next release (see run_until)
 
     # ----------------------------------------------------------------- lifecycle commands
     def start(self) -> None:
@@ -211,7 +212,13 @@ class ScanEngine:
                 break
             now = clock.now_ns()
             if release > now:
-                clock.sleep_until(release, task.spin_ns)
+                # A standby waits for a handover command that must run within milliseconds,
+                # not at its next release: it sleeps in slices (``max_sleep_ns``).
+                cap = self.max_sleep_ns
+                if cap and release - now > cap:
+                    clock.sleep_until(now + cap)
+                else:
+                    clock.sleep_until(release, task.spin_ns)
                 continue  # re-check: a command or a higher-priority task may be due first
             self._cycle(task, release)
             if not clock.virtual:

@@ -19,6 +19,7 @@ from hal import DriverError
 from runtime._cli_state import add_state_arguments, attach_retain, install_online_change
 from runtime._clock import RealClock, VirtualClock
 from runtime._engine import RuntimeState, ScanEngine
+from runtime._handover import HandoverError, attach_handover
 from runtime._heartbeat import Heartbeat
 from runtime._loader import LoadedApp, load_app
 from runtime._logging import configure_logging
@@ -115,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="US",
         help="sleep to this many µs before each release, then busy-wait (costs CPU)",
     )
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="blue-green standby: read inputs, never write outputs until a handover_claim "
+        "command over --mqtt (the app needs a driver with output ownership, type mqtt)",
+    )
     add_state_arguments(run)
     add_bench_commands(sub)  # `vplc bench run|replay` (runtime.bench)
     # Subcommands from other packages (e.g. `vplc image`, `vplc deploy` from containers) are
@@ -178,7 +185,13 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
     attach_retain(engine, app, args)  # first: a bad retain file stops here, nothing started
-    bridge = _attach_mqtt(engine, args.mqtt) if args.mqtt else None
+    if args.standby and not args.mqtt:
+        raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
+    try:
+        attach_handover(engine, standby=args.standby)
+    except HandoverError as exc:
+        raise UsageError(str(exc)) from None
+    bridge = _attach_mqtt(engine, args.mqtt, args.log_format) if args.mqtt else None
     heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
     engine.set_realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us)
     engine.start()
@@ -234,7 +247,7 @@ def _cpu_list(text: str) -> list[int]:
     return cpus
 
 
-def _attach_mqtt(engine: ScanEngine, path: Path) -> Any:
+def _attach_mqtt(engine: ScanEngine, path: Path, log_format: str) -> Any:
     """Start the MQTT bridge; a bad config file is invalid input (exit 2), named by path."""
     from pydantic import ValidationError
 
@@ -249,7 +262,7 @@ def _attach_mqtt(engine: ScanEngine, path: Path) -> Any:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
-    return attach_mqtt(engine, config)
+    return attach_mqtt(engine, config, log_format=log_format)
 
 
 def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) -> None:

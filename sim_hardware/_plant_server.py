@@ -84,6 +84,10 @@ class PlantServer:
         )
         self._last_write = time.monotonic()
         self._tripped = False
+        # Applied writes per epoch (first/last CLOCK_MONOTONIC, count) and the order in which
+        # epochs wrote: a handover's output gap and "one writer at a time" are read from these.
+        self.epochs: dict[str, dict[str, Any]] = {}
+        self.epoch_runs: list[list[Any]] = []
         p = opts.prefix
         self.topic_sensor = {ch: f"{p}/sensors/{ch}" for ch, _ in self.sensors}
         self.actuator_prefix = f"{p}/actuators/"
@@ -124,10 +128,21 @@ class PlantServer:
                 verdict = "applied"
             if verdict == "applied":
                 point.value = value
-                self._last_write = time.monotonic()
+                self._last_write = now = time.monotonic()
                 self._tripped = False
+                self._log_write(epoch, now)
         self.counters[verdict] += 1
         return verdict
+
+    def _log_write(self, epoch: int | None, now: float) -> None:
+        key = str(epoch)
+        rec = self.epochs.setdefault(key, {"first": now, "last": now, "applied": 0})
+        rec["last"] = now
+        rec["applied"] += 1
+        if self.epoch_runs and self.epoch_runs[-1][0] == epoch:
+            self.epoch_runs[-1][1] += 1
+        else:
+            self.epoch_runs = [*self.epoch_runs[-49:], [epoch, 1]]
 
     def on_faults(self, payload: bytes) -> dict[str, Any]:
         """Inject (or clear) faults; all of a list or none of it."""
@@ -185,6 +200,8 @@ class PlantServer:
             "overruns": overruns,
             "writes": dict(self.counters),
             "owner_epoch": self.owner_epoch,
+            "epochs": self.epochs,
+            "epoch_runs": self.epoch_runs,
             "actuators": {ch: p.value for ch, p in self.actuators.items()},
             "active_faults": self._active(),
         }

@@ -17,7 +17,9 @@ with noise and faults, then published. Topics (``P`` = ``prefix``), all JSON::
                            "actuators"}; last will {"status": "offline"}.
     P/stats                out, every ``stats_s``: plant time, steps, overruns, write counters
                            (applied, refused_stale_epoch, refused_unclaimed, invalid),
-                           owner epoch, active faults.
+                           owner epoch, active faults, ``epochs`` ({epoch: first/last
+                           applied write, CLOCK_MONOTONIC s, count}) and ``epoch_runs``
+                           (the order epochs wrote in: [[epoch, writes], ...], last 50).
 
 Ownership epochs (the same protocol as ``runtime.drivers.mqtt``): the server remembers the
 highest epoch ever claimed on P/owner. With no claim, untagged actuator writes are applied.

@@ -62,6 +62,12 @@ class MqttLink:
         self.max_epoch_seen: int | None = None
         self.claimed = False
         self.superseded = False
+        # Handover state (runtime._handover): the epoch may be claimed late (a standby claims
+        # only when it takes over) and an owner may go silent before it is superseded.
+        self.epoch: int | None = opts.owner_epoch
+        self.standby = False
+        self.held = False
+        self._session_client: aiomqtt.Client | None = None
         self.stats: dict[str, Any] = {
             "connects": 0,
             "connect_failures": 0,
@@ -156,7 +162,8 @@ class MqttLink:
         assert self._stop is not None and self._owner_seen is not None
         o = self.opts
         topics: list[tuple[str, int]] = [(t, o.qos) for t in self._inputs]
-        if o.owner_epoch is not None:
+        owned = self.epoch is not None or self.standby
+        if owned:
             topics.append((o.owner_topic, 1))
             self._owner_seen.clear()
             self.claimed = False
@@ -164,13 +171,15 @@ class MqttLink:
             await client.subscribe(topics)
         self.connected.set()  # only now can inputs arrive: what a waiting test needs to know
         tasks = [asyncio.create_task(self._receive(client))]
-        if o.owner_epoch is not None:
-            await self._claim(client, o.owner_epoch)
+        self._session_client = client
+        if self.epoch is not None and not self.standby:
+            await self._claim(client, self.epoch)
         tasks.append(asyncio.create_task(self._publish(client)))
         stopper = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._session_client = None
             for task in [*tasks, stopper]:
                 task.cancel()
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
@@ -197,13 +206,65 @@ class MqttLink:
     def _supersede(self) -> None:
         if not self.superseded:
             self.superseded = True
-            self.log.warning(
-                "mqtt_io_superseded", epoch=self.opts.owner_epoch, owner=self.max_epoch_seen
-            )
+            self.log.warning("mqtt_io_superseded", epoch=self.epoch, owner=self.max_epoch_seen)
+
+    # ------------------------------------------------------------------ handover (any thread)
+    def claim_now(self, epoch: int, timeout: float) -> bool:
+        """Claim ``epoch`` on the live session and start publishing; False if not possible.
+
+        Blocks the caller until the broker acknowledged the claim (QoS 1), so no write tagged
+        with the new epoch can reach the device before the claim does.
+        """
+        loop, client = self._loop, self._session_client
+        if loop is None or client is None or loop.is_closed():
+            return False
+        if self.max_epoch_seen is not None and self.max_epoch_seen >= epoch:
+            return False  # a claim must be above every claim ever made, or it means nothing
+        # Values a standby put here were never computed by the app's programs: the first
+        # write under the new epoch must be of the first cycle this instance runs.
+        for channel in self.outputs:
+            self.outputs[channel] = UNSET
+        self.epoch, self.standby, self.superseded, self.held = epoch, False, False, False
+        body = {"epoch": epoch, "client": self.client_id, "ts": iso(time.time_ns())}
+
+        async def publish() -> None:
+            await client.publish(self.opts.owner_topic, dumps(body), qos=1, retain=True)
+            self.claimed = True
+
+        try:
+            asyncio.run_coroutine_threadsafe(publish(), loop).result(timeout)
+        except Exception as exc:
+            self.stats["last_error"] = f"claim: {type(exc).__name__}: {exc}"
+            return False
+        self.log.info("mqtt_io_owner_claimed", epoch=epoch, handover=True)
+        return True
+
+    def hold(self, *, last_write: bool) -> None:
+        """Go silent, after one last full write of the current outputs if ``last_write``."""
+        values = dict(self.outputs)  # copied now: later cycles may put safe values in
+        self.held = True
+        loop, client = self._loop, self._session_client
+        if not last_write or loop is None or client is None or loop.is_closed():
+            return
+        if not self.claimed or self.superseded:
+            return
+
+        async def final() -> None:
+            for channel, value in values.items():
+                if value is not UNSET:
+                    payload = encode_output(value, self.epoch, time.time_ns())
+                    await client.publish(self._out_topics[channel], payload, qos=self.opts.qos)
+                    self.stats["published"] += 1
+
+        asyncio.run_coroutine_threadsafe(final(), loop)
+
+    def unhold(self) -> None:
+        self.held = False
 
     # ------------------------------------------------------------------ receiving
     async def _receive(self, client: aiomqtt.Client) -> None:
-        owner_topic = self.opts.owner_topic if self.opts.owner_epoch is not None else None
+        owned = self.epoch is not None or self.standby
+        owner_topic = self.opts.owner_topic if owned else None
         inputs, slots, stats = self._inputs, self.slots, self.stats
         async for message in client.messages:
             topic = message.topic.value
@@ -239,7 +300,7 @@ class MqttLink:
         if isinstance(epoch, int) and not isinstance(epoch, bool):
             if self.max_epoch_seen is None or epoch > self.max_epoch_seen:
                 self.max_epoch_seen = epoch
-            own = self.opts.owner_epoch
+            own = self.epoch
             if own is not None and epoch > own:
                 self._supersede()
         self._owner_seen.set()
@@ -259,12 +320,14 @@ class MqttLink:
 
     async def _flush(self, client: aiomqtt.Client, last: dict[str, Any], *, full: bool) -> None:
         o = self.opts
-        if o.owner_epoch is not None and (self.superseded or not self.claimed):
+        if self.held:
+            return  # released in a handover: the next owner writes from the next cycle
+        if (self.epoch is not None or self.standby) and (self.superseded or not self.claimed):
             return  # the device would refuse them: a passive instance stays silent
         for channel, value in list(self.outputs.items()):
             if value is UNSET or (not full and last.get(channel, UNSET) == value):
                 continue
-            payload = encode_output(value, o.owner_epoch, time.time_ns())
+            payload = encode_output(value, self.epoch, time.time_ns())
             await client.publish(self._out_topics[channel], payload, qos=o.qos)
             last[channel] = value
             self.stats["published"] += 1

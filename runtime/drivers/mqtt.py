@@ -72,6 +72,7 @@ class MqttDriver:
         self._restored: dict[str, Any] = {}
         self._stale: set[str] = set()
         self.stale_events = 0
+        self._standby = False
 
     # -- Driver protocol ---------------------------------------------------------------
     def channels(self) -> Mapping[str, ChannelInfo]:
@@ -115,6 +116,7 @@ class MqttDriver:
         }
         out_topics = {ch: opts.topic(ch) for _, ch in self._outputs}
         link = MqttLink(opts, name=self.name, inputs=in_topics, outputs=out_topics)
+        link.standby = self._standby
         for channel, value in self._restored.items():
             if channel in link.outputs:
                 link.outputs[channel] = value
@@ -167,18 +169,50 @@ class MqttDriver:
             raise DriverError(f"mqtt driver {self.name!r}: snapshot names {sorted(unknown)}")
         self._restored = dict(outputs)
 
+    # -- ownership handover (runtime._handover drives these) ------------------------------
+    def set_standby(self) -> None:
+        """Before open: read inputs and follow the owner topic, never claim or write."""
+        self._standby = True
+
+    def claim(self, epoch: int, timeout: float = 1.0) -> bool:
+        """Claim the outputs with ``epoch`` now (after a restore); True once acknowledged."""
+        return self._link is not None and self._link.claim_now(epoch, timeout)
+
+    def hold(self, *, last_write: bool = True) -> None:
+        """Stay silent from now on, after one last write of the current outputs if asked."""
+        if self._link is not None:
+            self._link.hold(last_write=last_write)
+
+    def unhold(self) -> None:
+        if self._link is not None:
+            self._link.unhold()
+
+    @property
+    def superseded(self) -> bool:
+        return self._link is not None and self._link.superseded
+
+    @property
+    def epoch(self) -> int | None:
+        return self._link.epoch if self._link is not None else self.options.owner_epoch
+
+    @property
+    def max_epoch_seen(self) -> int | None:
+        return self._link.max_epoch_seen if self._link is not None else None
+
     def statistics(self) -> dict[str, Any]:
         link = self._link
         base: dict[str, Any] = {
             "connected": bool(link and link.connected.is_set()),
             "stale_channels": sorted(self._stale),
             "stale_events": self.stale_events,
-            "owner_epoch": self.options.owner_epoch,
+            "owner_epoch": self.epoch,
         }
         if link is not None:
             base |= link.stats | {
                 "owner_claimed": link.claimed,
                 "superseded": link.superseded,
                 "max_epoch_seen": link.max_epoch_seen,
+                "standby": link.standby,
+                "held": link.held,
             }
         return base

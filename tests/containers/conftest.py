@@ -7,6 +7,7 @@ takes minutes), everything else a test creates is removed by finalizers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +42,20 @@ def _engine_answers() -> bool:
     return shutil.which("docker") is not None and _run(["docker", "info"]).returncode == 0
 
 
+def _clear_stale_pidfile(path: Path = Path("/var/run/docker.pid")) -> None:
+    """A dockerd that was killed leaves its pid file, and a new one refuses to start."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        pass  # alive, someone else's
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
     """A running Docker engine (and debootstrap), installed and started when missing."""
@@ -50,9 +65,13 @@ def docker_engine() -> Iterator[None]:
         _apt_install("debootstrap")
     proc = None
     if not _engine_answers():
+        _clear_stale_pidfile()
         log = Path(tempfile.mkdtemp(prefix="vplc-dockerd-")) / "dockerd.log"
         with log.open("w") as fh:
-            proc = subprocess.Popen(["dockerd"], stdout=fh, stderr=subprocess.STDOUT)
+            # Its own session: the engine outlives this test run's process group.
+            proc = subprocess.Popen(
+                ["dockerd"], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while not _engine_answers():
             if proc.poll() is not None or time.monotonic() > deadline:

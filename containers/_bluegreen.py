@@ -1,0 +1,185 @@
+"""Blue-green handover orchestration over MQTT: release → claim → probation → yield or rollback.
+
+The deployer talks to both instances through their command topics (``P/cmd``, answers on
+``P/cmd/response``; see runtime/mqtt/TOPICS.md) and reads the plant's write log from
+``<plant>/stats`` (``vplc sim serve``): the output gap is measured on the I/O side, where it
+matters, and on the runtime side (the old one's release mark → the new one's first cycle).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+__all__ = ["HandoverFailedError", "MqttCommander", "blue_green_handover"]
+
+
+class HandoverFailedError(Exception):
+    """The handover did not complete; ``report`` says how far it got and what was undone."""
+
+    def __init__(self, reason: str, report: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.report = report
+
+
+class MqttCommander:
+    """Sends commands to app instances and keeps the latest plant statistics (own thread)."""
+
+    def __init__(self, *, host: str, port: int, user: str, token: str, plant: str) -> None:
+        self.user, self.token, self.plant = user, token, plant
+        self._answers: dict[str, dict[str, Any]] = {}
+        self._cond = threading.Condition()
+        self.plant_stats: dict[str, Any] | None = None
+        self.client = paho.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect(host, port)
+        self.client.subscribe([(f"{plant}/stats", 0), ("vplc/+/+/+/cmd/response", 1)])
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            return
+        with self._cond:
+            if msg.topic == f"{self.plant}/stats":
+                self.plant_stats = body
+            elif isinstance(body, dict) and isinstance(body.get("id"), str):
+                self._answers[body["id"]] = body
+            self._cond.notify_all()
+
+    def command(self, prefix: str, cmd: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
+        """One command to the instance at ``prefix``; its response (accepted or refused)."""
+        cid = f"bg-{uuid.uuid4().hex[:12]}"
+        body = {"id": cid, "cmd": cmd, "user": self.user, "token": self.token, **args}
+        self.client.publish(f"{prefix}/cmd", json.dumps(body), qos=1)
+        with self._cond:
+            if not self._cond.wait_for(lambda: cid in self._answers, timeout):
+                return {"id": cid, "cmd": cmd, "status": "refused", "reason": "no answer"}
+            return self._answers.pop(cid)
+
+    def stats_after(self, t_wall: float, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The first plant statistics received after ``time.monotonic()`` reached t_wall."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            with self._cond:
+                stats = self.plant_stats
+                if stats is not None and time.monotonic() > t_wall:
+                    self.plant_stats = None  # the next one is certainly newer
+                    if self._cond.wait_for(lambda: self.plant_stats is not None, timeout):
+                        return self.plant_stats
+        return None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def blue_green_handover(
+    cmdr: MqttCommander, *, old: str, new: str, probation_s: float = 2.0
+) -> dict[str, Any]:
+    """Hand the outputs from ``old`` to ``new`` (command prefixes); roll back on failure.
+
+    Returns the report (epochs, gap on both sides, timeline); raises HandoverFailedError with
+    the report after a rollback.
+    """
+    report: dict[str, Any] = {"strategy": "blue-green", "old": old, "new": new}
+    report["outcome"] = "refused"  # until the release is armed nothing has changed
+    t0 = time.monotonic()
+    st_new = cmdr.command(new, "handover_status")
+    st_old = cmdr.command(old, "handover_status")
+    if st_new["status"] != "accepted" or st_new["new"]["mode"] != "standby":
+        raise HandoverFailedError(f"new instance is not a standby: {st_new}", report)
+    if st_old["status"] != "accepted" or st_old["new"]["mode"] != "active":
+        raise HandoverFailedError(f"old instance is not an active owner: {st_old}", report)
+    from_epoch = st_old["new"]["max_epoch_seen"]
+    epoch = (from_epoch or 0) + 1
+    report["from_epoch"], report["epoch"] = from_epoch, epoch
+    rel = _release(cmdr, old, report)
+    t_rel = time.monotonic()
+    report["release_cycle"] = rel["cycle"]
+    period_s = rel["period_ns"] / 1e9
+    claimed = cmdr.command(new, "handover_claim", release=rel, epoch=epoch)
+    report["release_to_claim_ms"] = round((time.monotonic() - t_rel) * 1000, 1)
+    report["handover_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    if claimed["status"] != "accepted":
+        return _rollback(cmdr, old, report, f"claim refused: {claimed['reason']}")
+    report["skipped_releases"] = claimed["new"]["skipped_releases"]
+    status = _probation(cmdr, new, probation_s)
+    if status is None or status["mode"] not in ("active", "probation"):
+        why = status["reason"] if status else "no status from the new instance"
+        return _rollback(cmdr, old, report, f"new instance failed its probation: {why}")
+    old_status = cmdr.command(old, "handover_status")["new"]
+    report["old_mode"] = old_status["mode"] if old_status else None
+    if old_status and old_status["events"].get("released") and status["events"].get("first_cycle"):
+        gap_s = status["events"]["first_cycle"]["wall"] - old_status["events"]["released"]["wall"]
+        report["runtime_gap_s"] = round(gap_s, 4)
+        report["runtime_gap_cycles"] = round(gap_s / period_s, 2)
+    report |= plant_gap(cmdr, from_epoch, epoch, period_s)
+    report["outcome"] = "ok"
+    return report
+
+
+def _release(cmdr: MqttCommander, old: str, report: dict[str, Any]) -> dict[str, Any]:
+    """Arm the old instance's release, then fetch its answer (it releases after a cycle)."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        answer = cmdr.command(old, "handover_release", reason="blue-green update")
+        if answer["status"] != "accepted":
+            if report.get("armed"):
+                _rollback(cmdr, old, report, f"release failed: {answer['reason']}")
+            raise HandoverFailedError(f"release refused: {answer['reason']}", report)
+        report["armed"] = True
+        if not answer["new"].get("pending"):
+            rel: dict[str, Any] = answer["new"]
+            return rel
+        time.sleep(0.002)
+    _rollback(cmdr, old, report, "the old instance did not release within 5 s")
+    raise AssertionError("unreachable")
+
+
+def _probation(cmdr: MqttCommander, new: str, probation_s: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + probation_s
+    status: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        answer = cmdr.command(new, "handover_status")
+        status = answer.get("new") if answer["status"] == "accepted" else None
+        if status is None or status["mode"] == "failed" or status["state"] == "FAULT":
+            return status if status is None else status | {"mode": "failed"}
+        time.sleep(0.1)
+    return status
+
+
+def _rollback(cmdr: MqttCommander, old: str, report: dict[str, Any], why: str) -> dict[str, Any]:
+    resumed = cmdr.command(old, "handover_resume", reason=f"rollback: {why}")
+    report["outcome"] = "rolled-back" if resumed["status"] == "accepted" else "failed"
+    report["reason"] = why
+    report["resume"] = resumed.get("new") or resumed.get("reason")
+    raise HandoverFailedError(why, report)
+
+
+def plant_gap(
+    cmdr: MqttCommander, old_epoch: int | None, new_epoch: int, period_s: float
+) -> dict[str, Any]:
+    """Gap between the last applied write of ``old_epoch`` and the first of ``new_epoch``."""
+    stats = cmdr.stats_after(time.monotonic())
+    if stats is None:
+        return {"plant_gap_s": None}
+    epochs = stats.get("epochs", {})
+    a, b = epochs.get(str(old_epoch)), epochs.get(str(new_epoch))
+    if not a or not b:
+        return {"plant_gap_s": None, "epoch_runs": stats.get("epoch_runs")}
+    gap_s = b["first"] - a["last"]
+    return {
+        "plant_gap_s": round(gap_s, 4),
+        "plant_gap_cycles": round(gap_s / period_s, 2),
+        "epoch_runs": stats.get("epoch_runs"),
+        "writes": stats.get("writes"),
+    }
