@@ -75,6 +75,22 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
                 f"timeline.{i}.at", f"{ev.at:g} s is not before the end ({scenario.duration:g} s)"
             )
             continue
+        cut = ev.power_cut
+        if cut is not None and ev.at + cut.off_for >= scenario.duration:
+            problems.add(
+                f"timeline.{i}.power_cut.off_for",
+                f"power returns at {ev.at + cut.off_for:g} s, not before the end "
+                f"({scenario.duration:g} s)",
+            )
+            continue
+        dark = [
+            c
+            for c in scenario.timeline
+            if c.power_cut and c.at < ev.at < c.at + c.power_cut.off_for
+        ]
+        if dark:
+            problems.add(f"timeline.{i}.at", f"{ev.at:g} s is while the PLC has no power")
+            continue
         try:
             prepared.events.append((ev, _action(app, ev)))
         except (ExprError, DriverError, KeyError, TypeError, ValueError) as exc:
@@ -183,6 +199,8 @@ def _action(app: LoadedApp, ev: Event) -> Action:
         return unforce
     if ev.inject is not None:
         return _inject(app, ev)
+    if ev.power_cut is not None:
+        return lambda _e: "power cut"  # the runner replaces the runtime itself (_powercut)
     driver = _fault_driver(app, ev, "clear_faults")
     channel = ev.clear_faults if isinstance(ev.clear_faults, str) else None
     return lambda _e: f"{driver.clear_faults(channel)} fault(s) cleared"  # type: ignore[attr-defined]

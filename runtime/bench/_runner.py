@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from hal import IecType
+from hal import IecType, ProcessImage
 from runtime._clock import VirtualClock
 from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._loader import LoadedApp
 from runtime._trace import TraceRecorder
+from runtime.bench._powercut import BenchRetain, power_cut, uses_power_cut
 from runtime.bench._prepare import Compiled, Prepared, prepare
-from runtime.bench._schema import Scenario, load_scenario
+from runtime.bench._sampler import AssertionResult, Sampler
+from runtime.bench._schema import Event, Scenario, load_scenario
 
 __all__ = ["AssertionResult", "ScenarioResult", "run_scenario"]
 
 _CHUNK_NS = 60 * 10**9  # run in slices of simulated time so progress can be shown
-_EPS = 1e-9
-
-
-@dataclass
-class AssertionResult:
-    """The verdict of one assertion; ``t``/``values`` are where it failed (or held)."""
-
-    label: str
-    kind: str
-    passed: bool
-    message: str = ""
-    t: float | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    window: tuple[float, float | None] | None = None
-    signals: list[str] = field(default_factory=list)
+_isfinite = math.isfinite
 
 
 @dataclass
@@ -63,88 +53,6 @@ class _DivergedError(Exception):
     """An input went NaN/inf: the plant model blew up; stop rather than run on garbage."""
 
 
-class _Sampler:
-    """Per-assertion state machine fed once per cycle of the fastest task."""
-
-    def __init__(self, c: Compiled, duration: float) -> None:
-        self.c = c
-        spec = c.spec
-        self.kind = spec.kind
-        self.start = spec.at if spec.at is not None else spec.from_
-        end = spec.window_end
-        self.stop = duration if end is None else end
-        self.samples = self.failed = 0
-        self.t: float | None = None  # first failure (always/never/at) or success (eventually)
-        self.values: dict[str, Any] = {}
-        self.done = self.kind == "at_end"
-
-    def sample(self, t: float) -> None:
-        if self.done or t < self.start - _EPS or t > self.stop + _EPS:
-            return
-        ok = self._eval()
-        self.samples += 1
-        if self.kind == "eventually":
-            if ok:
-                self._note(t)
-                self.done = True
-            return
-        if self.kind == "at":
-            self.done = True
-            self._note(t)  # the plot marks where the value was taken, pass or fail
-        if not ok:
-            self.failed += 1
-            if self.t is None:
-                self._note(t)
-
-    def _eval(self) -> bool:
-        try:
-            ok = self.c.test()
-        except ArithmeticError:
-            ok = False  # e.g. a division by zero: the condition cannot be shown to hold
-        return (not ok) if self.kind == "never" else ok
-
-    def _note(self, t: float) -> None:
-        self.t = t
-        self.values = {n: g() for n, g in self.c.signals.items()}
-
-    def finish(self, t_end: float) -> AssertionResult:
-        spec, c = self.c.spec, self.c
-        if self.kind == "at_end":
-            self.samples = 1
-            self.failed = 0 if self._eval() else 1
-            self._note(t_end)
-        if self.kind == "eventually":
-            passed = self.t is not None
-        else:
-            passed = self.samples > 0 and self.failed == 0
-        res = AssertionResult(spec.label(), self.kind, passed, t=self.t, values=self.values)
-        res.signals = list(c.signals)
-        if self.kind in ("always", "never", "eventually"):
-            res.window = (self.start, self.stop)
-        if not passed:
-            res.message = self._message(t_end)
-        return res
-
-    def _message(self, t_end: float) -> str:
-        label = self.c.spec.label()
-        vals = ", ".join(f"{n} = {_fmt(v)}" for n, v in self.values.items())
-        if self.samples == 0:
-            return f"{label}: never sampled (no cycle in t=[{self.start:g}, {self.stop:g}] s)"
-        if self.kind == "eventually":
-            last = ", ".join(f"{n} = {_fmt(g())}" for n, g in self.c.signals.items())
-            return (
-                f"{label}: not true at any time in t=[{self.start:g}, {min(self.stop, t_end):g}]"
-                f" s (values at the end of the window or run: {last})"
-            )
-        bound = f"bound: never {self.c.text}" if self.kind == "never" else f"bound: {self.c.text}"
-        extra = f"; {self.failed} of {self.samples} samples failed" if self.samples > 1 else ""
-        return f"{label}: failed at t={self.t:.3f} s: {vals} ({bound}){extra}"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else repr(v)
-
-
 def run_scenario(
     scenario: Scenario | Path | str,
     *,
@@ -166,10 +74,9 @@ def run_scenario(
     trace = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        trace = TraceRecorder(out_dir / "trace.csv", prep.app.image, threaded=False)
-        prep.engine.fastest.hooks.append(trace)
+        trace = _Trace(out_dir / "trace.csv", prep.app.image, threaded=False)
     try:
-        result = _execute(prep, keep, progress)
+        result = _Run(prep, keep, trace).execute(progress)
     finally:
         if trace is not None:
             trace.close()
@@ -181,77 +88,145 @@ def run_scenario(
     return result
 
 
-def _execute(prep: Prepared, keep: bool, progress: TextIO | None) -> ScenarioResult:
-    sc, app, engine = prep.scenario, prep.app, prep.engine
-    result = ScenarioResult(sc.title, f"{app.name} {app.version}", sc.duration)
-    samplers = [_Sampler(c, sc.duration) for c in prep.checks]
-    recorded = {n: g for c in prep.checks for n, g in c.signals.items()} if keep else {}
-    result.series = {n: [] for n in recorded}
-    watch = [p for p in app.image.inputs if p.type in (IecType.REAL, IecType.LREAL)]
-    fault_seen = [False]
+class _Run:
+    """One scenario run; the engine and app change when a power cut restarts the runtime."""
 
-    def hook(task: Task, now_ns: int) -> None:
-        t = now_ns / 1e9
-        prep.clock_s[0] = t
-        for p in watch:
-            if not math.isfinite(p.value):
+    def __init__(self, prep: Prepared, keep: bool, trace: TraceRecorder | None) -> None:
+        sc = prep.scenario
+        self.prep, self.keep, self.trace = prep, keep, trace
+        self.result = ScenarioResult(sc.title, f"{prep.app.name} {prep.app.version}", sc.duration)
+        self.samplers = [Sampler(c, sc.duration) for c in prep.checks]
+        self.events = list(prep.events)
+        self.offset_ns = 0  # scenario time of the current engine's app time 0
+        self.fault_seen = False
+        self.store: BenchRetain | None = None
+        if uses_power_cut(sc):  # the real retain file is what a power cut leaves behind
+            self.store = BenchRetain(prep.app)
+            self.store.load(mode="warm")
+        self._bind(prep.app, prep.engine, prep.checks)
+        if self.store is not None:
+            self.store.attach(prep.engine)  # after a power cut, power_cut attaches its own
+
+    def _bind(self, app: LoadedApp, engine: ScanEngine, checks: list[Compiled]) -> None:
+        self.app, self.engine = app, engine
+        for s, c in zip(self.samplers, checks, strict=True):
+            s.c = c
+        self.recorded = {n: g for c in checks for n, g in c.signals.items()} if self.keep else {}
+        for n in self.recorded:
+            self.result.series.setdefault(n, [])
+        self.watch = [p for p in app.image.inputs if p.type in (IecType.REAL, IecType.LREAL)]
+        engine.fastest.hooks.append(self.hook)
+        if self.trace is not None:
+            trace, offset = self.trace, self.offset_ns
+            if isinstance(trace, _Trace):
+                trace.rebind(app.image, offset)
+            engine.fastest.hooks.append(trace)
+
+    def hook(self, task: Task, now_ns: int) -> None:
+        t = (now_ns + self.offset_ns) / 1e9
+        self.prep.clock_s[0] = t
+        for p in self.watch:
+            if not _isfinite(p.value):
                 raise _DivergedError(
                     f"input {p.name} is {p.value!r} at t={t:.3f} s: the plant diverged"
                 )
-        if engine.state is RuntimeState.FAULT and not fault_seen[0]:
-            fault_seen[0] = True
-            result.failures.append(
+        engine = self.engine
+        if engine.state is RuntimeState.FAULT and not self.fault_seen:
+            self.fault_seen = True
+            self.result.failures.append(
                 f"the runtime entered FAULT at t={t:.3f} s: {engine.fault_reason}"
             )
-        for s in samplers:
+        for s in self.samplers:
             s.sample(t)
-        if keep:
-            result.times.append(t)
-            for n, g in recorded.items():
-                result.series[n].append(g())
+        if self.keep:
+            self.result.times.append(t)
+            series = self.result.series
+            for n, g in self.recorded.items():
+                series[n].append(g())
 
-    engine.fastest.hooks.append(hook)
-    show = _Progress(progress, sc.title, sc.duration)
-    end_ns = round(sc.duration * 1e9)
-    events = list(prep.events)
-    wall0 = time.perf_counter()
-    engine.start()
-    try:
+    @property
+    def now_ns(self) -> int:
+        return self.engine.now_ns + self.offset_ns
+
+    def power_cut(self, ev: Event) -> str:
+        """Replace the runtime (see _powercut); later events and assertions see the new app."""
+        assert ev.power_cut is not None and self.store is not None
+        cut_ns = round(ev.at * 1e9) - self.offset_ns
+        new = power_cut(
+            self.prep.scenario,
+            self.app,
+            self.store,
+            ev.power_cut,
+            cut_ns,
+            self.events,
+            [s.c for s in self.samplers],
+            lambda: self.prep.clock_s[0],
+        )
+        self.events, self.store = new.events, new.store
+        self.offset_ns += cut_ns + round(ev.power_cut.off_for * 1e9)
+        self._bind(new.app, new.engine, new.checks)
+        return new.summary
+
+    def execute(self, progress: TextIO | None) -> ScenarioResult:
+        sc, result = self.prep.scenario, self.result
+        show = _Progress(progress, sc.title, sc.duration)
+        wall0 = time.perf_counter()
+        self.engine.start()
         try:
-            _loop(engine, events, end_ns, show, result)
-        except _DivergedError as exc:
-            result.error = str(exc)
-        # End-of-run checks see the app as it ended, before shutdown drives outputs safe.
-        prep.clock_s[0] = engine.now_ns / 1e9
-        result.assertions = [s.finish(engine.now_ns / 1e9) for s in samplers]
-    finally:
-        engine.close()
-    result.wall_s = time.perf_counter() - wall0
-    result.sim_s = engine.now_ns / 1e9
-    show.done(result.sim_s, result.wall_s)
-    if result.error:
-        result.failures.insert(0, result.error)
-    result.failures += [a.message for a in result.assertions if not a.passed]
-    result.passed = not result.failures
-    return result
+            try:
+                self._loop(round(sc.duration * 1e9), show)
+            except _DivergedError as exc:
+                result.error = str(exc)
+            # End-of-run checks see the app as it ended, before shutdown drives outputs safe.
+            self.prep.clock_s[0] = self.now_ns / 1e9
+            result.assertions = [s.finish(self.now_ns / 1e9) for s in self.samplers]
+        finally:
+            self.engine.close()
+            if self.store is not None:
+                self.store.discard()
+        result.wall_s = time.perf_counter() - wall0
+        result.sim_s = self.now_ns / 1e9
+        show.done(result.sim_s, result.wall_s)
+        if result.error:
+            result.failures.insert(0, result.error)
+        result.failures += [a.message for a in result.assertions if not a.passed]
+        result.passed = not result.failures
+        return result
+
+    def _loop(self, end_ns: int, show: _Progress) -> None:
+        """Run to each event and to the end (scenario time), in slices to report progress."""
+        now_ns = 0
+        while True:
+            events = self.events
+            nxt = round(events[0][0].at * 1e9) if events else end_ns
+            target = min(nxt, now_ns + _CHUNK_NS, end_ns)
+            self.engine.run_until(target - self.offset_ns)
+            now_ns = target
+            show.update(self.now_ns / 1e9)
+            while self.events and round(self.events[0][0].at * 1e9) <= now_ns:
+                ev, action = self.events.pop(0)
+                if ev.power_cut is not None:
+                    action = functools.partial(_cut, self, ev)
+                _apply(self.engine, ev, action, self.result)
+            if now_ns >= end_ns:
+                return
 
 
-def _loop(
-    engine: ScanEngine, events: list[Any], end_ns: int, show: _Progress, result: ScenarioResult
-) -> None:
-    """Run to each event and to the end, in slices so progress can be reported."""
-    now_ns = 0
-    while True:
-        nxt = round(events[0][0].at * 1e9) if events else end_ns
-        target = min(nxt, now_ns + _CHUNK_NS, end_ns)
-        engine.run_until(target)
-        now_ns = target
-        show.update(engine.now_ns / 1e9)
-        while events and round(events[0][0].at * 1e9) <= now_ns:
-            ev, action = events.pop(0)
-            _apply(engine, ev, action, result)
-        if now_ns >= end_ns:
-            return
+def _cut(run: _Run, ev: Event, _engine: ScanEngine) -> str:
+    return run.power_cut(ev)
+
+
+class _Trace(TraceRecorder):
+    """The CSV trace in scenario time, continued on the new image after a power cut."""
+
+    _offset_ns = 0
+
+    def rebind(self, image: ProcessImage, offset_ns: int) -> None:
+        self._points = list(image.points)
+        self._offset_ns = offset_ns
+
+    def __call__(self, task: Task, now_ns: int) -> None:
+        super().__call__(task, now_ns + self._offset_ns)
 
 
 def _apply(engine: ScanEngine, ev: Any, action: Any, result: ScenarioResult) -> None:

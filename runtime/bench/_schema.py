@@ -25,6 +25,7 @@ __all__ = [
     "Bound",
     "Event",
     "PhaseAction",
+    "PowerCut",
     "Scenario",
     "ScenarioError",
     "load_scenario",
@@ -67,6 +68,16 @@ class PhaseAction(_Strict):
     command: str
 
 
+class PowerCut(_Strict):
+    """The PLC loses power (the plant does not): ``{off_for: 30 s}``, ``cold: true`` to ignore
+    the retain file at power-up. The runtime stops without a clean shutdown (no final retain
+    checkpoint), the outputs de-energise to their safe values, the plant runs on for
+    ``off_for``, then a fresh runtime of the same app starts on the same plant."""
+
+    off_for: Seconds
+    cold: bool = Field(False, description="power up cold: retained values are not loaded")
+
+
 class Event(_Strict):
     """At time ``at`` (before that cycle): exactly one action."""
 
@@ -78,6 +89,7 @@ class Event(_Strict):
     unforce: list[str] | None = None
     inject: dict[str, Any] | None = Field(None, description="a fault of the driver's fault set")
     clear_faults: bool | str | None = Field(None, description="true: all; a channel: its faults")
+    power_cut: PowerCut | None = None
     driver: str | None = Field(None, description="for inject/clear_faults: which driver")
     note: str = ""
 
@@ -98,7 +110,7 @@ class Event(_Strict):
         return next(_ACTION_NAMES.get(k, k) for k in _ACTIONS if getattr(self, k) is not None)
 
 
-_ACTIONS = ("set_", "command", "phase", "force", "unforce", "inject", "clear_faults")
+_ACTIONS = ("set_", "command", "phase", "force", "unforce", "inject", "clear_faults", "power_cut")
 _ACTION_NAMES = {"set_": "set"}
 
 

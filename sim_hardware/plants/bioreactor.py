@@ -39,6 +39,7 @@ VESSEL_L = 100.0
 MAX_RPM = 300.0
 _LOG10 = math.log10
 _EXP = math.exp
+_PER_MAX_RPM = 1.0 / MAX_RPM
 
 
 class BioreactorParams(PlantParams):
@@ -179,6 +180,7 @@ class Bioreactor(Plant):
             "harvest_pump": self.harvest,
         }
         self._components = tuple(self._actuators.values())
+        self._k = self._constants()
         self.V = 60.0
         self.T = 25.0
         self.Tj = 25.0
@@ -232,8 +234,86 @@ class Bioreactor(Plant):
         ph = self.params.pka + _LOG10(alk / co2)
         self.ph = 2.0 if ph < 2.0 else 12.0 if ph > 12.0 else ph
 
-    def step(self, dt: float) -> None:  # one flat step: locals are what keep it ~15 µs
+    def _constants(self) -> tuple[float, ...]:
+        """Parameter products the step needs, computed once per build (params are frozen).
+
+        Each product keeps the left-to-right order of the expression it came from, so the
+        floats are the same as when the step computed them itself (bit-identical traces).
+        """
         p = self.params
+        ts_h = p.time_scale * (1.0 / 3600.0)
+        return (
+            p.t_opt_c,
+            p.t_width_c,
+            p.ph_opt,
+            p.ph_width,
+            p.k_do_pct,
+            p.mu_max_per_h * ts_h,
+            p.ks_glucose_g_l,
+            p.yxs_g_g,
+            p.ms_g_g_h * ts_h,
+            p.ylac_g_g,
+            p.yxo_g_mmol,
+            p.mo_mmol_g_h * ts_h,
+            p.kla_surface_per_h * (1.0 / 3600.0),
+            p.kla_ref_per_h * (1.0 / 3600.0),
+            100.0 / _AIR_O2,
+            p.co2_henry_mm,
+            p.o2_sat_mm,
+            p.co2_henry_mm * _AIR_CO2,
+            p.rq,
+            p.ua_jacket_w_k,
+            p.agitator_power_w,
+            p.ua_ambient_w_k,
+            p.ambient_c,
+            p.hot_water_c,
+            p.cooling_water_c,
+            p.jacket_volume_l,
+            p.jacket_volume_l * _CP,
+            p.kd_per_h * ts_h,
+            p.base_conc_m,
+            p.media_glucose_g_l,
+            p.feed_glucose_g_l,
+            p.media_bicarbonate_mm,
+            p.media_c,
+        )
+
+    def step(self, dt: float) -> None:  # one flat step: locals are what keep it fast
+        (
+            t_opt,
+            t_width,
+            ph_opt,
+            ph_width,
+            k_do,
+            mu_max_ts,
+            ks,
+            yxs,
+            ms_ts,
+            ylac,
+            yxo,
+            mo_ts,
+            kla_surf_s,
+            kla_ref_s,
+            do_per_o2,
+            henry,
+            o2_sat_mm,
+            co2_air,
+            rq,
+            ua_jacket,
+            agit_w,
+            ua_amb,
+            ambient,
+            hot_c,
+            cold_c,
+            vj,
+            vj_cp,
+            kd_ts,
+            base_conc,
+            media_glc,
+            feed_glc,
+            media_bic,
+            media_c,
+        ) = self._k
         for c in self._components:
             c.step(dt)
         V, T, Tj, X, S, do, co2, alk = (
@@ -258,17 +338,16 @@ class Bioreactor(Plant):
         v_safe = V if V > 1.0 else 1.0
 
         # --- biology (rates per second of plant time) ---
-        ts_h = p.time_scale * (1.0 / 3600.0)
-        dT_opt = (T - p.t_opt_c) / p.t_width_c
-        dph = (self.ph - p.ph_opt) / p.ph_width
+        dT_opt = (T - t_opt) / t_width
+        dph = (self.ph - ph_opt) / ph_width
         f_env = _EXP(-(dT_opt * dT_opt + dph * dph))
-        f_do = do / (p.k_do_pct + do)
+        f_do = do / (k_do + do)
         s_pos = S if S > 0.0 else 0.0
-        mu = p.mu_max_per_h * ts_h * s_pos / (p.ks_glucose_g_l + s_pos) * f_env * f_do
-        qs = mu / p.yxs_g_g + p.ms_g_g_h * ts_h * s_pos / (s_pos + 0.05)
+        mu = mu_max_ts * s_pos / (ks + s_pos) * f_env * f_do
+        qs = mu / yxs + ms_ts * s_pos / (s_pos + 0.05)
         glc_up = qs * X  # g/L/s
-        lac_mm = p.ylac_g_g * glc_up * (1000.0 / _MW_LACTATE)
-        our = (mu / p.yxo_g_mmol + p.mo_mmol_g_h * ts_h * f_do) * X  # mmol/L/s
+        lac_mm = ylac * glc_up * (1000.0 / _MW_LACTATE)
+        our = (mu / yxo + mo_ts * f_do) * X  # mmol/L/s
         self.mu = mu
 
         # --- gas transfer ---
@@ -276,45 +355,42 @@ class Bioreactor(Plant):
         q_o2 = self.o2.flow()
         q_co2 = self.co2.flow()
         q_tot = q_air + q_o2 + q_co2
-        kla_surf = p.kla_surface_per_h * (1.0 / 3600.0) * (0.5 + 0.5 * n_rel)
+        kla_surf = kla_surf_s * (0.5 + 0.5 * n_rel)
         if q_tot > 1e-9:
-            kla = (
-                p.kla_ref_per_h * (1.0 / 3600.0) * (q_tot * 0.5) ** 0.7 * (0.25 + 0.75 * n_rel**1.5)
-            )
+            kla = kla_ref_s * (q_tot * 0.5) ** 0.7 * (0.25 + 0.75 * n_rel**1.5)
             inv = 1.0 / q_tot
-            do_star = 100.0 / _AIR_O2 * (_AIR_O2 * q_air + q_o2) * inv
-            co2_star = p.co2_henry_mm * (_AIR_CO2 * q_air + q_co2) * inv
+            do_star = do_per_o2 * (_AIR_O2 * q_air + q_o2) * inv
+            co2_star = henry * (_AIR_CO2 * q_air + q_co2) * inv
         else:
             kla = do_star = co2_star = 0.0
-        o2_sat = p.o2_sat_mm * (1.0 + 0.017 * (37.0 - T))
+        o2_sat = o2_sat_mm * (1.0 + 0.017 * (37.0 - T))
         d_do = kla * (do_star - do) + kla_surf * (100.0 - do) - our * 100.0 / o2_sat
-        co2_air = p.co2_henry_mm * _AIR_CO2
-        d_co2 = 0.9 * (kla * (co2_star - co2) + kla_surf * (co2_air - co2)) + p.rq * our + lac_mm
+        d_co2 = 0.9 * (kla * (co2_star - co2) + kla_surf * (co2_air - co2)) + rq * our + lac_mm
         d_alk = -lac_mm
 
         # --- heat ---
-        ua = p.ua_jacket_w_k * (V / 30.0 if V < 30.0 else 1.0)
+        ua = ua_jacket * (V / 30.0 if V < 30.0 else 1.0)
         q_j = ua * (Tj - T)
-        p_agit = p.agitator_power_w * (N * (1.0 / MAX_RPM)) ** 3
-        dT = (q_j - p.ua_ambient_w_k * (T - p.ambient_c) + p_agit) / (v_safe * _CP)
-        f_hot = self.heating.flow() * (1.0 / 60.0) if self.utility_ok["hot_water"] else 0.0
-        f_cold = self.cooling.flow() * (1.0 / 60.0) if self.utility_ok["cooling_water"] else 0.0
-        vj = p.jacket_volume_l
-        dTj = (f_hot * (p.hot_water_c - Tj) + f_cold * (p.cooling_water_c - Tj)) / vj - (
-            q_j + 2.0 * (Tj - p.ambient_c)
-        ) / (vj * _CP)
+        p_agit = agit_w * (N * _PER_MAX_RPM) ** 3
+        dT = (q_j - ua_amb * (T - ambient) + p_agit) / (v_safe * _CP)
+        utility_ok = self.utility_ok
+        f_hot = self.heating.flow() * (1.0 / 60.0) if utility_ok["hot_water"] else 0.0
+        f_cold = self.cooling.flow() * (1.0 / 60.0) if utility_ok["cooling_water"] else 0.0
+        dTj = (f_hot * (hot_c - Tj) + f_cold * (cold_c - Tj)) / vj - (
+            q_j + 2.0 * (Tj - ambient)
+        ) / vj_cp
 
         # --- integrate ---
         T += dT * dt
         Tj += dTj * dt
-        X += (mu - p.kd_per_h * ts_h) * X * dt
+        X += (mu - kd_ts) * X * dt
         S -= glc_up * dt
         lac = self.lac + lac_mm * (_MW_LACTATE / 1000.0) * dt
         do += d_do * dt
         co2 += d_co2 * dt
         alk += d_alk * dt
         if base_ml_s > 0.0:
-            nb = base_ml_s * p.base_conc_m * dt / v_safe  # mmol/L of OH- this step
+            nb = base_ml_s * base_conc * dt / v_safe  # mmol/L of OH- this step
             alk += nb
             co2 = co2 - nb if co2 > nb else 0.0
             self.base_total += base_ml_s * dt
@@ -323,13 +399,13 @@ class Bioreactor(Plant):
             d = f_in * dt / (V + f_in * dt)
             fd = f_fill * dt / (V + f_in * dt)
             X -= d * X
-            S += fd * p.media_glucose_g_l + f_feed * dt / (V + f_in * dt) * p.feed_glucose_g_l
+            S += fd * media_glc + f_feed * dt / (V + f_in * dt) * feed_glc
             S -= d * S
             lac -= d * lac
-            alk += fd * p.media_bicarbonate_mm - d * alk
+            alk += fd * media_bic - d * alk
             co2 += fd * 1.0 - d * co2
             do += fd * 100.0 - d * do
-            T += d * (p.media_c - T)
+            T += d * (media_c - T)
         V += (f_in - f_harv) * dt
         self.V = 0.0 if V < 0.0 else VESSEL_L if V > VESSEL_L else V
         self.T, self.Tj = T, Tj

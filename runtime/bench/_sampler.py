@@ -1,0 +1,108 @@
+"""Per-assertion state machines, sampled once per cycle of the fastest task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.bench._prepare import Compiled
+
+__all__ = ["AssertionResult", "Sampler"]
+
+_EPS = 1e-9
+
+
+@dataclass
+class AssertionResult:
+    """The verdict of one assertion; ``t``/``values`` are where it failed (or held)."""
+
+    label: str
+    kind: str
+    passed: bool
+    message: str = ""
+    t: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    window: tuple[float, float | None] | None = None
+    signals: list[str] = field(default_factory=list)
+
+
+class Sampler:
+    """Per-assertion state machine fed once per cycle of the fastest task."""
+
+    def __init__(self, c: Compiled, duration: float) -> None:
+        self.c = c
+        spec = c.spec
+        self.kind = spec.kind
+        self.start = spec.at if spec.at is not None else spec.from_
+        end = spec.window_end
+        self.stop = duration if end is None else end
+        self.samples = self.failed = 0
+        self.t: float | None = None  # first failure (always/never/at) or success (eventually)
+        self.values: dict[str, Any] = {}
+        self.done = self.kind == "at_end"
+
+    def sample(self, t: float) -> None:
+        if self.done or t < self.start - _EPS or t > self.stop + _EPS:
+            return
+        ok = self._eval()
+        self.samples += 1
+        if self.kind == "eventually":
+            if ok:
+                self._note(t)
+                self.done = True
+            return
+        if self.kind == "at":
+            self.done = True
+            self._note(t)  # the plot marks where the value was taken, pass or fail
+        if not ok:
+            self.failed += 1
+            if self.t is None:
+                self._note(t)
+
+    def _eval(self) -> bool:
+        try:
+            ok = self.c.test()
+        except ArithmeticError:
+            ok = False  # e.g. a division by zero: the condition cannot be shown to hold
+        return (not ok) if self.kind == "never" else ok
+
+    def _note(self, t: float) -> None:
+        self.t = t
+        self.values = {n: g() for n, g in self.c.signals.items()}
+
+    def finish(self, t_end: float) -> AssertionResult:
+        spec, c = self.c.spec, self.c
+        if self.kind == "at_end":
+            self.samples = 1
+            self.failed = 0 if self._eval() else 1
+            self._note(t_end)
+        if self.kind == "eventually":
+            passed = self.t is not None
+        else:
+            passed = self.samples > 0 and self.failed == 0
+        res = AssertionResult(spec.label(), self.kind, passed, t=self.t, values=self.values)
+        res.signals = list(c.signals)
+        if self.kind in ("always", "never", "eventually"):
+            res.window = (self.start, self.stop)
+        if not passed:
+            res.message = self._message(t_end)
+        return res
+
+    def _message(self, t_end: float) -> str:
+        label = self.c.spec.label()
+        vals = ", ".join(f"{n} = {_fmt(v)}" for n, v in self.values.items())
+        if self.samples == 0:
+            return f"{label}: never sampled (no cycle in t=[{self.start:g}, {self.stop:g}] s)"
+        if self.kind == "eventually":
+            last = ", ".join(f"{n} = {_fmt(g())}" for n, g in self.c.signals.items())
+            return (
+                f"{label}: not true at any time in t=[{self.start:g}, {min(self.stop, t_end):g}]"
+                f" s (values at the end of the window or run: {last})"
+            )
+        bound = f"bound: never {self.c.text}" if self.kind == "never" else f"bound: {self.c.text}"
+        extra = f"; {self.failed} of {self.samples} samples failed" if self.samples > 1 else ""
+        return f"{label}: failed at t={self.t:.3f} s: {vals} ({bound}){extra}"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else repr(v)
