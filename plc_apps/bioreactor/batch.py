@@ -14,9 +14,12 @@ class Batch(Program):
     ``unit`` prefixes the point and parameter names (``R3`` → ``R3_WT401``, ``R3_temp_sp``).
     """
 
-    VARS = {"step": FILL, "step_started": 0.0, "control_on": False, "batches": 0}
+    # step_time counts seconds spent RUNNING in the step (dt summed, not a start timestamp):
+    # app time restarts at 0 with every runtime, so a retained timestamp would be meaningless
+    # after a warm restart, while a retained duration carries over.
+    VARS = {"step": FILL, "step_time": 0.0, "control_on": False, "batches": 0}
     step: str
-    step_started: float
+    step_time: float
     control_on: bool
     batches: int
 
@@ -66,11 +69,12 @@ class Batch(Program):
 
     def _goto(self, step: str, ctx: CycleContext) -> None:
         self.step = step
-        self.step_started = ctx.now
+        self.step_time = 0.0
         if step == DONE:
             self.batches += 1
 
     def _run_step(self, ctx: CycleContext) -> None:
+        self.step_time += ctx.dt
         step = self.step
         fill = feed = harvest = 0.0
         if step == FILL:
@@ -90,7 +94,7 @@ class Batch(Program):
                 HIGH=-self.feed_on.value,
                 LOW=-self.feed_off.value,
             )
-            if ctx.now - self.step_started >= self.grow_duration.value * 3600.0:
+            if self.step_time >= self.grow_duration.value * 3600.0:
                 self._goto(HARVEST, ctx)
             feed = self.feed_pct.value if self.feed_hyst.Q else 0.0
         elif step == HARVEST:
