@@ -1,5 +1,7 @@
 """Updates as stop-and-restart on the kept state volume, with automatic and on-demand rollback.
 
+``strategy: blue-green`` deployments are handed to containers/_bluegreen_deploy.py instead.
+
 The old container is stopped (SIGTERM: its outputs go to their safe values) and kept, renamed,
 until the new one is healthy, so an automatic rollback only restarts it. The output gap is the
 time between the old container's last cycle and the new one's first cycle (both from their
@@ -17,7 +19,7 @@ from containers._errors import DeployError, InvalidInputError
 from containers._image import LABEL
 from containers._manager import DeploymentManager
 from containers._ops import container_name, last_logs, read_heartbeat, wait_healthy
-from containers._spec import Deployment
+from containers._spec import Deployment, Strategy
 
 __all__ = ["rollback", "update"]
 
@@ -53,6 +55,10 @@ def _replace(
 ) -> dict[str, Any]:
     rec = _record(mgr, name)
     old_dep = Deployment.model_validate(rec["spec"])
+    if old_dep.strategy is Strategy.BLUE_GREEN:
+        from containers import _bluegreen_deploy
+
+        return _bluegreen_deploy.update(mgr, name, image, what=what, deadline_s=deadline_s)
     new_dep = old_dep.model_copy(update={"image": image})
     if deadline_s is not None:
         new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})

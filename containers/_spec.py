@@ -15,10 +15,12 @@ from containers._errors import InvalidInputError
 
 __all__ = [
     "MIN_MEMORY",
+    "BlueGreenOptions",
     "Credentials",
     "Deployment",
     "Resources",
     "RestartPolicy",
+    "Strategy",
     "SwarmOptions",
     "Target",
     "UpdateOrder",
@@ -57,6 +59,13 @@ class Target(StrEnum):
 class UpdateOrder(StrEnum):
     STOP_FIRST = "stop-first"
     START_FIRST = "start-first"
+
+
+class Strategy(StrEnum):
+    """How ``vplc update`` replaces a container deployment (containers/_bluegreen_deploy.py)."""
+
+    RECREATE = "recreate"  # stop-and-restart on the same state volume
+    BLUE_GREEN = "blue-green"  # standby container + handover of the outputs over MQTT
 
 
 def parse_memory(text: str | int) -> int:
@@ -152,6 +161,25 @@ class SwarmOptions(_Strict):
     monitor_s: float = Field(default=15.0, gt=0, le=3600, description="failure watch per task")
 
 
+class BlueGreenOptions(_Strict):
+    """Settings used only with ``strategy: blue-green`` (see containers/_bluegreen_deploy.py)."""
+
+    mqtt_config: str = Field(
+        default="mqtt.yaml", description="the --mqtt bridge config, a file in config_dir"
+    )
+    plant: str | None = Field(
+        default=None, description="topic prefix of the plant's write log (P/stats) for the gap"
+    )
+    user: str = Field(default="deployer", min_length=1, description="user in the access file")
+    token_env: str = Field(
+        default="VPLC_HANDOVER_TOKEN", description="deployer's env var holding that user's token"
+    )
+    broker_host: str | None = Field(default=None, description="as the deployer sees it")
+    broker_port: int | None = Field(default=None, ge=1, le=65535)
+    probation_s: float = Field(default=2.0, gt=0, le=600)
+    ready_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
 class Deployment(_Strict):
     """One app image on one node: limits, restart policy, environment, state volume."""
 
@@ -173,6 +201,11 @@ class Deployment(_Strict):
     health_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     target: Target = Target.CONTAINER
     swarm: SwarmOptions = Field(default_factory=SwarmOptions)
+    strategy: Strategy = Strategy.RECREATE
+    config_dir: Path | None = Field(
+        default=None, description="host folder mounted read-only on /etc/vplc"
+    )
+    blue_green: BlueGreenOptions = Field(default_factory=BlueGreenOptions)
 
     @field_validator("environment")
     @classmethod
@@ -212,6 +245,21 @@ class Deployment(_Strict):
                 "swarm.update_order: start-first runs the old and the new PLC at the same time, "
                 "both driving the outputs; refused unless swarm.outputs_fenced: true says the "
                 "app's outputs are ownership-protected (only the fence holder writes)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _blue_green(self) -> Deployment:
+        if self.strategy is not Strategy.BLUE_GREEN:
+            return self
+        if self.target is not Target.CONTAINER:
+            raise ValueError("strategy: blue-green is for target: container (Swarm: update_order)")
+        if self.network_mode is NetworkMode.NONE:
+            raise ValueError("strategy: blue-green needs a network to reach the MQTT broker")
+        if self.config_dir is None:
+            raise ValueError(
+                "config_dir: strategy blue-green needs a config folder holding the --mqtt "
+                f"bridge config ({self.blue_green.mqtt_config}) and its access file"
             )
         return self
 

@@ -89,7 +89,7 @@ def register_deploy(sub: Any) -> None:
     p = sub.add_parser("status", parents=[common], help="deployments: version, health, scan")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guarded(_status))
-    p = sub.add_parser("update", parents=[common], help="stop-and-restart to another image")
+    p = sub.add_parser("update", parents=[common], help="another image (recreate or blue-green)")
     p.add_argument("name")
     p.add_argument("image")
     p.add_argument("--deadline", type=float, default=None, metavar="SECONDS")
@@ -122,8 +122,14 @@ def _manager(args: argparse.Namespace) -> Any:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from containers._spec import Strategy, load_deployment
     from containers._swarm import deploy_file  # routes `target: swarm` to a Swarm service
 
+    if load_deployment(args.file).strategy is Strategy.BLUE_GREEN:
+        from containers import _bluegreen_deploy
+
+        print(json.dumps(_bluegreen_deploy.deploy(_manager(args), args.file)))
+        return 0
     print(json.dumps(deploy_file(_manager(args), args.file)))
     return 0
 
@@ -152,8 +158,13 @@ def _remove(args: argparse.Namespace) -> int:
     from containers import _swarm
 
     mgr = _manager(args)
+    rec = mgr.store.get(args.name) or {}
     if _swarm.is_swarm(mgr, args.name):
         _swarm.remove(mgr, args.name, purge=args.purge)
+    elif rec.get("spec", {}).get("strategy") == "blue-green":
+        from containers import _bluegreen_deploy
+
+        _bluegreen_deploy.remove(mgr, args.name, purge=args.purge)
     else:
         mgr.remove(args.name, purge=args.purge)
     print(f"{args.name}: removed" + (" with its state volume" if args.purge else ""))
