@@ -36,18 +36,26 @@ class LiveView:
         image = engine.image
         names = key_points or [p.name for p in image.points][:_MAX_POINTS]
         self.points: list[Point] = [image[n] for n in names]
+        self._app: object = None
+        self.alarms: list[tuple[str, Any]] = []
+        self.phases: list[tuple[str, Any]] = []
+        self._find_blocks()
+
+    def _find_blocks(self) -> None:
+        """Alarm and phase instances of the app now running (an online change swaps them)."""
+        app = self.engine.app
+        if app is self._app:
+            return
+        self._app = app
         blocks = [
-            (f"{prog}.{path}", blk)
-            for prog, p in engine.app.programs.items()
-            for path, blk in p.blocks()
+            (f"{prog}.{path}", blk) for prog, p in app.programs.items() for path, blk in p.blocks()
         ]
         # Found by shape, not by class: an app's own alarm block shows up too.
-        self.alarms: list[tuple[str, Any]] = [(p, b) for p, b in blocks if _is_alarm(b)]
-        self.phases: list[tuple[str, Any]] = [
-            (p, b) for p, b in blocks if type(b).__name__ == "PHASE"
-        ]
+        self.alarms = [(p, b) for p, b in blocks if _is_alarm(b)]
+        self.phases = [(p, b) for p, b in blocks if type(b).__name__ == "PHASE"]
 
     def render(self) -> Group:
+        self._find_blocks()
         eng = self.engine
         head = Text.assemble(
             (f" {eng.app.name} {eng.app.version} ", "bold"),
