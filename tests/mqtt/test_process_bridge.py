@@ -189,6 +189,9 @@ def _write_frames(name: str, seconds: float) -> None:
         for i in range(N_ALARMS * ALARM_FIELDS):
             alarms[i] = k
         frame.end()
+        # A scan writes once per cycle, not back to back: leave the reader a window, or on a
+        # loaded machine it may lose every race (the writing itself still overlaps reads).
+        time.sleep(0.0005)
     frame.close()
 
 
