@@ -244,23 +244,12 @@ def update(
     deadline_s: float | None = None,
 ) -> dict[str, Any]:
     """Replace ``name``'s running image by ``image`` through a handover; roll back on failure."""
-    rec = mgr.store.get(name)
-    if rec is None:
-        raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
-    old_dep = Deployment.model_validate(rec["spec"])
-    new_dep = old_dep.model_copy(update={"image": image})
-    if deadline_s is not None:
-        new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})
-    old = mgr.container(name)
-    old_labels = dict(old.labels)
-    new_labels = mgr.check(new_dep, source=f"deployment {name!r}")
-    app = old_labels.get(LABEL + "app", "")
-    if new_labels.get(LABEL + "app") != app:
-        raise InvalidInputError(
-            f"image {image!r} holds app {new_labels.get(LABEL + 'app')!r}, but deployment "
-            f"{name!r} runs app {app!r}"
-        )
-    from_v, to_v = old_labels.get(LABEL + "version"), new_labels.get(LABEL + "version")
+    from containers._rollout import plan_replacement  # _rollout dispatches here lazily
+
+    plan = plan_replacement(mgr, name, image, deadline_s=deadline_s)
+    rec, old_dep, new_dep, old = plan.rec, plan.old_dep, plan.new_dep, plan.old
+    old_labels, new_labels, app = plan.old_labels, plan.new_labels, plan.app
+    from_v, to_v = plan.from_version, plan.to_version
     old_color = str(rec.get("color") or old_labels.get(LABEL + "color") or COLORS[0])
     new_color = _other(old_color)
     old_prefix = instance_prefix(old_dep, old_color, app)

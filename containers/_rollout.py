@@ -10,6 +10,7 @@ heartbeat files), divided by the fastest task period.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
@@ -43,22 +44,36 @@ def rollback(
     return _replace(mgr, name, rec["previous"], what="rollback", deadline_s=deadline_s)
 
 
-def _record(mgr: DeploymentManager, name: str) -> dict[str, Any]:
-    rec = mgr.store.get(name)
-    if rec is None:
-        raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
-    return rec
+@dataclass(frozen=True)
+class Replacement:
+    """What every update strategy checks first: the deployment, both images, the old container."""
+
+    rec: dict[str, Any]
+    old_dep: Deployment
+    new_dep: Deployment
+    old: Container
+    old_labels: dict[str, str]
+    new_labels: dict[str, str]
+
+    @property
+    def app(self) -> str:
+        return self.old_labels.get(LABEL + "app", "")
+
+    @property
+    def from_version(self) -> str | None:
+        return self.old_labels.get(LABEL + "version")
+
+    @property
+    def to_version(self) -> str | None:
+        return self.new_labels.get(LABEL + "version")
 
 
-def _replace(
-    mgr: DeploymentManager, name: str, image: str, *, what: str, deadline_s: float | None
-) -> dict[str, Any]:
+def plan_replacement(
+    mgr: DeploymentManager, name: str, image: str, *, deadline_s: float | None
+) -> Replacement:
+    """Check that ``image`` may replace deployment ``name`` (same app, passes the checks)."""
     rec = _record(mgr, name)
     old_dep = Deployment.model_validate(rec["spec"])
-    if old_dep.strategy is Strategy.BLUE_GREEN:
-        from containers import _bluegreen_deploy
-
-        return _bluegreen_deploy.update(mgr, name, image, what=what, deadline_s=deadline_s)
     new_dep = old_dep.model_copy(update={"image": image})
     if deadline_s is not None:
         new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})
@@ -70,7 +85,27 @@ def _replace(
             f"image {image!r} holds app {new_labels.get(LABEL + 'app')!r}, but deployment "
             f"{name!r} runs app {old_labels.get(LABEL + 'app')!r}"
         )
-    from_v, to_v = old_labels.get(LABEL + "version"), new_labels.get(LABEL + "version")
+    return Replacement(rec, old_dep, new_dep, old, old_labels, new_labels)
+
+
+def _record(mgr: DeploymentManager, name: str) -> dict[str, Any]:
+    rec = mgr.store.get(name)
+    if rec is None:
+        raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
+    return rec
+
+
+def _replace(
+    mgr: DeploymentManager, name: str, image: str, *, what: str, deadline_s: float | None
+) -> dict[str, Any]:
+    rec = _record(mgr, name)
+    if Deployment.model_validate(rec["spec"]).strategy is Strategy.BLUE_GREEN:
+        from containers import _bluegreen_deploy
+
+        return _bluegreen_deploy.update(mgr, name, image, what=what, deadline_s=deadline_s)
+    plan = plan_replacement(mgr, name, image, deadline_s=deadline_s)
+    old, old_dep, new_dep, new_labels = plan.old, plan.old_dep, plan.new_dep, plan.new_labels
+    from_v, to_v = plan.from_version, plan.to_version
     mgr.progress(f"{name}: {what} {from_v} → {to_v}: stopping the old container")
     old.stop(timeout=STOP_TIMEOUT_S)
     old_beat = read_heartbeat(old)

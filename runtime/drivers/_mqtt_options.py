@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal import Direction, IecType, Quality, coerce
-from runtime.mqtt._config import TlsConfig
+from runtime.mqtt._config import TlsConfig, read_password
 from runtime.mqtt._payloads import iso
 
 __all__ = ["ChannelOptions", "MqttDriverOptions", "decode_input", "encode_output"]
@@ -114,15 +113,7 @@ class MqttDriverOptions(_Strict):
         return round((ch.staleness_s or self.staleness_s) * 1e9)
 
     def password(self) -> str | None:
-        """Read now, so a rotated secret is picked up at the next reconnect."""
-        if self.password_file is not None:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(f"password_env: environment variable {self.password_env} unset")
-            return value
-        return None
+        return read_password(self.password_file, self.password_env)
 
 
 def direction_of(ch: ChannelOptions) -> Direction:

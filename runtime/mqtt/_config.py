@@ -92,15 +92,19 @@ class MqttConfig(_Strict):
         return self
 
     def password(self) -> str | None:
-        """Read the password now (a rotated secret is picked up at the next reconnect)."""
-        if self.password_file is not None:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ValueError(f"password_env: environment variable {self.password_env} unset")
-            return value
-        return None
+        return read_password(self.password_file, self.password_env)
+
+
+def read_password(password_file: Path | None, password_env: str | None) -> str | None:
+    """Read a broker password now, so a rotated secret is picked up at the next reconnect."""
+    if password_file is not None:
+        return password_file.read_text(encoding="utf-8").strip()
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise ValueError(f"password_env: environment variable {password_env} unset")
+        return value
+    return None
 
 
 def load_mqtt_config(path: Path | str) -> MqttConfig:
