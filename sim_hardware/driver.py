@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
-from sim_hardware._fastgauss import COS, INLINE_GAUSS, LOG, SIN, SQRT, TWOPI
+from sim_hardware._fastgauss import INLINE_GAUSS
+from sim_hardware._sampling import Analog, Binary, measure_clean, write_commands
 from sim_hardware.components import Motor, Pump, Valve
 from sim_hardware.faults import (
     SENSOR_FAULT_KINDS,
@@ -63,6 +64,12 @@ class SimDriver:
     Plant time starts at 0 on the first ``read_inputs`` and advances by the differences of
     ``now_ns`` between calls (a clock that jumps backwards re-anchors without stepping), in
     equal substeps no longer than ``max_step_s``. Same seed and same calls ⇒ same readings.
+
+    A transmitter has one output value at one instant: a second ``read_inputs`` at the same
+    ``now_ns`` (two tasks released together) keeps the readings latched by the first instead
+    of drawing new noise for an unchanged plant. Injecting or clearing a fault, or a restore,
+    measures again. An input unforced between the two keeps its forced value until the next
+    instant.
     """
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
@@ -81,10 +88,11 @@ class SimDriver:
         self._noise = opts.noise
         self._max_step_ns = max(1, int(opts.max_step_s * 1e9))
         self._last_ns: int | None = None
+        self._measured_ns: int | None = None  # the instant the points hold readings of
         self._t_ns = 0
         self._inputs: list[_Input] = []
-        self._analog: list[tuple[Callable[[], Any], float, float, float, list[Any]]] = []
-        self._bools: list[tuple[Callable[[], Any], list[Any]]] = []
+        self._analog: list[Analog] = []
+        self._bools: list[Binary] = []
         self._outputs: list[tuple[Point, str]] = []
         self._wired: list[tuple[Callable[[], Any], Callable[[float], None]]] = []
         self._wired_for: object = None
@@ -150,6 +158,7 @@ class SimDriver:
         self._bools = [(reader, pts) for _, reader, is_bool, _, pts in self._inputs if is_bool]
         self._outputs = outputs
         self._wired_for = None  # rewire on the next write
+        self._measured_ns = None  # new points hold no readings yet
 
     def open(self) -> None:
         self._open = True
@@ -158,11 +167,14 @@ class SimDriver:
         self._open = False
 
     def read_inputs(self, now_ns: int) -> None:
+        if now_ns == self._measured_ns:
+            return
         last = self._last_ns
         self._last_ns = now_ns
         if last is not None and now_ns > last:
             self._advance(now_ns - last)
         self._measure(now_ns)
+        self._measured_ns = now_ns
 
     def write_outputs(self, now_ns: int) -> None:
         # Points are paired with their actuators' ``set`` once; the pairing is redone when the
@@ -171,9 +183,7 @@ class SimDriver:
         if actuators is not self._wired_for:
             self._wired = [(p.output_raw, actuators[ch].set) for p, ch in self._outputs]
             self._wired_for = actuators
-        for raw, set_ in self._wired:
-            value = raw()
-            set_(float(value) if value is not None else 0.0)
+        write_commands(self._wired)
 
     # -- faults --------------------------------------------------------------------------
     def inject(self, fault: Fault | Mapping[str, Any]) -> Fault:
@@ -185,6 +195,7 @@ class SimDriver:
         self._check_fault(f)
         self._faults.append(f)
         self._fstate.append({"on": False, "held": None})
+        self._measured_ns = None
         return f
 
     def clear_faults(self, channel: str | None = None) -> int:
@@ -197,6 +208,7 @@ class SimDriver:
         removed = len(self._faults) - len(keep)
         self._faults = [f for f, _ in keep]
         self._fstate = [s for _, s in keep]
+        self._measured_ns = None
         self._apply_actuator_faults(self._plant.time, force=True)
         return removed
 
@@ -286,7 +298,7 @@ class SimDriver:
 
     def _measure(self, now_ns: int) -> None:
         if not self._faults and INLINE_GAUSS:
-            self._measure_clean(now_ns)
+            measure_clean(self._analog, self._bools, self._rng, now_ns)
             return
         gauss = self._rng.gauss
         noise = self._noise
@@ -317,34 +329,6 @@ class SimDriver:
                     quality = Quality.BAD
             for point, conv in points:
                 point.latch(value if conv is None else conv(value), quality, now_ns)
-
-    def _measure_clean(self, now_ns: int) -> None:
-        """``_measure`` without faults: same readings, same noise draws in the same order."""
-        rng: Any = self._rng  # gauss_next is not in the typeshed stubs
-        rand = rng.random
-        z_next = rng.gauss_next  # Random.gauss's cached second draw, kept in the Random
-        good, uncertain = Quality.GOOD, Quality.UNCERTAIN
-        for reader, std, lo, hi, points in self._analog:
-            x = reader()
-            quality = good if lo <= x <= hi else uncertain
-            if std > 0.0:
-                # Random.gauss(0.0, 1.0) inlined: a call less per reading (see _fastgauss)
-                if z_next is None:
-                    x2pi = rand() * TWOPI
-                    g2rad = SQRT(-2.0 * LOG(1.0 - rand()))
-                    z = COS(x2pi) * g2rad
-                    z_next = SIN(x2pi) * g2rad
-                else:
-                    z, z_next = z_next, None
-                x += std * (0.0 + z)  # gauss returns mu + z * sigma: -0.0 becomes 0.0
-            value = x if lo <= x <= hi else lo if x < lo or x != x else hi
-            for point, conv in points:
-                point.latch(value if conv is None else conv(value), quality, now_ns)
-        rng.gauss_next = z_next
-        for reader, points in self._bools:
-            value = reader()
-            for point, conv in points:
-                point.latch(value if conv is None else conv(value), good, now_ns)
 
     def _sensor_effects(
         self, t: float
@@ -388,6 +372,11 @@ class SimDriver:
             "steps": self._steps,
             "faults": [f.model_dump(mode="json") for f in self._faults],
             "fault_state": [dict(s) for s in self._fstate],
+            # the readings the points hold, so a restored driver continues the same instant
+            "measured_ns": self._measured_ns,
+            "readings": {
+                p.name: [p.value, int(p.quality)] for *_, pts in self._inputs for p, _ in pts
+            },
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -404,6 +393,21 @@ class SimDriver:
         self._steps = int(state["steps"])
         self._faults = [parse_fault(f) for f in state["faults"]]
         self._fstate = [dict(s) for s in state["fault_state"]]
+        self._restore_readings(state.get("measured_ns"), state.get("readings") or {})
+
+    def _restore_readings(self, measured_ns: int | None, readings: Mapping[str, Any]) -> None:
+        """Put back the readings of the snapshot's instant, or measure afresh if any is missing."""
+        self._measured_ns = None
+        points = [p for *_, pts in self._inputs for p, _ in pts]
+        if measured_ns is None or not points or any(p.name not in readings for p in points):
+            return
+        for p in points:
+            value, quality = readings[p.name]
+            if not p.forced:
+                p.value = value
+                p.quality = Quality(quality)
+            p.timestamp_ns = int(measured_ns)
+        self._measured_ns = int(measured_ns)
 
     def statistics(self) -> dict[str, Any]:
         return {

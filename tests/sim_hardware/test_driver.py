@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hal import Driver, DriverError, Quality, get_driver_factory
+from hal import Direction, Driver, DriverError, Point, Quality, get_driver_factory
 from sim_hardware import SimDriver
 
 from .helpers import make_driver, point, run
@@ -175,3 +175,31 @@ def test_substep_cost_is_cheap() -> None:
     per_step = (time.perf_counter() - t0) / 20_000
     assert driver.statistics()["substeps"] == 20_000
     assert per_step < 100e-6, f"{per_step * 1e6:.1f} µs per substep"
+
+
+def _values(pts: dict[str, Point]) -> dict[str, object]:
+    return {ch: p.value for ch, p in pts.items() if p.direction is Direction.IN}
+
+
+def test_a_second_read_at_the_same_instant_keeps_the_readings_and_draws_no_noise() -> None:
+    once, p1 = make_driver(SENSORS, seed=5)
+    twice, p2 = make_driver(SENSORS, seed=5)
+    for k in range(20):
+        once.read_inputs(k * 10**9)
+        twice.read_inputs(k * 10**9)
+        first = _values(p2)
+        twice.read_inputs(k * 10**9)  # a second task released at the same instant
+        assert _values(p2) == first
+        assert _values(p1) == first  # same readings as a driver read once per instant
+
+
+def test_a_fault_injected_at_the_same_instant_is_measured_at_once() -> None:
+    driver, pts = make_driver(["ph"], seed=2)
+    driver.read_inputs(10**9)
+    assert pts["ph"].quality is Quality.GOOD
+    driver.inject({"kind": "dropout", "channel": "ph"})
+    driver.read_inputs(10**9)
+    assert pts["ph"].quality is Quality.BAD
+    driver.clear_faults()
+    driver.read_inputs(10**9)
+    assert pts["ph"].quality is Quality.GOOD

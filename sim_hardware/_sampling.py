@@ -1,0 +1,61 @@
+# cython: annotation_typing=False
+"""The sim driver's per-cycle loops, compiled when built: noisy readings in, commands out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hal import Quality
+from sim_hardware._fastgauss import TWOPI
+
+try:  # compiled: C libm, the functions math.log & co. call (same results, no boxing)
+    from cython.cimports.libc import math  # type: ignore[import-untyped, import-not-found, unused-ignore]
+except ImportError:  # interpreted without Cython installed
+    import math
+
+__all__ = ["Analog", "Binary", "measure_clean", "write_commands"]
+
+# reader, noise std (0: none), range lo, range hi, [(point, converter or None)]
+Analog = tuple[Callable[[], Any], float, float, float, list[tuple[Any, Any]]]
+Binary = tuple[Callable[[], Any], list[tuple[Any, Any]]]
+
+_GOOD, _UNCERTAIN = Quality.GOOD, Quality.UNCERTAIN
+
+
+def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: int) -> None:
+    """Latch every bound sensor without faults: Random.gauss's draws, in the same order.
+
+    ``rng`` is a ``random.Random`` whose ``gauss`` is the Box-Muller copy inlined here
+    (``_fastgauss.INLINE_GAUSS``); its cached second draw ``gauss_next`` is kept up to date.
+    """
+    rand = rng.random
+    z_next = rng.gauss_next
+    for reader, std, lo, hi, points in analog:
+        x = reader()
+        quality = _GOOD if lo <= x <= hi else _UNCERTAIN
+        if std > 0.0:
+            if z_next is None:
+                x2pi = rand() * TWOPI
+                g2rad = math.sqrt(-2.0 * math.log(1.0 - rand()))
+                z = math.cos(x2pi) * g2rad
+                z_next = math.sin(x2pi) * g2rad
+            else:
+                z = z_next
+                z_next = None
+            x += std * (0.0 + z)  # gauss returns mu + z * sigma: -0.0 becomes 0.0
+        value = x if lo <= x <= hi else lo if x < lo or x != x else hi
+        for point, conv in points:
+            point.latch(value if conv is None else conv(value), quality, now_ns)
+    rng.gauss_next = z_next
+    for breader, bpoints in binary:
+        bvalue = breader()
+        for point, conv in bpoints:
+            point.latch(bvalue if conv is None else conv(bvalue), _GOOD, now_ns)
+
+
+def write_commands(wired: list[tuple[Callable[[], Any], Callable[[float], None]]]) -> None:
+    """Hand each output point's raw value to its actuator (None, never written: 0)."""
+    for raw, set_ in wired:
+        value = raw()
+        set_(float(value) if value is not None else 0.0)
