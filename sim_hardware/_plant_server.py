@@ -153,7 +153,7 @@ class PlantServer:
             else:
                 faults = [parse_fault(f) for f in (data if isinstance(data, list) else [data])]
                 for f in faults:
-                    self.driver._check_fault(f)
+                    self.driver.check_fault(f)
                 for f in faults:
                     self.driver.inject(f)
         except (ValueError, TypeError, AttributeError, DriverError, ValidationError) as exc:

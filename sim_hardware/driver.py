@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -11,18 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
 from sim_hardware._fastgauss import INLINE_GAUSS
-from sim_hardware._sampling import Analog, Binary, measure_clean, write_commands
-from sim_hardware.components import Motor, Pump, Valve
-from sim_hardware.faults import (
-    SENSOR_FAULT_KINDS,
-    CoolingWaterFailure,
-    Fault,
-    PumpFailed,
-    UtilityFailure,
-    ValveStuck,
-    parse_fault,
+from sim_hardware._fault_effects import (
+    Input,
+    apply_actuator_faults,
+    check_fault,
+    measure,
+    sensor_effects,
 )
-from sim_hardware.plants import Plant, PlantError, Signal, get_plant_class
+from sim_hardware._sampling import Analog, Binary, measure_clean, write_commands
+from sim_hardware.faults import SENSOR_FAULT_KINDS, Fault, parse_fault
+from sim_hardware.plants import Plant, PlantError, get_plant_class
 
 __all__ = ["SimDriver", "SimOptions"]
 
@@ -50,12 +47,6 @@ def _converter(point: Point) -> Callable[[Any], Any] | None:
     if point.type.is_integer:
         return lambda v: round(float(v))
     return None
-
-
-# channel, true-value reader, is BOOL, signal, [(point, converter)]
-_Input = tuple[
-    str, Callable[[], float | bool], bool, Signal, list[tuple[Point, Callable[[Any], Any] | None]]
-]
 
 
 class SimDriver:
@@ -90,7 +81,7 @@ class SimDriver:
         self._last_ns: int | None = None
         self._measured_ns: int | None = None  # the instant the points hold readings of
         self._t_ns = 0
-        self._inputs: list[_Input] = []
+        self._inputs: list[Input] = []
         self._analog: list[Analog] = []
         self._bools: list[Binary] = []
         self._outputs: list[tuple[Point, str]] = []
@@ -192,11 +183,15 @@ class SimDriver:
             f = parse_fault(fault)
         except ValidationError as exc:
             raise DriverError(f"sim driver {self.name!r}: invalid fault: {exc}") from None
-        self._check_fault(f)
+        self.check_fault(f)
         self._faults.append(f)
         self._fstate.append({"on": False, "held": None})
         self._measured_ns = None
         return f
+
+    def check_fault(self, fault: Fault) -> None:
+        """Raise DriverError if ``fault`` does not fit this plant (what ``inject`` checks)."""
+        check_fault(self._plant, fault, f"sim driver {self.name!r}: fault {fault.kind!r}")
 
     def clear_faults(self, channel: str | None = None) -> int:
         """Remove all faults, or those on ``channel`` (or utility); return how many."""
@@ -209,7 +204,7 @@ class SimDriver:
         self._faults = [f for f, _ in keep]
         self._fstate = [s for _, s in keep]
         self._measured_ns = None
-        self._apply_actuator_faults(self._plant.time, force=True)
+        apply_actuator_faults(self._plant, self._faults, self._fstate, self._plant.time, True)
         return removed
 
     @property
@@ -220,67 +215,6 @@ class SimDriver:
         t = self._plant.time
         return [f for f in self._faults if f.active(t)]
 
-    def _check_fault(self, f: Fault) -> None:
-        plant = self._plant
-        where = f"sim driver {self.name!r}: fault {f.kind!r}"
-        if f.kind in SENSOR_FAULT_KINDS:
-            sig = plant.signal_map.get(f.target)
-            if sig is None or sig.direction is not Direction.IN:
-                raise DriverError(f"{where}: {f.target!r} is not a sensor of {plant.kind}")
-            if sig.type is IecType.BOOL and f.kind not in ("stuck", "dropout"):
-                raise DriverError(f"{where}: {f.target!r} is a BOOL sensor")
-            return
-        if isinstance(f, UtilityFailure | CoolingWaterFailure):
-            if f.target not in plant.utility_ok:
-                known = ", ".join(plant.utilities) or "none"
-                raise DriverError(
-                    f"{where}: {plant.kind} has no utility {f.target!r}; utilities: {known}"
-                )
-            return
-        try:
-            comp = plant.actuator(f.target)
-        except PlantError as exc:
-            raise DriverError(f"{where}: {exc}") from None
-        if isinstance(f, ValveStuck) and not isinstance(comp, Valve):
-            raise DriverError(f"{where}: {f.target!r} is not a valve")
-        if isinstance(f, PumpFailed) and not isinstance(comp, Pump | Motor):
-            raise DriverError(f"{where}: {f.target!r} is not a pump or motor")
-
-    def _apply_actuator_faults(self, t: float, force: bool = False) -> None:
-        changed = force
-        for f, st in zip(self._faults, self._fstate, strict=True):
-            if f.kind in SENSOR_FAULT_KINDS:
-                continue
-            on = f.active(t)
-            if on != st["on"]:
-                st["on"] = on
-                changed = True
-                if on and isinstance(f, ValveStuck) and f.position is not None:
-                    comp = self._plant.actuator(f.channel)
-                    assert isinstance(comp, Valve)
-                    comp.position = f.position
-        if not changed:
-            return
-        plant = self._plant
-        for comp in plant.actuators().values():
-            if isinstance(comp, Valve):
-                comp.stuck = False
-            else:
-                comp.failed = False
-        for u in plant.utility_ok:
-            plant.utility_ok[u] = True
-        for f, st in zip(self._faults, self._fstate, strict=True):
-            if not st["on"] or f.kind in SENSOR_FAULT_KINDS:
-                continue
-            if isinstance(f, UtilityFailure | CoolingWaterFailure):
-                plant.utility_ok[f.target] = False
-                continue
-            comp = plant.actuator(f.target)
-            if isinstance(comp, Valve):
-                comp.stuck = True
-            else:
-                comp.failed = True
-
     # -- integration and measurement -------------------------------------------------------
     def _advance(self, delta_ns: int) -> None:
         n = -(-delta_ns // self._max_step_ns)
@@ -290,7 +224,7 @@ class SimDriver:
         has_act = any(f.kind not in SENSOR_FAULT_KINDS for f in self._faults)
         for _ in range(n):
             if has_act:
-                self._apply_actuator_faults(plant.time)
+                apply_actuator_faults(plant, self._faults, self._fstate, plant.time, False)
             step(dt)
         self._steps += n
         self._t_ns += delta_ns
@@ -300,65 +234,9 @@ class SimDriver:
         if not self._faults and INLINE_GAUSS:
             measure_clean(self._analog, self._bools, self._rng, now_ns)
             return
-        gauss = self._rng.gauss
-        noise = self._noise
-        effects = self._sensor_effects(self._plant.time) if self._faults else None
-        good = Quality.GOOD
-        for channel, reader, is_bool, sig, points in self._inputs:
-            value: float | bool = reader()
-            quality = good
-            eff = effects.get(channel) if effects else None
-            if not is_bool:
-                x = value
-                std = sig.noise if noise else 0.0
-                if eff is not None:
-                    x += eff[0]
-                    if eff[1] > 0.0:
-                        std = math.sqrt(std * std + eff[1])
-                lo, hi = sig.lo, sig.hi
-                if not lo <= x <= hi:
-                    quality = Quality.UNCERTAIN  # the instrument saturates: over/under range
-                if std > 0.0:
-                    x += std * gauss(0.0, 1.0)
-                value = x if lo <= x <= hi else lo if x < lo or x != x else hi
-            if eff is not None:
-                if eff[2] is not None:
-                    value = eff[2]["held"] if eff[2]["held"] is not None else value
-                    eff[2]["held"] = value
-                if eff[3]:
-                    quality = Quality.BAD
-            for point, conv in points:
-                point.latch(value if conv is None else conv(value), quality, now_ns)
-
-    def _sensor_effects(
-        self, t: float
-    ) -> dict[str, tuple[float, float, dict[str, Any] | None, bool]]:
-        """Channel → (offset, extra noise variance, stuck state, dropout) of active faults."""
-        out: dict[str, tuple[float, float, dict[str, Any] | None, bool]] = {}
-        for f, st in zip(self._faults, self._fstate, strict=True):
-            if f.kind not in SENSOR_FAULT_KINDS:
-                continue
-            on = f.active(t)
-            if not on:
-                if st["on"]:
-                    st["on"] = False
-                    st["held"] = None
-                continue
-            st["on"] = True
-            off, var, stuck, bad = out.get(f.target, (0.0, 0.0, None, False))
-            match f.kind:
-                case "drift":
-                    off += f.rate * (t - f.start_s)
-                case "bias":
-                    off += f.offset
-                case "noise_burst":
-                    var += f.std * f.std
-                case "stuck":
-                    stuck = st
-                case "dropout":
-                    bad = True
-            out[f.target] = (off, var, stuck, bad)
-        return out
+        t = self._plant.time
+        effects = sensor_effects(self._faults, self._fstate, t) if self._faults else None
+        measure(self._inputs, effects, self._rng, self._noise, now_ns)
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
