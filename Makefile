@@ -14,8 +14,14 @@ help:
 	@echo "make test    - install everything needed and run lint + the whole test suite"
 	@echo "make bench   - benchmarks, JSON results in bench-results/"
 
+# Compiled sources: the Cython blocks and the hot sim modules (a .py with a .pxd next to it,
+# listed in sim_hardware/_accel.py). Editing one rebuilds, so no stale .so shadows its source.
+SIM_PXD := $(wildcard sim_hardware/*.pxd sim_hardware/*/*.pxd)
+CY_SOURCES := $(wildcard runtime/blocks/_cy/*.pyx runtime/blocks/_cy/*.pxd) \
+	$(SIM_PXD) $(wildcard $(SIM_PXD:.pxd=.py)) sim_hardware/_accel.py
+
 # A fresh Debian machine may lack python3-venv; install it only when venv creation fails.
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py $(CY_SOURCES)
 	@command -v $(PYTHON) >/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get update && apt-get install -y python3-venv && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip

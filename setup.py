@@ -1,12 +1,15 @@
-"""Build hook: compile the Cython standard blocks; install without them if that is impossible.
+"""Build hook: compile the Cython blocks and hot sim modules; install without them if impossible.
 
-``pip install .`` / ``pip install -e .`` cythonize runtime/blocks/_cy/*.pyx (editable installs
-put the compiled modules next to the sources). Without Cython or a working C compiler the
-install still succeeds, with the pure-Python blocks only (runtime.blocks says so at start-up).
+``pip install .`` / ``pip install -e .`` cythonize runtime/blocks/_cy/*.pyx and the simulator's
+hot modules (``HOT_MODULES`` in sim_hardware/_accel.py: plain .py with an augmenting .pxd).
+Editable installs put the compiled modules next to the sources. Without Cython or a working C
+compiler the install still succeeds, pure Python only (runtime.blocks says so at start-up).
+Rebuild in place after editing one of them: ``python setup.py build_ext --inplace``.
 """
 
 from __future__ import annotations
 
+import runpy
 import sys
 from pathlib import Path
 
@@ -26,6 +29,16 @@ DIRECTIVES = {
     "binding": False,
     "auto_pickle": False,
 }
+# The hot sim modules: C types come from their .pxd only (annotations stay for mypy), and
+# ``**`` is C pow() as float.__pow__ calls it (not Cython's complex-safe power).
+SIM_DIRECTIVES = {"language_level": 3, "annotation_typing": False, "cpow": True}
+SIM_BUILD_DIR = "build/cython"  # generated C out of the package tree
+
+
+def _sim_modules() -> list[str]:
+    # stdlib-only module: readable before anything is installed
+    hot = runpy.run_path(str(HERE / "sim_hardware" / "_accel.py"))["HOT_MODULES"]
+    return list(hot)
 
 
 def _extensions() -> list:
@@ -45,10 +58,22 @@ def _extensions() -> list:
         for src in sources
     ]
     try:
-        return list(cythonize(exts, compiler_directives=DIRECTIVES, quiet=True))
+        built = list(cythonize(exts, compiler_directives=DIRECTIVES, quiet=True))
     except Exception as exc:  # a Cython error must not make the package uninstallable
         print(f"vplc: cythonize failed ({exc}); pure-Python blocks only", file=sys.stderr)
-        return []
+        built = []
+    for name in _sim_modules():
+        src = name.replace(".", "/") + ".py"
+        try:  # one by one: a module that fails to cythonize runs from source, the rest compiled
+            built += cythonize(
+                [Extension(name, [src])],
+                compiler_directives=SIM_DIRECTIVES,
+                build_dir=SIM_BUILD_DIR,
+                quiet=True,
+            )
+        except Exception as exc:
+            print(f"vplc: cythonize {src} failed ({exc}); it runs from source", file=sys.stderr)
+    return built
 
 
 class OptionalBuildExt(build_ext):
@@ -69,7 +94,7 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:
             print(
-                f"vplc: building {ext.name} failed ({exc}); pure-Python blocks only",
+                f"vplc: building {ext.name} failed ({exc}); it runs as pure Python",
                 file=sys.stderr,
             )
 

@@ -1,5 +1,10 @@
 """Simulated plant hardware: plant models, valves and pumps, fault injection, the sim driver."""
 
+# ruff: noqa: E402
+from sim_hardware import _accel
+
+_accel.install()  # before any hot module is imported: a stale build must not load
+
 from sim_hardware.components import Motor, Pump, Valve
 from sim_hardware.driver import SimDriver, SimOptions
 from sim_hardware.faults import (
@@ -28,6 +33,8 @@ from sim_hardware.plants import (
     plant_kinds,
     register_plant,
 )
+
+_accel.log_implementation()
 
 __all__ = [
     "Bias",

@@ -1,6 +1,7 @@
 # Augments _sampling.py when compiled: C doubles for the noise arithmetic (same IEEE
 # operations in the same order, so the readings are bit-identical to the interpreted module).
 cimport cython
+from libc cimport math
 
 @cython.locals(x=cython.double, std=cython.double, lo=cython.double, hi=cython.double,
                x2pi=cython.double, g2rad=cython.double, z=cython.double, value=cython.double)

@@ -1,18 +1,13 @@
-# cython: annotation_typing=False
 """The sim driver's per-cycle loops, compiled when built: noisy readings in, commands out."""
 
 from __future__ import annotations
 
+import math  # compiled, the .pxd makes this C libm: what math.log & co. call, unboxed
 from collections.abc import Callable
 from typing import Any
 
 from hal import Quality
 from sim_hardware._fastgauss import TWOPI
-
-try:  # compiled: C libm, the functions math.log & co. call (same results, no boxing)
-    from cython.cimports.libc import math  # type: ignore[import-untyped, import-not-found, unused-ignore]
-except ImportError:  # interpreted without Cython installed
-    import math
 
 __all__ = ["Analog", "Binary", "measure_clean", "write_commands"]
 

@@ -1,5 +1,7 @@
 """Final control elements of a plant: rate-limited valves, ramping pumps and agitator motors."""
 
+# Compiled when built (components.pxd, sim_hardware/_accel.py): plain typed Python, no cython.
+
 from __future__ import annotations
 
 import math

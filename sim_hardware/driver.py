@@ -221,7 +221,8 @@ class SimDriver:
         dt = delta_ns / n * 1e-9
         plant = self._plant
         step = plant.step
-        has_act = any(f.kind not in SENSOR_FAULT_KINDS for f in self._faults)
+        faults = self._faults  # usually none: skip building the generator
+        has_act = bool(faults) and any(f.kind not in SENSOR_FAULT_KINDS for f in faults)
         for _ in range(n):
             if has_act:
                 apply_actuator_faults(plant, self._faults, self._fstate, plant.time, False)

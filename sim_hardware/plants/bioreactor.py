@@ -19,27 +19,18 @@ Physical dynamics (heat, gas transfer, valves) are never scaled.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 from pydantic import Field
 
 from hal import Direction, IecType
-from sim_hardware.components import Motor, Pump, Valve
 from sim_hardware.plants._base import Actuator, Plant, PlantParams, Signal
+from sim_hardware.plants._bioreactor_model import MAX_RPM as MAX_RPM
+from sim_hardware.plants._bioreactor_model import VESSEL_L, BioreactorModel
 
 __all__ = ["Bioreactor", "BioreactorParams"]
 
 _IN, _OUT, _BOOL = Direction.IN, Direction.OUT, IecType.BOOL
-_CP = 4180.0  # J/(kg K), broth and jacket water taken as water
-_MW_LACTATE = 90.08
-_AIR_O2 = 0.2095
-_AIR_CO2 = 0.0004
-VESSEL_L = 100.0
-MAX_RPM = 300.0
-_LOG10 = math.log10
-_EXP = math.exp
-_PER_MAX_RPM = 1.0 / MAX_RPM
 
 
 class BioreactorParams(PlantParams):
@@ -144,8 +135,22 @@ _INITIAL = {
 }
 
 
+class _ModelState:
+    """A state variable of the model, read and written as an attribute of the plant."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, plant: Bioreactor, owner: type | None = None) -> float:
+        value: float = getattr(plant._model, self.name)
+        return value
+
+    def __set__(self, plant: Bioreactor, value: float) -> None:
+        setattr(plant._model, self.name, value)
+
+
 class Bioreactor(Plant):
-    """The bioreactor model; see the module docstring for the physics."""
+    """The bioreactor plant: channels, initial values, snapshots; the model steps the physics."""
 
     kind = "bioreactor"
     Params = BioreactorParams
@@ -153,47 +158,40 @@ class Bioreactor(Plant):
     utilities = ("cooling_water", "hot_water")
 
     params: BioreactorParams
+    _STATE = ("V", "T", "Tj", "X", "S", "lac", "alk", "do", "co2_mm", "base_total", "ph", "mu")
+    # plant.T etc. as before the model moved out (skid.py, tests, initial values)
+    V = _ModelState()
+    T = _ModelState()
+    Tj = _ModelState()
+    X = _ModelState()
+    S = _ModelState()
+    lac = _ModelState()
+    alk = _ModelState()
+    do = _ModelState()
+    co2_mm = _ModelState()
+    base_total = _ModelState()
+    ph = _ModelState()
+    mu = _ModelState()
 
     def _build(self) -> None:
-        p = self.params
-        ws, gs, pr = p.water_valve_stroke_s, p.mfc_response_s, p.pump_ramp_s
-        self.heating = Valve(max_flow=p.hot_max_lpm, stroke_time_s=ws)
-        self.cooling = Valve(max_flow=p.cold_max_lpm, stroke_time_s=ws)
-        self.air = Valve(max_flow=p.air_max_lpm, stroke_time_s=gs)
-        self.o2 = Valve(max_flow=p.o2_max_lpm, stroke_time_s=gs)
-        self.co2 = Valve(max_flow=p.co2_max_lpm, stroke_time_s=gs)
-        self.fill = Valve(max_flow=p.fill_max_lpm, stroke_time_s=ws)
-        self.base = Pump(max_flow=p.base_max_ml_min, ramp_s=pr)
-        self.feed = Pump(max_flow=p.feed_max_lph, ramp_s=pr)
-        self.harvest = Pump(max_flow=p.harvest_max_lpm, ramp_s=pr)
-        self.agitator = Motor(max_rpm=MAX_RPM, ramp_rpm_s=p.agitator_ramp_rpm_s)
+        m = self._model = BioreactorModel(self.params)
+        # the model's parts: skid.py, readers and faults reach them as plant attributes
+        self.heating, self.cooling, self.air, self.o2 = m.heating, m.cooling, m.air, m.o2
+        self.co2, self.fill, self.base, self.feed = m.co2, m.fill, m.base, m.feed
+        self.harvest, self.agitator = m.harvest, m.agitator
         self._actuators: dict[str, Actuator] = {
-            "heating_valve": self.heating,
-            "cooling_valve": self.cooling,
-            "co2_valve": self.co2,
-            "air_valve": self.air,
-            "o2_valve": self.o2,
-            "base_pump": self.base,
-            "agitator": self.agitator,
-            "feed_pump": self.feed,
-            "fill_valve": self.fill,
-            "harvest_pump": self.harvest,
+            "heating_valve": m.heating,
+            "cooling_valve": m.cooling,
+            "co2_valve": m.co2,
+            "air_valve": m.air,
+            "o2_valve": m.o2,
+            "base_pump": m.base,
+            "agitator": m.agitator,
+            "feed_pump": m.feed,
+            "fill_valve": m.fill,
+            "harvest_pump": m.harvest,
         }
-        self._components = tuple(self._actuators.values())
-        self._k = self._constants()
-        self.V = 60.0
-        self.T = 25.0
-        self.Tj = 25.0
-        self.X = 0.3
-        self.S = 6.0
-        self.lac = 0.0
-        self.alk = p.media_bicarbonate_mm
-        self.do = 100.0
-        self.base_total = 0.0
-        self.co2_mm = 0.0
-        self.ph = 7.3
         self._set_initial("ph", 7.3)
-        self.mu = 0.0
 
     def initial_keys(self) -> dict[str, str]:
         return dict(_INITIAL)
@@ -223,227 +221,39 @@ class Bioreactor(Plant):
             value = max(value, 0.0)
         setattr(self, attr, value)
         if attr == "alk":
-            self._update_ph()
+            self._model.update_ph()
 
     def actuators(self) -> dict[str, Actuator]:
         return self._actuators
 
-    def _update_ph(self) -> None:
-        alk = self.alk if self.alk > 1e-3 else 1e-3
-        co2 = self.co2_mm if self.co2_mm > 1e-3 else 1e-3
-        ph = self.params.pka + _LOG10(alk / co2)
-        self.ph = 2.0 if ph < 2.0 else 12.0 if ph > 12.0 else ph
-
-    def _constants(self) -> tuple[float, ...]:
-        """Parameter products the step needs, computed once per build (params are frozen).
-
-        Each product keeps the left-to-right order of the expression it came from, so the
-        floats are the same as when the step computed them itself (bit-identical traces).
-        """
-        p = self.params
-        ts_h = p.time_scale * (1.0 / 3600.0)
-        return (
-            p.t_opt_c,
-            p.t_width_c,
-            p.ph_opt,
-            p.ph_width,
-            p.k_do_pct,
-            p.mu_max_per_h * ts_h,
-            p.ks_glucose_g_l,
-            p.yxs_g_g,
-            p.ms_g_g_h * ts_h,
-            p.ylac_g_g,
-            p.yxo_g_mmol,
-            p.mo_mmol_g_h * ts_h,
-            p.kla_surface_per_h * (1.0 / 3600.0),
-            p.kla_ref_per_h * (1.0 / 3600.0),
-            100.0 / _AIR_O2,
-            p.co2_henry_mm,
-            p.o2_sat_mm,
-            p.co2_henry_mm * _AIR_CO2,
-            p.rq,
-            p.ua_jacket_w_k,
-            p.agitator_power_w,
-            p.ua_ambient_w_k,
-            p.ambient_c,
-            p.hot_water_c,
-            p.cooling_water_c,
-            p.jacket_volume_l,
-            p.jacket_volume_l * _CP,
-            p.kd_per_h * ts_h,
-            p.base_conc_m,
-            p.media_glucose_g_l,
-            p.feed_glucose_g_l,
-            p.media_bicarbonate_mm,
-            p.media_c,
-        )
-
-    def step(self, dt: float) -> None:  # one flat step: locals are what keep it fast
-        (
-            t_opt,
-            t_width,
-            ph_opt,
-            ph_width,
-            k_do,
-            mu_max_ts,
-            ks,
-            yxs,
-            ms_ts,
-            ylac,
-            yxo,
-            mo_ts,
-            kla_surf_s,
-            kla_ref_s,
-            do_per_o2,
-            henry,
-            o2_sat_mm,
-            co2_air,
-            rq,
-            ua_jacket,
-            agit_w,
-            ua_amb,
-            ambient,
-            hot_c,
-            cold_c,
-            vj,
-            vj_cp,
-            kd_ts,
-            base_conc,
-            media_glc,
-            feed_glc,
-            media_bic,
-            media_c,
-        ) = self._k
-        for c in self._components:
-            c.step(dt)
-        V, T, Tj, X, S, do, co2, alk = (
-            self.V,
-            self.T,
-            self.Tj,
-            self.X,
-            self.S,
-            self.do,
-            self.co2_mm,
-            self.alk,
-        )
-        N = self.agitator.speed
-        n_rel = N * (1.0 / 150.0)
-        # liquid flows, L/s
-        f_fill = self.fill.flow() * (1.0 / 60.0)
-        f_feed = self.feed.flow() * (1.0 / 3600.0)
-        base_ml_s = self.base.flow() * (1.0 / 60.0)
-        f_base = base_ml_s * 1e-3
-        f_harv = self.harvest.flow() * (1.0 / 60.0) if V > 0.0 else 0.0
-        f_in = f_fill + f_feed + f_base
-        v_safe = V if V > 1.0 else 1.0
-
-        # --- biology (rates per second of plant time) ---
-        dT_opt = (T - t_opt) / t_width
-        dph = (self.ph - ph_opt) / ph_width
-        f_env = _EXP(-(dT_opt * dT_opt + dph * dph))
-        f_do = do / (k_do + do)
-        s_pos = S if S > 0.0 else 0.0
-        mu = mu_max_ts * s_pos / (ks + s_pos) * f_env * f_do
-        qs = mu / yxs + ms_ts * s_pos / (s_pos + 0.05)
-        glc_up = qs * X  # g/L/s
-        lac_mm = ylac * glc_up * (1000.0 / _MW_LACTATE)
-        our = (mu / yxo + mo_ts * f_do) * X  # mmol/L/s
-        self.mu = mu
-
-        # --- gas transfer ---
-        q_air = self.air.flow()
-        q_o2 = self.o2.flow()
-        q_co2 = self.co2.flow()
-        q_tot = q_air + q_o2 + q_co2
-        kla_surf = kla_surf_s * (0.5 + 0.5 * n_rel)
-        if q_tot > 1e-9:
-            kla = kla_ref_s * (q_tot * 0.5) ** 0.7 * (0.25 + 0.75 * n_rel**1.5)
-            inv = 1.0 / q_tot
-            do_star = do_per_o2 * (_AIR_O2 * q_air + q_o2) * inv
-            co2_star = henry * (_AIR_CO2 * q_air + q_co2) * inv
-        else:
-            kla = do_star = co2_star = 0.0
-        o2_sat = o2_sat_mm * (1.0 + 0.017 * (37.0 - T))
-        d_do = kla * (do_star - do) + kla_surf * (100.0 - do) - our * 100.0 / o2_sat
-        d_co2 = 0.9 * (kla * (co2_star - co2) + kla_surf * (co2_air - co2)) + rq * our + lac_mm
-        d_alk = -lac_mm
-
-        # --- heat ---
-        ua = ua_jacket * (V / 30.0 if V < 30.0 else 1.0)
-        q_j = ua * (Tj - T)
-        p_agit = agit_w * (N * _PER_MAX_RPM) ** 3
-        dT = (q_j - ua_amb * (T - ambient) + p_agit) / (v_safe * _CP)
-        utility_ok = self.utility_ok
-        f_hot = self.heating.flow() * (1.0 / 60.0) if utility_ok["hot_water"] else 0.0
-        f_cold = self.cooling.flow() * (1.0 / 60.0) if utility_ok["cooling_water"] else 0.0
-        dTj = (f_hot * (hot_c - Tj) + f_cold * (cold_c - Tj)) / vj - (
-            q_j + 2.0 * (Tj - ambient)
-        ) / vj_cp
-
-        # --- integrate ---
-        T += dT * dt
-        Tj += dTj * dt
-        X += (mu - kd_ts) * X * dt
-        S -= glc_up * dt
-        lac = self.lac + lac_mm * (_MW_LACTATE / 1000.0) * dt
-        do += d_do * dt
-        co2 += d_co2 * dt
-        alk += d_alk * dt
-        if base_ml_s > 0.0:
-            nb = base_ml_s * base_conc * dt / v_safe  # mmol/L of OH- this step
-            alk += nb
-            co2 = co2 - nb if co2 > nb else 0.0
-            self.base_total += base_ml_s * dt
-        if f_in > 0.0:
-            # additions mix in (fraction d of the broth is new liquid); d ≤ 1 keeps it stable
-            d = f_in * dt / (V + f_in * dt)
-            fd = f_fill * dt / (V + f_in * dt)
-            X -= d * X
-            S += fd * media_glc + f_feed * dt / (V + f_in * dt) * feed_glc
-            S -= d * S
-            lac -= d * lac
-            alk += fd * media_bic - d * alk
-            co2 += fd * 1.0 - d * co2
-            do += fd * 100.0 - d * do
-            T += d * (media_c - T)
-        V += (f_in - f_harv) * dt
-        self.V = 0.0 if V < 0.0 else VESSEL_L if V > VESSEL_L else V
-        self.T, self.Tj = T, Tj
-        self.X = X if X > 0.0 else 0.0
-        self.S = S if S > 0.0 else 0.0
-        self.lac = lac if lac > 0.0 else 0.0
-        self.do = 0.0 if do < 0.0 else 500.0 if do > 500.0 else do
-        self.co2_mm = co2 if co2 > 0.0 else 0.0
-        self.alk = alk
-        self._update_ph()
+    def step(self, dt: float) -> None:
+        self._model.step(dt, self.utility_ok)
         self.time += dt
 
     def readers(self) -> dict[str, Callable[[], float | bool]]:
-        # closures over self (not over components) stay valid when restore() rebuilds parts
+        # closures over self (not over the model or components): restore() rebuilds them
         return {
-            "temperature": lambda: self.T,
-            "jacket_temperature": lambda: self.Tj,
-            "ph": lambda: self.ph,
-            "do": lambda: self.do,
-            "pco2": lambda: self.co2_mm * 760.0 / self.params.co2_henry_mm,
-            "level": lambda: 100.0 * self.V / VESSEL_L,
-            "volume": lambda: self.V,
-            "biomass": lambda: self.X,
-            "glucose": lambda: self.S,
-            "lactate": lambda: self.lac,
+            "temperature": lambda: self._model.T,
+            "jacket_temperature": lambda: self._model.Tj,
+            "ph": lambda: self._model.ph,
+            "do": lambda: self._model.do,
+            "pco2": lambda: self._model.co2_mm * 760.0 / self.params.co2_henry_mm,
+            "level": lambda: 100.0 * self._model.V / VESSEL_L,
+            "volume": lambda: self._model.V,
+            "biomass": lambda: self._model.X,
+            "glucose": lambda: self._model.S,
+            "lactate": lambda: self._model.lac,
             "agitator_speed": lambda: self.agitator.speed,
             "air_flow": lambda: self.air.flow(),
             "o2_flow": lambda: self.o2.flow(),
             "co2_flow": lambda: self.co2.flow(),
             "feed_flow": lambda: self.feed.flow(),
             "base_flow": lambda: self.base.flow(),
-            "base_total": lambda: self.base_total,
+            "base_total": lambda: self._model.base_total,
             "feed_pump_running": lambda: self.feed.running,
             "base_pump_running": lambda: self.base.running,
             "harvest_pump_running": lambda: self.harvest.running,
         }
-
-    _STATE = ("V", "T", "Tj", "X", "S", "lac", "alk", "do", "co2_mm", "base_total", "ph", "mu")
 
     def _state(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self._STATE}
