@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.bench import Scenario, run_scenario
+from runtime.blocks import IMPLEMENTATION as BLOCKS
+from sim_hardware._accel import fallback_reason, implementation
 from tests.bench._util import BIOREACTOR, app_variant
 
 DAY_S = 86400.0
@@ -56,6 +58,9 @@ def fourteen_day_projection(days: float = 1.0) -> dict[str, Any]:
         "goal_wall_s": GOAL_WALL_S,
         "goal_met": projected <= GOAL_WALL_S,
         "speed_needed_for_goal": round(BATCH_DAYS * DAY_S / GOAL_WALL_S, 1),
+        "blocks": BLOCKS,
+        "simulator": implementation(),
+        "simulator_fallback_reason": fallback_reason(),
     }
 
 
