@@ -122,12 +122,18 @@ def sensor_effects(faults: list[Fault], fstate: list[dict[str, Any]], t: float) 
 
 def measure(
     inputs: list[Input], effects: Effects | None, rng: random.Random, noise: bool, now_ns: int
-) -> None:
-    """Latch every bound sensor with noise and the given fault effects (the general path)."""
+) -> str:
+    """Latch every bound sensor with noise and the given fault effects (the general path).
+
+    Returns the first channel whose true value is NaN or infinite (the model diverged), or ''.
+    """
     gauss = rng.gauss
     good = Quality.GOOD
+    diverged = ""
     for channel, reader, is_bool, sig, points in inputs:
         value: float | bool = reader()
+        if not diverged and not is_bool and not math.isfinite(value):
+            diverged = channel
         quality = good
         eff = effects.get(channel) if effects else None
         if not is_bool:
@@ -151,3 +157,4 @@ def measure(
                 quality = Quality.BAD
         for point, conv in points:
             point.latch(value if conv is None else conv(value), quality, now_ns)
+    return diverged

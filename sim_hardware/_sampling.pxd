@@ -4,7 +4,8 @@ cimport cython
 from libc cimport math
 
 @cython.locals(x=cython.double, std=cython.double, lo=cython.double, hi=cython.double,
-               x2pi=cython.double, g2rad=cython.double, z=cython.double, value=cython.double)
-cpdef measure_clean(list analog, list binary, object rng, object now_ns)
+               x2pi=cython.double, g2rad=cython.double, z=cython.double, value=cython.double,
+               i=cython.int, diverged=cython.int)
+cpdef int measure_clean(list analog, list binary, object rng, object now_ns) except? -2
 
 cpdef write_commands(list wired)

@@ -18,16 +18,23 @@ Binary = tuple[Callable[[], Any], list[tuple[Any, Any]]]
 _GOOD, _UNCERTAIN = Quality.GOOD, Quality.UNCERTAIN
 
 
-def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: int) -> None:
+def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: int) -> int:
     """Latch every bound sensor without faults: Random.gauss's draws, in the same order.
 
     ``rng`` is a ``random.Random`` whose ``gauss`` is the Box-Muller copy inlined here
     (``_fastgauss.INLINE_GAUSS``); its cached second draw ``gauss_next`` is kept up to date.
+    Returns the index of the first analogue channel whose true value is NaN or infinite (the
+    model diverged), else -1.
     """
     rand = rng.random
     z_next = rng.gauss_next
+    diverged = -1
+    i = -1
     for reader, std, lo, hi, points in analog:
         x = reader()
+        i += 1
+        if x - x != 0.0 and diverged < 0:  # NaN or ±inf: inf - inf is NaN
+            diverged = i
         quality = _GOOD if lo <= x <= hi else _UNCERTAIN
         if std > 0.0:
             if z_next is None:
@@ -47,6 +54,7 @@ def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: 
         bvalue = breader()
         for point, conv in bpoints:
             point.latch(bvalue if conv is None else conv(bvalue), _GOOD, now_ns)
+    return diverged
 
 
 def write_commands(wired: list[tuple[Callable[[], Any], Callable[[float], None]]]) -> None:

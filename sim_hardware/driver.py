@@ -84,6 +84,7 @@ class SimDriver:
         self._inputs: list[Input] = []
         self._analog: list[Analog] = []
         self._bools: list[Binary] = []
+        self._analog_channels: list[str] = []
         self._outputs: list[tuple[Point, str]] = []
         self._wired: list[tuple[Callable[[], Any], Callable[[float], None]]] = []
         self._wired_for: object = None
@@ -147,6 +148,7 @@ class SimDriver:
             if not is_bool
         ]
         self._bools = [(reader, pts) for _, reader, is_bool, _, pts in self._inputs if is_bool]
+        self._analog_channels = [ch for ch, _, is_bool, _, _ in self._inputs if not is_bool]
         self._outputs = outputs
         self._wired_for = None  # rewire on the next write
         self._measured_ns = None  # new points hold no readings yet
@@ -233,11 +235,23 @@ class SimDriver:
 
     def _measure(self, now_ns: int) -> None:
         if not self._faults and INLINE_GAUSS:
-            measure_clean(self._analog, self._bools, self._rng, now_ns)
+            bad = measure_clean(self._analog, self._bools, self._rng, now_ns)
+            if bad >= 0:
+                self._diverged(self._analog_channels[bad])
             return
         t = self._plant.time
         effects = sensor_effects(self._faults, self._fstate, t) if self._faults else None
-        measure(self._inputs, effects, self._rng, self._noise, now_ns)
+        channel = measure(self._inputs, effects, self._rng, self._noise, now_ns)
+        if channel:
+            self._diverged(channel)
+
+    def _diverged(self, channel: str) -> None:
+        plant = self._plant
+        raise DriverError(
+            f"sim driver {self.name!r}: the {plant.kind} model diverged: channel {channel!r} "
+            f"is {plant.read(channel)!r} at plant time {plant.time:.3f} s (the readings are "
+            "not trustworthy from here on; check the plant parameters and initial state)"
+        )
 
     # -- state -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hal import MemoryDriver, register_driver
-from runtime.bench import run_scenario
+from runtime.bench import Scenario, run_scenario
 from tests.bench_scenarios.conftest import RAMP_LOGIC, write_scenario
 from tests.conftest import memory_manifest, write_app
 
@@ -99,3 +99,18 @@ class Main(Program):
     assert (
         "entered FAULT at t=1.000 s" in result.failures[0] and "gain too high" in result.failures[0]
     )
+
+
+def test_a_diverging_simulated_plant_fails_the_run_with_a_clear_message() -> None:
+    bioreactor = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
+    scenario = Scenario.model_validate(
+        {
+            "app": str(bioreactor),
+            "duration": 1800,
+            "drivers": {"sim": {"params": {"jacket_volume_l": 1e-4}}},
+            "assertions": [{"always": "TT101 < 150"}],
+        }
+    )
+    result = run_scenario(scenario)
+    assert not result.passed
+    assert "entered FAULT" in result.failures[0] and "model diverged" in result.failures[0]

@@ -203,3 +203,24 @@ def test_a_fault_injected_at_the_same_instant_is_measured_at_once() -> None:
     driver.clear_faults()
     driver.read_inputs(10**9)
     assert pts["ph"].quality is Quality.GOOD
+
+
+@pytest.mark.parametrize("faults", [[], [{"kind": "bias", "channel": "ph", "offset": 0.1}]])
+def test_a_diverging_model_raises_a_driver_error_naming_channel_and_time(
+    faults: list[dict[str, object]],
+) -> None:
+    # A 0.1 mL jacket makes explicit Euler at 1 s unstable: the temperatures blow up.
+    driver, pts = make_driver(
+        ["temperature", "jacket_temperature", "ph"],
+        ["heating_valve"],
+        params={"jacket_volume_l": 1e-4},
+        faults=faults,
+    )
+    pts["heating_valve"].value = 50.0
+    with pytest.raises(DriverError) as exc:
+        for k in range(1000):
+            driver.read_inputs(k * 10**9)
+            driver.write_outputs(k * 10**9)
+    text = str(exc.value)
+    assert "bioreactor model diverged" in text
+    assert "temperature' is" in text and "at plant time" in text
