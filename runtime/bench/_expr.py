@@ -46,8 +46,10 @@ def signal_name(parts: tuple[str | int, ...]) -> str:
     return out
 
 
-def compile_expr(source: str, resolve: Resolver) -> CompiledExpr:
+def compile_expr(source: str, resolve: Resolver, *, as_bool: bool = False) -> CompiledExpr:
     """Compile ``source`` with signals looked up through ``resolve`` (which raises ExprError).
+
+    ``as_bool``: the compiled function returns ``bool(value)``, for conditions.
 
     The parsed tree is checked node by node and rebuilt from the allowed nodes only: every
     signal becomes a call of its getter, so the code has no names, attributes or builtins of
@@ -63,6 +65,8 @@ def compile_expr(source: str, resolve: Resolver) -> CompiledExpr:
     signals: dict[str, Getter] = {}
     compiler = _Compiler(resolve, signals)
     body = compiler.node(tree.body)
+    if as_bool:  # a condition: the function returns its truth, no wrapper call needed
+        body = ast.Call(_name("_bool"), [body], [])
     no_args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
     code = compile(
         ast.fix_missing_locations(ast.Expression(ast.Lambda(no_args, body))),

@@ -276,8 +276,8 @@ def _compile(spec: Assertion, resolve: Callable[..., Getter]) -> Compiled:
             test = lambda: (lo is None or get() >= lo) and (hi is None or get() <= hi)  # noqa: E731
         compiled = Compiled(spec, test, {name: get}, cond.describe())
     else:
-        expr = compile_expr(cond, resolve)
-        compiled = Compiled(spec, lambda: bool(expr.evaluate()), expr.signals, cond)
+        expr = compile_expr(cond, resolve, as_bool=True)
+        compiled = Compiled(spec, expr.evaluate, expr.signals, cond)
     try:  # types are known now: "str < float" is a scenario error, not a failed run
         compiled.test()
     except TypeError as exc:

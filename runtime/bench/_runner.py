@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = ["AssertionResult", "ScenarioResult", "run_scenario"]
 
 _CHUNK_NS = 60 * 10**9  # run in slices of simulated time so progress can be shown
 _isfinite = math.isfinite
+_value = operator.attrgetter("value")
 
 
 @dataclass
@@ -125,11 +127,13 @@ class _Run:
     def hook(self, task: Task, now_ns: int) -> None:
         t = (now_ns + self.offset_ns) / 1e9
         self.prep.clock_s[0] = t
-        for p in self.watch:
-            if not _isfinite(p.value):
-                raise _DivergedError(
-                    f"input {p.name} is {p.value!r} at t={t:.3f} s: the plant diverged"
-                )
+        # One C-level sum per cycle: NaN or ±inf in any input makes it non-finite.
+        if not _isfinite(sum(map(_value, self.watch))):
+            for p in self.watch:  # which one (finite values can also overflow the sum)
+                if not _isfinite(p.value):
+                    raise _DivergedError(
+                        f"input {p.name} is {p.value!r} at t={t:.3f} s: the plant diverged"
+                    )
         engine = self.engine
         if engine.state is RuntimeState.FAULT and not self.fault_seen:
             self.fault_seen = True
