@@ -7,8 +7,13 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from hal import ProcessImage
+from hal import Point, ProcessImage, Quality
 from runtime._engine import Task
+
+# The last column: the inputs whose quality is not GOOD, as NAME=QUALITY;NAME=QUALITY (empty
+# when all are GOOD). Point names have no dot, so no point can take this column's name.
+QUALITY_COLUMN = "inputs.quality"
+_GOOD = Quality.GOOD
 
 
 def _fmt(value: object) -> str:
@@ -21,8 +26,13 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def quality_cell(inputs: list[Point]) -> str:
+    """The QUALITY_COLUMN cell for these input points."""
+    return ";".join([f"{p.name}={p.quality.name}" for p in inputs if p.quality is not _GOOD])
+
+
 class TraceRecorder:
-    """Cycle hook writing ``t`` (seconds) and every point's value.
+    """Cycle hook writing ``t`` (seconds), every point's value and the non-GOOD inputs.
 
     In real time the rows go through a queue to a writer thread so the scan never touches the
     disk; in virtual time they are written directly (nothing there is waiting on the clock).
@@ -31,8 +41,10 @@ class TraceRecorder:
     def __init__(self, path: Path | str, image: ProcessImage, *, threaded: bool) -> None:
         self.path = Path(path)
         self._points = list(image.points)
+        self._inputs = list(image.inputs)
         self._file: IO[str] = self.path.open("w", encoding="utf-8", newline="")
-        self._file.write(",".join(["t", *(p.name for p in self._points)]) + "\n")
+        header = ["t", *(p.name for p in self._points), QUALITY_COLUMN]
+        self._file.write(",".join(header) + "\n")
         self.rows = 0
         self.dropped = 0
         self._queue: queue.SimpleQueue[str | None] | None = None
@@ -43,7 +55,8 @@ class TraceRecorder:
             self._thread.start()
 
     def __call__(self, task: Task, now_ns: int) -> None:
-        row = f"{now_ns / 1e9!r}," + ",".join([_fmt(p.value) for p in self._points]) + "\n"
+        values = ",".join([_fmt(p.value) for p in self._points])
+        row = f"{now_ns / 1e9!r},{values},{quality_cell(self._inputs)}\n"
         self.rows += 1
         if self._queue is not None:
             self._queue.put(row)

@@ -12,10 +12,12 @@ from hal import ChannelInfo, Direction, IecType, Point, Quality, Value
 from runtime._clock import VirtualClock
 from runtime._engine import ScanEngine, Task
 from runtime._loader import load_app
+from runtime._trace import QUALITY_COLUMN
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
 
 _BOTH = frozenset({Direction.IN, Direction.OUT})
+_GOOD = Quality.GOOD
 _ALIGN_NS = 1000  # trace times are repr(ns / 1e9): equal to the ns within far less than 1 µs
 
 
@@ -27,8 +29,9 @@ class ReplayDriver:
     """Latches the recorded input columns row by row on the virtual clock; outputs go nowhere.
 
     A row is consumed when a cycle's release equals its time; a cycle between rows (a slower
-    task's release) sees the last row again, as a sample-and-hold would. Qualities are not
-    in a trace, so every reading is GOOD (range checks still apply in the point).
+    task's release) sees the last row again, as a sample-and-hold would. Each input gets the
+    quality its row recorded (a BAD input keeps its last good value, as live); traces from
+    before the quality column have none, and every reading is GOOD.
     """
 
     def __init__(
@@ -38,10 +41,12 @@ class ReplayDriver:
         times_ns: Sequence[int],
         rows: Sequence[Sequence[Value]],
         columns: Sequence[str],
+        qualities: Sequence[dict[str, Quality] | None] | None = None,
     ) -> None:
         self.name = name
         self.times_ns = list(times_ns)
         self.rows = list(rows)
+        self.qualities = list(qualities) if qualities is not None else [None] * len(self.rows)
         self.columns = {c: i for i, c in enumerate(columns)}
         self.index = -1
         self.fresh = False  # a new row was latched in the current cycle
@@ -70,8 +75,10 @@ class ReplayDriver:
         if self.index < 0:
             return
         row = self.rows[self.index]
+        bad = self.qualities[self.index]
         for point, col in self._inputs:
-            point.latch(row[col], Quality.GOOD, now_ns)
+            quality = bad.get(point.name, _GOOD) if bad else _GOOD
+            point.latch(row[col], quality, now_ns)
 
     def write_outputs(self, now_ns: int) -> None:
         """Outputs stay in the process image, where the comparison reads them."""
@@ -120,16 +127,39 @@ def _parser(kind: IecType) -> Any:
     return float
 
 
-def _read_trace(
-    path: Path, points: Sequence[Point]
-) -> tuple[list[int], list[list[Value]], list[str]]:
+@dataclass
+class _Trace:
+    times_ns: list[int]
+    rows: list[list[Value]]
+    columns: list[str]
+    qualities: list[dict[str, Quality] | None]
+
+
+def _qualities(cell: str, inputs: set[str], where: str) -> dict[str, Quality] | None:
+    """'AT301=BAD;TT101=UNCERTAIN' → {name: quality}; an empty cell (all GOOD) → None."""
+    if not cell:
+        return None
+    out: dict[str, Quality] = {}
+    for item in cell.split(";"):
+        name, _, quality = item.partition("=")
+        if name not in inputs or quality not in Quality.__members__:
+            raise ReplayError(
+                f"{where}: {QUALITY_COLUMN} entry {item!r} is not INPUT=QUALITY with an input "
+                f"point of the app and one of {', '.join(Quality.__members__)}"
+            )
+        out[name] = Quality[quality]
+    return out
+
+
+def _read_trace(path: Path, points: Sequence[Point]) -> _Trace:
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if not header or header[0] != "t":
                 raise ReplayError(f"{path}: not a vplc trace (first column must be 't')")
-            columns = header[1:]
+            has_q = header[-1] == QUALITY_COLUMN  # traces before the column have none
+            columns = header[1:-1] if has_q else header[1:]
             names = {p.name for p in points}
             missing, extra = sorted(names - set(columns)), sorted(set(columns) - names)
             if missing or extra:
@@ -138,25 +168,28 @@ def _read_trace(
                     f"missing {missing or 'none'}, unknown {extra or 'none'}"
                 )
             by_name = {p.name: p for p in points}
+            inputs = {p.name for p in points if p.direction is Direction.IN}
             parsers = [_parser(by_name[c].type) for c in columns]
-            times: list[int] = []
-            rows: list[list[Value]] = []
+            trace = _Trace([], [], columns, [])
             for line, rec in enumerate(reader, start=2):
                 if len(rec) != len(header):
                     raise ReplayError(f"{path}:{line}: {len(rec)} fields, header has {len(header)}")
+                values = rec[1:-1] if has_q else rec[1:]
                 try:
                     t_ns = round(float(rec[0]) * 1e9)
-                    rows.append([f(v) for f, v in zip(parsers, rec[1:], strict=True)])
+                    trace.rows.append([f(v) for f, v in zip(parsers, values, strict=True)])
                 except ValueError as exc:
                     raise ReplayError(f"{path}:{line}: {exc}") from None
-                if times and t_ns < times[-1]:
+                cell = rec[-1] if has_q else ""
+                trace.qualities.append(_qualities(cell, inputs, f"{path}:{line}"))
+                if trace.times_ns and t_ns < trace.times_ns[-1]:
                     raise ReplayError(f"{path}:{line}: time goes backwards")
-                times.append(t_ns)
+                trace.times_ns.append(t_ns)
     except OSError as exc:
         raise ReplayError(f"{path}: cannot read: {exc.strerror}") from None
-    if not rows:
+    if not trace.rows:
         raise ReplayError(f"{path}: the trace has no rows")
-    return times, rows, columns
+    return trace
 
 
 def _same(a: Any, b: Any, tol: float) -> bool:
@@ -189,8 +222,11 @@ def replay(
             app.parameters[name].set(value)
         except (TypeError, ValueError) as exc:
             raise ReplayError(str(exc)) from None
-    times, rows, columns = _read_trace(Path(trace), app.image.points)
-    driver = ReplayDriver(name="replay", times_ns=times, rows=rows, columns=columns)
+    recorded = _read_trace(Path(trace), app.image.points)
+    times, rows, columns = recorded.times_ns, recorded.rows, recorded.columns
+    driver = ReplayDriver(
+        name="replay", times_ns=times, rows=rows, columns=columns, qualities=recorded.qualities
+    )
     driver.bind([(p, p.name) for p in app.image])
     app.drivers = {"replay": driver}
     engine = ScanEngine(app, clock=VirtualClock())

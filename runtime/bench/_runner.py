@@ -227,6 +227,7 @@ class _Trace(TraceRecorder):
 
     def rebind(self, image: ProcessImage, offset_ns: int) -> None:
         self._points = list(image.points)
+        self._inputs = list(image.inputs)
         self._offset_ns = offset_ns
 
     def __call__(self, task: Task, now_ns: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime.bench import ReplayError, replay
+from runtime.bench import ReplayError, replay, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "plc_apps" / "bioreactor"
@@ -72,7 +72,8 @@ def test_replay_cli_exit_codes(trace: Path, tmp_path: Path) -> None:
     assert tolerated.returncode == 0, tolerated.stdout
     broken = tmp_path / "broken.csv"
     lines = trace.read_text().splitlines()
-    broken.write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines[:50]) + "\n")
+    cut = [line.split(",") for line in lines[:50]]  # without the last point column, P401H
+    broken.write_text("\n".join(",".join(f[:-2] + f[-1:]) for f in cut) + "\n")
     invalid = run(str(broken), str(APP))
     assert invalid.returncode == 2 and "missing ['P401H']" in invalid.stderr
 
@@ -81,4 +82,38 @@ def test_trace_that_does_not_fit_the_app(tmp_path: Path) -> None:
     bad = tmp_path / "t.csv"
     bad.write_text("time,X\n0.0,1\n")
     with pytest.raises(ReplayError, match="first column must be 't'"):
+        replay(bad, APP)
+
+
+def test_a_bad_probe_replays_with_its_recorded_quality(tmp_path: Path) -> None:
+    # The DO loop falls back to a fixed air flow while its probe is BAD: replayed as GOOD
+    # readings, the same app would keep controlling and differ from the recording.
+    result = run_scenario(APP / "scenarios" / "do_probe_dropout.yaml", out=tmp_path)
+    assert result.passed, result.failures
+    trace = tmp_path / "trace.csv"
+    assert "AT301=BAD" in trace.read_text()
+    # the scenario's parameters; do_fallback_air_pct is set at 20 min, before it matters
+    params = {"heat_settle_s": 60.0, "do_fallback_air_pct": 55.0}
+    same = replay(trace, APP, parameters=params)
+    assert same.identical, same.summary()
+
+
+def test_a_trace_without_the_quality_column_replays_as_all_good(
+    trace: Path, tmp_path: Path
+) -> None:
+    lines = trace.read_text().splitlines()
+    assert lines[0].endswith(",inputs.quality")
+    old = tmp_path / "old.csv"
+    old.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in lines))
+    result = replay(old, APP)
+    assert result.identical, result.summary()
+    assert result.compared == 1500
+
+
+def test_a_malformed_quality_entry_names_line_and_entry(trace: Path, tmp_path: Path) -> None:
+    lines = trace.read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",AT301=WORSE"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReplayError, match=r"bad.csv:4: inputs.quality entry 'AT301=WORSE'"):
         replay(bad, APP)
