@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from hal import Point, ProcessImage, Quality
 from runtime._engine import Task
+from runtime._program import Parameter
 
-# The last column: the inputs whose quality is not GOOD, as NAME=QUALITY;NAME=QUALITY (empty
-# when all are GOOD). Point names have no dot, so no point can take this column's name.
+# Two columns after the points (point names have no dot, so no point can take their names):
+# the inputs whose quality is not GOOD, as NAME=QUALITY;... (empty when all are GOOD), and the
+# parameters written since the previous row, as NAME=VALUE;... (empty when none changed; the
+# first row lists those that differ from the manifest's defaults).
 QUALITY_COLUMN = "inputs.quality"
+PARAMS_COLUMN = "parameters.changed"
 _GOOD = Quality.GOOD
 
 
@@ -32,18 +37,25 @@ def quality_cell(inputs: list[Point]) -> str:
 
 
 class TraceRecorder:
-    """Cycle hook writing ``t`` (seconds), every point's value and the non-GOOD inputs.
+    """Cycle hook writing ``t`` (seconds), every point's value, the non-GOOD inputs and the
+    parameter changes: what a replay needs to feed a later version the same inputs.
 
     In real time the rows go through a queue to a writer thread so the scan never touches the
     disk; in virtual time they are written directly (nothing there is waiting on the clock).
     """
 
-    def __init__(self, path: Path | str, image: ProcessImage, *, threaded: bool) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        image: ProcessImage,
+        *,
+        threaded: bool,
+        parameters: Mapping[str, Parameter] | None = None,
+    ) -> None:
         self.path = Path(path)
-        self._points = list(image.points)
-        self._inputs = list(image.inputs)
+        self.rebind(image, parameters)
         self._file: IO[str] = self.path.open("w", encoding="utf-8", newline="")
-        header = ["t", *(p.name for p in self._points), QUALITY_COLUMN]
+        header = ["t", *(p.name for p in self._points), QUALITY_COLUMN, PARAMS_COLUMN]
         self._file.write(",".join(header) + "\n")
         self.rows = 0
         self.dropped = 0
@@ -54,9 +66,27 @@ class TraceRecorder:
             self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
             self._thread.start()
 
+    def rebind(self, image: ProcessImage, parameters: Mapping[str, Parameter] | None) -> None:
+        """Record this image and these parameters from now on (same names, e.g. a restart)."""
+        self._points = list(image.points)
+        self._inputs = list(image.inputs)
+        self._params = list((parameters or {}).values())
+        # against the manifest's defaults: the first row records what the run set before
+        # starting (scenario parameters, retained values), later rows what was written since
+        self._last = [p.spec.check(p.spec.default) for p in self._params]
+
+    def _changed(self) -> str:
+        last, out = self._last, []
+        for i, p in enumerate(self._params):
+            if p.value != last[i]:
+                last[i] = p.value
+                out.append(f"{p.name}={_fmt(p.value)}")
+        return ";".join(out)
+
     def __call__(self, task: Task, now_ns: int) -> None:
         values = ",".join([_fmt(p.value) for p in self._points])
-        row = f"{now_ns / 1e9!r},{values},{quality_cell(self._inputs)}\n"
+        cells = f"{quality_cell(self._inputs)},{self._changed()}"
+        row = f"{now_ns / 1e9!r},{values},{cells}\n"
         self.rows += 1
         if self._queue is not None:
             self._queue.put(row)

@@ -180,7 +180,9 @@ def _run(args: argparse.Namespace) -> int:
     trace = None
     if args.trace is not None:
         try:
-            trace = TraceRecorder(args.trace, app.image, threaded=not args.virtual)
+            trace = TraceRecorder(
+                args.trace, app.image, threaded=not args.virtual, parameters=app.parameters
+            )
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from hal import ChannelInfo, Direction, IecType, Point, Quality, Value
 from runtime._clock import VirtualClock
 from runtime._engine import ScanEngine, Task
 from runtime._loader import load_app
-from runtime._trace import QUALITY_COLUMN
+from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
 
@@ -42,11 +42,15 @@ class ReplayDriver:
         rows: Sequence[Sequence[Value]],
         columns: Sequence[str],
         qualities: Sequence[dict[str, Quality] | None] | None = None,
+        changes: Sequence[dict[str, Value] | None] | None = None,
+        set_parameter: Callable[[str, Value], object] | None = None,
     ) -> None:
         self.name = name
         self.times_ns = list(times_ns)
         self.rows = list(rows)
         self.qualities = list(qualities) if qualities is not None else [None] * len(self.rows)
+        self.changes = list(changes) if changes is not None else [None] * len(self.rows)
+        self.set_parameter = set_parameter
         self.columns = {c: i for i, c in enumerate(columns)}
         self.index = -1
         self.fresh = False  # a new row was latched in the current cycle
@@ -72,6 +76,11 @@ class ReplayDriver:
                     f"app's cycles (next cycle at t={now_ns / 1e9:g} s): task periods differ"
                 )
             self.index = nxt
+            changed = self.changes[nxt]
+            if changed and self.set_parameter is not None:
+                # Written between cycles when recorded: before this cycle's programs here too.
+                for pname, value in changed.items():
+                    self.set_parameter(pname, value)
         if self.index < 0:
             return
         row = self.rows[self.index]
@@ -133,6 +142,7 @@ class _Trace:
     rows: list[list[Value]]
     columns: list[str]
     qualities: list[dict[str, Quality] | None]
+    changes: list[dict[str, Value] | None]
 
 
 def _qualities(cell: str, inputs: set[str], where: str) -> dict[str, Quality] | None:
@@ -151,15 +161,40 @@ def _qualities(cell: str, inputs: set[str], where: str) -> dict[str, Quality] | 
     return out
 
 
-def _read_trace(path: Path, points: Sequence[Point]) -> _Trace:
+def _changes(cell: str, kinds: Mapping[str, IecType], where: str) -> dict[str, Value] | None:
+    """'temp_sp=37.5;auto_start=0' → {name: value}; an empty cell (nothing written) → None."""
+    if not cell:
+        return None
+    out: dict[str, Value] = {}
+    for item in cell.split(";"):
+        name, _, text = item.partition("=")
+        if name not in kinds:
+            raise ReplayError(
+                f"{where}: {PARAMS_COLUMN} entry {item!r}: the app has no parameter {name!r} "
+                f"(parameters: {', '.join(kinds) or 'none'})"
+            )
+        try:
+            out[name] = _parser(kinds[name])(text)
+        except ValueError:
+            raise ReplayError(
+                f"{where}: {PARAMS_COLUMN} entry {item!r}: not a {kinds[name].value}"
+            ) from None
+    return out
+
+
+def _read_trace(path: Path, points: Sequence[Point], params: Mapping[str, IecType]) -> _Trace:
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if not header or header[0] != "t":
                 raise ReplayError(f"{path}: not a vplc trace (first column must be 't')")
-            has_q = header[-1] == QUALITY_COLUMN  # traces before the column have none
-            columns = header[1:-1] if has_q else header[1:]
+            # Traces from older versions end before one or both of these columns.
+            extra_cols = [c for c in header[-2:] if c in (QUALITY_COLUMN, PARAMS_COLUMN)]
+            n_extra = len(extra_cols)
+            q_at = header.index(QUALITY_COLUMN) if QUALITY_COLUMN in extra_cols else None
+            c_at = header.index(PARAMS_COLUMN) if PARAMS_COLUMN in extra_cols else None
+            columns = header[1 : len(header) - n_extra]
             names = {p.name for p in points}
             missing, extra = sorted(names - set(columns)), sorted(set(columns) - names)
             if missing or extra:
@@ -170,18 +205,19 @@ def _read_trace(path: Path, points: Sequence[Point]) -> _Trace:
             by_name = {p.name: p for p in points}
             inputs = {p.name for p in points if p.direction is Direction.IN}
             parsers = [_parser(by_name[c].type) for c in columns]
-            trace = _Trace([], [], columns, [])
+            trace = _Trace([], [], columns, [], [])
             for line, rec in enumerate(reader, start=2):
                 if len(rec) != len(header):
                     raise ReplayError(f"{path}:{line}: {len(rec)} fields, header has {len(header)}")
-                values = rec[1:-1] if has_q else rec[1:]
+                values = rec[1 : len(rec) - n_extra]
                 try:
                     t_ns = round(float(rec[0]) * 1e9)
                     trace.rows.append([f(v) for f, v in zip(parsers, values, strict=True)])
                 except ValueError as exc:
                     raise ReplayError(f"{path}:{line}: {exc}") from None
-                cell = rec[-1] if has_q else ""
-                trace.qualities.append(_qualities(cell, inputs, f"{path}:{line}"))
+                where = f"{path}:{line}"
+                trace.qualities.append(_qualities(rec[q_at] if q_at else "", inputs, where))
+                trace.changes.append(_changes(rec[c_at] if c_at else "", params, where))
                 if trace.times_ns and t_ns < trace.times_ns[-1]:
                     raise ReplayError(f"{path}:{line}: time goes backwards")
                 trace.times_ns.append(t_ns)
@@ -222,10 +258,17 @@ def replay(
             app.parameters[name].set(value)
         except (TypeError, ValueError) as exc:
             raise ReplayError(str(exc)) from None
-    recorded = _read_trace(Path(trace), app.image.points)
+    kinds = {name: p.spec.type for name, p in app.parameters.items()}
+    recorded = _read_trace(Path(trace), app.image.points, kinds)
     times, rows, columns = recorded.times_ns, recorded.rows, recorded.columns
     driver = ReplayDriver(
-        name="replay", times_ns=times, rows=rows, columns=columns, qualities=recorded.qualities
+        name="replay",
+        times_ns=times,
+        rows=rows,
+        columns=columns,
+        qualities=recorded.qualities,
+        changes=recorded.changes,
+        set_parameter=lambda name, value: app.parameters[name].set(value),
     )
     driver.bind([(p, p.name) for p in app.image])
     app.drivers = {"replay": driver}

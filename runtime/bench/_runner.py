@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from hal import IecType, ProcessImage
+from hal import IecType
 from runtime._clock import VirtualClock
 from runtime._engine import RuntimeState, ScanEngine, Task
 from runtime._loader import LoadedApp
@@ -76,7 +76,8 @@ def run_scenario(
     trace = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        trace = _Trace(out_dir / "trace.csv", prep.app.image, threaded=False)
+        app = prep.app
+        trace = _Trace(out_dir / "trace.csv", app.image, threaded=False, parameters=app.parameters)
     try:
         result = _Run(prep, keep, trace).execute(progress)
     finally:
@@ -121,7 +122,7 @@ class _Run:
         if self.trace is not None:
             trace, offset = self.trace, self.offset_ns
             if isinstance(trace, _Trace):
-                trace.rebind(app.image, offset)
+                trace.restart(app, offset)
             engine.fastest.hooks.append(trace)
 
     def hook(self, task: Task, now_ns: int) -> None:
@@ -225,9 +226,8 @@ class _Trace(TraceRecorder):
 
     _offset_ns = 0
 
-    def rebind(self, image: ProcessImage, offset_ns: int) -> None:
-        self._points = list(image.points)
-        self._inputs = list(image.inputs)
+    def restart(self, app: LoadedApp, offset_ns: int) -> None:
+        self.rebind(app.image, app.parameters)
         self._offset_ns = offset_ns
 
     def __call__(self, task: Task, now_ns: int) -> None:

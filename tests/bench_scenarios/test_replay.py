@@ -73,7 +73,7 @@ def test_replay_cli_exit_codes(trace: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.csv"
     lines = trace.read_text().splitlines()
     cut = [line.split(",") for line in lines[:50]]  # without the last point column, P401H
-    broken.write_text("\n".join(",".join(f[:-2] + f[-1:]) for f in cut) + "\n")
+    broken.write_text("\n".join(",".join(f[:-3] + f[-2:]) for f in cut) + "\n")
     invalid = run(str(broken), str(APP))
     assert invalid.returncode == 2 and "missing ['P401H']" in invalid.stderr
 
@@ -91,10 +91,13 @@ def test_a_bad_probe_replays_with_its_recorded_quality(tmp_path: Path) -> None:
     result = run_scenario(APP / "scenarios" / "do_probe_dropout.yaml", out=tmp_path)
     assert result.passed, result.failures
     trace = tmp_path / "trace.csv"
-    assert "AT301=BAD" in trace.read_text()
-    # the scenario's parameters; do_fallback_air_pct is set at 20 min, before it matters
-    params = {"heat_settle_s": 60.0, "do_fallback_air_pct": 55.0}
-    same = replay(trace, APP, parameters=params)
+    rows = trace.read_text().splitlines()
+    assert rows[0].endswith(",inputs.quality,parameters.changed")
+    assert any("AT301=BAD" in row for row in rows)
+    # set before the start (row 1, against the defaults) and at 20 min by the timeline
+    assert rows[1].endswith(",heat_settle_s=60.0")
+    assert sum(row.endswith(",do_fallback_air_pct=55.0") for row in rows) == 1
+    same = replay(trace, APP)
     assert same.identical, same.summary()
 
 
@@ -102,9 +105,9 @@ def test_a_trace_without_the_quality_column_replays_as_all_good(
     trace: Path, tmp_path: Path
 ) -> None:
     lines = trace.read_text().splitlines()
-    assert lines[0].endswith(",inputs.quality")
+    assert lines[0].endswith(",inputs.quality,parameters.changed")
     old = tmp_path / "old.csv"
-    old.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in lines))
+    old.write_text("".join(line.rsplit(",", 2)[0] + "\n" for line in lines))
     result = replay(old, APP)
     assert result.identical, result.summary()
     assert result.compared == 1500
@@ -112,8 +115,29 @@ def test_a_trace_without_the_quality_column_replays_as_all_good(
 
 def test_a_malformed_quality_entry_names_line_and_entry(trace: Path, tmp_path: Path) -> None:
     lines = trace.read_text().splitlines()
-    lines[3] = lines[3].rsplit(",", 1)[0] + ",AT301=WORSE"
+    lines[3] = lines[3].rsplit(",", 2)[0] + ",AT301=WORSE,"
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(ReplayError, match=r"bad.csv:4: inputs.quality entry 'AT301=WORSE'"):
         replay(bad, APP)
+    lines[3] = lines[3].rsplit(",", 2)[0] + ",,temp_sp=warm"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReplayError, match=r"bad.csv:4: parameters.changed entry 'temp_sp=warm'"):
+        replay(bad, APP)
+    lines[3] = lines[3].rsplit(",", 2)[0] + ",,tempsp=37"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReplayError, match=r"no parameter 'tempsp'"):
+        replay(bad, APP)
+
+
+def test_a_parameter_written_mid_run_is_replayed_at_its_cycle(trace: Path, tmp_path: Path) -> None:
+    # As if an operator had lowered the fill target to 62 L at row 10 (t = 1.8 s): replayed,
+    # the fill valve closes at 62 L, while the recording filled on to 70 L.
+    lines = trace.read_text().splitlines()
+    lines[10] = lines[10].rsplit(",", 1)[0] + ",fill_target_l=62.0"
+    edited = tmp_path / "edited.csv"
+    edited.write_text("\n".join(lines) + "\n")
+    result = replay(edited, APP)
+    assert not result.identical
+    assert "XV401F" in result.signals
+    assert result.first_cycle is not None and result.first_cycle > 10

@@ -44,7 +44,7 @@ def test_report_folder(ramp_app: Path, tmp_path: Path) -> None:
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert len(failed) == 1 and "Y = 3" in (failed[0].find("failure").get("message") or "")  # type: ignore[union-attr]
     header = (out / "trace.csv").read_text().splitlines()[0]
-    assert header == "t,X,Y,inputs.quality"
+    assert header == "t,X,Y,inputs.quality,parameters.changed"
     pngs = sorted((out / "plots").glob("*.png"))
     assert len(pngs) == 3
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in pngs)

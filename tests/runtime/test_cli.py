@@ -75,9 +75,9 @@ def test_virtual_run_writes_trace_and_stats(make_app: MakeApp, tmp_path: Path) -
     )
     assert res.returncode == 0, res.stderr
     lines = trace.read_text().splitlines()
-    assert lines[0] == "t,X,Y,inputs.quality"
+    assert lines[0] == "t,X,Y,inputs.quality,parameters.changed"
     assert len(lines) == 1 + 100
-    assert lines[2] == "0.01,0.0,0.0,"  # X is GOOD: an empty quality cell
+    assert lines[2] == "0.01,0.0,0.0,,"  # X is GOOD, no parameter written
     data = json.loads(stats.read_text())
     assert data["tasks"]["fast"]["cycles"] == 100 and data["state"] == "STOP"
     assert "fast" in res.stdout and "100" in res.stdout
