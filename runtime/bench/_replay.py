@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hal import ChannelInfo, Direction, IecType, Point, Quality, Value
+from hal import ChannelInfo, Direction, Point, Quality, Value
 from runtime._clock import VirtualClock
 from runtime._engine import ScanEngine, Task
 from runtime._loader import load_app
-from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN
+from runtime.bench._trace_reader import ReplayError, read_trace
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
 
 _BOTH = frozenset({Direction.IN, Direction.OUT})
 _GOOD = Quality.GOOD
 _ALIGN_NS = 1000  # trace times are repr(ns / 1e9): equal to the ns within far less than 1 µs
-
-
-class ReplayError(Exception):
-    """The trace cannot be replayed on this app (columns, values or times do not fit)."""
 
 
 class ReplayDriver:
@@ -126,108 +121,6 @@ class ReplayResult:
         )
 
 
-def _parser(kind: IecType) -> Any:
-    if kind is IecType.BOOL:
-        return lambda s: s.strip().lower() in ("1", "true")
-    if kind.is_integer:
-        return int
-    if kind is IecType.STRING:
-        return str
-    return float
-
-
-@dataclass
-class _Trace:
-    times_ns: list[int]
-    rows: list[list[Value]]
-    columns: list[str]
-    qualities: list[dict[str, Quality] | None]
-    changes: list[dict[str, Value] | None]
-
-
-def _qualities(cell: str, inputs: set[str], where: str) -> dict[str, Quality] | None:
-    """'AT301=BAD;TT101=UNCERTAIN' → {name: quality}; an empty cell (all GOOD) → None."""
-    if not cell:
-        return None
-    out: dict[str, Quality] = {}
-    for item in cell.split(";"):
-        name, _, quality = item.partition("=")
-        if name not in inputs or quality not in Quality.__members__:
-            raise ReplayError(
-                f"{where}: {QUALITY_COLUMN} entry {item!r} is not INPUT=QUALITY with an input "
-                f"point of the app and one of {', '.join(Quality.__members__)}"
-            )
-        out[name] = Quality[quality]
-    return out
-
-
-def _changes(cell: str, kinds: Mapping[str, IecType], where: str) -> dict[str, Value] | None:
-    """'temp_sp=37.5;auto_start=0' → {name: value}; an empty cell (nothing written) → None."""
-    if not cell:
-        return None
-    out: dict[str, Value] = {}
-    for item in cell.split(";"):
-        name, _, text = item.partition("=")
-        if name not in kinds:
-            raise ReplayError(
-                f"{where}: {PARAMS_COLUMN} entry {item!r}: the app has no parameter {name!r} "
-                f"(parameters: {', '.join(kinds) or 'none'})"
-            )
-        try:
-            out[name] = _parser(kinds[name])(text)
-        except ValueError:
-            raise ReplayError(
-                f"{where}: {PARAMS_COLUMN} entry {item!r}: not a {kinds[name].value}"
-            ) from None
-    return out
-
-
-def _read_trace(path: Path, points: Sequence[Point], params: Mapping[str, IecType]) -> _Trace:
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if not header or header[0] != "t":
-                raise ReplayError(f"{path}: not a vplc trace (first column must be 't')")
-            # Traces from older versions end before one or both of these columns.
-            extra_cols = [c for c in header[-2:] if c in (QUALITY_COLUMN, PARAMS_COLUMN)]
-            n_extra = len(extra_cols)
-            q_at = header.index(QUALITY_COLUMN) if QUALITY_COLUMN in extra_cols else None
-            c_at = header.index(PARAMS_COLUMN) if PARAMS_COLUMN in extra_cols else None
-            columns = header[1 : len(header) - n_extra]
-            names = {p.name for p in points}
-            missing, extra = sorted(names - set(columns)), sorted(set(columns) - names)
-            if missing or extra:
-                raise ReplayError(
-                    f"{path}: trace columns do not match the app's points: "
-                    f"missing {missing or 'none'}, unknown {extra or 'none'}"
-                )
-            by_name = {p.name: p for p in points}
-            inputs = {p.name for p in points if p.direction is Direction.IN}
-            parsers = [_parser(by_name[c].type) for c in columns]
-            trace = _Trace([], [], columns, [], [])
-            for line, rec in enumerate(reader, start=2):
-                if len(rec) != len(header):
-                    raise ReplayError(f"{path}:{line}: {len(rec)} fields, header has {len(header)}")
-                values = rec[1 : len(rec) - n_extra]
-                try:
-                    t_ns = round(float(rec[0]) * 1e9)
-                    trace.rows.append([f(v) for f, v in zip(parsers, values, strict=True)])
-                except ValueError as exc:
-                    raise ReplayError(f"{path}:{line}: {exc}") from None
-                where = f"{path}:{line}"
-                trace.qualities.append(_qualities(rec[q_at] if q_at else "", inputs, where))
-                trace.changes.append(_changes(rec[c_at] if c_at else "", params, where))
-                if trace.times_ns and t_ns < trace.times_ns[-1]:
-                    raise ReplayError(f"{path}:{line}: time goes backwards")
-                trace.times_ns.append(t_ns)
-    except OSError as exc:
-        raise ReplayError(f"{path}: cannot read: {exc.strerror}") from None
-    if not trace.rows:
-        raise ReplayError(f"{path}: the trace has no rows")
-    return trace
-
-
 def _same(a: Any, b: Any, tol: float) -> bool:
     if a == b:
         return True
@@ -259,7 +152,7 @@ def replay(
         except (TypeError, ValueError) as exc:
             raise ReplayError(str(exc)) from None
     kinds = {name: p.spec.type for name, p in app.parameters.items()}
-    recorded = _read_trace(Path(trace), app.image.points, kinds)
+    recorded = read_trace(Path(trace), app.image.points, kinds)
     times, rows, columns = recorded.times_ns, recorded.rows, recorded.columns
     driver = ReplayDriver(
         name="replay",
