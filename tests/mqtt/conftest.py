@@ -205,11 +205,19 @@ class Hmi:
             self._new.set()
 
     async def wait_for(
-        self, topic: str, pred: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
+        self,
+        topic: str,
+        pred: Callable[[Any], bool] = lambda _: True,
+        timeout: float = 5.0,
+        after: int = 0,
     ) -> Any:
-        """The first message (already seen or new) on ``topic`` whose payload satisfies pred."""
+        """The first message (already seen or new) on ``topic`` whose payload satisfies pred.
+
+        ``after``: skip the first ``after`` messages (``len(hmi.messages)`` taken before an
+        action), e.g. a retained offline birth an earlier test left on the shared broker.
+        """
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         while True:
             for t, body, _ in self.messages[seen:]:
                 if t == topic and pred(body):

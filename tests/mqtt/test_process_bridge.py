@@ -92,8 +92,11 @@ def test_birth_telemetry_commands_and_audit_round_trip(
                 f"{PREFIX}/stats", lambda s: s["bridge"]["commands"]["accepted"] == 2
             )
             assert stats["engine"]["tasks"]["fast"]["cycles"] > 0
+            mark = len(hmi.messages)
             await asyncio.to_thread(bridge.stop)
-            bye = await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "offline")
+            bye = await hmi.wait_for(
+                f"{PREFIX}/birth", lambda b: b["status"] == "offline", after=mark
+            )
             assert bye["reason"] == "shutdown"
 
     asyncio.run(scenario())
@@ -116,9 +119,10 @@ def test_killed_child_is_restarted_and_the_scan_never_stops(
             first = bridge.child_pid
             assert first is not None
             cycles = fast.stats.cycles
+            mark = len(hmi.messages)
             os.kill(first, signal.SIGKILL)
             will = await hmi.wait_for(
-                f"{PREFIX}/birth", lambda b: b["status"] == "offline", timeout=15
+                f"{PREFIX}/birth", lambda b: b["status"] == "offline", timeout=15, after=mark
             )
             assert will["reason"] == "connection lost"
             n_births = len(hmi.on(f"{PREFIX}/birth"))

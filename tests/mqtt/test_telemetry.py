@@ -47,8 +47,11 @@ def test_birth_lists_points_and_clean_stop_publishes_offline(
             assert birth["alarms"] == ["main.high"] and birth["phases"] == ["main.phase"]
             state = await hmi.wait_for(f"{PREFIX}/state")
             assert state["state"] == "RUN" and "ts" in state and "t_app" in state
+            mark = len(hmi.messages)
             await asyncio.to_thread(bridge.stop)
-            bye = await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "offline")
+            bye = await hmi.wait_for(
+                f"{PREFIX}/birth", lambda b: b["status"] == "offline", after=mark
+            )
             assert bye["reason"] == "shutdown"
 
     asyncio.run(scenario())
@@ -77,8 +80,11 @@ def test_killed_bridge_leaves_retained_offline_will(make_app: MakeApp, broker: B
         async def scenario() -> None:
             async with hmi_client(broker.port, f"{prefix}/birth") as hmi:
                 await hmi.wait_for(f"{prefix}/birth", lambda b: b["status"] == "online")
+                mark = len(hmi.messages)
                 proc.send_signal(signal.SIGKILL)  # no DISCONNECT: the broker sends the will
-                will = await hmi.wait_for(f"{prefix}/birth", lambda b: b["status"] == "offline")
+                will = await hmi.wait_for(
+                    f"{prefix}/birth", lambda b: b["status"] == "offline", after=mark
+                )
                 assert will["reason"] == "connection lost"
             # A late subscriber sees the retained will, not the stale birth.
             async with hmi_client(broker.port, f"{prefix}/birth") as late:

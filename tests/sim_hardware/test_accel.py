@@ -147,8 +147,13 @@ def _copy_tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _newer_than_build(path: Path, seconds: float) -> None:
-    built = _compiled(path.with_suffix(".py"))
+def _newer_than_build(path: Path, seconds: float, build_of: Path | None = None) -> None:
+    """Date ``path`` ``seconds`` after the build of ``build_of`` (default: its own module).
+
+    Modules are built one after the other, seconds apart on a busy machine: a file dated after
+    one module's build may still be older than the next module's.
+    """
+    built = _compiled((build_of or path).with_suffix(".py"))
     assert built is not None
     t = built.stat().st_mtime + seconds
     os.utime(path, (t, t))
@@ -189,7 +194,8 @@ def test_edited_source_newer_than_build_runs_from_source_and_warns(tmp_path: Pat
 @needs_build
 def test_edited_pxd_makes_its_users_stale_too(tmp_path: Path):
     tree = _copy_tree(tmp_path)
-    _newer_than_build(tree / "sim_hardware" / "components.pxd", 10.0)
+    model = tree / "sim_hardware" / "plants" / "_bioreactor_model.py"
+    _newer_than_build(tree / "sim_hardware" / "components.pxd", 10.0, build_of=model)
     which, reason, _ = _which(tree)
     assert which == ["python", ".py", ".py"]
     assert "_bioreactor_model stale (components.pxd" in reason
