@@ -102,7 +102,11 @@ class DeploymentManager:
 
     # ------------------------------------------------------------------ queries
     def containers(self) -> list[Container]:
-        found = self.client.containers.list(all=True, filters={"label": LABEL + "deployment"})
+        # ignore_removed: a container removed between the listing and its inspection (a
+        # swarm task, a concurrent `vplc remove`) is simply no longer there
+        found = self.client.containers.list(
+            all=True, filters={"label": LABEL + "deployment"}, ignore_removed=True
+        )
         return sorted(found, key=lambda c: c.name or "")
 
     def container(self, name: str) -> Container:

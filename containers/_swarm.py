@@ -258,7 +258,9 @@ def remove(mgr: DeploymentManager, name: str, *, purge: bool = False) -> None:
     # Secrets and the volume are freed only when the task containers are gone.
     deadline = time.monotonic() + 30
     label: dict[str, str | list[str] | bool] = {"label": f"com.docker.swarm.service.id={sid}"}
-    while mgr.client.containers.list(all=True, filters=label) and time.monotonic() < deadline:
+    # sparse: no inspect per container, so one that goes away while listed is no error
+    containers = mgr.client.containers
+    while containers.list(all=True, filters=label, sparse=True) and time.monotonic() < deadline:
         time.sleep(0.5)
     for secret in mgr.client.secrets.list(filters={"label": f"{LABEL}deployment={name}"}):
         secret.remove()

@@ -94,8 +94,9 @@ def test_birth_telemetry_commands_and_audit_round_trip(
             assert stats["engine"]["tasks"]["fast"]["cycles"] > 0
             mark = len(hmi.messages)
             await asyncio.to_thread(bridge.stop)
+            # after the mark: a retained offline birth of an earlier test must not count
             bye = await hmi.wait_for(
-                f"{PREFIX}/birth", lambda b: b["status"] == "offline", after=mark
+                f"{PREFIX}/birth", lambda b: b["status"] == "offline", timeout=15, after=mark
             )
             assert bye["reason"] == "shutdown"
 

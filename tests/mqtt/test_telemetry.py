@@ -49,8 +49,9 @@ def test_birth_lists_points_and_clean_stop_publishes_offline(
             assert state["state"] == "RUN" and "ts" in state and "t_app" in state
             mark = len(hmi.messages)
             await asyncio.to_thread(bridge.stop)
+            # after the mark: a retained offline birth of an earlier test must not count
             bye = await hmi.wait_for(
-                f"{PREFIX}/birth", lambda b: b["status"] == "offline", after=mark
+                f"{PREFIX}/birth", lambda b: b["status"] == "offline", timeout=15, after=mark
             )
             assert bye["reason"] == "shutdown"
 
