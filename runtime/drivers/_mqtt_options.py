@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal import Direction, IecType, Quality, coerce
-from runtime.mqtt._config import TlsConfig, read_password
+from runtime.mqtt._config import TlsConfig, check_login_and_backoff, read_password
 from runtime.mqtt._payloads import iso
 
 __all__ = ["ChannelOptions", "MqttDriverOptions", "decode_input", "encode_output"]
@@ -73,12 +73,7 @@ class MqttDriverOptions(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> MqttDriverOptions:
-        if self.password_file is not None and self.password_env is not None:
-            raise ValueError("give password_file or password_env, not both")
-        if (self.password_file or self.password_env) and not self.username:
-            raise ValueError("a password needs a username")
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s is above reconnect_max_s")
+        check_login_and_backoff(self)
         topics: dict[str, str] = {}
         for name, ch in self.channel_map().items():
             topic = self.topic(name)

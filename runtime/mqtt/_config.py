@@ -80,12 +80,7 @@ class MqttConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
-        if self.password_file is not None and self.password_env is not None:
-            raise ValueError("give password_file or password_env, not both")
-        if (self.password_file or self.password_env) and not self.username:
-            raise ValueError("a password needs a username")
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s is above reconnect_max_s")
+        check_login_and_backoff(self)
         for name, band in self.deadband.items():
             if band < 0:
                 raise ValueError(f"deadband.{name}: must be >= 0, got {band}")
@@ -93,6 +88,16 @@ class MqttConfig(_Strict):
 
     def password(self) -> str | None:
         return read_password(self.password_file, self.password_env)
+
+
+def check_login_and_backoff(cfg: Any) -> None:
+    """The broker-login and reconnect checks the bridge and the MQTT driver options share."""
+    if cfg.password_file is not None and cfg.password_env is not None:
+        raise ValueError("give password_file or password_env, not both")
+    if (cfg.password_file or cfg.password_env) and not cfg.username:
+        raise ValueError("a password needs a username")
+    if cfg.reconnect_min_s > cfg.reconnect_max_s:
+        raise ValueError("reconnect_min_s is above reconnect_max_s")
 
 
 def read_password(password_file: Path | None, password_env: str | None) -> str | None:

@@ -43,3 +43,18 @@ class CpuMeter:
 def _cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def virtual_run(app_dir: Path, app_seconds: float) -> tuple[Any, float]:
+    """Run an app for ``app_seconds`` of virtual time; the closed engine and the wall time."""
+    from runtime._clock import VirtualClock
+    from runtime._engine import ScanEngine
+    from runtime._loader import load_app
+
+    engine = ScanEngine(load_app(app_dir), clock=VirtualClock())
+    engine.start()
+    t0 = time.perf_counter()
+    engine.run_until(round(app_seconds * 1e9))
+    wall = time.perf_counter() - t0
+    engine.close()
+    return engine, wall

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runtime import RealClock, ScanEngine, VirtualClock, load_app
-from tests.bench._util import BIOREACTOR, CpuMeter, app_variant
+from runtime import RealClock, ScanEngine, load_app
+from tests.bench._util import BIOREACTOR, CpuMeter, app_variant, virtual_run
 
 REALTIME_CYCLES = 21_000
 
@@ -46,13 +46,7 @@ def realtime_latency() -> dict[str, Any]:
 
 
 def virtual_speed(app_seconds: float = 3600.0) -> dict[str, Any]:
-    app = load_app(BIOREACTOR)
-    engine = ScanEngine(app, clock=VirtualClock())
-    engine.start()
-    t0 = time.perf_counter()
-    engine.run_until(round(app_seconds * 1e9))
-    wall = time.perf_counter() - t0
-    engine.close()
+    engine, wall = virtual_run(BIOREACTOR, app_seconds)
     cycles = sum(t.stats.cycles for t in engine.tasks)
     return {
         "app_seconds": app_seconds,

@@ -13,7 +13,7 @@ from typing import Any
 
 from runtime import RealClock, ScanEngine, VirtualClock, load_app
 from runtime.blocks import IMPLEMENTATION
-from tests.bench._util import ROOT, CpuMeter, app_variant
+from tests.bench._util import ROOT, CpuMeter, app_variant, virtual_run
 
 PLANT10 = ROOT / "plc_apps" / "plant10"
 REALTIME_S = 10.0
@@ -108,13 +108,7 @@ def breakdown(cycles: int = 300) -> dict[str, Any]:
 
 def virtual_speed(app_seconds: float = VIRTUAL_S) -> dict[str, Any]:
     """plant10 as shipped (200 ms control, 1 s sequence) in virtual time."""
-    app = load_app(Path(PLANT10))
-    engine = ScanEngine(app, clock=VirtualClock())
-    engine.start()
-    t0 = time.perf_counter()
-    engine.run_until(round(app_seconds * 1e9))
-    wall = time.perf_counter() - t0
-    engine.close()
+    engine, wall = virtual_run(Path(PLANT10), app_seconds)
     cycles = sum(t.stats.cycles for t in engine.tasks)
     return {
         "app_seconds": app_seconds,
