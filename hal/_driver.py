@@ -33,6 +33,9 @@ class Driver(Protocol):
     per cycle ``read_inputs(now_ns)`` / ``write_outputs(now_ns)`` → ``close()``.
     ``read_inputs`` and ``write_outputs`` run on the scan thread and must never block:
     a network driver exchanges data with its own thread through double buffers.
+
+    A driver may set ``finite_inputs = True`` when it never latches NaN or ±inf into a REAL
+    input (it raises DriverError instead): test benches then skip their own per-cycle check.
     """
 
     name: str

@@ -63,6 +63,9 @@ class SimDriver:
     instant.
     """
 
+    # Readings are clamped to the channel's range and a NaN/inf true value raises DriverError.
+    finite_inputs = True
+
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
         try:

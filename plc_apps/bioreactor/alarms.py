@@ -99,7 +99,8 @@ class Alarms(Program):
         # holds its setpoint points at a drifting probe, not at the process.
         if ctx.dt > 0.0:
             raw = (self.ph.value - self.ph_prev) / ctx.dt * 3600.0
-            self.ph_rate += (raw - self.ph_rate) * min(1.0, ctx.dt / 120.0)
+            k = ctx.dt / 120.0  # a first-order filter of 2 min (a comparison, not min())
+            self.ph_rate += (raw - self.ph_rate) * (k if k < 1.0 else 1.0)
         self.ph_prev = self.ph.value
         self.drift_on.call(ctx, IN=grow and abs(self.ph_rate) > 0.1)
         self.ph_drift.call(ctx, IN=1.0 if self.drift_on.Q else 0.0)

@@ -45,7 +45,8 @@ class Loops(Program):
         self.do_fallback = app.param(pre + "do_fallback_air_pct")
 
     # The scan's hot path: attribute reads and float arithmetic only, no tuples or kwargs
-    # dicts (the compiled blocks' ``call`` takes keywords without building a dict).
+    # dicts (the compiled blocks' ``call`` takes keywords without building a dict). Clamps are
+    # comparisons: a builtin min()/max() call costs ten of them in CPython.
     def execute(self, ctx: CycleContext) -> None:
         on = self.app.program(self._batch).control_on  # type: ignore[attr-defined]
         sp = self.temp_sp.value
@@ -56,21 +57,21 @@ class Loops(Program):
         tj_sp = _loop(ctx, self.tic101, self.tt.value, sp, t_on)
         t = _loop(ctx, self.tic102, self.tj.value, tj_sp, t_on)
         # Split range around zero: positive drives the first actuator, negative the second.
-        self.heat.value = max(t, 0.0) if t_on else 0.0
-        self.cool.value = max(-t, 0.0) if t_on else 0.0
+        self.heat.value = t if t_on and t > 0.0 else 0.0
+        self.cool.value = -t if t_on and t < 0.0 else 0.0
         ph_on = on and self.ph.quality is not _BAD
         ph = _loop(ctx, self.aic201, self.ph.value, self.ph_sp.value, ph_on)
-        self.base.value = max(ph, 0.0) if ph_on else 0.0
-        self.co2.value = max(-ph, 0.0) if ph_on else 0.0
+        self.base.value = ph if ph_on and ph > 0.0 else 0.0
+        self.co2.value = -ph if ph_on and ph < 0.0 else 0.0
         # A BAD DO probe must not drive the gas: fall back to a fixed air flow, as operators do.
         do_on = on and self.do.quality is not _BAD
         out = _loop(ctx, self.aic301, self.do.value, self.do_sp.value, do_on)
         if not do_on:
             out = self.do_fallback.value if on else 0.0
-        self.air.value = min(out, 100.0)
-        self.o2.value = min(max(out - 100.0, 0.0), 100.0)
+        self.air.value = _clamp(out, 0.0, 100.0)
+        self.o2.value = _clamp(out - 100.0, 0.0, 100.0)
         rpm = self.rpm.value
-        extra = max(out - 200.0, 0.0) / 100.0 * max(300.0 - rpm, 0.0)
+        extra = _clamp(out - 200.0, 0.0, 100.0) / 100.0 * (300.0 - rpm if rpm < 300.0 else 0.0)
         self.agit.value = rpm + extra if on else 0.0
 
 
@@ -85,7 +86,11 @@ def _loop(ctx: CycleContext, pid: PID, pv: float, sp: float, auto: bool) -> floa
         pid.call(ctx, SP=sp, PV=pv, TRACK=False)
     else:
         p_only = pid.KC * (sp - pv) + pid.FF
-        lo, hi = pid.OUT_MIN, pid.OUT_MAX
-        pid.call(ctx, SP=sp, PV=pv, TRACK=True, TRACK_VAL=lo if p_only < lo else min(p_only, hi))
+        pid.call(ctx, SP=sp, PV=pv, TRACK=True, TRACK_VAL=_clamp(p_only, pid.OUT_MIN, pid.OUT_MAX))
         pid.I = 0.0
     return float(pid.OUT)
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    """x limited to lo..hi (lo wins if they cross, as the tracking value always did)."""
+    return lo if x < lo else hi if x > hi else x

@@ -40,9 +40,10 @@ class Sampler:
         self.t: float | None = None  # first failure (always/never/at) or success (eventually)
         self.values: dict[str, Any] = {}
         self.done = self.kind == "at_end"
+        self._lo, self._hi = self.start - _EPS, self.stop + _EPS  # the window, sampled inclusive
 
     def sample(self, t: float) -> None:
-        if self.done or t < self.start - _EPS or t > self.stop + _EPS:
+        if self.done or t < self._lo or t > self._hi:
             return
         ok = self._eval()
         self.samples += 1
