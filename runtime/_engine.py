@@ -261,7 +261,11 @@ class ScanEngine:
         stats.cycles += 1
         stats.latency_hist.record(start - release)
         stats.exec_hist.record(work)
-        self._schedule_next(task, release, end, end - start)
+        nxt = release + task.period_ns
+        if end > nxt or task.watchdog_ns:  # late, or a watchdog to check: the full path
+            self._schedule_next(task, release, end, end - start)
+        else:
+            task.next_release_ns = nxt
 
     def _run_programs(self, task: Task) -> None:
         ctx = task.ctx

@@ -27,14 +27,12 @@ class CycleContext:
 
     def advance(self, now_ns: int) -> None:
         """Move the context to a new release time (called by the scan engine only)."""
-        if self.cycle == 0:
-            self.dt = 0.0
-        else:
-            self.dt = (now_ns - self.now_ns) / 1e9
-        self.first_scan = self.cycle == 0
+        cycle = self.cycle  # runs every task cycle: one attribute read, not three
+        self.dt = (now_ns - self.now_ns) / 1e9 if cycle else 0.0
+        self.first_scan = not cycle
         self.now_ns = now_ns
         self.now = now_ns / 1e9
-        self.cycle += 1
+        self.cycle = cycle + 1
 
 
 class _FBMeta(type):
