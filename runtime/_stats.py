@@ -7,6 +7,7 @@ from typing import Any
 _SUB_BITS = 5  # 32 sub-buckets per power of two: ≤ ~3 % error on a percentile
 _SUB = 1 << _SUB_BITS
 _BUCKETS = (64 - _SUB_BITS) * _SUB
+_NO_MIN = 1 << 64  # above any value a bucket can hold: the first record always sets the min
 
 
 def _lower_bound(i: int) -> int:
@@ -17,9 +18,14 @@ def _lower_bound(i: int) -> int:
 
 
 class Histogram:
-    """Records non-negative integers (ns) in O(1) without allocating; reports percentiles."""
+    """Records non-negative integers (ns) in O(1) without allocating; reports percentiles.
 
-    __slots__ = ("count", "counts", "max", "min", "total")
+    ``record`` runs twice per task cycle, so it touches as few attributes as it can: the
+    count is the sum of the buckets and the minimum starts above any value, both worked
+    out when read (reports, a few times a second at most).
+    """
+
+    __slots__ = ("_min", "counts", "max", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * _BUCKETS
@@ -28,9 +34,8 @@ class Histogram:
     def reset(self) -> None:
         for i in range(_BUCKETS):
             self.counts[i] = 0
-        self.count = 0
         self.total = 0
-        self.min = 0
+        self._min = _NO_MIN
         self.max = 0
 
     def record(self, v: int) -> None:
@@ -42,18 +47,26 @@ class Histogram:
         else:
             shift = v.bit_length() - _SUB_BITS - 1
             self.counts[((shift + 1) << _SUB_BITS) + ((v >> shift) - _SUB)] += 1
-        if self.count == 0 or v < self.min:
-            self.min = v
+        if v < self._min:
+            self._min = v
         if v > self.max:
             self.max = v
-        self.count += 1
         self.total += v
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def min(self) -> int:
+        return 0 if self._min == _NO_MIN else self._min
 
     def percentile(self, q: float) -> int:
         """Upper bound of the bucket holding the q-quantile (0 < q ≤ 1), capped at max."""
-        if self.count == 0:
+        count = self.count
+        if count == 0:
             return 0
-        rank = max(1, int(q * self.count + 0.999999))
+        rank = max(1, int(q * count + 0.999999))
         seen = 0
         for i, c in enumerate(self.counts):
             seen += c
@@ -63,7 +76,8 @@ class Histogram:
 
     def summary_us(self) -> dict[str, float]:
         """min/avg/max/p50/p99/p99.9 in microseconds (rounded to 0.1 µs)."""
-        avg = self.total / self.count if self.count else 0.0
+        count = self.count
+        avg = self.total / count if count else 0.0
 
         def us(ns: float) -> float:
             return round(ns / 1000.0, 1)

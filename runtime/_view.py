@@ -93,7 +93,8 @@ class LiveView:
         for t in self.engine.tasks:
             s = t.stats
             ex, lat = s.exec_hist, s.latency_hist
-            avg = ex.total / ex.count / 1000 if ex.count else 0.0
+            n = ex.count
+            avg = ex.total / n / 1000 if n else 0.0
             table.add_row(
                 t.name,
                 f"{t.period_ns / 1e6:g}",
