@@ -15,20 +15,46 @@ from runtime._program import Parameter
 # Two columns after the points (point names have no dot, so no point can take their names):
 # the inputs whose quality is not GOOD, as NAME=QUALITY;... (empty when all are GOOD), and the
 # parameters written since the previous row, as NAME=VALUE;... (empty when none changed; the
-# first row lists those that differ from the manifest's defaults).
+# first row lists those that differ from the manifest's defaults). In a VALUE, '%' and ';'
+# are written %25 and %3B (``param_text``/``param_value``), so a STRING cannot split an entry.
 QUALITY_COLUMN = "inputs.quality"
 PARAMS_COLUMN = "parameters.changed"
 _GOOD = Quality.GOOD
+_QUOTE_IF = frozenset(',"\r\n')
+
+
+def _text(value: object) -> str:
+    # repr() of a float is the shortest string that round-trips: identical on every IEEE-754
+    # machine, which is what makes two traces comparable byte for byte.
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def csv_field(text: str) -> str:
+    """``text`` as one CSV field: quoted (RFC 4180, as csv.reader reads it) only if needed."""
+    if _QUOTE_IF.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _fmt(value: object) -> str:
-    # repr() of a float is the shortest string that round-trips: identical on every IEEE-754
-    # machine, which is what makes two traces comparable byte for byte.
-    if isinstance(value, bool):
-        return "1" if value else "0"
+    """A point's value as its CSV field (one call per point and row: floats first)."""
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return csv_field(value) if isinstance(value, str) else _text(value)
+
+
+def param_text(value: object) -> str:
+    """A parameter value inside the PARAMS_COLUMN cell ('%' and ';' escaped)."""
+    return _text(value).replace("%", "%25").replace(";", "%3B")
+
+
+def param_value(text: str) -> str:
+    """The inverse of ``param_text`` (before parsing the value by its type)."""
+    return text.replace("%3B", ";").replace("%25", "%")
 
 
 def quality_cell(inputs: list[Point]) -> str:
@@ -80,12 +106,12 @@ class TraceRecorder:
         for i, p in enumerate(self._params):
             if p.value != last[i]:
                 last[i] = p.value
-                out.append(f"{p.name}={_fmt(p.value)}")
+                out.append(f"{p.name}={param_text(p.value)}")
         return ";".join(out)
 
     def __call__(self, task: Task, now_ns: int) -> None:
         values = ",".join([_fmt(p.value) for p in self._points])
-        cells = f"{quality_cell(self._inputs)},{self._changed()}"
+        cells = f"{quality_cell(self._inputs)},{csv_field(self._changed())}"
         row = f"{now_ns / 1e9!r},{values},{cells}\n"
         self.rows += 1
         if self._queue is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hal import Direction, IecType, Point, Quality, Value
-from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN
+from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN, param_value
 
 __all__ = ["RecordedTrace", "ReplayError", "read_trace"]
 
@@ -68,7 +68,7 @@ def _changes(cell: str, kinds: Mapping[str, IecType], where: str) -> dict[str, V
                 f"(parameters: {', '.join(kinds) or 'none'})"
             )
         try:
-            out[name] = _parser(kinds[name])(text)
+            out[name] = _parser(kinds[name])(param_value(text))
         except ValueError:
             raise ReplayError(
                 f"{where}: {PARAMS_COLUMN} entry {item!r}: not a {kinds[name].value}"
