@@ -41,31 +41,40 @@ class Sampler:
         self.values: dict[str, Any] = {}
         self.done = self.kind == "at_end"
         self._lo, self._hi = self.start - _EPS, self.stop + _EPS  # the window, sampled inclusive
+        self._steady = self.kind in ("always", "never")  # judged at every sample
+        self._negate = self.kind == "never"  # a never-condition holds while its test is False
 
     def sample(self, t: float) -> None:
+        # Once per cycle of a 14-day run: an always/never sample is the condition and two
+        # counters; the rarer kinds take the branch after it.
         if self.done or t < self._lo or t > self._hi:
             return
         ok = self._eval()
         self.samples += 1
-        if self.kind == "eventually":
+        if self._steady:
+            if not ok:
+                self._fail(t)
+        elif self.kind == "eventually":
             if ok:
                 self._note(t)
                 self.done = True
-            return
-        if self.kind == "at":
+        else:  # "at": one sample, noted pass or fail (the plot marks where it was taken)
             self.done = True
-            self._note(t)  # the plot marks where the value was taken, pass or fail
-        if not ok:
-            self.failed += 1
-            if self.t is None:
-                self._note(t)
+            self._note(t)
+            if not ok:
+                self.failed += 1
+
+    def _fail(self, t: float) -> None:
+        self.failed += 1
+        if self.t is None:
+            self._note(t)
 
     def _eval(self) -> bool:
         try:
             ok = self.c.test()
         except ArithmeticError:
-            ok = False  # e.g. a division by zero: the condition cannot be shown to hold
-        return (not ok) if self.kind == "never" else ok
+            return False  # e.g. a division by zero: the condition cannot be shown to hold
+        return not ok if self._negate else ok
 
     def _note(self, t: float) -> None:
         self.t = t
