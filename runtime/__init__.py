@@ -4,10 +4,11 @@ Apps import only what is listed in ``__all__`` here and the blocks in ``runtime.
 """
 
 from runtime._clock import Clock, RealClock, VirtualClock
-from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._engine import RuntimeState, ScanEngine
 from runtime._fb import CycleContext, FunctionBlock
 from runtime._loader import LoadedApp, load_app
 from runtime._program import AppConfigError, AppContext, Parameter, Program
+from runtime._task import Task
 from runtime.manifest import AppManifest, ManifestError, load_manifest
 
 __all__ = [

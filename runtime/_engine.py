@@ -16,14 +16,11 @@ import structlog
 
 from hal import Driver, ProcessImage
 from runtime._clock import Clock, RealClock
-from runtime._fb import CycleContext
 from runtime._loader import LoadedApp
-from runtime._program import Program
 from runtime._rt import GcControl, apply_thread_realtime
-from runtime._stats import TaskStatistics
-from runtime.manifest import OverrunPolicy, RealtimeConfig, TaskSpec
+from runtime._task import Task
+from runtime.manifest import OverrunPolicy, RealtimeConfig
 
-CycleHook = Callable[["Task", int], None]
 # Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
 ProgramGuard = Callable[["Task", str, Exception], bool]
 SWITCH_INTERVAL_S = 0.0002
@@ -37,49 +34,6 @@ class RuntimeState(StrEnum):
 
 
 _RUN = RuntimeState.RUN  # read every cycle: a module constant beats the enum class lookup
-
-
-class Task:
-    """One cyclic task: its programs, schedule, cycle context and statistics."""
-
-    __slots__ = (
-        "calls",
-        "ctx",
-        "hooks",
-        "name",
-        "next_release_ns",
-        "order",
-        "period_ns",
-        "policy",
-        "priority",
-        "programs",
-        "spec",
-        "spin_ns",
-        "stats",
-        "watchdog_ns",
-    )
-
-    def __init__(self, spec: TaskSpec, programs: list[tuple[str, Program]], order: int) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.period_ns = spec.period_ns
-        self.priority = spec.priority
-        self.policy = spec.overrun
-        self.spin_ns = spec.spin_us * 1000
-        self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0
-        self.order = order
-        self.programs = programs
-        self.calls = [(name, prog.execute) for name, prog in programs]
-        self.ctx = CycleContext(spec.name)
-        self.stats = TaskStatistics()
-        self.next_release_ns = 0
-        self.hooks: list[CycleHook] = []
-
-    def set_programs(self, programs: list[tuple[str, Program]]) -> None:
-        """Replace the programs between two cycles (online change): two pointer stores."""
-        calls = [(name, prog.execute) for name, prog in programs]
-        self.programs = programs
-        self.calls = calls
 
 
 class ScanEngine:

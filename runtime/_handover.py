@@ -28,7 +28,8 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from hal import Direction
-from runtime._engine import ProgramGuard, RuntimeState, ScanEngine, Task
+from runtime._engine import ProgramGuard, RuntimeState, ScanEngine
+from runtime._task import Task
 from runtime.state.snapshot import SnapshotError, restore_snapshot, take_snapshot
 
 __all__ = ["HandoverAgent", "HandoverError", "Ownable", "agent_for", "attach_handover"]

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime._engine import ScanEngine, Task
+from runtime._engine import ScanEngine
+from runtime._task import Task
 
 __all__ = ["Heartbeat"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import IO
 
 from hal import Point, ProcessImage, Quality
-from runtime._engine import Task
 from runtime._program import Parameter
+from runtime._task import Task
 
 # Two columns after the points (point names have no dot, so no point can take their names):
 # the inputs whose quality is not GOOD, as NAME=QUALITY;... (empty when all are GOOD), and the

@@ -9,8 +9,9 @@ from typing import Any
 
 from hal import ChannelInfo, Direction, Point, Quality, Value
 from runtime._clock import VirtualClock
-from runtime._engine import ScanEngine, Task
+from runtime._engine import ScanEngine
 from runtime._loader import load_app
+from runtime._task import Task
 from runtime.bench._trace_reader import ReplayError, read_trace
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]

@@ -12,8 +12,9 @@ from typing import Any, TextIO
 
 from hal import IecType
 from runtime._clock import VirtualClock
-from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
+from runtime._task import Task
 from runtime._trace import TraceRecorder
 from runtime.bench._powercut import BenchRetain, power_cut, uses_power_cut
 from runtime.bench._prepare import Compiled, Prepared, prepare

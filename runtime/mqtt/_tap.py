@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from runtime.blocks import ALARM
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine, Task
+    from runtime._engine import ScanEngine
+    from runtime._task import Task
 
 __all__ = [
     "KIND_ALARM",

@@ -10,7 +10,8 @@ from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
 from runtime.mqtt._tap import engine_alarms
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine, Task
+    from runtime._engine import ScanEngine
+    from runtime._task import Task
 
 __all__ = ["STATES", "FrameWriter", "point_kinds"]
 

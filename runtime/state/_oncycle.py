@@ -6,7 +6,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from runtime._engine import CycleHook, ScanEngine, Task
+from runtime._engine import ScanEngine
+from runtime._task import CycleHook, Task
 
 T = TypeVar("T")
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import structlog
 
-from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp, unload_app
 from runtime._program import Program
+from runtime._task import Task
 
 log = structlog.get_logger("vplc.online_change")
 

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 import structlog
 
-from runtime._engine import RuntimeState, ScanEngine, Task
+from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
+from runtime._task import Task
 from runtime.state import _file, _tree
 from runtime.state._oncycle import add_hook
 

@@ -1,0 +1,56 @@
+"""A cyclic task of the scan engine: its programs, release schedule, context and statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from runtime._fb import CycleContext
+from runtime._program import Program
+from runtime._stats import TaskStatistics
+from runtime.manifest import TaskSpec
+
+# Called after a task's cycle with the task and the cycle's app time (trace, bench, retain).
+CycleHook = Callable[["Task", int], None]
+
+
+class Task:
+    """One cyclic task: its programs, schedule, cycle context and statistics."""
+
+    __slots__ = (
+        "calls",
+        "ctx",
+        "hooks",
+        "name",
+        "next_release_ns",
+        "order",
+        "period_ns",
+        "policy",
+        "priority",
+        "programs",
+        "spec",
+        "spin_ns",
+        "stats",
+        "watchdog_ns",
+    )
+
+    def __init__(self, spec: TaskSpec, programs: list[tuple[str, Program]], order: int) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.period_ns = spec.period_ns
+        self.priority = spec.priority
+        self.policy = spec.overrun
+        self.spin_ns = spec.spin_us * 1000
+        self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0
+        self.order = order
+        self.programs = programs
+        self.calls = [(name, prog.execute) for name, prog in programs]
+        self.ctx = CycleContext(spec.name)
+        self.stats = TaskStatistics()
+        self.next_release_ns = 0
+        self.hooks: list[CycleHook] = []
+
+    def set_programs(self, programs: list[tuple[str, Program]]) -> None:
+        """Replace the programs between two cycles (online change): two pointer stores."""
+        calls = [(name, prog.execute) for name, prog in programs]
+        self.programs = programs
+        self.calls = calls
