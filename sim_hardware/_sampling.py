@@ -11,16 +11,31 @@ from sim_hardware._fastgauss import TWOPI
 
 __all__ = ["Analog", "Binary", "measure_clean", "write_commands"]
 
-# reader, noise std (0: none), range lo, range hi, [(point, converter or None)]
-Analog = tuple[Callable[[], Any], float, float, float, list[tuple[Any, Any]]]
+# a BOOL channel: reader, [(point, converter or None)]
 Binary = tuple[Callable[[], Any], list[tuple[Any, Any]]]
 
 _GOOD, _UNCERTAIN = Quality.GOOD, Quality.UNCERTAIN
 
 
-def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: int) -> int:
+class Analog:
+    """An analogue channel as the fault-free path needs it (C doubles when compiled)."""
+
+    __slots__ = ("hi", "lo", "points", "std")
+
+    def __init__(self, *, std: float, lo: float, hi: float, points: list[tuple[Any, Any]]) -> None:
+        self.std = std  # noise standard deviation, 0: none
+        self.lo = lo
+        self.hi = hi
+        # (point.latch, converter or None): the method bound once here, not at every reading
+        self.points = [(point.latch, conv) for point, conv in points]
+
+
+def measure_clean(
+    analog: list[Analog], values: list[Any], binary: list[Binary], rng: Any, now_ns: int
+) -> int:
     """Latch every bound sensor without faults: Random.gauss's draws, in the same order.
 
+    ``values`` are the true values of the ``analog`` channels, in their order.
     ``rng`` is a ``random.Random`` whose ``gauss`` is the Box-Muller copy inlined here
     (``_fastgauss.INLINE_GAUSS``); its cached second draw ``gauss_next`` is kept up to date.
     Returns the index of the first analogue channel whose true value is NaN or infinite (the
@@ -30,9 +45,10 @@ def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: 
     z_next = rng.gauss_next
     diverged = -1
     i = -1
-    for reader, std, lo, hi, points in analog:
-        x = reader()
+    for ch in analog:
         i += 1
+        x = values[i]
+        std, lo, hi = ch.std, ch.lo, ch.hi
         if x - x != 0.0 and diverged < 0:  # NaN or ±inf: inf - inf is NaN
             diverged = i
         quality = _GOOD if lo <= x <= hi else _UNCERTAIN
@@ -47,8 +63,8 @@ def measure_clean(analog: list[Analog], binary: list[Binary], rng: Any, now_ns: 
                 z_next = None
             x += std * (0.0 + z)  # gauss returns mu + z * sigma: -0.0 becomes 0.0
         value = x if lo <= x <= hi else lo if x < lo or x != x else hi
-        for point, conv in points:
-            point.latch(value if conv is None else conv(value), quality, now_ns)
+        for latch, conv in ch.points:
+            latch(value if conv is None else conv(value), quality, now_ns)
     rng.gauss_next = z_next
     for breader, bpoints in binary:
         bvalue = breader()

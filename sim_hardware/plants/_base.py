@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -138,6 +138,16 @@ class Plant(ABC):
             return self._readers[channel]
         except KeyError:
             raise PlantError(self._unknown(channel, Direction.IN)) from None
+
+    def values_reader(self, channels: Sequence[str]) -> Callable[[], list[float | bool]]:
+        """A function returning the true values of ``channels``, in order, in one call.
+
+        The driver reads its analogue channels through it every cycle. This default calls the
+        per-channel readers; a plant may serve the list from its state in one go, as long as it
+        returns what those readers would (and, like them, keeps working after ``restore``).
+        """
+        readers = [self.reader(ch) for ch in channels]
+        return lambda: [read() for read in readers]
 
     def write(self, channel: str, value: float | bool) -> None:
         """Command an actuator channel; the value is clamped to the channel range."""

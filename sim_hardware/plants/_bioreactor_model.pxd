@@ -9,11 +9,14 @@ cdef double _VESSEL_L, _CP, _AIR_O2, _AIR_CO2, _MW_LACTATE, _PER_MAX_RPM
 
 
 cdef class BioreactorModel:
-    cdef public double V, T, Tj, X, S, lac, alk, do, co2_mm, base_total, ph, mu, pka
+    cdef public double V, T, Tj, X, S, lac, alk, do, co2_mm, base_total, ph, mu, pka, henry
     cdef public tuple k
     cdef public Valve heating, cooling, air, o2, co2, fill
     cdef public Pump base, feed, harvest
     cdef public Motor agitator
+
+    cpdef list values(self, list codes)
+    cpdef double value(self, int code)
 
     @cython.locals(alk=double, co2=double, ph=double)
     cpdef update_ph(self)

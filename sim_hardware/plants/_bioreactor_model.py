@@ -10,7 +10,7 @@ from sim_hardware.components import Motor, Pump, Valve
 if TYPE_CHECKING:
     from sim_hardware.plants.bioreactor import BioreactorParams
 
-__all__ = ["BioreactorModel", "constants"]
+__all__ = ["SENSORS", "BioreactorModel", "constants"]
 
 VESSEL_L = 100.0
 MAX_RPM = 300.0
@@ -24,6 +24,27 @@ _AIR_O2 = AIR_O2
 _AIR_CO2 = AIR_CO2
 _MW_LACTATE = 90.08
 _PER_MAX_RPM = 1.0 / MAX_RPM
+
+# The analogue sensor channels the model reads (``BioreactorModel.value``), by code: position.
+SENSORS = (
+    "temperature",
+    "jacket_temperature",
+    "ph",
+    "do",
+    "pco2",
+    "level",
+    "volume",
+    "biomass",
+    "glucose",
+    "lactate",
+    "agitator_speed",
+    "air_flow",
+    "o2_flow",
+    "co2_flow",
+    "feed_flow",
+    "base_flow",
+    "base_total",
+)
 
 
 def constants(p: BioreactorParams) -> tuple[float, ...]:
@@ -99,6 +120,7 @@ class BioreactorModel:
         "fill",
         "harvest",
         "heating",
+        "henry",
         "k",
         "lac",
         "mu",
@@ -121,6 +143,7 @@ class BioreactorModel:
         self.agitator = Motor(max_rpm=MAX_RPM, ramp_rpm_s=p.agitator_ramp_rpm_s)
         self.k = constants(p)
         self.pka = p.pka
+        self.henry = p.co2_henry_mm
         self.V = 60.0
         self.T = 25.0
         self.Tj = 25.0
@@ -133,6 +156,48 @@ class BioreactorModel:
         self.co2_mm = 0.0
         self.ph = 7.3
         self.mu = 0.0
+
+    def values(self, codes: list[int]) -> list[float]:
+        """The true values of the sensors numbered ``codes``, in one call (the driver's read)."""
+        return [self.value(c) for c in codes]
+
+    def value(self, code: int) -> float:
+        """The true value of sensor ``SENSORS[code]`` (one C switch when compiled)."""
+        if code == 0:
+            return self.T
+        elif code == 1:
+            return self.Tj
+        elif code == 2:
+            return self.ph
+        elif code == 3:
+            return self.do
+        elif code == 4:
+            return self.co2_mm * 760.0 / self.henry
+        elif code == 5:
+            return 100.0 * self.V / _VESSEL_L
+        elif code == 6:
+            return self.V
+        elif code == 7:
+            return self.X
+        elif code == 8:
+            return self.S
+        elif code == 9:
+            return self.lac
+        elif code == 10:
+            return self.agitator.speed
+        elif code == 11:
+            return self.air.flow()
+        elif code == 12:
+            return self.o2.flow()
+        elif code == 13:
+            return self.co2.flow()
+        elif code == 14:
+            return self.feed.flow()
+        elif code == 15:
+            return self.base.flow()
+        elif code == 16:
+            return self.base_total
+        raise IndexError(f"no sensor {code} (codes are positions in SENSORS)")
 
     def update_ph(self) -> None:
         alk = self.alk if self.alk > 1e-3 else 1e-3

@@ -19,14 +19,14 @@ Physical dynamics (heat, gas transfer, valves) are never scaled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import Field
 
 from hal import Direction, IecType
 from sim_hardware.plants._base import Actuator, Plant, PlantParams, Signal
 from sim_hardware.plants._bioreactor_model import MAX_RPM as MAX_RPM
-from sim_hardware.plants._bioreactor_model import VESSEL_L, BioreactorModel
+from sim_hardware.plants._bioreactor_model import SENSORS, VESSEL_L, BioreactorModel
 
 __all__ = ["Bioreactor", "BioreactorParams"]
 
@@ -232,28 +232,24 @@ class Bioreactor(Plant):
 
     def readers(self) -> dict[str, Callable[[], float | bool]]:
         # closures over self (not over the model or components): restore() rebuilds them
-        return {
-            "temperature": lambda: self._model.T,
-            "jacket_temperature": lambda: self._model.Tj,
-            "ph": lambda: self._model.ph,
-            "do": lambda: self._model.do,
-            "pco2": lambda: self._model.co2_mm * 760.0 / self.params.co2_henry_mm,
-            "level": lambda: 100.0 * self._model.V / VESSEL_L,
-            "volume": lambda: self._model.V,
-            "biomass": lambda: self._model.X,
-            "glucose": lambda: self._model.S,
-            "lactate": lambda: self._model.lac,
-            "agitator_speed": lambda: self.agitator.speed,
-            "air_flow": lambda: self.air.flow(),
-            "o2_flow": lambda: self.o2.flow(),
-            "co2_flow": lambda: self.co2.flow(),
-            "feed_flow": lambda: self.feed.flow(),
-            "base_flow": lambda: self.base.flow(),
-            "base_total": lambda: self._model.base_total,
-            "feed_pump_running": lambda: self.feed.running,
-            "base_pump_running": lambda: self.base.running,
-            "harvest_pump_running": lambda: self.harvest.running,
+        readers: dict[str, Callable[[], float | bool]] = {
+            channel: self._sensor(code) for code, channel in enumerate(SENSORS)
         }
+        readers["feed_pump_running"] = lambda: self.feed.running
+        readers["base_pump_running"] = lambda: self.base.running
+        readers["harvest_pump_running"] = lambda: self.harvest.running
+        return readers
+
+    def _sensor(self, code: int) -> Callable[[], float]:
+        return lambda: self._model.value(code)
+
+    def values_reader(self, channels: Sequence[str]) -> Callable[[], list[float | bool]]:
+        # The model reads its own fields in one (compiled) call. A subclass that changes what
+        # one of these channels reads must override this too.
+        if not all(ch in SENSORS for ch in channels):
+            return super().values_reader(channels)
+        codes = [SENSORS.index(ch) for ch in channels]
+        return lambda: self._model.values(codes)  # over self, as the readers
 
     def _state(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self._STATE}

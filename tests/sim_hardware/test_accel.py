@@ -16,6 +16,7 @@ import pytest
 from hal import Direction
 from sim_hardware import Bioreactor
 from sim_hardware._accel import HOT_MODULES
+from sim_hardware.plants._bioreactor_model import SENSORS
 from sim_hardware.plants.skid import BioreactorSkid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,7 @@ def trajectory(seed: int, steps: int) -> list[str]:
         vessel = list(Bioreactor(initial={}).actuators())
         every = list(plant.actuators())
         sensors = [s.name for s in plant.signals if s.direction is Direction.IN]
+        read_vessel = plant.values_reader(list(SENSORS))  # restored below: must follow
         for i in range(steps):
             if rnd.random() < 0.3:
                 name = rnd.choice(vessel if rnd.random() < 0.8 else every)
@@ -81,6 +83,7 @@ def trajectory(seed: int, steps: int) -> list[str]:
             if i % 20 == 0:
                 out.append(json.dumps(plant.snapshot(), sort_keys=True))  # repr: exact floats
                 out.append(json.dumps([plant.read(s) for s in sensors]))
+                out.append(json.dumps(read_vessel()))  # the driver's one call for them all
     return out
 
 
