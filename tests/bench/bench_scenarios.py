@@ -12,6 +12,7 @@ from tests.bench._util import BIOREACTOR, app_variant
 DAY_S = 86400.0
 BATCH_DAYS = 14
 GOAL_WALL_S = 60.0  # issue 4: a 14-day batch at a 1 s control cycle in under a minute
+GROW_H = BATCH_DAYS * 24 - 4  # leaves FILL, HEAT and HARVEST about 4 h inside the 14 days
 
 
 def normal_batch() -> dict[str, Any]:
@@ -30,22 +31,30 @@ def _one_second(manifest: dict[str, Any]) -> None:
         task["period_ms"] = 1000
 
 
-def fourteen_day_projection(days: float = 1.0) -> dict[str, Any]:
-    """Every task at 1 s for ``days`` of plant time, in GROW for the whole run."""
+def fourteen_day_batch(days: float = BATCH_DAYS) -> dict[str, Any]:
+    """A whole batch at a 1 s cycle (every task): FILL, HEAT, GROW for 14 days less 4 h, HARVEST.
+
+    ``days`` < 14 runs only the first ``days`` of it (GROW lasts past the end) and projects
+    the 14 days from the speed, for a quick look; ``make bench`` runs the real thing.
+    """
+    full = days >= BATCH_DAYS
     app = app_variant(BIOREACTOR, _one_second)
+    temp_band: dict[str, Any] = {"always": "abs(TT101 - temp_sp) < 1", "from": "2 h"}
+    if full:
+        temp_band["to"] = f"{GROW_H} h"  # GROW ends after FILL + HEAT + GROW_H: then harvest
     scenario = Scenario.model_validate(
         {
             "app": str(app),
             "duration": days * DAY_S,
-            "parameters": {"heat_settle_s": 60, "grow_duration_h": BATCH_DAYS * 24},
+            "parameters": {"heat_settle_s": 60, "grow_duration_h": GROW_H},
             "assertions": [
-                {"always": "abs(TT101 - temp_sp) < 1", "from": "2 h"},
-                {"at_end": 'batch.step == "GROW"'},
+                temp_band,
+                {"at_end": "batch.batches == 1" if full else 'batch.step == "GROW"'},
             ],
         }
     )
     result = run_scenario(scenario)
-    projected = BATCH_DAYS * DAY_S / result.speed
+    wall_14 = result.wall_s if full else BATCH_DAYS * DAY_S / result.speed
     return {
         "control_period_ms": 1000,
         "simulated_days": days,
@@ -53,10 +62,10 @@ def fourteen_day_projection(days: float = 1.0) -> dict[str, Any]:
         "sim_s_per_wall_s": round(result.speed, 1),
         "assertions_passed": result.passed,
         "failures": result.failures,
-        "projected_14_day_batch_wall_s": round(projected, 1),
-        "projected_14_day_batch_wall_min": round(projected / 60, 1),
+        "batch_14_days_wall_s": round(wall_14, 1),
+        "batch_14_days_measured": full,
         "goal_wall_s": GOAL_WALL_S,
-        "goal_met": projected <= GOAL_WALL_S,
+        "goal_met": wall_14 <= GOAL_WALL_S and result.passed,
         "speed_needed_for_goal": round(BATCH_DAYS * DAY_S / GOAL_WALL_S, 1),
         "blocks": BLOCKS,
         "simulator": implementation(),
@@ -65,7 +74,7 @@ def fourteen_day_projection(days: float = 1.0) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    return {"normal_batch": normal_batch(), "batch_14_days_at_1s": fourteen_day_projection()}
+    return {"normal_batch": normal_batch(), "batch_14_days_at_1s": fourteen_day_batch()}
 
 
 if __name__ == "__main__":

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
+import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
-        try:
-            result = importlib.import_module(f"tests.bench.{name}").run()
-        except Exception:
-            failed += 1
-            result = {"error": traceback.format_exc()}
-            print(result["error"], file=sys.stderr)
+        result = _run_isolated(name, args.out)
+        failed += "error" in result
         result["bench_wall_s"] = round(time.perf_counter() - t0, 1)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         summary["results"][name] = result
@@ -41,6 +36,36 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"results in {args.out}/")
     return 1 if failed else 0
+
+
+# Each module runs in a fresh interpreter: threads, CPU affinity, scheduling policy or a heap
+# left behind by one benchmark must not slow the next one down.
+_CHILD = """
+import json, sys, traceback
+from importlib import import_module
+try:
+    result = import_module("tests.bench." + sys.argv[1]).run()
+except Exception:
+    result = {"error": traceback.format_exc()}
+    print(result["error"], file=sys.stderr)
+with open(sys.argv[2], "w", encoding="utf-8") as fh:
+    json.dump(result, fh)
+"""
+
+
+def _run_isolated(name: str, out: Path) -> dict[str, Any]:
+    """``tests.bench.<name>.run()`` in a child process; its result, or {"error": ...}."""
+    result_file = out / f".{name}.partial.json"
+    result_file.unlink(missing_ok=True)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", _CHILD, name, str(result_file)], cwd=root)
+    try:
+        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        result = {"error": f"the benchmark process exited with {proc.returncode} (see above)"}
+        print(result["error"], file=sys.stderr)
+    result_file.unlink(missing_ok=True)
+    return result
 
 
 def _machine() -> dict[str, Any]:
