@@ -17,9 +17,65 @@ def _lower_bound(i: int) -> int:
     return (_SUB + (i & (_SUB - 1))) << shift
 
 
-class Histogram:
+class HistogramBase:
+    """What a task histogram offers: ``record`` and ``reset`` (by the storage class), and the
+    percentiles and summary worked out here from ``counts``, ``count``, ``min``, ``max``,
+    ``total``."""
+
+    __slots__ = ()
+    counts: list[int]
+    max: int
+    total: int
+
+    def record(self, v: int) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def count(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def min(self) -> int:
+        raise NotImplementedError
+
+    def percentile(self, q: float) -> int:
+        """Upper bound of the bucket holding the q-quantile (0 < q ≤ 1), capped at max."""
+        count = self.count
+        if count == 0:
+            return 0
+        rank = max(1, int(q * count + 0.999999))
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                return min(_lower_bound(i + 1) - 1, self.max) if i + 1 < _BUCKETS else self.max
+        return self.max
+
+    def summary_us(self) -> dict[str, float]:
+        """min/avg/max/p50/p99/p99.9 in microseconds (rounded to 0.1 µs)."""
+        count = self.count
+        avg = self.total / count if count else 0.0
+
+        def us(ns: float) -> float:
+            return round(ns / 1000.0, 1)
+
+        return {
+            "min": us(self.min),
+            "avg": us(avg),
+            "max": us(self.max),
+            "p50": us(self.percentile(0.50)),
+            "p99": us(self.percentile(0.99)),
+            "p99_9": us(self.percentile(0.999)),
+        }
+
+
+class PyHistogram(HistogramBase):
     """Records non-negative integers (ns) in O(1) without allocating; reports percentiles.
 
+    The pure-Python reference of the compiled ``HistogramCore`` (runtime/_histogram.pyx).
     ``record`` runs twice per task cycle, so it touches as few attributes as it can: the
     count is the sum of the buckets and the minimum starts above any value, both worked
     out when read (reports, a few times a second at most).
@@ -61,35 +117,21 @@ class Histogram:
     def min(self) -> int:
         return 0 if self._min == _NO_MIN else self._min
 
-    def percentile(self, q: float) -> int:
-        """Upper bound of the bucket holding the q-quantile (0 < q ≤ 1), capped at max."""
-        count = self.count
-        if count == 0:
-            return 0
-        rank = max(1, int(q * count + 0.999999))
-        seen = 0
-        for i, c in enumerate(self.counts):
-            seen += c
-            if seen >= rank:
-                return min(_lower_bound(i + 1) - 1, self.max) if i + 1 < _BUCKETS else self.max
-        return self.max
 
-    def summary_us(self) -> dict[str, float]:
-        """min/avg/max/p50/p99/p99.9 in microseconds (rounded to 0.1 µs)."""
-        count = self.count
-        avg = self.total / count if count else 0.0
+Histogram: type[HistogramBase]
+IMPLEMENTATION = "python"  # which Histogram the tasks use: 'cython' or 'python'
+try:  # the C core when it was built at install time (setup.py), else the reference
+    from runtime._histogram import HistogramCore
 
-        def us(ns: float) -> float:
-            return round(ns / 1000.0, 1)
+    class CHistogram(HistogramCore, HistogramBase):
+        """The C core (buckets, ``record``) with the reports."""
 
-        return {
-            "min": us(self.min),
-            "avg": us(avg),
-            "max": us(self.max),
-            "p50": us(self.percentile(0.50)),
-            "p99": us(self.percentile(0.99)),
-            "p99_9": us(self.percentile(0.999)),
-        }
+        __slots__ = ()
+
+    Histogram = CHistogram
+    IMPLEMENTATION = "cython"
+except ImportError:
+    Histogram = PyHistogram
 
 
 class TaskStatistics:
