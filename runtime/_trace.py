@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import queue
 import threading
 from collections.abc import Mapping
@@ -20,7 +21,6 @@ from runtime._task import Task
 QUALITY_COLUMN = "inputs.quality"
 PARAMS_COLUMN = "parameters.changed"
 _GOOD = Quality.GOOD
-_QUOTE_IF = frozenset(',"\r\n')
 
 
 def _text(value: object) -> str:
@@ -31,20 +31,6 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
-
-
-def csv_field(text: str) -> str:
-    """``text`` as one CSV field: quoted (RFC 4180, as csv.reader reads it) only if needed."""
-    if _QUOTE_IF.isdisjoint(text):
-        return text
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _fmt(value: object) -> str:
-    """A point's value as its CSV field (one call per point and row: floats first)."""
-    if isinstance(value, float):
-        return repr(value)
-    return csv_field(value) if isinstance(value, str) else _text(value)
 
 
 def param_text(value: object) -> str:
@@ -81,11 +67,13 @@ class TraceRecorder:
         self.path = Path(path)
         self.rebind(image, parameters)
         self._file: IO[str] = self.path.open("w", encoding="utf-8", newline="")
-        header = ["t", *(p.name for p in self._points), QUALITY_COLUMN, PARAMS_COLUMN]
-        self._file.write(",".join(header) + "\n")
+        # csv quotes a field only when it needs it (a STRING with a comma, quote or newline),
+        # so plain rows are the same bytes as a join, and csv.reader reads every value back.
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow(["t", *(p.name for p in self._points), QUALITY_COLUMN, PARAMS_COLUMN])
         self.rows = 0
         self.dropped = 0
-        self._queue: queue.SimpleQueue[str | None] | None = None
+        self._queue: queue.SimpleQueue[list[str] | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
             self._queue = queue.SimpleQueue()
@@ -110,19 +98,18 @@ class TraceRecorder:
         return ";".join(out)
 
     def __call__(self, task: Task, now_ns: int) -> None:
-        values = ",".join([_fmt(p.value) for p in self._points])
-        cells = f"{quality_cell(self._inputs)},{csv_field(self._changed())}"
-        row = f"{now_ns / 1e9!r},{values},{cells}\n"
+        row = [repr(now_ns / 1e9), *[_text(p.value) for p in self._points]]
+        row += (quality_cell(self._inputs), self._changed())
         self.rows += 1
         if self._queue is not None:
             self._queue.put(row)
         else:
-            self._file.write(row)
+            self._csv.writerow(row)
 
     def _drain(self) -> None:
         assert self._queue is not None
         while (row := self._queue.get()) is not None:
-            self._file.write(row)
+            self._csv.writerow(row)
 
     def close(self) -> None:
         if self._queue is not None and self._thread is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--only", nargs="*", help="bench module names, e.g. bench_core")
+    # what each module's own interpreter runs (see _run_isolated)
+    parser.add_argument("--child", nargs=2, metavar=("NAME", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return _child(*args.child)
     args.out.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).parent
     names = sorted(p.stem for p in here.glob("bench_*.py"))
@@ -38,27 +44,28 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-# Each module runs in a fresh interpreter: threads, CPU affinity, scheduling policy or a heap
-# left behind by one benchmark must not slow the next one down.
-_CHILD = """
-import json, sys, traceback
-from importlib import import_module
-try:
-    result = import_module("tests.bench." + sys.argv[1]).run()
-except Exception:
-    result = {"error": traceback.format_exc()}
-    print(result["error"], file=sys.stderr)
-with open(sys.argv[2], "w", encoding="utf-8") as fh:
-    json.dump(result, fh)
-"""
+def _child(name: str, result_file: str) -> int:
+    """Run ``tests.bench.<name>.run()`` here and write its result (or the error) as JSON."""
+    try:
+        result = importlib.import_module(f"tests.bench.{name}").run()
+    except Exception:
+        result = {"error": traceback.format_exc()}
+        print(result["error"], file=sys.stderr)
+    Path(result_file).write_text(json.dumps(result), encoding="utf-8")
+    return 0
 
 
 def _run_isolated(name: str, out: Path) -> dict[str, Any]:
-    """``tests.bench.<name>.run()`` in a child process; its result, or {"error": ...}."""
+    """``tests.bench.<name>.run()`` in a child process; its result, or {"error": ...}.
+
+    Each module runs in a fresh interpreter: threads, CPU affinity, scheduling policy or a
+    heap left behind by one benchmark must not slow the next one down.
+    """
     result_file = out / f".{name}.partial.json"
     result_file.unlink(missing_ok=True)
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([sys.executable, "-c", _CHILD, name, str(result_file)], cwd=root)
+    cmd = [sys.executable, "-m", "tests.bench.run", "--child", name, str(result_file)]
+    proc = subprocess.run(cmd, cwd=root)
     try:
         result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
