@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime._fb import FunctionBlock
+from runtime._leaves import copy_value, is_clock, program_leaves
 from runtime._program import Program
 
 Accessor = tuple[object, str]  # (owner object, attribute name): where one leaf value lives
-_IMMUTABLE = (int, float, bool, str, bytes, type(None))
-
-
-def program_leaves(name: str, program: Program) -> Iterator[tuple[str, object, str]]:
-    """Every state variable of a program as (instance path, owner, attribute).
-
-    Paths look like ``control.batch_counter``, ``control.temp_pid.I`` or ``control.alarms[3].Q``:
-    program VARS are leaves as a whole; function blocks (alone, in lists or dicts, nested)
-    are walked down to their declared variables, so a block that gains a variable in a new
-    version still receives all the others.
-    """
-    for var in program.VARS:
-        yield f"{name}.{var}", program, var
-    for attr, value in vars(program).items():
-        if attr not in program.VARS:
-            yield from _block_leaves(f"{name}.{attr}", value)
-
-
-def _block_leaves(path: str, value: object) -> Iterator[tuple[str, object, str]]:
-    if isinstance(value, FunctionBlock):
-        for var in value._VARS:
-            inner = getattr(value, var)
-            if isinstance(inner, FunctionBlock):
-                yield from _block_leaves(f"{path}.{var}", inner)
-            else:
-                yield f"{path}.{var}", value, var
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if isinstance(item, FunctionBlock):
-                yield from _block_leaves(f"{path}[{i}]", item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, FunctionBlock):
-                yield from _block_leaves(f"{path}[{key}]", item)
 
 
 def program_accessors(name: str, program: Program) -> dict[str, Accessor]:
@@ -70,9 +35,9 @@ def select(all_leaves: Mapping[str, Accessor], prefix: str) -> dict[str, Accesso
     }
 
 
-def copy_value(value: Any) -> Any:
-    """A value detached from the live instance (scalars are shared, containers deep-copied)."""
-    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+def clock_paths(accessors: Mapping[str, Accessor]) -> set[str]:
+    """The leaves among ``accessors`` that hold app-time stamps (``CLOCK_VARS``)."""
+    return {path for path, (owner, attr) in accessors.items() if is_clock(owner, attr)}
 
 
 def read(accessors: Mapping[str, Accessor]) -> dict[str, Any]:
