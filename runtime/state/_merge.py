@@ -89,6 +89,17 @@ def same(a: Any, b: Any) -> bool:
         return False
 
 
+def same_initial(old: Any, new: Any) -> bool:
+    """Is the new version's initial value the old one, perhaps retyped (0 → 0.0, False → 0)?"""
+    if same(old, new):
+        return True
+    try:
+        converted, _ = convert(old, new)
+    except TypeError:
+        return False
+    return same(converted, new)
+
+
 def decide(
     path: str,
     old_initial: Any,
@@ -107,7 +118,7 @@ def decide(
     if old_initial is MISSING:
         note = "old initial value unknown (not recorded): running value kept"
         return _checked(_keep(base, "kept", note), check, prefer)
-    if same(old_initial, new_initial):
+    if same_initial(old_initial, new_initial):
         return _checked(_keep(base, "kept", ""), check, prefer)
     if same(running, old_initial):
         return _checked(_with(base, "new_value", new_initial), check, prefer)

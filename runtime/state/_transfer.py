@@ -26,7 +26,7 @@ from runtime.state._merge import (
     decide,
     merge,
     parameter_path,
-    same,
+    same_initial,
 )
 
 # (path, old owner, old attribute, new owner, new attribute, old initial, new initial)
@@ -110,7 +110,7 @@ class Transfer:
             o_owner, o_attr = self.old[path]
             n_owner, n_attr = self.new[path]
             oi, ni = old_init.get(path, MISSING), new_init.get(path, MISSING)
-            if oi is MISSING or same(oi, ni):
+            if oi is MISSING or same_initial(oi, ni):
                 like = getattr(n_owner, n_attr)
                 self.pairs.append((path, o_owner, o_attr, n_owner, n_attr, like))
                 self.static.append(d)
