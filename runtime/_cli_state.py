@@ -134,9 +134,10 @@ def install_online_change(
     import signal
 
     from runtime.state import OnlineChangeError, change_online
+    from runtime.state._merge import brief
 
     def record(report: Any) -> None:
-        log.info("online_change", **report.as_dict())
+        log.info("online_change", **(report.as_dict() | {"plan": brief(report.plan)}))
         if audit is None:
             return
         try:

@@ -49,7 +49,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 2× (thousands per plan)
 class Decision:
     """What one variable becomes; ``value`` is what the new version starts with."""
 
@@ -79,14 +79,15 @@ class Decision:
 
 def same(a: Any, b: Any) -> bool:
     """Equal as initial values: NaN equals NaN, a truth value never equals a number."""
-    if (type(a) is bool) != (type(b) is bool):
+    ta, tb = type(a), type(b)
+    if (ta is bool) != (tb is bool):
         return False
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
     try:
-        return bool(a == b)
+        if a == b:
+            return True
     except Exception:  # an exotic value whose == raises: treat as different
         return False
+    return ta is float and tb is float and math.isnan(a) and math.isnan(b)
 
 
 def same_initial(old: Any, new: Any) -> bool:
@@ -110,87 +111,79 @@ def decide(
     check: Check | None = None,
 ) -> Decision:
     """The decision for one variable (see the module's table)."""
-    base = Decision(path, "", None, old_initial, running, new_initial)
-    if new_initial is MISSING:
-        return _with(base, "dropped", None, "not in the new version")
+    outcome, value, note, unresolved = _rule(old_initial, running, new_initial, prefer)
+    if check is not None and outcome not in ("dropped", "refused"):
+        outcome, value, note = _fit(check, outcome, value, note, new_initial, prefer)
+    return Decision(path, outcome, value, old_initial, running, new_initial, note, unresolved)
+
+
+Rule = tuple[str, Any, str, bool]  # outcome, value, note, unresolved
+
+
+def _rule(old: Any, running: Any, new: Any, prefer: Prefer) -> Rule:
+    if new is MISSING:
+        return "dropped", None, "not in the new version", False
     if running is MISSING:
-        return _checked(_with(base, "added", new_initial), check, prefer)
-    if old_initial is MISSING:
-        note = "old initial value unknown (not recorded): running value kept"
-        return _checked(_keep(base, "kept", note), check, prefer)
-    if same_initial(old_initial, new_initial):
-        return _checked(_keep(base, "kept", ""), check, prefer)
-    if same(running, old_initial):
-        return _checked(_with(base, "new_value", new_initial), check, prefer)
+        return "added", new, "", False
+    if old is MISSING:
+        return _keep(running, new, "kept", "old initial value unknown (not recorded): kept")
+    if same_initial(old, new):
+        return _keep(running, new, "kept", "")
+    if same(running, old):
+        return "new_value", new, "", False
     if prefer == "new":
-        return _checked(
-            _with(base, "conflict", new_initial, "resolved: new initial (prefer new)"),
-            check,
-            prefer,
-        )
+        return "conflict", new, "resolved: new initial (prefer new)", False
     if prefer == "running":
-        return _checked(
-            _keep(base, "conflict", "resolved: running value kept (prefer running)"), check, prefer
+        return _keep(running, new, "conflict", "resolved: running value kept (prefer running)")
+    outcome, value, note, _ = _keep(
+        running, new, "conflict", "changed at run time and by the new version: running kept"
+    )
+    return outcome, value, note, outcome == "conflict"
+
+
+def _keep(running: Any, new: Any, outcome: str, note: str) -> Rule:
+    """The running value fitted to the new variable's type, or a refusal saying why."""
+    if new is None or type(running) is type(new):  # the common case, without a call
+        return outcome, running, note, False
+    try:
+        value, converted = convert(running, new)
+    except TypeError as exc:
+        why = (
+            f"type changed: {exc}; a lossless conversion is impossible (an app's "
+            "migrate(old_version, state) may convert it)"
         )
-    kept = _keep(base, "conflict", "changed at run time and by the new version: running kept")
-    if kept.outcome == "conflict":
-        kept = Decision(**{**_fields(kept), "unresolved": True})
-    return _checked(kept, check, prefer)
+        return "refused", None, why, False
+    if converted:
+        note = f"{note}; converted" if note else "converted"
+    return outcome, value, note, False
+
+
+def _fit(
+    check: Check, outcome: str, value: Any, note: str, new: Any, prefer: Prefer
+) -> tuple[str, Any, str]:
+    """Parameters: the value must fit the new spec; prefer new resets one that does not."""
+    try:
+        return outcome, check(value), note
+    except (TypeError, ValueError) as exc:
+        if prefer == "new" and value is not new:
+            why = f"running value does not fit ({exc}): reset to the new default (prefer new)"
+            return outcome, check(new), why
+        return "refused", None, f"running value does not fit the new version: {exc}"
 
 
 def migrated(path: str, value: Any, new_initial: Any, *, check: Check | None = None) -> Decision:
     """A value the app's ``migrate()`` produced: converted to the new type or refused."""
-    base = Decision(path, "migrated", None, MISSING, value, new_initial)
     if new_initial is MISSING:
-        return _with(base, "dropped", None, "migrate() returned a path the new version lacks")
+        why = "migrate() returned a path the new version lacks"
+        return Decision(path, "dropped", None, MISSING, value, new_initial, why)
     try:
         out, converted = convert(value, new_initial)
     except TypeError as exc:
-        return _with(base, "refused", None, f"migrate() returned {exc}")
-    decision = _with(base, "migrated", out, "converted" if converted else "")
-    return _checked(decision, check, None)
-
-
-def _fields(d: Decision) -> dict[str, Any]:
-    return {k: getattr(d, k) for k in Decision.__slots__}
-
-
-def _with(base: Decision, outcome: str, value: Any, note: str = "") -> Decision:
-    return Decision(**{**_fields(base), "outcome": outcome, "value": value, "note": note})
-
-
-def _keep(base: Decision, outcome: str, note: str) -> Decision:
-    """The running value fitted to the new variable's type, or a refusal saying why."""
-    try:
-        value, converted = convert(base.running, base.new_initial)
-    except TypeError as exc:
-        return _with(
-            base,
-            "refused",
-            None,
-            f"type changed: {exc}; a lossless conversion is impossible (an app's "
-            "migrate(old_version, state) may convert it)",
-        )
-    if converted:
-        note = f"{note}; converted" if note else "converted"
-    return _with(base, outcome, value, note)
-
-
-def _checked(d: Decision, check: Check | None, prefer: Prefer) -> Decision:
-    """Parameters: the value must fit the new spec; prefer new resets one that does not."""
-    if check is None or d.outcome in ("dropped", "refused"):
-        return d
-    try:
-        return Decision(**{**_fields(d), "value": check(d.value)})
-    except (TypeError, ValueError) as exc:
-        if prefer == "new" and d.value is not d.new_initial:
-            return _with(
-                d,
-                d.outcome,
-                check(d.new_initial),
-                f"running value does not fit ({exc}): reset to the new default (prefer new)",
-            )
-        return _with(d, "refused", None, f"running value does not fit the new version: {exc}")
+        return Decision(path, "refused", None, MISSING, value, new_initial, f"migrate(): {exc}")
+    outcome, out, note = "migrated", out, "converted" if converted else ""
+    if check is not None:
+        outcome, out, note = _fit(check, outcome, out, note, new_initial, None)
+    return Decision(path, outcome, out, MISSING, value, new_initial, note)
 
 
 @dataclass
@@ -245,6 +238,14 @@ class Plan:
                 continue
             out.append(_line(d))
         return out
+
+
+def brief(summary: dict[str, Any], limit: int = 20) -> dict[str, Any]:
+    """A plan summary cut to its first ``limit`` changes, for log lines (the audit keeps all)."""
+    changes = summary.get("changes", [])
+    if len(changes) <= limit:
+        return summary
+    return summary | {"changes": changes[:limit], "more_changes": len(changes) - limit}
 
 
 def _line(d: Decision) -> str:

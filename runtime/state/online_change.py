@@ -39,7 +39,7 @@ from runtime._loader import LoadedApp, unload_app
 from runtime.manifest import ManifestError, TaskSpec
 from runtime.state._build import build, read_manifest
 from runtime.state._compat import incompatibilities, retimed
-from runtime.state._merge import Plan, Prefer
+from runtime.state._merge import Plan, Prefer, brief
 from runtime.state._oncycle import between_cycles
 from runtime.state._pacing import Pacer
 from runtime.state._points import PointChange, plan_points
@@ -81,6 +81,7 @@ class PreparedChange:
         self.points = points
         self.timing = timing or {}
         self.applied = False
+        self.plan: Plan | None = None  # the merge plan as applied at the swap
 
     def apply(self, engine: ScanEngine) -> ChangeReport:
         """Swap the new version in; run this on the scan thread between cycles."""
@@ -136,10 +137,19 @@ class PreparedChange:
         )
         trial.install()
         self.applied = True
+        self.plan = plan
         report.switch_ns = time.perf_counter_ns() - t0
         report.swap_app_ns = engine.now_ns
         report.status = "trial"
-        _fill(report, plan)
+        return report
+
+    def announce(self) -> None:
+        """Fill the report with the plan and log it: after the swap, off the scan thread (a
+        plan of a thousand variables costs milliseconds to summarise and render)."""
+        report = self.report
+        if self.plan is None:
+            return
+        _fill(report, self.plan)
         log.info(
             "online_change_applied",
             app=report.app,
@@ -150,9 +160,8 @@ class PreparedChange:
             points_added=report.points_added,
             points_removed=report.points_removed,
             retimed=report.retimed,
-            plan=report.plan,
+            plan=brief(report.plan),
         )
-        return report
 
 
 def prepare_change(
@@ -242,7 +251,9 @@ def apply_change(
     and delay that cycle by the swap time; handed over by a cycle hook instead, it runs as
     soon as that cycle ends. Without a scan thread it is applied directly.
     """
-    return between_cycles(engine, prepared.apply, timeout)
+    report = between_cycles(engine, prepared.apply, timeout)
+    prepared.announce()
+    return report
 
 
 def change_online(
@@ -290,6 +301,6 @@ def _refuse(report: ChangeReport, reason: str, plan: Plan | None = None) -> Onli
         old_version=report.old_version,
         new_version=report.new_version,
         reason=reason,
-        plan=report.plan or None,
+        plan=brief(report.plan) if report.plan else None,
     )
     return OnlineChangeError(report)

@@ -15,7 +15,7 @@ from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
 from runtime._task import Task
 from runtime.state import _file, _timebase, _tree
-from runtime.state._merge import Prefer
+from runtime.state._merge import Prefer, brief
 from runtime.state._oncycle import add_hook
 from runtime.state._warm import WarmStartError, plan_warm_start, retained_initials
 
@@ -182,7 +182,7 @@ class RetainStore:
             dropped=len(report.dropped),
             moved_aside=report.moved_aside,
             notes=report.notes,
-            plan=report.plan,
+            plan=brief(report.plan) if report.plan else None,
         )
         self.last_load = report
         return report

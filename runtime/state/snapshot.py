@@ -12,7 +12,15 @@ from hal import Quality
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
 from runtime.state import _tree
-from runtime.state._merge import CARRIED, Plan, Prefer, changed_by, merge, parameter_path
+from runtime.state._merge import (
+    CARRIED,
+    Plan,
+    Prefer,
+    brief,
+    changed_by,
+    merge,
+    parameter_path,
+)
 
 SNAPSHOT_FORMAT = "vplc-snapshot"
 SNAPSHOT_SCHEMA = 1
@@ -134,7 +142,7 @@ def restore_snapshot(
         version=app.version,
         snapshot_version=snap["version"],
         app_time_ns=engine.now_ns,
-        plan=plan.summary() if snap["version"] != app.version else plan.counts(),
+        plan=brief(plan.summary()) if snap["version"] != app.version else plan.counts(),
     )
     return plan
 
