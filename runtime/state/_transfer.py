@@ -123,8 +123,7 @@ class Transfer:
             plan = self.plan(self.read_old())
             _write(plan, self.new)
             return plan
-        diff = _tree.copy_pairs(self.pairs)
-        decisions = [_refused(entry) for entry in diff.refused]
+        decisions = [_refused(entry) for entry in _tree.copy_pairs(self.pairs)]
         for path, o_owner, o_attr, n_owner, n_attr, oi, ni in self.changed:
             d = decide(path, oi, getattr(o_owner, o_attr), ni, prefer=self.prefer)
             if d.outcome in CARRIED:

@@ -91,7 +91,7 @@ def test_operator_value_survives_a_new_default_as_a_reported_conflict(
     assert proc.returncode == 0, err[-3000:]
     # the running value after the change is the operator's, as the next write's "old" shows
     assert after["status"] == "accepted" and after["old"] == 39.0
-    record = _audit_records(audit, "online_change")[-1]
+    record = _audit_records(audit, "online_change")[0]
     assert (record["status"], record["old_version"], record["new_version"]) == (
         "committed",
         "1.0.0",
@@ -107,6 +107,14 @@ def test_operator_value_survives_a_new_default_as_a_reported_conflict(
         39.0,
     )
     assert changes["loops.tic101.KC"]["outcome"] == "new_value"
+    # a second change with a lossy type change is refused, named, audited; 1.0.1 runs on
+    refused = _audit_records(audit, "online_change")[-1]
+    assert (refused["status"], refused["old_version"], refused["new_version"]) == (
+        "refused",
+        "1.0.1",
+        "1.0.2",
+    )
+    assert "batch.step_time: type changed: float" in refused["reason"]
     assert verify_audit_log(audit).ok
 
 
@@ -121,7 +129,15 @@ async def _operate(port: int, proc: Any, app: Path, audit: Path) -> Any:
         while not _audit_records(audit, "online_change") and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         assert _audit_records(audit, "online_change"), "no online change in the audit trail"
-        return await _command(hmi, "c2", 39.5)
+        after = await _command(hmi, "c2", 39.5)
+        batch = (app / "batch.py").read_text().replace('"step_time": 0.0', '"step_time": ""')
+        (app / "batch.py").write_text(batch)
+        manifest = (app / "app.yaml").read_text().replace("version: 1.0.1", "version: 1.0.2")
+        (app / "app.yaml").write_text(manifest)
+        proc.send_signal(signal.SIGHUP)
+        while len(_audit_records(audit, "online_change")) < 2 and time.monotonic() < deadline + 30:
+            await asyncio.sleep(0.2)
+        return after
 
 
 async def _command(hmi: Any, cid: str, value: float) -> Any:
