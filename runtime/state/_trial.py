@@ -16,6 +16,7 @@ from runtime._loader import LoadedApp, unload_app
 from runtime._program import Program
 from runtime._task import Task
 from runtime.manifest import TaskSpec
+from runtime.state._merge import Plan
 
 if TYPE_CHECKING:
     from runtime.state._points import PointChange
@@ -53,9 +54,28 @@ class ChangeReport:
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
+    def fill(self, plan: Plan) -> None:
+        """Counts and paths from the merge plan (``matched``/``new`` as before the merge)."""
+        counts = plan.counts()
+        self.counts = counts | {
+            "matched": counts["kept"] + counts["conflict"] + counts["migrated"],
+            "new": counts["added"],
+        }
+        self.converted = [d.path for d in plan.decisions if "converted" in d.note]
+        self.new = [d.path for d in plan.of("added") if not d.path.startswith("parameter:")]
+        self.dropped = [d.path for d in plan.of("dropped") if not d.path.startswith("parameter:")]
+        self.plan = plan.summary()
+
     def as_dict(self) -> dict[str, Any]:
         # asdict() would deep-copy the Event (and its lock); the report's data is plain.
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "done"}
+
+
+def plan_reason(plan: Plan) -> str:
+    """A refused plan as one line: how many variables, the first ten with their reasons."""
+    problems = plan.problems()
+    shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more" if problems[10:] else "")
+    return f"the state merge refuses {len(problems)} variable(s): {shown}"
 
 
 class Trial:

@@ -44,7 +44,7 @@ from runtime.state._oncycle import between_cycles
 from runtime.state._pacing import Pacer
 from runtime.state._points import PointChange, plan_points
 from runtime.state._transfer import Transfer, TransferError, parameter_values
-from runtime.state._trial import ChangeReport, Trial
+from runtime.state._trial import ChangeReport, Trial, plan_reason
 from runtime.state.retain import RetainError, retained_leaves
 
 log = structlog.get_logger("vplc.online_change")
@@ -109,7 +109,7 @@ class PreparedChange:
         except TransferError as exc:
             raise _refuse(report, str(exc)) from None
         if not plan.ok:
-            raise _refuse(report, _plan_reason(plan), plan)
+            raise _refuse(report, plan_reason(plan), plan)
         saved_outputs = [(p, p.value) for p in engine.image.outputs]
         for name, value in parameter_values(plan).items():
             self.new_app.parameters[name].value = value
@@ -149,7 +149,7 @@ class PreparedChange:
         report = self.report
         if self.plan is None:
             return
-        _fill(report, self.plan)
+        report.fill(self.plan)
         log.info(
             "online_change_applied",
             app=report.app,
@@ -230,7 +230,7 @@ def _prepare(
         pacer.step()
         plan = transfer.plan(source)
         if not plan.ok:
-            raise _refuse(report, _plan_reason(plan), plan)
+            raise _refuse(report, plan_reason(plan), plan)
         pacer.step()
         transfer.precompute(plan)
     except (RetainError, TransferError, OnlineChangeError) as exc:
@@ -238,7 +238,7 @@ def _prepare(
         if isinstance(exc, OnlineChangeError):
             raise
         raise _refuse(report, str(exc)) from None
-    _fill(report, plan)
+    report.fill(plan)
     return prepared
 
 
@@ -267,26 +267,6 @@ def change_online(
     """prepare_change + apply_change; the report's ``wait()`` gives the committed outcome."""
     prepared = prepare_change(engine, new_app_dir, seed=seed, prefer=prefer, strict=strict)
     return apply_change(engine, prepared)
-
-
-def _plan_reason(plan: Plan) -> str:
-    problems = plan.problems()
-    shown = "; ".join(problems[:10]) + (
-        f"; … {len(problems) - 10} more" if len(problems) > 10 else ""
-    )
-    return f"the state merge refuses {len(problems)} variable(s): {shown}"
-
-
-def _fill(report: ChangeReport, plan: Plan) -> None:
-    counts = plan.counts()
-    report.counts = counts | {
-        "matched": counts["kept"] + counts["conflict"] + counts["migrated"],
-        "new": counts["added"],
-    }
-    report.converted = [d.path for d in plan.decisions if "converted" in d.note]
-    report.new = [d.path for d in plan.of("added") if not d.path.startswith("parameter:")]
-    report.dropped = [d.path for d in plan.of("dropped") if not d.path.startswith("parameter:")]
-    report.plan = plan.summary()
 
 
 def _refuse(report: ChangeReport, reason: str, plan: Plan | None = None) -> OnlineChangeError:

@@ -169,7 +169,10 @@ def test_new_instance_faulting_in_probation_rolls_back(bench: dict[str, Any]) ->
     assert green.stop() == 1  # it ended in FAULT
 
 
-def _version(app: Path, version: str, *, kc: float, extra_param: bool, legacy_var: bool) -> Path:
+def make_version(
+    app: Path, version: str, *, kc: float, extra_param: bool, legacy_var: bool
+) -> Path:
+    """A version of the bioreactor copy: TIC101 gain, an extra parameter, an extra VAR."""
     manifest = yaml.safe_load((app / "app.yaml").read_text())
     manifest["version"] = version
     if extra_param:
@@ -187,8 +190,8 @@ def _version(app: Path, version: str, *, kc: float, extra_param: bool, legacy_va
 def test_blue_green_across_versions_merges_the_state(bench: dict[str, Any]) -> None:
     """1.0.0 → 1.1.0 with a changed gain, an added parameter and a removed variable."""
     tmp, cmdr = bench["tmp"], bench["cmdr"]
-    old = _version(_app(bench, "v100"), "1.0.0", kc=20.0, extra_param=False, legacy_var=True)
-    new = _version(_app(bench, "v110"), "1.1.0", kc=25.0, extra_param=True, legacy_var=False)
+    old = make_version(_app(bench, "v100"), "1.0.0", kc=20.0, extra_param=False, legacy_var=True)
+    new = make_version(_app(bench, "v110"), "1.1.0", kc=25.0, extra_param=True, legacy_var=False)
     blue = bench["start"]("blue", old)
     green = bench["start"]("green", new, "--standby")
     time.sleep(3.0)
