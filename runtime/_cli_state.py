@@ -111,8 +111,8 @@ def audit_warm_start(audit: AuditLog | None, store: Any) -> None:
         app=store.app.name,
         version=store.app.version,
         saved_version=report.saved_version,
-        seq=report.seq,
-        source=report.source,
+        retain_seq=report.seq,  # not "seq": that key is the audit chain's own
+        retain_file=report.source,
         notes=report.notes,
         plan=report.plan,
     )

@@ -152,3 +152,27 @@ async def _command(hmi: Any, cid: str, value: float) -> Any:
     }
     await hmi.client.publish(f"{PREFIX}/cmd", json.dumps(body).encode(), qos=1)
     return await hmi.wait_for(f"{PREFIX}/cmd/response", lambda r: r.get("id") == cid, 10)
+
+
+def test_a_warm_start_is_audited_with_its_plan(broker: Broker, tmp_path: Path) -> None:
+    config = _config(tmp_path, broker.port)
+    cmd = [
+        VPLC,
+        "run",
+        str(APP),
+        "--mqtt",
+        str(config),
+        "--no-view",
+        "--duration",
+        "1.5",
+        "--retain-file",
+        str(tmp_path / "br.retain"),
+    ]
+    for _ in range(2):
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr[-2000:]
+    audit = tmp_path / "audit.jsonl"
+    warm = _audit_records(audit, "warm_start")
+    assert len(warm) == 1 and warm[0]["saved_version"] == warm[0]["version"] == "1.0.0"
+    assert warm[0]["plan"]["counts"]["kept"] > 100 and warm[0]["retain_seq"] >= 1
+    assert verify_audit_log(audit).ok
