@@ -176,3 +176,71 @@ def test_a_warm_start_is_audited_with_its_plan(broker: Broker, tmp_path: Path) -
     assert len(warm) == 1 and warm[0]["saved_version"] == warm[0]["version"] == "1.0.0"
     assert warm[0]["plan"]["counts"]["kept"] > 100 and warm[0]["retain_seq"] >= 1
     assert verify_audit_log(audit).ok
+
+
+def test_state_time_after_hold_continues_across_a_warm_restart(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """HOLD over MQTT, stop, warm start: the phase's time in HELD goes on (ages, not stamps)."""
+    config = _config(tmp_path, broker.port)
+    retain = tmp_path / "br.retain"
+
+    def run(seconds: str) -> Any:
+        return subprocess.Popen(
+            [
+                VPLC,
+                "run",
+                str(APP),
+                "--mqtt",
+                str(config),
+                "--no-view",
+                "--duration",
+                seconds,
+                "--retain-file",
+                str(retain),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = run("6")
+    asyncio.run(_hold(broker.port))
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err[-2000:]
+    held = _phase(retain)
+    assert held["STATE_NAME"] == "HELD" and held["STATE_TIME"] >= 1.0
+    second = run("4")
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err[-2000:]
+    after = _phase(retain)
+    assert after["STATE_NAME"] == "HELD"
+    # 4 s more of HELD (its last 1 s cycle may fall either side of the end): never a restart
+    # of the clock, never negative, as with a stamp of the previous runtime's app time
+    assert held["STATE_TIME"] + 2.5 <= after["STATE_TIME"] <= held["STATE_TIME"] + 4.5
+
+
+def _phase(retain: Path) -> dict[str, Any]:
+    from runtime.state import _file
+
+    variables = _file.decode(retain.read_bytes())["data"]["variables"]
+    prefix = "batch.phase."
+    return {k[len(prefix) :]: v for k, v in variables.items() if k.startswith(prefix)}
+
+
+async def _hold(port: int) -> None:
+    async with hmi_client(port, topic=f"{PREFIX}/#") as hmi:
+        await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online", 20)
+        await asyncio.sleep(1.0)
+        body = {
+            "id": "h1",
+            "cmd": "phase",
+            "block": "batch.phase",
+            "command": "HOLD",
+            "user": "olga",
+            "token": "op-secret",
+            "reason": "sampling",
+        }
+        await hmi.client.publish(f"{PREFIX}/cmd", json.dumps(body).encode(), qos=1)
+        answer = await hmi.wait_for(f"{PREFIX}/cmd/response", lambda r: r.get("id") == "h1", 10)
+        assert answer["status"] == "accepted", answer
