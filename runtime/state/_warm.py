@@ -78,18 +78,21 @@ def plan_warm_start(
     running = variables | _timebase.to_stamps(ages, now_ns)
     initials = data.get("initials")
     new_initials = {p: app.initials[p] for p in accessors}
+    same_version = doc["app_version"] == app.version
     old_initials: dict[str, Any] = {}
     if isinstance(initials, dict):
         old_initials = dict(initials.get("variables", {}))
         # a stamp's initial means nothing as an age: the clock leaves merge as unchanged
         old_initials.update({p: new_initials[p] for p in clock if p in new_initials})
+    elif same_version:  # an older file of this very version: its initials are ours
+        old_initials = new_initials
     migrated: set[str] = set()
-    if app.migrate is not None and doc["app_version"] != app.version:
+    if app.migrate is not None and not same_version:
         running, migrated = _migrate(app, str(doc["app_version"]), running)
     plan = merge(
         old_initials, running, new_initials, prefer=prefer, strict=strict, migrated_paths=migrated
     )
-    params = _parameters(app, data, initials, prefer)
+    params = _parameters(app, data, initials, same_version, prefer)
     plan.decisions += params.decisions
     return WarmPlan(
         plan=plan,
@@ -99,12 +102,14 @@ def plan_warm_start(
         parameters={
             d.path.split(":", 1)[1]: d.value for d in params.decisions if d.outcome in CARRIED
         },
-        legacy_initials=not isinstance(initials, dict),
+        legacy_initials=not isinstance(initials, dict) and not same_version,
         legacy_clock=not isinstance(section, dict) and bool(ages),
     )
 
 
-def _parameters(app: LoadedApp, data: Mapping[str, Any], initials: Any, prefer: Prefer) -> Plan:
+def _parameters(
+    app: LoadedApp, data: Mapping[str, Any], initials: Any, same_version: bool, prefer: Prefer
+) -> Plan:
     saved = {parameter_path(n): v for n, v in data.get("parameters", {}).items()}
     retained = [n for n, p in app.parameters.items() if p.spec.retain]
     defaults = app.parameter_defaults
@@ -112,6 +117,8 @@ def _parameters(app: LoadedApp, data: Mapping[str, Any], initials: Any, prefer: 
     old: dict[str, Any] = {}
     if isinstance(initials, dict):
         old = {parameter_path(n): v for n, v in initials.get("parameters", {}).items()}
+    elif same_version:  # an older file of this very version: its defaults are ours
+        old = new
     checks: dict[str, Check] = {parameter_path(n): app.parameters[n].spec.check for n in retained}
     return merge(old, saved, new, prefer=prefer, checks=checks)
 

@@ -208,6 +208,11 @@ def test_a_file_without_initials_keeps_every_saved_value(make_app: MakeApp, tmp_
     report = RetainStore(path, app).load()
     assert app.programs["main"].pid.KC == 0.8  # type: ignore[attr-defined]
     assert any("no initial values" in n for n in report.notes)
+    # written by this very version: its initial values are this version's, nothing to say
+    same = load_app(make_app(manifest(retain=RETAIN), STATE_LOGIC))
+    report = RetainStore(path, same).load()
+    assert report.notes == [] and report.plan["changes"] == []
+    assert report.plan["counts"]["kept"] == report.restored > 10
 
 
 def test_warm_start_refuses_a_lossy_type_change_and_migrate_fixes_it(
