@@ -34,6 +34,10 @@ class Driver(Protocol):
     ``read_inputs`` and ``write_outputs`` run on the scan thread and must never block:
     a network driver exchanges data with its own thread through double buffers.
 
+    Optional: ``rebind(points)`` replaces the whole binding of an open driver between two
+    cycles (an online change that adds or removes points); a driver without it cannot, and
+    such a change is refused with that reason.
+
     A driver may set ``finite_inputs = True`` when it never latches NaN or ±inf into a REAL
     input (it raises DriverError instead): test benches then skip their own per-cycle check.
     """

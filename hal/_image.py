@@ -14,7 +14,18 @@ class ProcessImage:
     __slots__ = ("_by_name", "inputs", "outputs", "points")
 
     def __init__(self, specs: Iterable[PointSpec]) -> None:
-        self.points: list[Point] = [Point(spec, i) for i, spec in enumerate(specs)]
+        self._index([Point(spec, i) for i, spec in enumerate(specs)])
+
+    @classmethod
+    def of(cls, points: Iterable[Point]) -> ProcessImage:
+        """An image over existing cells (an online change keeps the cells drivers and programs
+        hold, and adds or leaves out others)."""
+        image = cls.__new__(cls)
+        image._index(list(points))
+        return image
+
+    def _index(self, points: list[Point]) -> None:
+        self.points = points
         self._by_name = {p.name: p for p in self.points}
         if len(self._by_name) != len(self.points):
             raise ValueError("duplicate point name in process image")

@@ -68,6 +68,16 @@ class MemoryDriver:
                 (point, channel)
             )
 
+    def rebind(self, points: Sequence[tuple[Point, str]]) -> None:
+        """Replace the binding (between cycles, also while open): dicts, nothing to subscribe."""
+        inputs, outputs = self._inputs, self._outputs
+        self._inputs, self._outputs = [], []
+        try:
+            self.bind(points)
+        except DriverError:
+            self._inputs, self._outputs = inputs, outputs
+            raise
+
     def open(self) -> None:
         self.is_open = True
 

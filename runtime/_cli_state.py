@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from runtime._audit import AuditLog
 from runtime._engine import ScanEngine
 from runtime._loader import LoadedApp
 
@@ -17,7 +18,7 @@ log = structlog.get_logger("vplc.cli")
 
 
 def add_state_arguments(run: argparse.ArgumentParser) -> None:
-    """Retain flags of ``vplc run``."""
+    """Retain and version-change flags of ``vplc run``."""
     run.add_argument(
         "--retain-file",
         type=Path,
@@ -34,6 +35,19 @@ def add_state_arguments(run: argparse.ArgumentParser) -> None:
         default="refuse",
         help="a corrupt/foreign retain file: refuse to start (default) or move it aside and "
         "start cold",
+    )
+    run.add_argument(
+        "--prefer",
+        choices=["new", "running"],
+        help="version changes (warm start on another version, online change on SIGHUP): a "
+        "variable changed both at run time and by the new version's initial value keeps the "
+        "running value (default, reported as an unresolved conflict), or takes one side",
+    )
+    run.add_argument(
+        "--strict-change",
+        action="store_true",
+        help="refuse a warm start or online change whose state merge leaves a conflict "
+        "unresolved (without --prefer)",
     )
 
 
@@ -62,24 +76,92 @@ def attach_retain(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     store = RetainStore(path, app)
-    store.load(mode="cold" if args.cold else "warm", on_bad=args.on_bad_retain)  # logs itself
+    store.load(  # logs itself, with the merge plan
+        mode="cold" if args.cold else "warm",
+        on_bad=args.on_bad_retain,
+        prefer=args.prefer,
+        strict=args.strict_change,
+    )
     store.attach(engine)
     return store
 
 
-def install_online_change(engine: ScanEngine, app_dir: Path) -> None:
-    """SIGHUP loads the app folder again as an online change, prepared off the scan thread."""
+def audit_trail(bridge: Any) -> AuditLog | None:
+    """The runtime's audit trail: the MQTT bridge's audit file, if one is configured.
+
+    The in-process bridge holds an ``AuditLog``, the out-of-process one the file's path (its
+    child writes commands there); AuditLog locks the file, so both writers keep one chain.
+    """
+    if bridge is None:
+        return None
+    held = getattr(bridge, "audit", None)
+    if isinstance(held, AuditLog):
+        return held
+    path = getattr(bridge, "audit_file", None)
+    return AuditLog(path) if path is not None else None
+
+
+def audit_warm_start(audit: AuditLog | None, store: Any) -> None:
+    """Record a warm start's merge plan in the audit trail (it restored plant state)."""
+    report = getattr(store, "last_load", None)
+    if audit is None or report is None or report.started != "warm":
+        return
+    audit.append(
+        "warm_start",
+        app=store.app.name,
+        version=store.app.version,
+        saved_version=report.saved_version,
+        retain_seq=report.seq,  # not "seq": that key is the audit chain's own
+        retain_file=report.source,
+        notes=report.notes,
+        plan=report.plan,
+    )
+
+
+def install_online_change(
+    engine: ScanEngine,
+    app_dir: Path,
+    *,
+    prefer: Any = None,
+    strict: bool = False,
+    audit: AuditLog | None = None,
+) -> None:
+    """SIGHUP loads the app folder again as an online change, prepared off the scan thread.
+
+    The outcome (committed, fell back or refused) and its merge plan are logged and, when the
+    runtime has an audit trail, appended to it; without one the log is the only record.
+    """
     import signal
 
     from runtime.state import OnlineChangeError, change_online
+    from runtime.state._merge import brief
+
+    def record(report: Any) -> None:
+        log.info("online_change", **(report.as_dict() | {"plan": brief(report.plan)}))
+        if audit is None:
+            return
+        try:
+            audit.append(
+                "online_change",
+                app=report.app,
+                old_version=report.old_version,
+                new_version=report.new_version,
+                status=report.status,
+                reason=report.reason,
+                source="SIGHUP",
+                plan=report.plan,
+            )
+        except Exception as exc:  # the change happened (or not): say so, shout about the log
+            log.error("audit_write_failed", error=repr(exc), event="online_change")
 
     def worker() -> None:
         try:
-            report = change_online(engine, app_dir)
+            report = change_online(engine, app_dir, prefer=prefer, strict=strict)
             report.wait(30.0)
-            log.info("online_change", **report.as_dict())
+            record(report)
         except OnlineChangeError as exc:
             log.warning("online_change_refused", reason=str(exc))
+            record(exc.report)
         except Exception as exc:  # an operator's request must never take the runtime down
             log.error("online_change_failed", error=repr(exc))
 

@@ -95,6 +95,10 @@ class HandoverCommand(_CommandBase):
     cmd: Literal["handover_release", "handover_claim", "handover_resume", "handover_status"]
     release: dict[str, Any] | None = Field(default=None, description="claim: release answer")
     epoch: StrictInt | None = Field(default=None, ge=0, description="claim/resume: epoch")
+    prefer: Literal["new", "running"] | None = Field(
+        default=None, description="claim: state merge conflicts (another version's snapshot)"
+    )
+    strict: bool = Field(default=False, description="claim: refuse unresolved conflicts")
 
 
 Command = Annotated[
@@ -245,7 +249,9 @@ def _handover(engine: ScanEngine, cmd: HandoverCommand) -> _Action:
                 return before, agent.release()
             if cmd.cmd == "handover_claim":
                 assert cmd.release is not None and cmd.epoch is not None
-                return before, agent.claim(cmd.release, cmd.epoch)
+                return before, agent.claim(
+                    cmd.release, cmd.epoch, prefer=cmd.prefer, strict=cmd.strict
+                )
             if cmd.cmd == "handover_resume":
                 return before, agent.resume(cmd.epoch)
             return before, agent.status()

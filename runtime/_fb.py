@@ -94,6 +94,9 @@ class FunctionBlock(metaclass=_FBMeta):
     INPUTS: ClassVar[Mapping[str, Any]] = {}
     OUTPUTS: ClassVar[Mapping[str, Any]] = {}
     STATE: ClassVar[Mapping[str, Any]] = {}
+    # Variables holding app-time stamps in ns (``ctx.now_ns`` of an event): app time restarts
+    # at 0 in every runtime, so the state layer keeps these as ages across runtimes.
+    CLOCK_VARS: ClassVar[tuple[str, ...]] = ()
     _VARS: ClassVar[dict[str, Any]]
     _INPUT_NAMES: ClassVar[frozenset[str]]
 

@@ -5,7 +5,8 @@ Timeline (old = the owner, epoch N; new = started with ``vplc run --standby``)::
     new   standby: reads inputs, scans with no programs, never claims or writes outputs
     old   handover_release, at the end of cycle k: snapshot, programs paused, one last full
           write of cycle k's outputs, then silent (held); answers snapshot + schedule epoch
-    new   handover_claim(release, epoch N+1), between two cycles: restore the snapshot, put
+    new   handover_claim(release, epoch N+1), between two cycles: restore the snapshot (merged
+          variable by variable when the new instance runs another version), put
           the schedule on the old one's grid (same CLOCK_MONOTONIC on one host), claim N+1
           (acknowledged by the broker before any tagged write), run programs: first cycle k+1
     old   sees claim N+1 on <prefix>/owner → superseded → STOP "superseded by epoch N+1"
@@ -30,6 +31,7 @@ import structlog
 from hal import Direction
 from runtime._engine import ProgramGuard, RuntimeState, ScanEngine
 from runtime._task import Task
+from runtime.state._merge import Prefer, brief
 from runtime.state.snapshot import SnapshotError, restore_snapshot, take_snapshot
 
 __all__ = ["HandoverAgent", "HandoverError", "Ownable", "agent_for", "attach_handover"]
@@ -155,8 +157,19 @@ class HandoverAgent:
             "owner_epoch": self._max_seen(),
         }
 
-    def claim(self, release: dict[str, Any], epoch: int) -> dict[str, Any]:
-        """New instance: restore, align the schedule, claim ``epoch``, run from the next cycle."""
+    def claim(
+        self,
+        release: dict[str, Any],
+        epoch: int,
+        *,
+        prefer: Prefer = None,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        """New instance: restore, align the schedule, claim ``epoch``, run from the next cycle.
+
+        A snapshot of another version goes through the state merge (``prefer`` decides its
+        conflicts, ``strict`` refuses unresolved ones); the answer carries the plan.
+        """
         eng = self.engine
         if self.mode != "standby":
             raise HandoverError(f"claim needs a standby instance (mode {self.mode})")
@@ -164,7 +177,7 @@ class HandoverAgent:
         if seen is not None and epoch <= seen:
             raise HandoverError(f"epoch {epoch} is not above the highest claim {seen}")
         try:
-            restore_snapshot(eng, release["snapshot"])
+            plan = restore_snapshot(eng, release["snapshot"], prefer=prefer, strict=strict)
         except (SnapshotError, KeyError, TypeError, ValueError) as exc:
             raise HandoverError(f"snapshot refused: {exc}") from None
         skipped = self._rebase(release)
@@ -180,12 +193,17 @@ class HandoverAgent:
         self._probation_left = self.probation_cycles
         self._outer_guard, eng.program_guard = eng.program_guard, self._guard
         self.events["claimed"] = self._mark() | {"skipped_releases": skipped}
-        log.info("handover_claimed", epoch=epoch, **self.events["claimed"])
+        summary = plan.summary()
+        log.info("handover_claimed", epoch=epoch, plan=brief(summary), **self.events["claimed"])
         return {
             "epoch": epoch,
             "skipped_releases": skipped,
             "cycle": eng.fastest.ctx.cycle,
-            # Proof for the deployer that the state crossed unchanged, without sending it back.
+            "from_version": release["snapshot"].get("version"),
+            "version": eng.app.version,
+            "plan": summary,
+            # Proof for the deployer that the state crossed unchanged (same version; another
+            # version's differs by what the plan lists), without sending it back.
             "programs_sha256": _digest(take_snapshot(eng)["programs"]),
             "snapshot_programs_sha256": _digest(release["snapshot"]["programs"]),
         }

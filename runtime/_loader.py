@@ -7,16 +7,22 @@ import itertools
 import re
 import sys
 import types
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hal import Direction, Driver, DriverError, ProcessImage, get_driver_factory
+from runtime._leaves import initial_values
 from runtime._program import AppConfigError, AppContext, Parameter, Program
 from runtime._pyx import PyxBuildError, build_app_extensions
 from runtime.blocks import log_implementation
 from runtime.manifest import AppManifest, ManifestError, load_manifest
 
 _load_counter = itertools.count(1)
+
+# An app's optional state migration: old version, flat state by instance path → new state.
+Migrate = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -30,10 +36,20 @@ class LoadedApp:
     parameters: dict[str, Parameter]
     programs: dict[str, Program]
     package: str
+    # Instance path → value of every state leaf right after construction, before any
+    # retained or transferred value was written: this version's initial values, the base of
+    # the three-way merge of a version change (runtime.state._merge).
+    initials: dict[str, Any] = field(default_factory=dict)
+    migrate: Migrate | None = None
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def parameter_defaults(self) -> dict[str, Any]:
+        """Parameter name → its manifest default: a parameter's initial value."""
+        return {name: p.spec.check(p.spec.default) for name, p in self.parameters.items()}
 
     @property
     def version(self) -> str:
@@ -63,7 +79,18 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
         parameters=parameters,
         programs=programs,
         package=package,
+        initials=initial_values(programs),
+        migrate=find_migrate(programs),
     )
+
+
+def find_migrate(programs: dict[str, Program]) -> Migrate | None:
+    """The app's ``migrate(old_version, state)``, defined in the module of any of its programs."""
+    for cls in (type(p) for p in programs.values()):
+        candidate = getattr(importlib.import_module(cls.__module__), "migrate", None)
+        if callable(candidate):
+            return candidate  # type: ignore[no-any-return]
+    return None
 
 
 def build_programs(

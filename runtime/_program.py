@@ -114,6 +114,9 @@ class Program:
     """
 
     VARS: ClassVar[Mapping[str, Any]] = {}
+    # VARS holding app-time stamps in ns (``ctx.now_ns`` at some event): retained as ages, so
+    # an elapsed time survives a warm restart (app time restarts at 0 in every runtime).
+    CLOCK_VARS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, app: AppContext) -> None:
         self.app = app

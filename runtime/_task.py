@@ -34,13 +34,9 @@ class Task:
     )
 
     def __init__(self, spec: TaskSpec, programs: list[tuple[str, Program]], order: int) -> None:
-        self.spec = spec
         self.name = spec.name
-        self.period_ns = spec.period_ns
         self.priority = spec.priority
-        self.policy = spec.overrun
-        self.spin_ns = spec.spin_us * 1000
-        self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0
+        self.retime(spec)
         self.order = order
         self.programs = programs
         self.calls = [(name, prog.execute) for name, prog in programs]
@@ -54,3 +50,16 @@ class Task:
         calls = [(name, prog.execute) for name, prog in programs]
         self.programs = programs
         self.calls = calls
+
+    def retime(self, spec: TaskSpec) -> None:
+        """Take the timing of ``spec`` (period, overrun policy, watchdog, spin) between cycles.
+
+        The release already scheduled stays where it is and the new period counts from it:
+        an online change of the period starts the new schedule at the next release, with no
+        burst of catch-up cycles and no gap longer than the old period.
+        """
+        self.spec = spec
+        self.period_ns = spec.period_ns
+        self.policy = spec.overrun
+        self.spin_ns = spec.spin_us * 1000
+        self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0

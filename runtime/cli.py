@@ -16,7 +16,14 @@ from typing import Any
 import structlog
 
 from hal import DriverError
-from runtime._cli_state import add_state_arguments, attach_retain, install_online_change
+from runtime._cli_change import add_change_commands
+from runtime._cli_state import (
+    add_state_arguments,
+    attach_retain,
+    audit_trail,
+    audit_warm_start,
+    install_online_change,
+)
 from runtime._clock import RealClock, VirtualClock
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._handover import HandoverError, attach_handover
@@ -124,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_state_arguments(run)
     add_bench_commands(sub)  # `vplc bench run|replay` (runtime.bench)
+    add_change_commands(sub)  # `vplc change plan`
     # Subcommands from other packages (e.g. `vplc image`, `vplc deploy` from containers) are
     # found by name, so runtime never imports them: each is `register(subparsers) -> None`.
     for ep in entry_points(group="vplc.commands"):
@@ -186,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
-    attach_retain(engine, app, args)  # first: a bad retain file stops here, nothing started
+    store = attach_retain(engine, app, args)  # first: a bad retain file stops here
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
     try:
@@ -194,6 +202,8 @@ def _run(args: argparse.Namespace) -> int:
     except HandoverError as exc:
         raise UsageError(str(exc)) from None
     bridge = _attach_mqtt(engine, args.mqtt, args.log_format) if args.mqtt else None
+    audit = audit_trail(bridge)
+    audit_warm_start(audit, store)
     heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
     engine.set_realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us)
     engine.start()
@@ -202,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.virtual:
             engine.run_until(round(args.duration * 1e9))
         else:
-            _run_realtime(engine, app, args)
+            _run_realtime(engine, app, args, audit)
     finally:
         engine.close()
         if bridge is not None:
@@ -267,7 +277,9 @@ def _attach_mqtt(engine: ScanEngine, path: Path, log_format: str) -> Any:
     return attach_mqtt(engine, config, log_format=log_format)
 
 
-def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) -> None:
+def _run_realtime(
+    engine: ScanEngine, app: LoadedApp, args: argparse.Namespace, audit: Any = None
+) -> None:
     """Scan in its own thread; the main thread shows the view until Ctrl-C/SIGTERM/duration."""
     stop = {"requested": False}
 
@@ -276,7 +288,9 @@ def _run_realtime(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    install_online_change(engine, app.app_dir)
+    install_online_change(
+        engine, app.app_dir, prefer=args.prefer, strict=args.strict_change, audit=audit
+    )
     engine.start_thread()
     deadline = time.monotonic() + args.duration if args.duration else None
 

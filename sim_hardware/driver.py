@@ -159,6 +159,11 @@ class SimDriver:
         self._wired_for = None  # rewire on the next write
         self._measured_ns = None  # new points hold no readings yet
 
+    def rebind(self, points: Sequence[tuple[Point, str]]) -> None:
+        """Replace the binding while open (an online change adding or removing points): the
+        plant model reads any of its channels, so nothing needs to be set up."""
+        self.bind(points)
+
     def open(self) -> None:
         self._open = True
 

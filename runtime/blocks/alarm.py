@@ -66,6 +66,7 @@ class ALARM(FunctionBlock):
         "UNACK": [False] * 5,
         "ACK_M": False,
     }
+    CLOCK_VARS = ("SINCE_NS",)  # app-time stamps: retained as ages (runtime.state)
 
     IN: float
     HH: float

@@ -125,8 +125,13 @@ class PHASE(FunctionBlock):
         "LAST_REFUSED": "",
         "REFUSED_COUNT": 0,
     }
-    # SINCE_NS < 0: the state was entered since the last call; its clock starts on the next.
-    STATE = {"SINCE_NS": -1}
+    # PENDING: the state was entered since the last call; its clock (SINCE_NS, the app time
+    # of the first call in the state) starts on the next. A flag, not a negative sentinel
+    # stamp: a stamp re-based into a newer runtime's app time may well be negative.
+    STATE = {"SINCE_NS": 0, "PENDING": True}
+    CLOCK_VARS = ("SINCE_NS",)  # an app-time stamp: retained as an age (runtime.state)
+    # Retain files written before PENDING existed marked it as SINCE_NS < 0.
+    CLOCK_PENDING = {"SINCE_NS": "PENDING"}
 
     CMD: str
     DONE: bool
@@ -149,6 +154,7 @@ class PHASE(FunctionBlock):
     LAST_REFUSED: str
     REFUSED_COUNT: int
     SINCE_NS: int
+    PENDING: bool
 
     @property
     def state(self) -> str:
@@ -176,8 +182,9 @@ class PHASE(FunctionBlock):
             self.CMD = ""
             self.command(cmd)
         state = self.STATE_NAME
-        if self.SINCE_NS < 0:
+        if self.PENDING:
             self.SINCE_NS = ctx.now_ns
+            self.PENDING = False
             self.STATE_ENTRY = True
         else:
             self.STATE_ENTRY = False
@@ -196,6 +203,7 @@ class PHASE(FunctionBlock):
             if nxt:
                 self._enter(nxt)
                 self.SINCE_NS = ctx.now_ns
+                self.PENDING = False
                 self.STATE_ENTRY = True
         self.STATE_TIME = (ctx.now_ns - self.SINCE_NS) / 1e9
 
@@ -206,7 +214,7 @@ class PHASE(FunctionBlock):
 
     def _enter(self, state: str) -> None:
         self.STATE_NAME = state
-        self.SINCE_NS = -1
+        self.PENDING = True
         self.STATE_TIME = 0.0
         self.IS_IDLE = state == IDLE
         self.IS_RUNNING = state == RUNNING

@@ -26,6 +26,7 @@ class TON(FunctionBlock):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)  # an app-time stamp: retained as an age (runtime.state)
 
     IN: bool
     PT: float
@@ -64,6 +65,7 @@ class TOF(FunctionBlock):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "RUNNING": False, "EXPIRED": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)
 
     IN: bool
     PT: float
@@ -109,6 +111,7 @@ class TP(FunctionBlock):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)
 
     IN: bool
     PT: float

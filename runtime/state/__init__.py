@@ -1,5 +1,6 @@
-"""State that survives: retain files, whole-runtime snapshots and online change of app versions."""
+"""State that survives: retain files, snapshots, online change, and the merge of versions."""
 
+from runtime.state._merge import Decision, Plan
 from runtime.state._oncycle import between_cycles
 from runtime.state._trial import ChangeReport
 from runtime.state.online_change import (
@@ -14,7 +15,9 @@ from runtime.state.snapshot import SnapshotError, restore_snapshot, take_snapsho
 
 __all__ = [
     "ChangeReport",
+    "Decision",
     "OnlineChangeError",
+    "Plan",
     "PreparedChange",
     "RetainError",
     "RetainLoadReport",

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from hal import ProcessImage
 from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, _import_package, build_programs
+from runtime._leaves import initial_values
+from runtime._loader import LoadedApp, Migrate, _import_package, build_programs, find_migrate
 from runtime._program import AppContext, Parameter
 from runtime.manifest import AppManifest, load_manifest, parse_manifest
 from runtime.state._pacing import Pacer
 
-# An app's optional state migration: old version, flat state by instance path → new state.
-Migrate = Callable[[str, dict[str, Any]], dict[str, Any]]
+__all__ = ["Migrate", "build", "read_manifest"]  # Migrate: from runtime._loader
 
 
 def read_manifest(app_dir: Path) -> AppManifest:
@@ -33,17 +31,23 @@ def read_manifest(app_dir: Path) -> AppManifest:
 
 
 def build(
-    engine: ScanEngine, manifest: AppManifest, app_dir: Path, *, seed: int, pacer: Pacer
-) -> tuple[LoadedApp, Migrate | None]:
-    """Import the new logic and construct its programs over the running image.
+    engine: ScanEngine,
+    manifest: AppManifest,
+    app_dir: Path,
+    *,
+    seed: int,
+    pacer: Pacer,
+    image: ProcessImage,
+) -> LoadedApp:
+    """Import the new logic and construct its programs over ``image`` (the running image, or
+    the one an online change that adds or removes points switches to).
 
-    Raises whatever the import or a constructor raised, after forgetting the new modules.
+    Its initial values are recorded before anything else touches the new instances. Raises
+    whatever the import or a constructor raised, after forgetting the new modules.
     """
     parameters = {p.name: Parameter(p) for p in manifest.parameters}
     package = _import_package(manifest, app_dir)
-    context = AppContext(
-        app_name=manifest.name, image=engine.image, parameters=parameters, seed=seed
-    )
+    context = AppContext(app_name=manifest.name, image=image, parameters=parameters, seed=seed)
     try:
         pacer.step()
         programs = build_programs(manifest, package, context, app_dir / "app.yaml")
@@ -51,16 +55,14 @@ def build(
         for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
         raise
-    classes = [type(p) for p in programs.values()]
-    modules = [importlib.import_module(cls.__module__) for cls in classes]
-    migrate = next((m.migrate for m in modules if callable(getattr(m, "migrate", None))), None)
-    new = LoadedApp(
+    return LoadedApp(
         manifest=manifest,
         app_dir=app_dir,
-        image=engine.image,
+        image=image,
         drivers=engine.app.drivers,
         parameters=parameters,
         programs=programs,
         package=package,
+        initials=initial_values(programs),
+        migrate=find_migrate(programs),
     )
-    return new, migrate

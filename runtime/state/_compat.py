@@ -1,4 +1,4 @@
-"""Can a new manifest replace the running one online? Points, drivers and schedule must stay."""
+"""Can a new manifest replace the running one online? What stays fixed, what may change."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runtime.manifest import AppManifest
+from runtime.manifest import AppManifest, TaskSpec
 
-# What an online change may alter in a task: only which programs it runs.
-_TASK_FIXED = ("period_ms", "priority", "overrun", "watchdog_ms", "spin_us")
+# What an online change may alter in a task besides its programs: its timing, from the next
+# release on (ScanEngine.retime_task). Priority orders the tasks against each other.
+TASK_RETIMED = ("period_ms", "overrun", "watchdog_ms", "spin_us")
+_TASK_FIXED = ("priority",)
+RESTART = "; an online change cannot do that, a restart can"
 
 
 def incompatibilities(old: AppManifest, new: AppManifest) -> list[str]:
     """Every reason ``new`` cannot be swapped in while ``old`` runs (empty: compatible).
 
-    Points and drivers are bound to running hardware and the schedule is running: changing
-    them needs a restart. Programs, their logic, parameters' ranges and retain may change.
+    Drivers are opened on running hardware and the set of tasks is the running schedule:
+    changing them needs a restart. Programs, their logic, parameters, retain, task periods
+    and points on drivers that can rebind may change (points: ``_points.plan_points``).
     """
     problems: list[str] = []
     if new.name != old.name:
         problems.append(f"app name {new.name!r} differs from the running {old.name!r}")
     problems += _by_name("drivers", old.drivers, new.drivers)
-    problems += _by_name("points", {p.name: p for p in old.points}, {p.name: p for p in new.points})
     old_tasks = [t.name for t in old.tasks]
     new_tasks = [t.name for t in new.tasks]
     if old_tasks != new_tasks:
@@ -33,14 +36,27 @@ def incompatibilities(old: AppManifest, new: AppManifest) -> list[str]:
             changed = [f for f in _TASK_FIXED if getattr(o, f) != getattr(n, f)]
             if changed:
                 problems.append(f"task {o.name!r} changes {', '.join(changed)}")
+        if _fastest(old.tasks) != _fastest(new.tasks):
+            problems.append(
+                f"the fastest task would become {_fastest(new.tasks)!r} instead of "
+                f"{_fastest(old.tasks)!r} (it carries the trace, retain and telemetry)"
+            )
     if new.realtime != old.realtime:
         problems.append("realtime settings differ (they apply when the scan thread starts)")
-    old_params = {p.name: p for p in old.parameters}
-    for p in new.parameters:
-        was = old_params.get(p.name)
-        if was is not None and was.type != p.type:
-            problems.append(f"parameter {p.name!r} changes type {was.type} → {p.type}")
-    return [f"{p}; an online change cannot do that, a restart can" for p in problems]
+    return [p + RESTART for p in problems]
+
+
+def retimed(old: AppManifest, new: AppManifest) -> dict[str, tuple[TaskSpec, TaskSpec]]:
+    """Task name → (old spec, new spec) for the tasks whose timing changes."""
+    return {
+        o.name: (o, n)
+        for o, n in zip(old.tasks, new.tasks, strict=True)
+        if any(getattr(o, f) != getattr(n, f) for f in TASK_RETIMED)
+    }
+
+
+def _fastest(tasks: list[TaskSpec]) -> str:
+    return min(enumerate(tasks), key=lambda it: (it[1].period_ns, it[0]))[1].name
 
 
 def _by_name(what: str, old: Mapping[str, BaseModel], new: Mapping[str, BaseModel]) -> list[str]:

@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runtime._fb import FunctionBlock
+from runtime._leaves import copy_value, is_clock, program_leaves
 from runtime._program import Program
 
 Accessor = tuple[object, str]  # (owner object, attribute name): where one leaf value lives
-_IMMUTABLE = (int, float, bool, str, bytes, type(None))
-
-
-def program_leaves(name: str, program: Program) -> Iterator[tuple[str, object, str]]:
-    """Every state variable of a program as (instance path, owner, attribute).
-
-    Paths look like ``control.batch_counter``, ``control.temp_pid.I`` or ``control.alarms[3].Q``:
-    program VARS are leaves as a whole; function blocks (alone, in lists or dicts, nested)
-    are walked down to their declared variables, so a block that gains a variable in a new
-    version still receives all the others.
-    """
-    for var in program.VARS:
-        yield f"{name}.{var}", program, var
-    for attr, value in vars(program).items():
-        if attr not in program.VARS:
-            yield from _block_leaves(f"{name}.{attr}", value)
-
-
-def _block_leaves(path: str, value: object) -> Iterator[tuple[str, object, str]]:
-    if isinstance(value, FunctionBlock):
-        for var in value._VARS:
-            inner = getattr(value, var)
-            if isinstance(inner, FunctionBlock):
-                yield from _block_leaves(f"{path}.{var}", inner)
-            else:
-                yield f"{path}.{var}", value, var
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if isinstance(item, FunctionBlock):
-                yield from _block_leaves(f"{path}[{i}]", item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, FunctionBlock):
-                yield from _block_leaves(f"{path}[{key}]", item)
 
 
 def program_accessors(name: str, program: Program) -> dict[str, Accessor]:
@@ -70,9 +34,9 @@ def select(all_leaves: Mapping[str, Accessor], prefix: str) -> dict[str, Accesso
     }
 
 
-def copy_value(value: Any) -> Any:
-    """A value detached from the live instance (scalars are shared, containers deep-copied)."""
-    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+def clock_paths(accessors: Mapping[str, Accessor]) -> set[str]:
+    """The leaves among ``accessors`` that hold app-time stamps (``CLOCK_VARS``)."""
+    return {path for path, (owner, attr) in accessors.items() if is_clock(owner, attr)}
 
 
 def read(accessors: Mapping[str, Accessor]) -> dict[str, Any]:
@@ -111,84 +75,27 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-@dataclass
-class StateDiff:
-    """How old state maps onto new variables, by instance path."""
-
-    matched: list[str] = field(default_factory=list)
-    converted: list[str] = field(default_factory=list)
-    new: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "matched": len(self.matched),
-            "converted": len(self.converted),
-            "new": len(self.new),
-            "dropped": len(self.dropped),
-            "refused": len(self.refused),
-        }
-
-
-def plan(
-    source: Mapping[str, Any], targets: Mapping[str, Accessor]
-) -> tuple[list[tuple[object, str, Any]], StateDiff]:
-    """Match ``source`` values to ``targets`` by path; nothing is written yet.
-
-    Returns the assignments to make and the diff; ``diff.refused`` lists every path whose value
-    cannot be converted safely (the caller refuses the whole transfer then).
-    """
-    diff = StateDiff()
-    assignments: list[tuple[object, str, Any]] = []
-    for path, (owner, attr) in targets.items():
-        if path not in source:
-            diff.new.append(path)
-            continue
-        try:
-            value, converted = convert(source[path], getattr(owner, attr))
-        except TypeError as exc:
-            diff.refused.append(f"{path}: {exc}")
-            continue
-        (diff.converted if converted else diff.matched).append(path)
-        assignments.append((owner, attr, value))
-    diff.dropped = [p for p in source if p not in targets]
-    return assignments, diff
-
-
 Pair = tuple[str, object, str, object, str, Any]  # path, source owner/attr, target owner/attr, like
 
 
-def pair_up(source: Mapping[str, Accessor], targets: Mapping[str, Accessor]) -> list[Pair]:
-    """Precompute, off the scan thread, where each shared path is read and written."""
-    out: list[Pair] = []
-    for path, (owner, attr) in source.items():
-        if path in targets:
-            t_owner, t_attr = targets[path]
-            out.append((path, owner, attr, t_owner, t_attr, getattr(t_owner, t_attr)))
-    return out
-
-
-def copy_pairs(pairs: Iterable[Pair]) -> StateDiff:
-    """Copy values along precomputed pairs (the cheap part left for the scan thread).
+def copy_pairs(pairs: Iterable[Pair]) -> list[str]:
+    """Copy values along precomputed pairs (the cheap part left for the scan thread); returns
+    ``"path: why"`` for every value that cannot be converted losslessly.
 
     Targets are instances nobody runs yet, so a refused value leaves nothing half-done that
     matters: the caller discards them.
     """
-    diff = StateDiff()
+    refused = []
     for path, owner, attr, t_owner, t_attr, like in pairs:
         value = getattr(owner, attr)
         if like is not None and type(value) is not type(like):
             try:
-                value, converted = convert(value, like)
+                value, _ = convert(value, like)
             except TypeError as exc:
-                diff.refused.append(f"{path}: {exc}")
+                refused.append(f"{path}: {exc}")
                 continue
-            (diff.converted if converted else diff.matched).append(path)
-        else:
-            diff.matched.append(path)
         setattr(t_owner, t_attr, copy_value(value))
-    return diff
+    return refused
 
 
 def assign(assignments: Iterable[tuple[object, str, Any]]) -> None:

@@ -7,7 +7,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -15,6 +15,11 @@ from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp, unload_app
 from runtime._program import Program
 from runtime._task import Task
+from runtime.manifest import TaskSpec
+from runtime.state._merge import Plan
+
+if TYPE_CHECKING:
+    from runtime.state._points import PointChange
 
 log = structlog.get_logger("vplc.online_change")
 
@@ -37,6 +42,10 @@ class ChangeReport:
     new: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     migrated: bool = False
+    plan: dict[str, Any] = field(default_factory=dict)  # the merge plan's summary
+    points_added: list[str] = field(default_factory=list)
+    points_removed: list[str] = field(default_factory=list)
+    retimed: dict[str, list[float]] = field(default_factory=dict)  # task → [old, new] period ms
     prepare_s: float = 0.0
     switch_ns: int = 0  # time the scan thread spent in the swap (state transfer + pointers)
     swap_app_ns: int = 0  # app time of the last cycle before the swap
@@ -45,9 +54,28 @@ class ChangeReport:
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
+    def fill(self, plan: Plan) -> None:
+        """Counts and paths from the merge plan (``matched``/``new`` as before the merge)."""
+        counts = plan.counts()
+        self.counts = counts | {
+            "matched": counts["kept"] + counts["conflict"] + counts["migrated"],
+            "new": counts["added"],
+        }
+        self.converted = [d.path for d in plan.decisions if "converted" in d.note]
+        self.new = [d.path for d in plan.of("added") if not d.path.startswith("parameter:")]
+        self.dropped = [d.path for d in plan.of("dropped") if not d.path.startswith("parameter:")]
+        self.plan = plan.summary()
+
     def as_dict(self) -> dict[str, Any]:
         # asdict() would deep-copy the Event (and its lock); the report's data is plain.
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "done"}
+
+
+def plan_reason(plan: Plan) -> str:
+    """A refused plan as one line: how many variables, the first ten with their reasons."""
+    problems = plan.problems()
+    shown = "; ".join(problems[:10]) + (f"; … {len(problems) - 10} more" if problems[10:] else "")
+    return f"the state merge refuses {len(problems)} variable(s): {shown}"
 
 
 class Trial:
@@ -62,6 +90,8 @@ class Trial:
         old_programs: dict[str, list[tuple[str, Program]]],
         saved_outputs: list[tuple[Any, Any]],
         report: ChangeReport,
+        points: PointChange | None = None,
+        old_timing: dict[str, TaskSpec] | None = None,
     ) -> None:
         self.engine = engine
         self.old_app = old_app
@@ -69,6 +99,8 @@ class Trial:
         self.old_programs = old_programs
         self.saved_outputs = saved_outputs
         self.report = report
+        self.points = points
+        self.old_timing = old_timing or {}
         self.pending = {t.name for t in engine.tasks}
         self.finished = False
         self._hook: Callable[[Task, int], None] = self.after_cycle
@@ -105,9 +137,13 @@ class Trial:
         """
         self._uninstall()
         engine = self.engine
+        if self.points is not None:
+            self.points.switch_back(engine, engine.drivers)
         for point, value in self.saved_outputs:
             point.value = value
         for t in engine.tasks:
+            if t.name in self.old_timing:
+                t.retime(self.old_timing[t.name])
             t.set_programs(self.old_programs[t.name])
         for name, param in self.old_app.parameters.items():
             newer = self.new_app.parameters.get(name)

@@ -1,46 +1,50 @@
-"""Online change: load a new app version off the scan thread, migrate state, swap between cycles.
+"""Online change: load a new app version off the scan thread, merge state, swap between cycles.
 
 Protocol. ``prepare_change`` (any thread but the scan's) validates the new manifest against the
 running one, imports the new logic under a private package and builds its programs over the
-running process image and a copy of the parameters; a dry run of the state transfer refuses
-anything that cannot work. ``apply_change`` runs ``PreparedChange.apply`` on the scan thread in
-the slack after a cycle: it copies the state into the new instances along paths paired at
-prepare, then rebinds each task's program list (O(tasks)). Until every task has run one cycle
-of the new version the change is on trial: if a new program raises, the old programs (not run
-since the swap, so their state is the pre-swap state) take over again, outputs are put back to
-their pre-swap values and the old version re-runs that same cycle, so what is published is what
-the old version computes; the runtime stays in RUN and the report says why.
+running process image (plus any points the new version adds) and a copy of the parameters; a
+dry run of the state merge refuses anything that cannot work. ``apply_change`` runs
+``PreparedChange.apply`` on the scan thread in the slack after a cycle: it merges the state
+into the new instances along paths paired at prepare, rebinds drivers whose points changed,
+retimes tasks whose period changed and rebinds each task's program list. Until every task has
+run one cycle of the new version the change is on trial: if a new program raises, the old
+programs (not run since the swap, so their state is the pre-swap state) take over again, with
+the old points, periods and output values, and the old version re-runs that same cycle; the
+runtime stays in RUN and the report says why.
 
-State migration. Variables match by instance path (``main.count``, ``main.pid.I``,
-``main.alarms[2].Q``); new ones keep their initial value, removed ones are dropped; a changed
-type is converted only when lossless (BOOL→INT, INT→REAL, integral REAL→INT, list↔tuple), any
-other change refuses the whole change. An app may define, in the module of any of its programs,
-``migrate(old_version: str, state: dict[str, Any]) -> dict[str, Any]``: it receives the old
-state as instance path → value (a copy) and returns the state for the new version by path; the
-result then goes through the same matching and conversion. It runs once at prepare (dry run)
-and once at the swap on the state of that cycle, so it must be fast and pure; if it raises,
-the change is refused and the old version keeps running.
+State. Every variable and parameter goes through the three-way merge of ``_merge``: old
+initial value, running value, new initial value (a gain the new version changes is taken
+unless an operator or the logic changed it at run time: then a conflict, decided by
+``prefer``; left open it keeps the running value, and ``strict`` refuses it). A changed type is
+converted only when lossless; otherwise the change is refused unless the app defines, in the
+module of any of its programs, ``migrate(old_version: str, state: dict[str, Any]) ->
+dict[str, Any]`` (old state by instance path, a copy; returns the state for the new version).
+It runs once at prepare (dry run) and once at the swap on the state of that cycle, so it must
+be fast and pure; if it raises, the change is refused and the old version keeps running.
+
+What an online change cannot do (it says so, naming the reason): change drivers, add or
+remove tasks, change a task's priority or which task is the fastest, the realtime settings,
+a kept point's declaration, or add/remove points on a driver that cannot ``rebind`` live.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp, unload_app
-from runtime._program import Parameter
-from runtime.manifest import ManifestError
-from runtime.state import _tree
-from runtime.state._build import Migrate, build, read_manifest
-from runtime.state._compat import incompatibilities
+from runtime.manifest import ManifestError, TaskSpec
+from runtime.state._build import build, read_manifest
+from runtime.state._compat import incompatibilities, retimed
+from runtime.state._merge import Plan, Prefer, brief
 from runtime.state._oncycle import between_cycles
 from runtime.state._pacing import Pacer
-from runtime.state._trial import ChangeReport, Trial
+from runtime.state._points import PointChange, plan_points
+from runtime.state._transfer import Transfer, TransferError, parameter_values
+from runtime.state._trial import ChangeReport, Trial, plan_reason
 from runtime.state.retain import RetainError, retained_leaves
 
 log = structlog.get_logger("vplc.online_change")
@@ -65,56 +69,19 @@ class PreparedChange:
         *,
         old_app: LoadedApp,
         new_app: LoadedApp,
-        migrate: Migrate | None,
         report: ChangeReport,
+        transfer: Transfer,
+        points: PointChange | None = None,
+        timing: dict[str, tuple[TaskSpec, TaskSpec]] | None = None,
     ) -> None:
         self.old_app = old_app
         self.new_app = new_app
-        self.migrate = migrate
         self.report = report
+        self.transfer = transfer
+        self.points = points
+        self.timing = timing or {}
         self.applied = False
-        self._new = _tree.leaves(new_app.programs)  # nobody runs these yet: safe off-thread
-        self._old: dict[str, _tree.Accessor] = {}
-        self._pairs: list[_tree.Pair] = []
-
-    def read_old(self) -> dict[str, Any]:
-        """Walk the running version's instances and read their state; between cycles only."""
-        self._old = _tree.leaves(self.old_app.programs)
-        return _tree.read(self._old)
-
-    def precompute(self) -> None:
-        """Pair old and new paths off the scan thread, so the swap only copies values."""
-        if self.migrate is None:
-            self._pairs = _tree.pair_up(self._old, self._new)
-
-    def transfer(
-        self, source: dict[str, Any]
-    ) -> tuple[list[tuple[object, str, Any]], _tree.StateDiff]:
-        """Migrate old state and plan it onto the new instances (nothing is written)."""
-        report = self.report
-        if self.migrate is not None:
-            try:
-                result = self.migrate(report.old_version, copy.deepcopy(source))
-            except Exception as exc:
-                raise _refuse(report, f"migrate() of the new version raised {exc!r}") from exc
-            if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):
-                raise _refuse(report, "migrate() must return a dict of instance path → value")
-            source = result
-        assignments, diff = _tree.plan(source, self._new)
-        if diff.refused:
-            raise _refuse(report, "incompatible state: " + "; ".join(diff.refused))
-        return assignments, diff
-
-    def _parameter_values(self) -> list[tuple[Parameter, Any]]:
-        out = []
-        for name, param in self.new_app.parameters.items():
-            old = self.old_app.parameters.get(name)
-            if old is not None:
-                try:
-                    out.append((param, param.spec.check(old.value)))
-                except (TypeError, ValueError) as exc:
-                    raise _refuse(self.report, f"running value does not fit: {exc}") from None
-        return out
+        self.plan: Plan | None = None  # the merge plan as applied at the swap
 
     def apply(self, engine: ScanEngine) -> ChangeReport:
         """Swap the new version in; run this on the scan thread between cycles."""
@@ -137,25 +104,25 @@ class PreparedChange:
         if engine.program_guard is not None:
             raise _refuse(report, "the previous online change is still in its first cycle")
         t0 = time.perf_counter_ns()
-        params = self._parameter_values()
-        if self.migrate is None:  # the common case: values copied along precomputed pairs
-            diff = _tree.copy_pairs(self._pairs)
-            if diff.refused:
-                raise _refuse(report, "incompatible state: " + "; ".join(diff.refused))
-            diff.new = [p for p in self._new if p not in self._old]
-            diff.dropped = [p for p in self._old if p not in self._new]
-        else:  # the app's migrate() sees the whole state as of this very cycle
-            assignments, diff = self.transfer(self.read_old())
-            _tree.assign(assignments)
+        try:  # the state of this very cycle, merged into the new instances
+            plan = self.transfer.apply()
+        except TransferError as exc:
+            raise _refuse(report, str(exc)) from None
+        if not plan.ok:
+            raise _refuse(report, plan_reason(plan), plan)
         saved_outputs = [(p, p.value) for p in engine.image.outputs]
-        for param, value in params:
-            param.value = value
+        for name, value in parameter_values(plan).items():
+            self.new_app.parameters[name].value = value
+        if self.points is not None:
+            self.points.switch(engine, engine.drivers)
         old_programs = {t.name: t.programs for t in engine.tasks}
         programs = self.new_app.programs
         by_task = {
             t.name: [(n, programs[n]) for n in t.programs] for t in self.new_app.manifest.tasks
         }
         for task in engine.tasks:  # the swap proper: O(tasks) pointer stores
+            if task.name in self.timing:
+                task.retime(self.timing[task.name][1])
             task.set_programs(by_task[task.name])
         engine.app = self.new_app
         trial = Trial(
@@ -165,13 +132,24 @@ class PreparedChange:
             old_programs=old_programs,
             saved_outputs=saved_outputs,
             report=report,
+            points=self.points,
+            old_timing={n: o for n, (o, _) in self.timing.items()},
         )
         trial.install()
         self.applied = True
+        self.plan = plan
         report.switch_ns = time.perf_counter_ns() - t0
         report.swap_app_ns = engine.now_ns
         report.status = "trial"
-        _fill(report, diff)
+        return report
+
+    def announce(self) -> None:
+        """Fill the report with the plan and log it: after the swap, off the scan thread (a
+        plan of a thousand variables costs milliseconds to summarise and render)."""
+        report = self.report
+        if self.plan is None:
+            return
+        report.fill(self.plan)
         log.info(
             "online_change_applied",
             app=report.app,
@@ -179,27 +157,41 @@ class PreparedChange:
             new_version=report.new_version,
             migrated=report.migrated,
             switch_us=report.switch_ns // 1000,
-            **report.counts,
+            points_added=report.points_added,
+            points_removed=report.points_removed,
+            retimed=report.retimed,
+            plan=brief(report.plan),
         )
-        return report
 
 
-def prepare_change(engine: ScanEngine, new_app_dir: Path | str, *, seed: int = 0) -> PreparedChange:
+def prepare_change(
+    engine: ScanEngine,
+    new_app_dir: Path | str,
+    *,
+    seed: int = 0,
+    prefer: Prefer = None,
+    strict: bool = False,
+) -> PreparedChange:
     """Load and check a new version of the running app; call it off the scan thread.
 
-    The new programs are built over the running process image (no new drivers). Refused with
-    OnlineChangeError when: the runtime is in FAULT, the new manifest is invalid or changes
-    points/drivers/tasks' schedule, a program cannot be built, a retain path is unknown, the
-    app's ``migrate(old_version, state)`` raises, or a state value cannot be converted safely.
+    The new programs are built over the running process image (new points get new cells; no
+    new drivers). ``prefer`` ("new" | "running" | None) decides conflicts of the state merge,
+    ``strict`` refuses a change that leaves one unresolved. Refused with OnlineChangeError
+    when: the runtime is in FAULT, the new manifest is invalid or changes what cannot change
+    online (see the module's docstring), a program cannot be built, a retain path is
+    unknown, the app's ``migrate(old_version, state)`` raises, or the merge plan refuses a
+    variable (a lossy type change, a parameter outside its new range, a strict conflict).
     """
     t0 = time.perf_counter()
     with Pacer(engine) as pacer:
-        prepared = _prepare(engine, Path(new_app_dir).resolve(), seed, pacer)
+        prepared = _prepare(engine, Path(new_app_dir).resolve(), seed, pacer, prefer, strict)
     prepared.report.prepare_s = time.perf_counter() - t0
     return prepared
 
 
-def _prepare(engine: ScanEngine, app_dir: Path, seed: int, pacer: Pacer) -> PreparedChange:
+def _prepare(
+    engine: ScanEngine, app_dir: Path, seed: int, pacer: Pacer, prefer: Prefer, strict: bool
+) -> PreparedChange:
     old = engine.app
     report = ChangeReport(app=old.name, old_version=old.version, new_version="?")
     if engine.state is RuntimeState.FAULT:
@@ -211,31 +203,42 @@ def _prepare(engine: ScanEngine, app_dir: Path, seed: int, pacer: Pacer) -> Prep
         raise _refuse(report, f"the new version is invalid: {exc}") from None
     report.new_version = manifest.version
     problems = incompatibilities(old.manifest, manifest)
+    points, point_problems = plan_points(engine, old.manifest, manifest)
+    problems += [p + "; an online change cannot do that, a restart can" for p in point_problems]
     if problems:
         raise _refuse(report, " | ".join(problems))
     pacer.step()
+    image = points.new_image if points is not None else engine.image
     try:
-        new, migrate = build(engine, manifest, app_dir, seed=seed, pacer=pacer)
+        new = build(engine, manifest, app_dir, seed=seed, pacer=pacer, image=image)
     except Exception as exc:
         raise _refuse(report, f"the new version cannot be built: {exc}") from None
-    report.migrated = migrate is not None
-    prepared = PreparedChange(old_app=old, new_app=new, migrate=migrate, report=report)
+    report.migrated = new.migrate is not None
+    if points is not None:
+        report.points_added, report.points_removed = list(points.added), list(points.removed)
+    transfer = Transfer(old, new, prefer=prefer, strict=strict)
+    timing = retimed(old.manifest, manifest)
+    report.retimed = {n: [o.period_ms, t.period_ms] for n, (o, t) in timing.items()}
+    prepared = PreparedChange(
+        old_app=old, new_app=new, report=report, transfer=transfer, points=points, timing=timing
+    )
     try:
         retained_leaves(new)
-        prepared._parameter_values()
-        # A dry run on the state of now: a migration or conversion that fails is refused
-        # here, off the scan thread; apply repeats it on the state at the swap.
-        source = between_cycles(engine, lambda e: prepared.read_old())
+        # A dry run on the state of now: a migration or a variable the merge refuses is
+        # refused here, off the scan thread; apply repeats it on the state at the swap.
+        source = between_cycles(engine, lambda e: transfer.read_old())
         pacer.step()
-        _, diff = prepared.transfer(source)
+        plan = transfer.plan(source)
+        if not plan.ok:
+            raise _refuse(report, plan_reason(plan), plan)
         pacer.step()
-        prepared.precompute()
-    except (RetainError, OnlineChangeError) as exc:
+        transfer.precompute(plan)
+    except (RetainError, TransferError, OnlineChangeError) as exc:
         unload_app(new)
         if isinstance(exc, OnlineChangeError):
             raise
         raise _refuse(report, str(exc)) from None
-    _fill(report, diff)
+    report.fill(plan)
     return prepared
 
 
@@ -248,24 +251,29 @@ def apply_change(
     and delay that cycle by the swap time; handed over by a cycle hook instead, it runs as
     soon as that cycle ends. Without a scan thread it is applied directly.
     """
-    return between_cycles(engine, prepared.apply, timeout)
+    report = between_cycles(engine, prepared.apply, timeout)
+    prepared.announce()
+    return report
 
 
-def change_online(engine: ScanEngine, new_app_dir: Path | str, *, seed: int = 0) -> ChangeReport:
+def change_online(
+    engine: ScanEngine,
+    new_app_dir: Path | str,
+    *,
+    seed: int = 0,
+    prefer: Prefer = None,
+    strict: bool = False,
+) -> ChangeReport:
     """prepare_change + apply_change; the report's ``wait()`` gives the committed outcome."""
-    return apply_change(engine, prepare_change(engine, new_app_dir, seed=seed))
+    prepared = prepare_change(engine, new_app_dir, seed=seed, prefer=prefer, strict=strict)
+    return apply_change(engine, prepared)
 
 
-def _fill(report: ChangeReport, diff: _tree.StateDiff) -> None:
-    report.counts = diff.counts()
-    report.converted = diff.converted
-    report.new = diff.new
-    report.dropped = diff.dropped
-
-
-def _refuse(report: ChangeReport, reason: str) -> OnlineChangeError:
+def _refuse(report: ChangeReport, reason: str, plan: Plan | None = None) -> OnlineChangeError:
     report.status = "refused"
     report.reason = reason
+    if plan is not None:
+        report.plan = plan.summary()
     report.done.set()
     log.warning(
         "online_change_refused",
@@ -273,5 +281,6 @@ def _refuse(report: ChangeReport, reason: str) -> OnlineChangeError:
         old_version=report.old_version,
         new_version=report.new_version,
         reason=reason,
+        plan=brief(report.plan) if report.plan else None,
     )
     return OnlineChangeError(report)

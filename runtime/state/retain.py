@@ -14,8 +14,10 @@ import structlog
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
 from runtime._task import Task
-from runtime.state import _file, _tree
+from runtime.state import _file, _timebase, _tree
+from runtime.state._merge import Prefer, brief
 from runtime.state._oncycle import add_hook
+from runtime.state._warm import WarmStartError, plan_warm_start, retained_initials
 
 StartMode = Literal["warm", "cold"]
 OnBad = Literal["refuse", "cold"]
@@ -44,6 +46,8 @@ class RetainLoadReport:
     dropped: list[str] = field(default_factory=list)
     moved_aside: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)  # the merge plan's summary
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +65,9 @@ class RetainStore:
         self.path = Path(path)
         self.app = app
         self._accessors: dict[str, _tree.Accessor] = {}
+        self._plain: dict[str, _tree.Accessor] = {}
+        self._clock: dict[str, _tree.Accessor] = {}
+        self._initials: dict[str, dict[str, Any]] = {}
         self._resolved_for: LoadedApp | None = None
         self._resolve(app)
         self._seq = 0
@@ -79,10 +86,15 @@ class RetainStore:
         self.errors = 0
         self.last_write_s = 0.0
         self.last_error = ""
+        self.last_load: RetainLoadReport | None = None
 
     # --------------------------------------------------------------- what is retained
     def _resolve(self, app: LoadedApp) -> None:
         self._accessors = retained_leaves(app)
+        clock = _tree.clock_paths(self._accessors)
+        self._plain = {p: a for p, a in self._accessors.items() if p not in clock}
+        self._clock = {p: a for p, a in self._accessors.items() if p in clock}
+        self._initials = retained_initials(app, self._accessors)
         self._resolved_for = app
         self.app = app
 
@@ -97,15 +109,38 @@ class RetainStore:
         if engine is not None and engine.app is not self._resolved_for:
             self._resolve(engine.app)  # an online change replaced the program instances
         params = {p.name: p.value for p in self.app.parameters.values() if p.spec.retain}
+        now_ns = engine.now_ns if engine is not None else 0
+        # App-time stamps are stored as ages (app time restarts at 0 in the next runtime) and
+        # the version's initial values go along, for the merge of a warm start on another one.
+        ages = _timebase.to_ages(_tree.read(self._clock), self._clock, now_ns)
         return {
             "app_version": self.app.version,
-            "app_time_s": engine.now_ns / 1e9 if engine is not None else 0.0,
-            "data": {"variables": _tree.read(self._accessors), "parameters": params},
+            "app_time_s": now_ns / 1e9,
+            "data": {
+                "variables": _tree.read(self._plain),
+                "parameters": params,
+                "clock": {"app_time_ns": now_ns, "ages": ages},
+                "initials": self._initials,
+            },
         }
 
     # --------------------------------------------------------------------- loading
-    def load(self, *, mode: StartMode = "warm", on_bad: OnBad = "refuse") -> RetainLoadReport:
-        """Judge the files and, for a warm start, put the retained values into the app.
+    def load(
+        self,
+        *,
+        mode: StartMode = "warm",
+        on_bad: OnBad = "refuse",
+        prefer: Prefer = None,
+        strict: bool = False,
+        now_ns: int = 0,
+    ) -> RetainLoadReport:
+        """Judge the files and, for a warm start, merge the retained values into the app.
+
+        The saved values go through the three-way merge (``runtime.state._merge``) against
+        the initial values of the version that wrote them: a value the new version gives a
+        new initial is taken from it unless it was changed at run time (a conflict:
+        ``prefer`` decides; ``strict`` refuses one left open). Ages of app-time stamps become
+        stamps of app time ``now_ns`` (0: before the first cycle of a fresh runtime).
 
         A bad latest file (corrupt, truncated, foreign app, other schema, values that do not
         fit this version) raises RetainError with ``on_bad="refuse"``, touching nothing; with
@@ -119,7 +154,7 @@ class RetainStore:
             raise RetainError(_refusal(chosen, other))  # before touching anything
         if chosen is not None and chosen.ok and mode == "warm":
             try:
-                self._apply(chosen, report)
+                self._apply(chosen, report, prefer=prefer, strict=strict, now_ns=now_ns)
             except RetainError as exc:
                 if on_bad == "refuse":
                     raise
@@ -146,48 +181,65 @@ class RetainStore:
             missing=len(report.missing),
             dropped=len(report.dropped),
             moved_aside=report.moved_aside,
+            notes=report.notes,
+            plan=brief(report.plan) if report.plan else None,
         )
+        self.last_load = report
         return report
 
-    def _apply(self, judged: _file.Judgement, report: RetainLoadReport) -> None:
+    def _apply(
+        self,
+        judged: _file.Judgement,
+        report: RetainLoadReport,
+        *,
+        prefer: Prefer,
+        strict: bool,
+        now_ns: int,
+    ) -> None:
         doc = judged.doc
         assert doc is not None
-        data = doc["data"]
-        variables = data.get("variables", {})
-        saved_params = data.get("parameters", {})
-        assignments, diff = _tree.plan(variables, self._accessors)
-        problems = list(diff.refused)
-        params = []
-        for name, value in saved_params.items():
-            param = self.app.parameters.get(name)
-            if param is None or not param.spec.retain:
-                diff.dropped.append(f"parameter {name}")
-                continue
-            try:
-                params.append((param, param.spec.check(value)))
-            except (TypeError, ValueError) as exc:
-                problems.append(f"parameter {name}: {exc}")
-        if problems:
+        where = (
+            f"retain file {judged.path} (app {doc['app']} {doc['app_version']}, seq {doc['seq']})"
+        )
+        try:
+            warm = plan_warm_start(
+                self.app, self._accessors, doc, prefer=prefer, strict=strict, now_ns=now_ns
+            )
+        except WarmStartError as exc:
             raise RetainError(
-                f"retain file {judged.path} (app {doc['app']} {doc['app_version']}, seq "
-                f"{doc['seq']}) does not fit {self.app.name} {self.app.version}: "
-                + "; ".join(problems)
+                f"{where} cannot be merged into {self.app.name} {self.app.version}: {exc}. "
+                "Nothing was restored."
+            ) from None
+        plan = warm.plan
+        if not plan.ok:
+            raise RetainError(
+                f"{where} does not fit {self.app.name} {self.app.version}: "
+                + "; ".join(plan.problems())
                 + ". Nothing was restored. Start cold (--cold) or with --on-bad-retain cold "
                 "to keep the file aside for inspection."
             )
-        _tree.assign(assignments)  # only once everything fits: never a half-restored state
-        for param, value in params:
-            param.value = value
+        # only once everything fits: never a half-restored state
+        _tree.assign((*self._accessors[p], v) for p, v in warm.variables.items())
+        for name, value in warm.parameters.items():
+            self.app.parameters[name].value = value
         report.started = "warm"
         report.source = str(judged.path)
         report.seq = doc["seq"]
         report.saved_version = doc["app_version"]
         report.saved_at = doc.get("saved_at")
-        report.restored = len(diff.matched)
-        report.converted = len(diff.converted)
-        report.parameters = len(params)
-        report.missing = diff.new
-        report.dropped = diff.dropped
+        report.restored = len(warm.variables)
+        report.converted = sum("converted" in d.note for d in plan.decisions)
+        report.parameters = len(warm.parameters)
+        report.missing = [d.path for d in plan.of("added")]
+        report.dropped = [d.path for d in plan.of("dropped")]
+        report.plan = plan.summary()
+        if warm.legacy_initials:
+            report.notes.append(
+                "the file records no initial values (written by an older vplc): every saved "
+                "value was kept, none replaced by a new initial value"
+            )
+        if warm.legacy_clock:
+            report.notes.append("app-time stamps converted to ages from the file's app time")
 
     # --------------------------------------------------------------------- writing
     def write(self, state: dict[str, Any]) -> int:

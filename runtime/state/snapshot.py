@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,17 @@ import structlog
 
 from hal import Quality
 from runtime._engine import RuntimeState, ScanEngine
+from runtime._loader import LoadedApp
 from runtime.state import _tree
+from runtime.state._merge import (
+    CARRIED,
+    Plan,
+    Prefer,
+    brief,
+    changed_by,
+    merge,
+    parameter_path,
+)
 
 SNAPSHOT_FORMAT = "vplc-snapshot"
 SNAPSHOT_SCHEMA = 1
@@ -26,7 +37,9 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
     With a scan thread running: ``between_cycles(engine, take_snapshot)``.
 
     Times are relative to the schedule's epoch, so a snapshot restores into a runtime whose
-    clock reads anything at all.
+    clock reads anything at all; the app time goes along and continues there, so app-time
+    stamps in blocks stay valid. The version's initial values go along too: a runtime of
+    another version merges the state (``restore_snapshot``).
     """
     app = engine.app
     return {
@@ -60,6 +73,7 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
             for name, prog in app.programs.items()
         },
         "parameters": {name: p.value for name, p in app.parameters.items()},
+        "initials": {"variables": app.initials, "parameters": app.parameter_defaults},
         "points": {
             p.name: {
                 "value": p.value,
@@ -74,11 +88,21 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
     }
 
 
-def restore_snapshot(engine: ScanEngine, snap: Mapping[str, Any]) -> None:
-    """Load a snapshot of the same app and version into ``engine`` (between cycles).
+def restore_snapshot(
+    engine: ScanEngine,
+    snap: Mapping[str, Any],
+    *,
+    prefer: Prefer = None,
+    strict: bool = False,
+) -> Plan:
+    """Load a snapshot of the same app into ``engine`` (between cycles); returns the merge plan.
 
-    Opens the engine if needed (the schedule's epoch is needed to place the releases). Every
-    part is checked before anything is written, so a refused snapshot changes nothing.
+    A snapshot of another version is merged variable by variable (``runtime.state._merge``:
+    old initial, snapshot value, this version's initial; ``prefer`` decides conflicts,
+    ``strict`` refuses unresolved ones; the app's ``migrate`` runs first); points and drivers
+    are restored by name. Opens the engine if needed (the schedule's epoch is needed to place
+    the releases). Every part is checked before anything is written, so a refused snapshot
+    changes nothing.
     """
     app = engine.app
     if snap.get("format") != SNAPSHOT_FORMAT or snap.get("schema") != SNAPSHOT_SCHEMA:
@@ -86,46 +110,84 @@ def restore_snapshot(engine: ScanEngine, snap: Mapping[str, Any]) -> None:
             f"not a vplc snapshot of schema {SNAPSHOT_SCHEMA} (format {snap.get('format')!r}, "
             f"schema {snap.get('schema')!r})"
         )
-    if (snap["app"], snap["version"]) != (app.name, app.version):
+    if snap["app"] != app.name:
+        raise SnapshotError(f"snapshot is of app {snap['app']!r}, this runtime runs {app.name!r}")
+    have = sorted(t.name for t in engine.tasks)
+    if sorted(snap["tasks"]) != have:
+        raise SnapshotError(f"snapshot tasks {sorted(snap['tasks'])} differ from {have}")
+    plan = plan_snapshot(app, snap, prefer=prefer, strict=strict)
+    if not plan.ok:
         raise SnapshotError(
-            f"snapshot is of {snap['app']} {snap['version']}, this runtime runs {app.name} "
-            f"{app.version}; a different version is loaded by an online change instead"
+            f"snapshot of {snap['app']} {snap['version']} does not fit {app.name} "
+            f"{app.version}: " + "; ".join(plan.problems())
         )
-    for key, have in (
-        ("tasks", [t.name for t in engine.tasks]),
-        ("programs", list(app.programs)),
-        ("points", [p.name for p in engine.image]),
-        ("drivers", [d.name for d in engine.drivers]),
-    ):
-        if sorted(snap[key]) != sorted(have):
-            raise SnapshotError(f"snapshot {key} {sorted(snap[key])} differ from {sorted(have)}")
-    assignments = []
-    for name, prog in app.programs.items():
-        planned, diff = _tree.plan(snap["programs"][name], _tree.program_accessors(name, prog))
-        if diff.refused or diff.new or diff.dropped:
-            raise SnapshotError(
-                f"program {name!r} state does not match the snapshot: "
-                + "; ".join(diff.refused + diff.new[:5] + diff.dropped[:5])
-            )
-        assignments.extend(planned)
-    params = {n: app.parameters[n].spec.check(v) for n, v in snap["parameters"].items()}
+    accessors = _tree.leaves(app.programs)
+    carried = [d for d in plan.decisions if d.outcome in CARRIED]
     engine.open()
-    _tree.assign(assignments)
-    for name, value in params.items():
-        app.parameters[name].value = value
+    _tree.assign((*accessors[d.path], d.value) for d in carried if d.path in accessors)
+    for d in carried:
+        if d.path.startswith("parameter:"):
+            app.parameters[d.path.split(":", 1)[1]].value = d.value
     _restore_points(engine, snap["points"])
     _restore_tasks(engine, snap["tasks"])
     for driver in engine.drivers:
-        driver.restore(snap["drivers"][driver.name])
+        if driver.name in snap["drivers"]:
+            driver.restore(snap["drivers"][driver.name])
     engine.now_ns = int(snap["now_ns"])
     engine.state = RuntimeState(snap["lifecycle"])
     engine.fault_reason = str(snap["fault_reason"])
-    log.info("snapshot_restored", app=app.name, version=app.version, app_time_ns=engine.now_ns)
+    log.info(
+        "snapshot_restored",
+        app=app.name,
+        version=app.version,
+        snapshot_version=snap["version"],
+        app_time_ns=engine.now_ns,
+        plan=brief(plan.summary()) if snap["version"] != app.version else plan.counts(),
+    )
+    return plan
+
+
+def plan_snapshot(
+    app: LoadedApp, snap: Mapping[str, Any], *, prefer: Prefer = None, strict: bool = False
+) -> Plan:
+    """The merge of a snapshot's programs and parameters into ``app``."""
+    running = {p: v for values in snap["programs"].values() for p, v in values.items()}
+    initials = snap.get("initials")
+    same_version = snap["version"] == app.version
+    if isinstance(initials, dict):
+        old_vars, old_params = initials["variables"], initials["parameters"]
+    elif same_version:  # an older snapshot of this very version: its initials are ours
+        old_vars, old_params = app.initials, app.parameter_defaults
+    else:
+        old_vars, old_params = {}, {}
+    migrated: set[str] = set()
+    if app.migrate is not None and not same_version:
+        try:
+            result = app.migrate(str(snap["version"]), copy.deepcopy(running))
+        except Exception as exc:
+            raise SnapshotError(f"migrate() of {app.version} raised {exc!r}") from exc
+        if not isinstance(result, dict):
+            raise SnapshotError("migrate() must return a dict of instance path → value")
+        running, migrated = result, changed_by(running, result)
+    plan = merge(
+        old_vars, running, app.initials, prefer=prefer, strict=strict, migrated_paths=migrated
+    )
+    params = merge(
+        {parameter_path(n): v for n, v in old_params.items()},
+        {parameter_path(n): v for n, v in snap["parameters"].items()},
+        {parameter_path(n): v for n, v in app.parameter_defaults.items()},
+        prefer=prefer,
+        checks={parameter_path(n): p.spec.check for n, p in app.parameters.items()},
+    )
+    plan.decisions += params.decisions
+    return plan
 
 
 def _restore_points(engine: ScanEngine, points: Mapping[str, Any]) -> None:
     for point in engine.image:
-        st = points[point.name]
+        st = points.get(point.name)
+        if st is None:  # a point of this version the snapshot's lacks: it keeps its initial
+            continue
         point.value = st["value"]
         point.quality = Quality(st["quality"])
         point.timestamp_ns = int(st["timestamp_ns"])

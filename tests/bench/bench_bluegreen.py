@@ -28,22 +28,36 @@ def run() -> dict[str, Any]:
         try:
             result = {
                 "blue_green": _scenario(broker, tmp / "bg", blue_green=True),
+                # 1.0.0 → 1.1.0: a changed gain, an added parameter, a removed variable, the
+                # snapshot merged by the standby (issue 12)
+                "blue_green_version_change": _scenario(
+                    broker, tmp / "bgv", blue_green=True, versions=True
+                ),
                 "stop_restart": _scenario(broker, tmp / "sr", blue_green=False),
             }
         finally:
             broker.stop()
     bg, sr = result["blue_green"], result["stop_restart"]
+    bgv = result["blue_green_version_change"]
     result["gap_cycles"] = {
         "blue_green": bg.get("runtime_gap_cycles"),
+        "blue_green_version_change": bgv.get("runtime_gap_cycles"),
         "stop_restart": sr.get("runtime_gap_cycles"),
+    }
+    result["plant_gap_cycles"] = {
+        "blue_green": bg.get("plant_gap_cycles"),
+        "blue_green_version_change": bgv.get("plant_gap_cycles"),
+        "stop_restart": sr.get("plant_gap_cycles"),
     }
     return result
 
 
-def _scenario(broker: Broker, tmp: Path, *, blue_green: bool) -> dict[str, Any]:
+def _scenario(
+    broker: Broker, tmp: Path, *, blue_green: bool, versions: bool = False
+) -> dict[str, Any]:
     from containers._bluegreen import MqttCommander, blue_green_handover, plant_gap
     from tests.hil.conftest import ServeProcess, Watcher, wait_until
-    from tests.hil.test_handover import TOKEN, Instance, build_app
+    from tests.hil.test_handover import TOKEN, Instance, build_app, make_version
 
     tmp.mkdir(parents=True)
     plant = f"vplc/sim/bench-{tmp.name}"
@@ -63,8 +77,13 @@ def _scenario(broker: Broker, tmp: Path, *, blue_green: bool) -> dict[str, Any]:
         wait_until(lambda: (watch.last("status") or {}).get("status") == "online", 15)
         v1 = build_app(tmp, broker.port, plant, "v1", epoch=1)
         if blue_green:
+            green_app = v1
+            if versions:
+                make_version(v1, "1.0.0", kc=20.0, extra_param=False, legacy_var=True)
+                green_app = build_app(tmp, broker.port, plant, "v110", epoch=1)
+                make_version(green_app, "1.1.0", kc=25.0, extra_param=True, legacy_var=False)
             blue = start("blue", v1)
-            start("green", v1, "--standby")
+            start("green", green_app, "--standby")
             time.sleep(3.0)
             return blue_green_handover(cmdr, old=blue.prefix, new="vplc/s1/green/bioreactor")
         blue = start("blue", v1, "--heartbeat", str(tmp / "hb-old.json"))

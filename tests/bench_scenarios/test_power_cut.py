@@ -111,3 +111,28 @@ def test_power_cut_on_a_memory_driver_app_keeps_counting(ramp_app: Path) -> None
     )
     result = run_scenario(sc)
     assert result.passed, result.failures
+
+
+def test_phase_state_time_continues_across_a_cut_after_hold_and_restart() -> None:
+    """STATE_TIME is retained as a duration: after HOLD, RESTART and a power cut the phase is
+    as long in RUNNING as at the last checkpoint (it read -1521 s when the stamp was kept as an
+    absolute app time of the runtime that died)."""
+    sc = _scenario(
+        {"off_for": OFF},
+        timeline=[
+            {"at": 1200, "phase": {"block": "batch.phase", "command": "HOLD"}},
+            {"at": 1220, "phase": {"block": "batch.phase", "command": "RESTART"}},
+            {"at": CUT, "power_cut": {"off_for": OFF}},
+        ],
+        assertions=[{"always": 'batch.phase.STATE_TIME >= 0 and batch.phase.STATE_NAME != ""'}],
+    )
+    result = run_scenario(sc, record=True)
+    assert result.passed, result.failures
+    checkpoint = _at(result, 1500.0)["batch.phase.STATE_TIME"]
+    assert 270 < checkpoint < 285  # in RUNNING since the RESTART at ~1221 s
+    # After power-up the series repeats the one from the checkpoint on: the cut loses the
+    # 5 s since the checkpoint and the time off, nothing else.
+    for k in range(12):
+        before, after = _at(result, 1500.0 + 0.2 * k), _at(result, CUT + OFF + 0.2 * k)
+        assert after["batch.phase.STATE_TIME"] == before["batch.phase.STATE_TIME"], k
+        assert after["batch.phase.STATE_NAME"] == "RUNNING"

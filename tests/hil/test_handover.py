@@ -167,3 +167,46 @@ def test_new_instance_faulting_in_probation_rolls_back(bench: dict[str, Any]) ->
     assert stats["actuators"]["agitator"] > 0  # green's safe values never reached the plant
     assert cmdr.command(green.prefix, "handover_status")["new"]["mode"] == "failed"
     assert green.stop() == 1  # it ended in FAULT
+
+
+def make_version(
+    app: Path, version: str, *, kc: float, extra_param: bool, legacy_var: bool
+) -> Path:
+    """A version of the bioreactor copy: TIC101 gain, an extra parameter, an extra VAR."""
+    manifest = yaml.safe_load((app / "app.yaml").read_text())
+    manifest["version"] = version
+    if extra_param:
+        manifest["parameters"].append({"name": "spare_gain", "type": "REAL", "default": 1.5})
+    (app / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    loops = (app / "loops.py").read_text().replace("PID(KC=20.0,", f"PID(KC={kc},")
+    (app / "loops.py").write_text(loops)
+    if legacy_var:
+        batch = (app / "batch.py").read_text()
+        batch = batch.replace('"batches": 0}', '"batches": 0, "legacy_counter": 7}')
+        (app / "batch.py").write_text(batch)
+    return app
+
+
+def test_blue_green_across_versions_merges_the_state(bench: dict[str, Any]) -> None:
+    """1.0.0 → 1.1.0 with a changed gain, an added parameter and a removed variable."""
+    tmp, cmdr = bench["tmp"], bench["cmdr"]
+    old = make_version(_app(bench, "v100"), "1.0.0", kc=20.0, extra_param=False, legacy_var=True)
+    new = make_version(_app(bench, "v110"), "1.1.0", kc=25.0, extra_param=True, legacy_var=False)
+    blue = bench["start"]("blue", old)
+    green = bench["start"]("green", new, "--standby")
+    time.sleep(3.0)
+    report = blue_green_handover(cmdr, old=blue.prefix, new=green.prefix)
+    assert report["outcome"] == "ok", report
+    assert report["plant_gap_cycles"] is not None and report["plant_gap_cycles"] <= 2.0, report
+    audit = [json.loads(line) for line in (tmp / "audit-green.jsonl").read_text().splitlines()]
+    claim = next(r for r in audit if r.get("cmd") == "handover_claim")
+    assert claim["status"] == "accepted"
+    answer = claim["new"]
+    assert (answer["from_version"], answer["version"]) == ("1.0.0", "1.1.0")
+    outcomes = {c["path"]: c["outcome"] for c in answer["plan"]["changes"]}
+    assert outcomes["loops.tic101.KC"] == "new_value"
+    assert outcomes["parameter:spare_gain"] == "added"
+    assert outcomes["batch.legacy_counter"] == "dropped"
+    assert answer["plan"]["counts"]["refused"] == 0 and answer["plan"]["counts"]["kept"] > 300
+    st = cmdr.command(green.prefix, "handover_status")["new"]
+    assert st["mode"] == "active" and st["state"] == "RUN" and st["epoch"] == 2

@@ -60,6 +60,7 @@ cdef class ALARM(Block):
         "UNACK": [False] * 5,
         "ACK_M": False,
     }
+    CLOCK_VARS = ("SINCE_NS",)  # app-time stamps: retained as ages (runtime.state)
     _VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)
 
     cdef public double IN, HH, H, L, LL, DEADBAND, DELAY

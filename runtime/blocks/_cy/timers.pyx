@@ -17,6 +17,7 @@ cdef class TON(Block):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)  # an app-time stamp: retained as an age (runtime.state)
     _VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)
 
     cdef public bint IN, Q, M
@@ -67,6 +68,7 @@ cdef class TOF(Block):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "RUNNING": False, "EXPIRED": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)  # an app-time stamp: retained as an age (runtime.state)
     _VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)
 
     cdef public bint IN, Q, M, RUNNING, EXPIRED
@@ -120,6 +122,7 @@ cdef class TP(Block):
     INPUTS = {"IN": False, "PT": 0.0}
     OUTPUTS = {"Q": False, "ET": 0.0}
     STATE = {"M": False, "START_NS": 0}
+    CLOCK_VARS = ("START_NS",)  # an app-time stamp: retained as an age (runtime.state)
     _VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)
 
     cdef public bint IN, Q, M

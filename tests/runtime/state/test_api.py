@@ -10,7 +10,9 @@ import runtime.state as state
 def test_exports() -> None:
     assert sorted(state.__all__) == [
         "ChangeReport",
+        "Decision",
         "OnlineChangeError",
+        "Plan",
         "PreparedChange",
         "RetainError",
         "RetainLoadReport",
@@ -31,6 +33,12 @@ def test_options_are_keyword_only() -> None:
     load = inspect.signature(state.RetainStore.load).parameters
     assert load["mode"].kind is inspect.Parameter.KEYWORD_ONLY
     assert load["on_bad"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert inspect.signature(state.prepare_change).parameters["seed"].kind is (
-        inspect.Parameter.KEYWORD_ONLY
-    )
+    for fn, names in (
+        (state.prepare_change, ("seed", "prefer", "strict")),
+        (state.change_online, ("seed", "prefer", "strict")),
+        (state.restore_snapshot, ("prefer", "strict")),
+        (state.RetainStore.load, ("prefer", "strict", "now_ns")),
+    ):
+        params = inspect.signature(fn).parameters
+        for name in names:
+            assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, (fn, name)

@@ -208,12 +208,21 @@ def test_values_that_do_not_fit_a_new_version_are_refused(
 ) -> None:
     _, path = _good_file(make_app, tmp_path)
     v2 = _app_dir(make_app, "2.0.0", STATE_LOGIC.replace('"count": 0,', '"count": "none",'))
-    with pytest.raises(RetainError, match=r"does not fit testapp 2\.0\.0: main\.count: int"):
+    fits_not = r"does not fit testapp 2\.0\.0: main\.count: type changed: int 110"
+    with pytest.raises(RetainError, match=fits_not):
         RetainStore(path, load_app(v2)).load()
+    # an operator's gain of 4.0 (the default was 2.0) outside the new version's range
+    doc = _file.decode(path.read_bytes())
+    doc["data"]["parameters"]["gain"] = 4.0
+    doc.pop("format"), doc.pop("schema")
+    path.write_bytes(_file.encode(doc))
     narrower = [PARAMS[0] | {"max": 1.0, "default": 0.5}]
     v3 = _app_dir(make_app, "3.0.0", parameters=narrower)
-    with pytest.raises(RetainError, match="parameter gain"):
+    with pytest.raises(RetainError, match=r"parameter:gain: running value does not fit .*above"):
         RetainStore(path, load_app(v3)).load()
+    reset = load_app(v3)
+    RetainStore(path, reset).load(prefer="new")  # the operator's value gives way
+    assert reset.parameters["gain"].value == 0.5
 
 
 def test_new_version_restores_what_matches(make_app: MakeApp, tmp_path: Path) -> None:

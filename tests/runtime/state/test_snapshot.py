@@ -59,13 +59,10 @@ def test_snapshot_keeps_lifecycle_state(make_app: MakeApp) -> None:
     assert other.program().count == count  # programs do not run in FAULT
 
 
-def test_snapshot_of_another_version_or_app_is_refused(make_app: MakeApp) -> None:
+def test_snapshot_of_another_app_or_with_bad_values_is_refused(make_app: MakeApp) -> None:
     rig = Rig(state_app(make_app))
     rig.run_ms(50)
     snap = take_snapshot(rig.engine)
-    newer = Rig(state_app(make_app, version="1.1.0"))
-    with pytest.raises(SnapshotError, match=r"1\.0\.0.*1\.1\.0.*online change"):
-        restore_snapshot(newer.engine, snap)
     foreign = Rig(state_app(make_app, name="otherapp"))
     with pytest.raises(SnapshotError, match="otherapp"):
         restore_snapshot(foreign.engine, snap)
@@ -74,7 +71,7 @@ def test_snapshot_of_another_version_or_app_is_refused(make_app: MakeApp) -> Non
     bad = json.loads(json.dumps(snap))
     bad["programs"]["main"]["main.count"] = "many"
     count = rig.program().count
-    with pytest.raises(SnapshotError, match=r"main\.count"):
+    with pytest.raises(SnapshotError, match=r"main\.count: type changed: str 'many'"):
         restore_snapshot(rig.engine, bad)
     assert rig.program().count == count  # a refused snapshot changed nothing
 
