@@ -158,8 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
 
 
+def check_before_run(app: LoadedApp) -> None:
+    """What ``vplc run`` checks of an app beyond ``load_app``, so ``validate`` refuses it too."""
+    from runtime.state.retain import retained_leaves
+
+    retained_leaves(app)  # retain paths resolve only against the built programs
+
+
 def _validate(args: argparse.Namespace) -> int:
     app = load_app(resolve_app_dir(args.app))
+    check_before_run(app)
     m = app.manifest
     print(
         f"{app.app_dir / 'app.yaml'}: OK — {m.name} {m.version}: {len(m.tasks)} task(s), "
@@ -175,6 +183,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
+    check_before_run(app)  # also where no retain file is used (a virtual run)
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
