@@ -17,6 +17,7 @@ import structlog
 from hal import Driver, ProcessImage
 from runtime._clock import Clock, RealClock
 from runtime._loader import LoadedApp
+from runtime._outputs import OutputGuard
 from runtime._rt import GcControl, apply_thread_realtime
 from runtime._task import Task
 from runtime.manifest import OverrunPolicy, RealtimeConfig
@@ -49,9 +50,19 @@ class ScanEngine:
         self.clock: Clock = clock or RealClock()
         self.image: ProcessImage = app.image
         self.drivers: list[Driver] = list(app.drivers.values())
+        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
+        self.outputs = OutputGuard(self.image, log=self.log, fault=self.fault)
+        specs = app.manifest.tasks
+        quickest = min(range(len(specs)), key=lambda i: (specs[i].period_ns, i))
         self.tasks = [
-            Task(spec, [(p, app.programs[p]) for p in spec.programs], i)
-            for i, spec in enumerate(app.manifest.tasks)
+            Task(
+                spec,
+                [(p, app.programs[p]) for p in spec.programs],
+                i,
+                # outputs no program asked for are checked by the fastest task
+                outputs=self.outputs.plan(spec.name, spec.programs, fallback=i == quickest),
+            )
+            for i, spec in enumerate(specs)
         ]
         self._by_priority = sorted(self.tasks, key=lambda t: (-t.priority, t.order))
         self.fastest = min(self.tasks, key=lambda t: (t.period_ns, t.order))
@@ -59,7 +70,6 @@ class ScanEngine:
         self.fault_reason = ""
         self.epoch_ns = 0
         self.now_ns = 0  # app time of the cycle in progress or last finished
-        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
         self.realtime: RealtimeConfig = app.manifest.realtime  # set_realtime may override
         self.gc = GcControl(enabled=self.realtime.gc_freeze and not self.clock.virtual)
         self.realtime_report: dict[str, str] = {}
@@ -206,6 +216,10 @@ class ScanEngine:
         self._read_inputs(app_now)
         if self.state is _RUN:
             self._run_programs(task)
+        plan = task.outputs  # coerce and check what the programs wrote (runtime/_outputs.py)
+        bad = plan.scan()
+        if bad is not None or self.outputs.in_episode:
+            self.outputs.settle(plan, bad, app_now)
         self._write_outputs(app_now)
         for hook in task.hooks:
             hook(task, app_now)
@@ -367,6 +381,7 @@ class ScanEngine:
             "gc_collections": list(self.gc.collections),
             "gc_process_collections": self.gc.process_collections(),
             "realtime": dict(self.realtime_report),
+            "outputs": self.outputs.statistics(),
             "tasks": {
                 t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
                 for t in self.tasks
