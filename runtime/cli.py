@@ -156,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, UsageError, DriverError, RetainError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except KeyboardInterrupt:  # Ctrl-C in a virtual run: outputs went safe on the way out
+        print("vplc: interrupted", file=sys.stderr)
+        return 130
 
 
 def check_before_run(app: LoadedApp) -> None:
@@ -337,6 +340,14 @@ def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
         )
     if trace is not None:
         print(f"trace: {trace.path} ({trace.rows} rows)")
+    bad = stats.get("outputs", {})
+    if bad.get("invalid_writes"):
+        print(
+            f"outputs: {bad['invalid_writes']} invalid write(s) in {bad['invalid_episodes']} "
+            f"episode(s), handled by on_invalid: {', '.join(bad['points'])}"
+        )
+    for hook, count in stats.get("hook_errors", {}).items():
+        print(f"cycle hook {hook} failed {count} time(s) (see the log)")
     print("outputs: driven to safe values")
 
 
