@@ -276,9 +276,9 @@ class Point:
         """
         iec = self.type
         if iec is IecType.STRING:
-            return (
-                (value, "") if isinstance(value, str) else (None, f"{_show(value)} is not a STRING")
-            )
+            if isinstance(value, str):
+                return str(value), ""
+            return None, f"{_show(value)} is not a STRING"
         if isinstance(value, bool):
             number: int | float = int(value)
         elif isinstance(value, numbers.Integral):

@@ -235,7 +235,7 @@ class ScanEngine:
             self._run_programs(task)
         plan = task.outputs  # coerce and check what the programs wrote (runtime/_outputs.py)
         bad = plan.scan()
-        if bad is not None or self.outputs.in_episode:
+        if bad is not None or self.outputs.open_episodes:
             self.outputs.settle(plan, bad, app_now)
         self._write_outputs(app_now)
         for hook in task.hooks:

@@ -2,12 +2,13 @@
 
 After a task's programs ran, the outputs they can write are checked (a precomputed list per
 task). A valid value of the exact Python type passes on the fast path: one type test and
-one chained comparison. Anything else is coerced (an int to a REAL, 1.0 to an INT) or, if
-it is not a valid value (NaN, ±inf, out of range, a BOOL of 0.7, a wrong type), handled by
-the point's ``on_invalid`` policy: ``clamp`` to the nearest limit (``hold`` where there is
-none), ``hold`` the last good value, or ``fault``. An invalid episode (consecutive checks
-with an invalid write) is logged when it starts and when it ends, with the point, the task
-and the programs that can write it, and counted; nothing invalid reaches a driver.
+one chained comparison, in C (runtime/_outscan.pyx) where it was built. Anything else is
+coerced (an int to a REAL, 1.0 to an INT) or, if it is not a valid value (NaN, ±inf, out of
+range, a BOOL of 0.7, a wrong type), handled by the point's ``on_invalid`` policy: ``clamp``
+to the nearest limit (``hold`` where there is none), ``hold`` the last good value, or
+``fault``. An invalid episode (consecutive checks with an invalid write) is logged when it
+starts and when it ends, with the point, the task and the programs that can write it, and
+counted; nothing invalid reaches a driver.
 """
 
 from __future__ import annotations
@@ -127,18 +128,15 @@ class OutputGuard:
         self.invalid_writes = 0
         self.episodes = 0
         self.records: dict[str, _Record] = {}
-        self._open: dict[Point, _Episode] = {}
-        # The fast-path tuple of every non-STRING output, built once: an online change
-        # replans on the scan thread and must not recompute limits there.
+        # Outputs inside an invalid episode; the engine reads it every cycle (an attribute,
+        # not a property: this is the hot path), as the end of an episode must be seen.
+        self.open_episodes: dict[Point, _Episode] = {}
+        # The fast-path tuple of every output, built once: an online change replans on the
+        # scan thread and must not recompute limits there.
         self.entry = {p: scan_entry(p) for p in image.outputs}
 
     def plan(self, task: str, programs: Collection[str], *, fallback: bool) -> OutputPlan:
         return OutputPlan(self, task, programs, fallback)
-
-    @property
-    def in_episode(self) -> bool:
-        """Some output is inside an invalid episode (its end is checked every cycle)."""
-        return bool(self._open)
 
     def settle(self, plan: OutputPlan, bad: list[Point] | None, now_ns: int) -> None:
         """The slow path, after ``plan.scan()`` found ``bad`` points or an episode is open."""
@@ -155,7 +153,7 @@ class OutputGuard:
             invalid.add(p)
             if self._invalid(plan, p, written, value, why, now_ns):
                 return  # FAULT: every output is at its safe value now
-        for p in [p for p in self._open if p in plan.members and p not in invalid]:
+        for p in [p for p in self.open_episodes if p in plan.members and p not in invalid]:
             self._close(p, now_ns)
 
     def _invalid(
@@ -176,12 +174,12 @@ class OutputGuard:
         else:
             p.value = p.good
             action = f"held at {p.good!r}"
-        episode = self._open.get(p)
+        episode = self.open_episodes.get(p)
         if episode is not None:
             episode.writes += 1
         else:
             programs = sorted(plan.programs.intersection(p.users)) or list(p.users)
-            self._open[p] = _Episode(now_ns, plan.task, programs)
+            self.open_episodes[p] = _Episode(now_ns, plan.task, programs)
             self.episodes += 1
             rec.episodes += 1
             self.log.warning(
@@ -195,7 +193,7 @@ class OutputGuard:
                 action=action,
             )
         if policy is _FAULT:
-            writers = ", ".join(self._open[p].programs) or "no program"
+            writers = ", ".join(self.open_episodes[p].programs) or "no program"
             self._fault(
                 f"output {p.name!r} written {_show(written)} by {writers}: {why} "
                 "(on_invalid: fault)",
@@ -206,7 +204,7 @@ class OutputGuard:
         return False
 
     def _close(self, p: Point, now_ns: int) -> None:
-        episode = self._open.pop(p)
+        episode = self.open_episodes.pop(p)
         self.log.info(
             "output_valid_again",
             point=p.name,
@@ -220,7 +218,7 @@ class OutputGuard:
         return {
             "invalid_writes": self.invalid_writes,
             "invalid_episodes": self.episodes,
-            "invalid_now": sorted(p.name for p in self._open),
+            "invalid_now": sorted(p.name for p in self.open_episodes),
             "points": {
                 name: {
                     "policy": r.policy,
