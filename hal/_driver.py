@@ -23,6 +23,9 @@ class ChannelInfo:
     type: IecType = IecType.LREAL
     unit: str = ""
     description: str = ""
+    # What the device accepts or reports, where the driver knows it (engineering units):
+    # a safe or initial value of an output outside it is refused when the app is loaded.
+    range: tuple[float, float] | None = None
 
 
 @runtime_checkable
@@ -40,6 +43,12 @@ class Driver(Protocol):
 
     A driver may set ``finite_inputs = True`` when it never latches NaN or ±inf into a REAL
     input (it raises DriverError instead): test benches then skip their own per-cycle check.
+
+    Options: the driver class (the factory registered under its type name) declares the
+    pydantic model of its manifest ``options`` as the class attribute ``Options``
+    (``extra="forbid"``, ``allow_inf_nan=False``). The loader validates a manifest's options
+    against it before constructing the driver, so every problem is reported at its YAML path
+    (``at drivers.<name>.options.<key>: …``) by ``vplc validate`` as well as ``vplc run``.
     """
 
     name: str
@@ -62,6 +71,9 @@ class Driver(Protocol):
 
 
 class DriverFactory(Protocol):
-    """Creates a driver from the ``options`` mapping of the manifest."""
+    """Creates a driver from the ``options`` mapping of the manifest.
+
+    A factory should carry ``Options``, the pydantic model of those options (see Driver).
+    """
 
     def __call__(self, *, name: str, options: Mapping[str, Any]) -> Driver: ...

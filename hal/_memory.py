@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,7 +21,7 @@ _DIRS = {
 class MemoryOptions(BaseModel):
     """``channels``: name → in/out/inout; ``initial``: starting channel values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     channels: dict[str, Literal["in", "out", "inout"]]
     initial: dict[str, Any] = {}
@@ -33,6 +33,8 @@ class MemoryDriver:
     Tests set ``values``/``qualities`` between cycles and read what outputs wrote; the
     ``writes`` counter shows how many output publications happened.
     """
+
+    Options: ClassVar[type[BaseModel]] = MemoryOptions  # checked by the loader
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         opts = MemoryOptions.model_validate(dict(options))

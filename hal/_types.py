@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum, StrEnum
+from typing import Any
 
 
 class IecType(StrEnum):
@@ -32,11 +34,28 @@ INT_LIMITS: dict[IecType, tuple[int, int]] = {
 }
 
 
+# Largest finite IEC REAL (IEEE 754 binary32); LREAL is a Python float (binary64).
+REAL_MAX = 3.4028234663852886e38
+# The values a float-typed point can hold: anything beyond cannot reach a device as a number.
+FLOAT_LIMITS: dict[IecType, tuple[float, float]] = {
+    IecType.REAL: (-REAL_MAX, REAL_MAX),
+    IecType.LREAL: (-1.7976931348623157e308, 1.7976931348623157e308),
+}
+
+
 class Direction(StrEnum):
     """Whether the control app reads (IN) or writes (OUT) a point."""
 
     IN = "in"
     OUT = "out"
+
+
+class OnInvalid(StrEnum):
+    """What happens to an output write that is not a valid value of its point."""
+
+    CLAMP = "clamp"  # out of range → the nearest limit; no nearest value (NaN, wrong type) → hold
+    HOLD = "hold"  # keep the last good value
+    FAULT = "fault"  # go to FAULT: every output to its safe value
 
 
 class Quality(IntEnum):
@@ -77,4 +96,33 @@ def coerce(iec: IecType, value: object) -> bool | int | float | str:
             raise ValueError(f"expected {iec.value} integer, got {value!r}")
         lo, hi = INT_LIMITS[iec]
         return min(max(int(value), lo), hi)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond ~1.8e308: no float holds it
+        raise ValueError(f"{iec.value} cannot hold {_short(value)}") from None
+
+
+def coerce_exact(iec: IecType, value: object) -> bool | int | float | str:
+    """Like ``coerce`` for declared and operator-written values, but never clamps.
+
+    NaN, ±inf and numbers the type cannot hold (an INT above 32767, a REAL above 3.4e38) are
+    refused with ValueError: a manifest's safe value or an operator's write is taken exactly
+    as given or not at all.
+    """
+    if isinstance(value, float) and not math.isfinite(value) and iec is not IecType.STRING:
+        raise ValueError(f"expected a finite number, got {value!r}")
+    coerced = coerce(iec, value)
+    if iec.is_integer:
+        lo, hi = INT_LIMITS[iec]
+        if not lo <= int(value) <= hi:  # type: ignore[call-overload]
+            raise ValueError(f"{_short(value)} is outside the {iec.value} range {lo}..{hi}")
+    elif iec in FLOAT_LIMITS:
+        lo_f, hi_f = FLOAT_LIMITS[iec]
+        if not lo_f <= coerced <= hi_f:  # type: ignore[operator]
+            raise ValueError(f"{_short(value)} is outside the {iec.value} range ±{hi_f:g}")
+    return coerced
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"

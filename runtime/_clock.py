@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from typing import Protocol
+
+
+class Waker:
+    """Cuts a scan's sleep short when another thread has work for it (a submitted command).
+
+    A binary semaphore on a raw lock: ``wait`` is one C call into the same futex wait with
+    the same timer slack as ``time.sleep``, so a sleep that nobody interrupts wakes as
+    precisely as before. A ``wake`` with nobody waiting makes the next ``wait`` return at
+    once; the caller then re-checks its queue, so no wake-up is ever lost.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already set: one pending wake-up is enough
+            self._lock.release()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``; True if woken (the wake-up is consumed)."""
+        return self._lock.acquire(timeout=timeout_s)
 
 
 class Clock(Protocol):
@@ -13,7 +39,9 @@ class Clock(Protocol):
 
     def now_ns(self) -> int: ...
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0) -> None: ...
+    def sleep_until(
+        self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None
+    ) -> None: ...
 
 
 class RealClock:
@@ -28,10 +56,14 @@ class RealClock:
     def now_ns(self) -> int:
         return time.monotonic_ns()
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0) -> None:
+    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> None:
+        """Sleep to the deadline; return early (without spinning) when ``waker`` is woken."""
         remaining = deadline_ns - spin_ns - time.monotonic_ns()
         if remaining > 0:
-            time.sleep(remaining / 1e9)
+            if waker is None:
+                time.sleep(remaining / 1e9)
+            elif waker.wait(remaining / 1e9):
+                return  # woken: the caller re-checks what is due
         if spin_ns:
             while time.monotonic_ns() < deadline_ns:
                 pass
@@ -52,7 +84,7 @@ class VirtualClock:
     def now_ns(self) -> int:
         return self._now
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0) -> None:
+    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> None:
         if deadline_ns > self._now:
             self._now = deadline_ns
 

@@ -15,16 +15,31 @@ from typing import Any
 import structlog
 
 from hal import Driver, ProcessImage
-from runtime._clock import Clock, RealClock
+from runtime._clock import Clock, RealClock, Waker
 from runtime._loader import LoadedApp
+from runtime._outputs import OutputGuard
 from runtime._rt import GcControl, apply_thread_realtime
 from runtime._task import Task
 from runtime.manifest import OverrunPolicy, RealtimeConfig
 
 # Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
 ProgramGuard = Callable[["Task", str, Exception], bool]
+
+
+class StopScan(Exception):  # noqa: N818 - it is a request, not an error
+    """Raised by a cycle hook to end ``run_until`` on purpose (a bench whose plant diverged).
+
+    Every other exception of a hook is caught, logged once per hook and counted: a hook
+    observes the scan (trace, telemetry, retain, heartbeat) and must not end it.
+    """
+
+
 SWITCH_INTERVAL_S = 0.0002
 _LOG_EVERY = 1000  # after the first overrun of a task, log only every Nth: logging is not free
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 class RuntimeState(StrEnum):
@@ -49,9 +64,19 @@ class ScanEngine:
         self.clock: Clock = clock or RealClock()
         self.image: ProcessImage = app.image
         self.drivers: list[Driver] = list(app.drivers.values())
+        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
+        self.outputs = OutputGuard(self.image, log=self.log, fault=self.fault)
+        specs = app.manifest.tasks
+        quickest = min(range(len(specs)), key=lambda i: (specs[i].period_ns, i))
         self.tasks = [
-            Task(spec, [(p, app.programs[p]) for p in spec.programs], i)
-            for i, spec in enumerate(app.manifest.tasks)
+            Task(
+                spec,
+                [(p, app.programs[p]) for p in spec.programs],
+                i,
+                # outputs no program asked for are checked by the fastest task
+                outputs=self.outputs.plan(spec.name, spec.programs, fallback=i == quickest),
+            )
+            for i, spec in enumerate(specs)
         ]
         self._by_priority = sorted(self.tasks, key=lambda t: (-t.priority, t.order))
         self.fastest = min(self.tasks, key=lambda t: (t.period_ns, t.order))
@@ -59,11 +84,12 @@ class ScanEngine:
         self.fault_reason = ""
         self.epoch_ns = 0
         self.now_ns = 0  # app time of the cycle in progress or last finished
-        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
         self.realtime: RealtimeConfig = app.manifest.realtime  # set_realtime may override
         self.gc = GcControl(enabled=self.realtime.gc_freeze and not self.clock.virtual)
         self.realtime_report: dict[str, str] = {}
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
+        self._waker = Waker()  # submit() wakes a sleeping scan: commands never wait a period
+        self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
         self._stop_requested = False
         self._thread: threading.Thread | None = None
         self._opened = False
@@ -111,6 +137,7 @@ class ScanEngine:
         """Run ``command(engine)`` on the scan thread between two cycles."""
         fut: Future[Any] = Future()
         self._commands.append((command, fut))
+        self._waker.wake()
         return fut
 
     def _run_commands(self) -> None:
@@ -179,9 +206,9 @@ class ScanEngine:
                 # not at its next release: it sleeps in slices (``max_sleep_ns``).
                 cap = self.max_sleep_ns
                 if cap and release - now > cap:
-                    clock.sleep_until(now + cap)
+                    clock.sleep_until(now + cap, 0, self._waker)
                 else:
-                    clock.sleep_until(release, task.spin_ns)
+                    clock.sleep_until(release, task.spin_ns, self._waker)
                 continue  # re-check: a command or a higher-priority task may be due first
             self._cycle(task, release)
             if not clock.virtual:
@@ -206,9 +233,18 @@ class ScanEngine:
         self._read_inputs(app_now)
         if self.state is _RUN:
             self._run_programs(task)
+        plan = task.outputs  # coerce and check what the programs wrote (runtime/_outputs.py)
+        bad = plan.scan()
+        if bad is not None or self.outputs.open_episodes:
+            self.outputs.settle(plan, bad, app_now)
         self._write_outputs(app_now)
         for hook in task.hooks:
-            hook(task, app_now)
+            try:
+                hook(task, app_now)
+            except StopScan:
+                raise
+            except Exception as exc:
+                self._hook_failed(hook, exc)
         work = perf_counter_ns() - work0
         end = clock.now_ns()
         stats = task.stats
@@ -228,17 +264,43 @@ class ScanEngine:
                 call(ctx)
             except Exception as exc:
                 guard = self.program_guard
-                if guard is not None and guard(task, name, exc):
-                    return
-                task.stats.faults += 1
-                self.fault(
-                    f"program {name!r} raised {type(exc).__name__}: {exc}",
-                    task=task.name,
-                    program=name,
-                    cycle=ctx.cycle,
-                    traceback=traceback.format_exc(),
-                )
+                if guard is None or not guard(task, name, exc):
+                    self._program_fault(task, name, exc)
                 return
+            except (SystemExit, KeyboardInterrupt) as exc:
+                if isinstance(exc, KeyboardInterrupt) and _on_main_thread():
+                    raise  # a virtual run scans on the main thread: the operator's Ctrl-C
+                self._program_fault(task, name, exc)  # sys.exit() in logic ends nothing
+                return
+
+    def _program_fault(self, task: Task, name: str, exc: BaseException) -> None:
+        task.stats.faults += 1
+        self.fault(
+            f"program {name!r} raised {type(exc).__name__}: {exc}",
+            task=task.name,
+            program=name,
+            cycle=task.ctx.cycle,
+            traceback=traceback.format_exc(),
+        )
+
+    def _hook_failed(self, hook: Callable[..., Any], exc: Exception) -> None:
+        """Count a cycle hook's exception; log the first of each hook with its traceback.
+
+        The hook stays attached: most failures pass (a full disk, a broker away) and a
+        removed hook would silently stop tracing or checkpointing; the count shows in
+        ``statistics()["hook_errors"]``.
+        """
+        name = getattr(hook, "__qualname__", None) or type(hook).__qualname__
+        count = self.hook_errors.get(name, 0) + 1
+        self.hook_errors[name] = count
+        if count == 1:
+            self.log.error(
+                "cycle_hook_failed",
+                hook=name,
+                error=repr(exc),
+                traceback=traceback.format_exc(),
+                note="the hook stays attached; later failures are only counted",
+            )
 
     def _read_inputs(self, app_now: int) -> None:
         for driver in self.drivers:
@@ -367,6 +429,8 @@ class ScanEngine:
             "gc_collections": list(self.gc.collections),
             "gc_process_collections": self.gc.process_collections(),
             "realtime": dict(self.realtime_report),
+            "outputs": self.outputs.statistics(),
+            "hook_errors": dict(self.hook_errors),
             "tasks": {
                 t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
                 for t in self.tasks

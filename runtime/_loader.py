@@ -6,18 +6,21 @@ import importlib
 import itertools
 import re
 import sys
+import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hal import Direction, Driver, DriverError, ProcessImage, get_driver_factory
+from pydantic import ValidationError
+
+from hal import Direction, Driver, DriverError, PointSpec, ProcessImage, get_driver_factory
 from runtime._leaves import initial_values
 from runtime._program import AppConfigError, AppContext, Parameter, Program
 from runtime._pyx import PyxBuildError, build_app_extensions
 from runtime.blocks import log_implementation
-from runtime.manifest import AppManifest, ManifestError, load_manifest
+from runtime.manifest import AppManifest, ManifestError, format_validation_error, load_manifest
 
 _load_counter = itertools.count(1)
 
@@ -108,27 +111,55 @@ def build_programs(
             programs[spec.name] = context.programs[spec.name] = cls(context, **spec.args)
         except AppConfigError as exc:
             raise ManifestError(path, [f"at programs.{i} ({spec.name}): {exc}"]) from None
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() or a KeyboardInterrupt of the app's own
             raise ManifestError(
                 path,
                 [
                     f"at programs.{i} ({spec.name}): constructing {spec.entry} raised "
-                    f"{type(exc).__name__}: {exc}"
+                    + app_failure(exc, path.parent)
                 ],
-            ) from exc
+            ) from None
     return programs
 
 
-def _build_drivers(manifest: AppManifest, image: ProcessImage, path: Path) -> dict[str, Driver]:
-    drivers: dict[str, Driver] = {}
-    for name, cfg in manifest.drivers.items():
+def app_failure(exc: BaseException, app_dir: Path) -> str:
+    """What app code raised, and where in the app's own files: ``SystemExit … at logic.py:4``."""
+    if isinstance(exc, SystemExit):
+        what = f"SystemExit (sys.exit({exc.code!r}): app logic must not exit the runtime)"
+    elif isinstance(exc, KeyboardInterrupt):
+        what = "KeyboardInterrupt"
+    else:
+        text = " ".join(str(exc).split())
+        text = text if len(text) <= 300 else text[:300] + "…"
+        what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    where = _app_location(exc, app_dir)
+    return f"{what} at {where}" if where else what
+
+
+def _app_location(exc: BaseException, app_dir: Path) -> str:
+    """``file:line`` of the innermost frame in the app's folder (a SyntaxError: its own)."""
+    spots: list[tuple[str | None, int | None]] = [
+        (f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)
+    ]
+    if isinstance(exc, SyntaxError):
+        spots.append((exc.filename, exc.lineno))
+    root = app_dir.resolve()
+    for filename, lineno in reversed(spots):
+        if not filename:
+            continue
         try:
-            factory = get_driver_factory(cfg.type)
-            drivers[name] = factory(name=name, options=cfg.options)
-        except DriverError as exc:
-            raise ManifestError(path, [f"at drivers.{name}: {exc}"]) from None
-        except ValueError as exc:  # pydantic ValidationError of the driver's options
-            raise ManifestError(path, [f"at drivers.{name}.options: {exc}"]) from None
+            rel = Path(filename).resolve().relative_to(root)
+        except (ValueError, OSError):
+            continue
+        return f"{rel}:{lineno}" if lineno else str(rel)
+    return ""
+
+
+def _build_drivers(manifest: AppManifest, image: ProcessImage, path: Path) -> dict[str, Driver]:
+    drivers = {
+        name: _build_driver(name, cfg.type, cfg.options, path)
+        for name, cfg in manifest.drivers.items()
+    }
     for name, driver in drivers.items():
         channels = driver.channels()
         bindings = []
@@ -157,12 +188,59 @@ def _build_drivers(manifest: AppManifest, image: ProcessImage, path: Path) -> di
                         )
                     ],
                 )
+            _check_channel_range(spec, info.range, f"at points.{i}", name, path)
             bindings.append((image[spec.name], spec.channel))
         try:
             driver.bind(bindings)
         except DriverError as exc:
             raise ManifestError(path, [f"at drivers.{name}: {exc}"]) from None
+        except Exception as exc:
+            raise ManifestError(
+                path,
+                [f"at drivers.{name}: binding the points raised {app_failure(exc, path.parent)}"],
+            ) from None
     return drivers
+
+
+def _check_channel_range(
+    spec: PointSpec, rng: tuple[float, float] | None, where: str, driver: str, path: Path
+) -> None:
+    """An output's safe and initial values must be values its device accepts."""
+    if rng is None or spec.direction is not Direction.OUT:
+        return
+    for key in ("safe", "initial"):
+        value = getattr(spec, key)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and not rng[0] <= value <= rng[1]:
+            raise ManifestError(
+                path,
+                [
+                    f"{where}.{key} ({spec.name}): {value!r} is outside the range "
+                    f"{rng[0]:g}..{rng[1]:g} of channel {spec.channel!r} of driver {driver!r}"
+                ],
+            )
+
+
+def _build_driver(name: str, kind: str, options: dict[str, Any], path: Path) -> Driver:
+    """One driver from its factory; its options checked against the factory's ``Options``."""
+    where = f"drivers.{name}"
+    try:
+        factory = get_driver_factory(kind)
+    except DriverError as exc:
+        raise ManifestError(path, [f"at {where}.type: {exc}"]) from None
+    model = getattr(factory, "Options", None)
+    try:
+        if model is not None:
+            model.model_validate(dict(options))
+        return factory(name=name, options=options)
+    except ValidationError as exc:  # the Options model's, or a driver validating by itself
+        raise ManifestError(path, format_validation_error(exc, f"{where}.options")) from None
+    except DriverError as exc:
+        raise ManifestError(path, [f"at {where}: {exc}"]) from None
+    except Exception as exc:
+        raise ManifestError(
+            path, [f"at {where}: driver type {kind!r} raised {app_failure(exc, path.parent)}"]
+        ) from None
 
 
 def _import_package(manifest: AppManifest, app_dir: Path) -> str:
@@ -193,11 +271,13 @@ def _resolve_program(package: str, entry: str, where: str, path: Path) -> type[P
                     f"(expected {module_name.replace('.', '/')}.py next to app.yaml)"
                 ],
             ) from None
-        raise ManifestError(path, [f"at {where}: importing {module_name!r} failed: {exc}"]) from exc
-    except Exception as exc:
         raise ManifestError(
-            path, [f"at {where}: importing {module_name!r} raised {type(exc).__name__}: {exc}"]
-        ) from exc
+            path, [f"at {where}: importing {module_name!r} failed: {app_failure(exc, path.parent)}"]
+        ) from None
+    except BaseException as exc:  # sys.exit() or a KeyboardInterrupt at import time too
+        raise ManifestError(
+            path, [f"at {where}: importing {module_name!r} raised {app_failure(exc, path.parent)}"]
+        ) from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise ManifestError(

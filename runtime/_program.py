@@ -66,7 +66,12 @@ class AppContext:
                 f"program {self._program!r} uses point {name!r}, which the manifest does not "
                 f"declare under 'points' (declared: {known})"
             )
-        return self._image[name]
+        point = self._image[name]
+        # Who asked for which point: the output check runs per task over the outputs its
+        # programs can write, and names the program when a write is invalid.
+        if self._program and self._program not in point.users:
+            point.users = (*point.users, self._program)
+        return point
 
     def point_names(self, prefix: str = "") -> list[str]:
         """Names of the declared points starting with ``prefix``, in manifest order.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from runtime._fb import CycleContext
+from runtime._outputs import OutputPlan
 from runtime._program import Program
 from runtime._stats import TaskStatistics
 from runtime.manifest import TaskSpec
@@ -23,6 +24,7 @@ class Task:
         "name",
         "next_release_ns",
         "order",
+        "outputs",
         "period_ns",
         "policy",
         "priority",
@@ -33,7 +35,14 @@ class Task:
         "watchdog_ns",
     )
 
-    def __init__(self, spec: TaskSpec, programs: list[tuple[str, Program]], order: int) -> None:
+    def __init__(
+        self,
+        spec: TaskSpec,
+        programs: list[tuple[str, Program]],
+        order: int,
+        *,
+        outputs: OutputPlan,
+    ) -> None:
         self.name = spec.name
         self.priority = spec.priority
         self.retime(spec)
@@ -44,12 +53,14 @@ class Task:
         self.stats = TaskStatistics()
         self.next_release_ns = 0
         self.hooks: list[CycleHook] = []
+        self.outputs = outputs  # the outputs its programs can write, checked after each cycle
 
     def set_programs(self, programs: list[tuple[str, Program]]) -> None:
         """Replace the programs between two cycles (online change): two pointer stores."""
         calls = [(name, prog.execute) for name, prog in programs]
         self.programs = programs
         self.calls = calls
+        self.outputs.replan([name for name, _ in programs])
 
     def retime(self, spec: TaskSpec) -> None:
         """Take the timing of ``spec`` (period, overrun policy, watchdog, spin) between cycles.

@@ -164,10 +164,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, UsageError, DriverError, RetainError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except KeyboardInterrupt:  # Ctrl-C in a virtual run: outputs went safe on the way out
+        print("vplc: interrupted", file=sys.stderr)
+        return 130
+
+
+def check_before_run(app: LoadedApp) -> None:
+    """What ``vplc run`` checks of an app beyond ``load_app``, so ``validate`` refuses it too."""
+    from runtime.state.retain import retained_leaves
+
+    retained_leaves(app)  # retain paths resolve only against the built programs
 
 
 def _validate(args: argparse.Namespace) -> int:
     app = load_app(resolve_app_dir(args.app))
+    check_before_run(app)
     m = app.manifest
     print(
         f"{app.app_dir / 'app.yaml'}: OK — {m.name} {m.version}: {len(m.tasks)} task(s), "
@@ -183,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
+    check_before_run(app)  # also where no retain file is used (a virtual run)
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
@@ -342,6 +354,14 @@ def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
         )
     if trace is not None:
         print(f"trace: {trace.path} ({trace.rows} rows)")
+    bad = stats.get("outputs", {})
+    if bad.get("invalid_writes"):
+        print(
+            f"outputs: {bad['invalid_writes']} invalid write(s) in {bad['invalid_episodes']} "
+            f"episode(s), handled by on_invalid: {', '.join(bad['points'])}"
+        )
+    for hook, count in stats.get("hook_errors", {}).items():
+        print(f"cycle hook {hook} failed {count} time(s) (see the log)")
     print("outputs: driven to safe values")
 
 

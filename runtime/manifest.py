@@ -6,25 +6,23 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from hal import IecType, PointSpec, Value, coerce
+from hal import DeclaredValue, IecType, PointSpec, Value, coerce_exact
+from runtime._yaml import YamlError, read_yaml
 
 __all__ = [
+    "PERIOD_MAX_MS",
+    "PERIOD_MIN_MS",
     "AppManifest",
     "DriverConfig",
     "ManifestError",
@@ -41,6 +39,14 @@ __all__ = [
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 
+# Task periods and watchdogs. Below 50 µs the Python scan cannot even latch its inputs (an
+# empty cycle plus the OS wake-up take tens of µs) and a rounded period could reach 0 ns,
+# which never lets a virtual run advance. Above an hour a "cyclic task" is a scheduler job,
+# and such a value is far more likely seconds typed as milliseconds.
+PERIOD_MIN_MS = 0.05
+PERIOD_MAX_MS = 3_600_000.0
+_MAX_PROBLEMS = 20  # a thoroughly broken file is not worth a screenful per problem
+
 
 class ManifestError(Exception):
     """A manifest that cannot run; ``str()`` is the one-paragraph message a user sees."""
@@ -48,11 +54,23 @@ class ManifestError(Exception):
     def __init__(self, path: Path | str, problems: list[str]) -> None:
         self.path = str(path)
         self.problems = problems
-        super().__init__(f"{self.path}: invalid app manifest: " + "; ".join(problems))
+        shown = problems[:_MAX_PROBLEMS]
+        more = len(problems) - len(shown)
+        tail = f"; and {more} more problem(s)" if more > 0 else ""
+        super().__init__(f"{self.path}: invalid app manifest: " + "; ".join(shown) + tail)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every float of a manifest is finite: no field here has a use for NaN or ±inf.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _in_span(value: float | None, what: str) -> float | None:
+    if value is not None and not PERIOD_MIN_MS <= value <= PERIOD_MAX_MS:
+        raise ValueError(
+            f"{what} must be {PERIOD_MIN_MS:g} ms (50 µs) to {PERIOD_MAX_MS:.0f} ms (1 h)"
+        )
+    return value
 
 
 class OverrunPolicy(StrEnum):
@@ -67,14 +85,25 @@ class TaskSpec(_Strict):
     """A cyclic task: programs run in declared order every ``period_ms``."""
 
     name: str = Field(pattern=_NAME)
-    period_ms: float = Field(gt=0, description="cycle period in milliseconds (> 0)")
+    period_ms: float = Field(description="cycle period in milliseconds (0.05 to 3600000)")
     priority: int = Field(default=10, ge=0, le=99, description="higher runs first")
     overrun: OverrunPolicy = OverrunPolicy.WARN
     watchdog_ms: float | None = Field(
-        default=None, gt=0, description="execution time above which the cycle counts as overrun"
+        default=None, description="execution time above which the cycle counts as overrun"
     )
     spin_us: int = Field(default=0, ge=0, le=5000, description="busy-wait before each release")
     programs: list[str] = Field(min_length=1)
+
+    @field_validator("period_ms")
+    @classmethod
+    def _period(cls, v: float) -> float:
+        _in_span(v, "a task period")
+        return v
+
+    @field_validator("watchdog_ms")
+    @classmethod
+    def _watchdog(cls, v: float | None) -> float | None:
+        return _in_span(v, "a watchdog time")
 
     @property
     def period_ns(self) -> int:
@@ -89,7 +118,7 @@ class ProgramSpec(_Strict):
     description: str = ""
     # Keyword arguments of the class's constructor, so one class serves many instances (the
     # reactors of a plant). Scalars only: they are part of the manifest's identity and diff.
-    args: dict[str, StrictBool | StrictInt | StrictFloat | StrictStr] = Field(
+    args: dict[str, DeclaredValue] = Field(
         default_factory=dict, description="keyword arguments for the program class"
     )
 
@@ -114,7 +143,7 @@ class ParameterSpec(_Strict):
 
     name: str = Field(pattern=_NAME)
     type: IecType = IecType.LREAL
-    default: Value
+    default: DeclaredValue
     min: float | None = None
     max: float | None = None
     unit: str = ""
@@ -124,7 +153,7 @@ class ParameterSpec(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:
         try:
-            value = coerce(self.type, self.default)
+            value = coerce_exact(self.type, self.default)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"default: {exc}") from None
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -137,11 +166,16 @@ class ParameterSpec(_Strict):
         return self
 
     def check(self, value: object) -> Value:
-        """Coerce an operator's value and check the range; raise ValueError saying why."""
-        v = coerce(self.type, value)
+        """Coerce an operator's value and check the range; raise ValueError saying why.
+
+        NaN, ±inf and numbers the type cannot hold are refused, never clamped: a setpoint is
+        taken exactly as written or not at all.
+        """
+        try:
+            v = coerce_exact(self.type, value)
+        except ValueError as exc:
+            raise ValueError(f"parameter {self.name!r}: {exc}") from None
         if isinstance(v, int | float) and not isinstance(v, bool):
-            if v != v:  # NaN never satisfies a range and must not reach a controller
-                raise ValueError(f"parameter {self.name!r}: NaN is not a value")
             if self.min is not None and v < self.min:
                 raise ValueError(f"parameter {self.name!r}: {v} is below min {self.min}")
             if self.max is not None and v > self.max:
@@ -153,15 +187,19 @@ class RetainConfig(_Strict):
     """Which state survives a restart (used by the retain store)."""
 
     variables: list[str] = Field(default_factory=list, description="instance paths")
-    interval_s: float = Field(default=10.0, gt=0)
+    # 10 ms: below, checkpoints (a file write and two fsyncs each, coalesced by the writer)
+    # would only queue up; a day: a longer interval is hardly durability at all.
+    interval_s: float = Field(default=10.0, ge=0.01, le=86400.0)
 
 
 class RealtimeConfig(_Strict):
     """OS scheduling for the scan thread; each falls back with a warning where not permitted."""
 
     fifo_priority: int = Field(default=0, ge=0, le=99, description="0 = normal scheduling")
-    cpus: list[int] = Field(default_factory=list, description="CPU affinity, empty = any")
-    timer_slack_ns: int = Field(default=1, ge=1)
+    cpus: list[Annotated[int, Field(ge=0, le=1023)]] = Field(
+        default_factory=list, description="CPU affinity, empty = any"
+    )
+    timer_slack_ns: int = Field(default=1, ge=1, le=1_000_000_000)
     gc_freeze: bool = True
 
 
@@ -231,13 +269,17 @@ def _unique(where: str, names: list[str]) -> None:
         seen.add(name)
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """One line per problem, each starting with the YAML path: ``at a.b.0: what was wrong``."""
-    return [_format_error(e) for e in exc.errors()]
+def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem, each starting with the YAML path: ``at a.b.0: what was wrong``.
+
+    ``prefix`` is the YAML path of the validated mapping when it is part of a larger file
+    (a driver's options: ``drivers.sim.options``).
+    """
+    return [_format_error(e, prefix) for e in exc.errors()]
 
 
-def _format_error(err: Mapping[str, Any]) -> str:
-    loc = ".".join(str(part) for part in err["loc"])
+def _format_error(err: Mapping[str, Any], prefix: str = "") -> str:
+    loc = ".".join([*([prefix] if prefix else []), *(str(part) for part in err["loc"])])
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         msg = "unknown key (not part of the schema)"
@@ -252,8 +294,15 @@ def _format_error(err: Mapping[str, Any]) -> str:
         msg = m.group(2)
     loc = loc or "(top level)"
     inp = err.get("input")
-    shown = "" if isinstance(inp, dict | list) or err["type"] == "missing" else f" (got {inp!r})"
+    shown = (
+        "" if isinstance(inp, dict | list) or err["type"] == "missing" else f" (got {_short(inp)})"
+    )
     return f"at {loc}: {msg}{shown}"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"
 
 
 def parse_manifest(data: object, path: Path | str) -> AppManifest:
@@ -272,16 +321,9 @@ def load_manifest(app_dir: Path | str) -> AppManifest:
     """Read and validate ``APP_DIR/app.yaml``."""
     path = Path(app_dir) / "app.yaml"
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_yaml(path)
     except FileNotFoundError:
         raise ManifestError(path, ["file not found: an app folder needs an app.yaml"]) from None
-    except OSError as exc:
-        raise ManifestError(path, [f"cannot read: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(path, [f"{where}YAML syntax error: {problem}"]) from None
+    except YamlError as exc:
+        raise ManifestError(path, [str(exc)]) from None
     return parse_manifest(data, path)

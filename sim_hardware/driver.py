@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
 from sim_hardware._fastgauss import INLINE_GAUSS
@@ -29,15 +29,39 @@ _SNAPSHOT_VERSION = 1
 class SimOptions(BaseModel):
     """The ``options`` of a ``type: sim`` driver in an app manifest."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     plant: str = Field("bioreactor", description="registered plant name: bioreactor, tank")
     seed: int = Field(0, description="seed of the measurement-noise generator")
     params: dict[str, Any] = Field(default_factory=dict, description="plant parameters")
     initial: dict[str, float] = Field(default_factory=dict, description="initial state")
     noise: bool = Field(True, description="add Gaussian measurement noise")
-    max_step_s: float = Field(1.0, gt=0, le=10, description="longest integration substep")
+    # ≥ 1 ms: a shorter substep makes the plant integrate a million times per simulated second.
+    max_step_s: float = Field(1.0, ge=0.001, le=10, description="longest integration substep")
     faults: list[Fault] = Field(default_factory=list, description="scheduled faults")
+
+    @model_validator(mode="after")
+    def _plant_params(self) -> SimOptions:
+        # Checked here, not when the plant is built, so that a misspelt plant parameter is
+        # reported at its own path (``params.<name>``) like every other option.
+        try:
+            params_model = get_plant_class(self.plant).Params
+        except PlantError as exc:
+            raise ValueError(f"plant: {exc}") from None
+        try:
+            params_model.model_validate(self.params)
+        except ValidationError as exc:
+            errors = exc.errors()
+            first = errors[0]
+            loc = ".".join(str(part) for part in ("params", *first["loc"]))
+            if first["type"] == "extra_forbidden":
+                known = ", ".join(params_model.model_fields)
+                what = f"{self.plant} has no such parameter (parameters: {known})"
+            else:
+                what = f"{first['msg']} (got {first['input']!r})"
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise ValueError(f"{loc}: {what}{more}") from None
+        return self
 
 
 def _converter(point: Point) -> Callable[[Any], Any] | None:
@@ -65,6 +89,7 @@ class SimDriver:
 
     # Readings are clamped to the channel's range and a NaN/inf true value raises DriverError.
     finite_inputs = True
+    Options: ClassVar[type[BaseModel]] = SimOptions  # checked by the loader at its YAML path
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         self.name = name

@@ -30,7 +30,7 @@ __all__ = [
 
 
 class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start_s: float = Field(0.0, ge=0, description="plant time (s) the fault begins")
     duration_s: float | None = Field(None, gt=0, description="how long it lasts; None: forever")

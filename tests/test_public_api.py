@@ -8,9 +8,10 @@ import runtime
 
 def test_hal_exports() -> None:
     assert set(hal.__all__) == {
-        "ChannelInfo", "Direction", "Driver", "DriverError", "DriverFactory", "IecType",
-        "MemoryDriver", "Point", "PointSpec", "ProcessImage", "Quality", "Scaling", "Value",
-        "coerce", "default_value", "driver_kinds", "get_driver_factory", "register_driver",
+        "ChannelInfo", "DeclaredValue", "Direction", "Driver", "DriverError", "DriverFactory",
+        "IecType", "MemoryDriver", "OnInvalid", "Point", "PointSpec", "ProcessImage", "Quality",
+        "Scaling", "Value", "coerce", "coerce_exact", "default_value", "driver_kinds",
+        "get_driver_factory", "register_driver",
     }  # fmt: skip
 
 

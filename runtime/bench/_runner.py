@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from hal import IecType
 from runtime._clock import VirtualClock
-from runtime._engine import RuntimeState, ScanEngine
+from runtime._engine import RuntimeState, ScanEngine, StopScan
 from runtime._loader import LoadedApp
 from runtime._task import Task
 from runtime._trace import TraceRecorder
@@ -53,8 +53,11 @@ class ScenarioResult:
         return self.sim_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
-class _DivergedError(Exception):
-    """An input went NaN/inf: the plant model blew up; stop rather than run on garbage."""
+class _DivergedError(StopScan):
+    """An input went NaN/inf: the plant model blew up; stop rather than run on garbage.
+
+    A StopScan: the one exception the engine lets out of a cycle hook.
+    """
 
 
 def run_scenario(

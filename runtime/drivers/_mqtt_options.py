@@ -20,7 +20,9 @@ _TOPIC = r"^[^#+\s]+(/[^#+\s]+)*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite floats only; durations bounded so that no loop spins and every timeout stays a
+    # number the OS accepts.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ChannelOptions(_Strict):
@@ -31,7 +33,9 @@ class ChannelOptions(_Strict):
     topic: str | None = Field(
         default=None, pattern=_TOPIC, description="full topic (default: the prefix convention)"
     )
-    staleness_s: float | None = Field(default=None, gt=0, description="inputs: overrides default")
+    staleness_s: float | None = Field(
+        default=None, ge=0.001, le=86400, description="inputs: overrides default"
+    )
     unit: str = ""
 
     @model_validator(mode="after")
@@ -54,21 +58,32 @@ class MqttDriverOptions(_Strict):
     keepalive_s: int = Field(default=10, ge=2, le=3600)
     prefix: str = Field(pattern=_TOPIC, description="inputs <prefix>/sensors/<channel>, ...")
     channels: dict[str, ChannelOptions | Literal["in", "out"]] = Field(min_length=1)
-    staleness_s: float = Field(default=2.0, gt=0, description="input BAD after this silence")
-    qos: Literal[0, 1, 2] = 0
-    publish_ms: float = Field(default=20.0, gt=0, description="output buffer check period")
-    refresh_s: float = Field(default=1.0, gt=0, description="republish every output this often")
-    open_wait_s: float = Field(
-        default=2.0, ge=0, description="open() waits this long for a first value of every input"
+    staleness_s: float = Field(
+        default=2.0, ge=0.001, le=86400, description="input BAD after this silence"
     )
-    close_timeout_s: float = Field(default=1.0, ge=0, description="final output flush on close")
-    reconnect_min_s: float = Field(default=0.2, gt=0)
-    reconnect_max_s: float = Field(default=10.0, gt=0)
+    qos: Literal[0, 1, 2] = 0
+    publish_ms: float = Field(
+        default=20.0, ge=1, le=3_600_000, description="output buffer check period"
+    )
+    refresh_s: float = Field(
+        default=1.0, ge=0.01, le=86400, description="republish every output this often"
+    )
+    open_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="open() waits this long for a first value of every input",
+    )
+    close_timeout_s: float = Field(
+        default=1.0, ge=0, le=3600, description="final output flush on close"
+    )
+    reconnect_min_s: float = Field(default=0.2, ge=0.01, le=3600)
+    reconnect_max_s: float = Field(default=10.0, ge=0.01, le=3600)
     owner_epoch: int | None = Field(
         default=None, ge=0, description="claim <prefix>/owner with this epoch and tag writes"
     )
     owner_wait_s: float = Field(
-        default=0.3, ge=0, description="wait for a retained claim before claiming"
+        default=0.3, ge=0, le=3600, description="wait for a retained claim before claiming"
     )
 
     @model_validator(mode="after")

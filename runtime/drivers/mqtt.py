@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
 from runtime.drivers._mqtt_net import UNSET, MqttLink
@@ -52,6 +52,8 @@ def _kind(iec: IecType) -> str:
 
 class MqttDriver:
     """Channels declared in the options, exchanged with a broker by a background thread."""
+
+    Options: ClassVar[type[BaseModel]] = MqttDriverOptions  # checked by the loader
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         self.name = name

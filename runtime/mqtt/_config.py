@@ -16,7 +16,9 @@ _TOPIC_LEVEL = r"^[A-Za-z0-9_.-]+$"  # no '/', '+', '#': a level must not change
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite floats only; durations are bounded below so that no loop spins and above so that
+    # a timeout stays a number the OS and asyncio accept (1e300 s overflows them).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TlsConfig(_Strict):
@@ -53,10 +55,18 @@ class MqttConfig(_Strict):
     password_env: str | None = Field(default=None, description="env var holding the password")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(default=10, ge=2, le=3600)
-    sample_ms: float = Field(default=10.0, gt=0, description="how often the scan compares values")
-    publish_ms: float = Field(default=20.0, gt=0, description="how often the queue is drained")
-    refresh_s: float = Field(default=60.0, gt=0, description="full republish of every point")
-    stats_s: float = Field(default=5.0, gt=0, description="task statistics and state period")
+    sample_ms: float = Field(
+        default=10.0, ge=0.05, le=3_600_000, description="how often the scan compares values"
+    )
+    publish_ms: float = Field(
+        default=20.0, ge=1, le=3_600_000, description="how often the queue is drained"
+    )
+    refresh_s: float = Field(
+        default=60.0, ge=0.01, le=86400, description="full republish of every point"
+    )
+    stats_s: float = Field(
+        default=5.0, ge=0.01, le=86400, description="task statistics and state period"
+    )
     deadband: dict[str, float] = Field(
         default_factory=dict, description="point name → absolute deadband (default 0)"
     )
@@ -67,9 +77,9 @@ class MqttConfig(_Strict):
     )
     queue_size: int = Field(default=20_000, ge=16, description="scan → bridge queue bound")
     max_command_bytes: int = Field(default=64 * 1024, ge=256, le=1024 * 1024)
-    command_timeout_s: float = Field(default=2.0, gt=0)
-    reconnect_min_s: float = Field(default=0.2, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    command_timeout_s: float = Field(default=2.0, ge=0.01, le=3600)
+    reconnect_min_s: float = Field(default=0.2, ge=0.01, le=3600)
+    reconnect_max_s: float = Field(default=30.0, ge=0.01, le=3600)
     process: bool = Field(
         default=False,
         description="run the MQTT client in a child process: the scan only writes values to "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from runtime.blocks import ALARM
 
@@ -22,6 +25,7 @@ __all__ = [
     "engine_alarms",
 ]
 
+_log = structlog.get_logger("vplc.mqtt")
 KIND_POINT, KIND_ALARM, KIND_STATE = 0, 1, 2
 _KINDS = ("HH", "H", "L", "LL", "BAD")
 
@@ -85,6 +89,7 @@ class TelemetryTap:
         self.enqueued = 0
         self.dropped = 0
         self.errors = 0
+        self.last_error = ""
         self.samples = 0
 
     @classmethod
@@ -112,12 +117,21 @@ class TelemetryTap:
         self.sample(now_ns)
 
     def sample(self, now_ns: int) -> None:
-        """Compare now and queue the changes; never raises."""
+        """Compare now and queue the changes; never raises (an error is logged once, counted)."""
         try:
             self._sample(now_ns)
-        except Exception:
-            # A hook that raises would end the scan thread; telemetry is never worth that.
+        except Exception as exc:
+            # Telemetry must never disturb the scan; but a silent failure would leave the
+            # dashboards frozen with nobody told: the first one is logged with its traceback.
             self.errors += 1
+            self.last_error = repr(exc)
+            if self.errors == 1:
+                _log.error(
+                    "telemetry_sample_failed",
+                    error=self.last_error,
+                    traceback=traceback.format_exc(),
+                    note="later failures are only counted (statistics: errors)",
+                )
 
     def _push(self, item: tuple[Any, ...]) -> bool:
         if len(self.queue) >= self.capacity:
@@ -162,13 +176,14 @@ class TelemetryTap:
         if missed and full:
             self.refresh_requested = True  # finish the refresh once there is room
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> dict[str, Any]:
         return {
             "queued": len(self.queue),
             "enqueued": self.enqueued,
             "dropped": self.dropped,
             "samples": self.samples,
             "errors": self.errors,
+            "last_error": self.last_error,
             "capacity": self.capacity,
         }
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from hal import IecType
 from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
@@ -17,6 +20,7 @@ __all__ = ["STATES", "FrameWriter", "point_kinds"]
 
 STATES = ("RUN", "STOP", "FAULT")
 _STATE_CODE = {name: i for i, name in enumerate(STATES)}
+_log = structlog.get_logger("vplc.mqtt")
 _UNSENT = object()  # never identical to a value: the next sample sends the text again
 _SIDE_CAPACITY = 10_000
 
@@ -62,6 +66,7 @@ class FrameWriter:
         self.next_sample_ns = 0
         self.samples = 0
         self.errors = 0
+        self.last_error = ""
         self.side_dropped = 0
 
     def resend_texts(self) -> None:
@@ -76,9 +81,18 @@ class FrameWriter:
         self.next_sample_ns = now_ns + self.sample_ns
         try:
             self._write(now_ns)
-        except Exception:
-            # A hook that raises would end the scan thread; telemetry is never worth that.
+        except Exception as exc:
+            # Telemetry must never disturb the scan, nor fail unseen: the first error is
+            # logged with its traceback, every one is counted.
             self.errors += 1
+            self.last_error = repr(exc)
+            if self.errors == 1:
+                _log.error(
+                    "telemetry_write_failed",
+                    error=self.last_error,
+                    traceback=traceback.format_exc(),
+                    note="later failures are only counted (statistics: errors)",
+                )
         finally:
             self.frame.end()  # never leave the seqlock odd: readers would wait forever
 
@@ -125,10 +139,11 @@ class FrameWriter:
         if reason is not self.last_reason and self._text("reason", 0, reason):
             self.last_reason = reason
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> dict[str, Any]:
         return {
             "samples": self.samples,
             "errors": self.errors,
+            "last_error": self.last_error,
             "side_queued": len(self.side),
             "side_dropped": self.side_dropped,
         }

@@ -40,12 +40,14 @@ class PointChange:
                     driver.write_outputs(engine.now_ns)  # the safe values, once, while bound
                 driver.rebind(self.bindings[driver.name][1])  # type: ignore[attr-defined]
         engine.image = self.new_image
+        engine.outputs.use_image(self.new_image)  # the output check follows (tasks replan)
 
     def switch_back(self, engine: ScanEngine, drivers: Sequence[Driver]) -> None:
         for driver in drivers:
             if driver.name in self.bindings:
                 driver.rebind(self.bindings[driver.name][0])  # type: ignore[attr-defined]
         engine.image = self.old_image
+        engine.outputs.use_image(self.old_image)
 
 
 def plan_points(

@@ -23,9 +23,9 @@ class PlantError(ValueError):
 
 
 class PlantParams(BaseModel):
-    """Base of every plant's parameter model: unknown keys are an error."""
+    """Base of every plant's parameter model: unknown keys and NaN/inf are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ class Signal:
             description=f"{self.description} [{self.lo:g}..{self.hi:g} {self.unit}]".replace(
                 " ]", "]"
             ),
+            range=(self.lo, self.hi) if self.type is not IecType.BOOL else None,
         )
 
 

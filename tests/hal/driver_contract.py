@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from pydantic import BaseModel
+
 from hal import ChannelInfo, Direction, Driver, DriverError, IecType, Point, PointSpec, Quality
 
 __all__ = ["check_driver_contract"]
@@ -47,11 +49,20 @@ def check_driver_contract(
     driver = make_driver()
     assert isinstance(driver, Driver), "driver does not implement the hal.Driver protocol"
     assert isinstance(driver.name, str) and driver.name, "driver.name must be a non-empty str"
+    _check_options_model(type(driver))
     channels = _check_channels(driver)
     _check_bindings_fit(channels, bindings)
     _check_bind_rejects(make_driver, channels, bindings)
     _check_cycle(driver, bindings, cycles, period_ns, fresh_timestamps)
     _check_snapshot(make_driver, driver, bindings)
+
+
+def _check_options_model(cls: type) -> None:
+    # The loader validates a manifest's options against it, so errors carry their YAML path.
+    model = getattr(cls, "Options", None)
+    assert isinstance(model, type) and issubclass(model, BaseModel), "no `Options` model declared"
+    assert model.model_config.get("extra") == "forbid", "Options must refuse unknown keys"
+    assert model.model_config.get("allow_inf_nan") is False, "Options must refuse NaN/inf"
 
 
 def _check_channels(driver: Driver) -> dict[str, ChannelInfo]:
@@ -63,6 +74,9 @@ def _check_channels(driver: Driver) -> dict[str, ChannelInfo]:
         assert info.name == key, f"channel key {key!r} != ChannelInfo.name {info.name!r}"
         assert info.directions and info.directions <= _BOTH, f"channel {key!r}: directions"
         assert isinstance(info.type, IecType), f"channel {key!r}: type is not an IecType"
+        if info.range is not None:
+            lo, hi = info.range
+            assert math.isfinite(lo) and math.isfinite(hi) and lo <= hi, f"channel {key!r}: range"
     return first
 
 

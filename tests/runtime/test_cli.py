@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MakeApp, memory_manifest
+import pytest
+
+from tests.conftest import COPY_LOGIC, MakeApp, memory_manifest
 
 VPLC = str(Path(sys.executable).with_name("vplc"))
 
@@ -131,3 +133,49 @@ def test_same_run_twice_gives_identical_traces(make_app: MakeApp, tmp_path: Path
         assert vplc("run", app, "--virtual", "--duration", "2", "--trace", str(out)).returncode == 0
         digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("import sys; sys.exit(0)", "SystemExit (sys.exit(0)"),
+        ("import sys; sys.exit(3)", "SystemExit (sys.exit(3)"),
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("raise MemoryError('too big')", "MemoryError: too big"),
+    ],
+)
+@pytest.mark.parametrize("when", ["import", "construct"])
+def test_app_code_that_exits_or_interrupts_is_exit_2_with_its_line(
+    make_app: MakeApp, statement: str, expected: str, when: str
+) -> None:
+    if when == "import":
+        logic, line = f"{statement}\n{COPY_LOGIC}", 1
+    else:
+        logic = COPY_LOGIC.replace(
+            "        super().__init__(app)\n",
+            f"        super().__init__(app)\n        {statement}\n",
+        )
+        line = logic.splitlines().index(f"        {statement}") + 1
+    for command in ("validate", "run"):
+        args = ("--virtual", "--duration", "1") if command == "run" else ()
+        res = vplc(command, str(make_app(logic=logic)), *args)
+        assert res.returncode == 2, (command, res.stdout, res.stderr)
+        assert "Traceback" not in res.stderr and "app.yaml" in res.stderr
+        assert expected in res.stderr and f"at logic.py:{line}" in res.stderr
+
+
+def test_validate_refuses_a_misspelt_retain_path(make_app: MakeApp) -> None:
+    res = vplc("validate", str(make_app(memory_manifest(retain={"variables": ["main.cuont"]}))))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "app.yaml: at retain.variables.0: 'main.cuont' names no variable" in res.stderr
+    ok = vplc("validate", str(make_app(memory_manifest(retain={"variables": ["main.count"]}))))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_validate_names_the_yaml_path_of_a_driver_option(make_app: MakeApp) -> None:
+    m = memory_manifest()
+    m["drivers"]["mem"]["options"]["channels"]["x"] = "sideways"
+    res = vplc("validate", str(make_app(m)))
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert "at drivers.mem.options.channels.x:" in line and "errors.pydantic.dev" not in line
