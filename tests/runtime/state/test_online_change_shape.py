@@ -189,3 +189,39 @@ def test_the_fastest_task_must_stay_the_fastest(make_app: MakeApp) -> None:
     swapped = [two[0] | {"period_ms": 100}, two[1]]
     with pytest.raises(OnlineChangeError, match="the fastest task would become 'slow'"):
         prepare_change(rig.engine, make_app(manifest("1.1.0", tasks=swapped, **kw), LOGIC_V1))
+
+
+LOGIC_V3 = """
+from runtime import Program
+
+class Main(Program):
+    VARS = {"count": 0}
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.y = app.point("Y")
+        self.z = app.point("Z")
+        self.v = app.point("V")
+
+    def execute(self, ctx):
+        self.count += 1
+        self.y.value = float(self.count)
+        self.z.value = 9.0
+        self.v.value = float("nan") if self.count % 2 else 1e9
+"""
+
+
+def test_an_output_added_online_is_checked_like_the_others(make_app: MakeApp) -> None:
+    channels = {**CHANNELS, "v": "out"}
+    drivers = {"mem": {"type": "memory", "options": {"channels": channels}}}
+    v1 = make_app(manifest("1.0.0", drivers=drivers, points=POINTS_V1), LOGIC_V1)
+    rig = Rig(v1)
+    rig.run_ms(50)
+    points = [*POINTS_V1, _point("V", "out", "v", safe=0.0, range=[0.0, 10.0])]
+    v3 = make_app(manifest("1.1.0", drivers=drivers, points=points), LOGIC_V3)
+    report = change_online(rig.engine, v3)
+    rig.run_ms(100)
+    assert report.status == "committed"
+    # NaN holds the last good value (the safe 0.0 at first), 1e9 is clamped to the range
+    assert rig.driver.values["v"] in (0.0, 10.0)
+    assert rig.engine.statistics()["outputs"]["invalid_writes"] > 0
