@@ -21,6 +21,7 @@ import yaml
 
 from containers._bluegreen import MqttCommander
 from runtime._access import hash_token
+from tests.containers._net import bridge_gateway
 from tests.containers.conftest import PREFIX, _run
 from tests.hil.conftest import VPLC, mqtt_app, wait_until
 from tests.hil.test_handover import FAULTY
@@ -29,12 +30,6 @@ from tests.mqtt.broker import ensure_mosquitto
 TOKEN = "bg-deployer-secret"
 NAME = f"{PREFIX}-bg"
 PLANT = f"vplc/sim/{PREFIX}-bg"
-
-
-def _gateway() -> str:
-    out = _run(["docker", "network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"])
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout)[0]["Gateway"])
 
 
 def _free_port(host: str) -> int:
@@ -48,7 +43,7 @@ def _free_port(host: str) -> int:
 def net(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Mosquitto on the bridge gateway (only this machine's docker bridge) and the plant."""
     exe, _ = ensure_mosquitto()
-    host = _gateway()
+    host = bridge_gateway()
     port = _free_port(host)
     work = tmp_path_factory.mktemp("bg-net")
     conf = work / "mosquitto.conf"
