@@ -7,6 +7,7 @@ build must refuse, not silently depend on (a plant network has no internet).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ __all__ = ["BUILD_NETWORK", "docker_build"]
 
 BUILD_NETWORK = "none"
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12})$")
 
 
 def docker_build(
@@ -34,7 +36,7 @@ def docker_build(
 ) -> str:
     """Stream the build log; return the image id, or raise with the failing step and the log."""
     tail: list[str] = []
-    step = ""
+    step, layer = "", ""
     try:
         for chunk in client.api.build(
             path=str(ctx),
@@ -48,16 +50,29 @@ def docker_build(
             decode=True,
         ):
             if "error" in chunk:
+                _drop_partial(client, layer)
                 _fail(tag, step, str(chunk["error"]).strip(), tail)
             for line in str(chunk.get("stream", "")).splitlines():
                 if line.strip():
                     if _STEP.match(line):
                         step = _STEP.sub("", line)
+                    elif m := _LAYER.match(line):
+                        layer = m.group(1)
                     tail = [*tail[-14:], line]
                     progress("  " + line)
     except docker.errors.APIError as exc:
         raise BuildError(f"docker build of {tag} failed: {exc.explanation or exc}") from None
     return str(client.images.get(tag).id)
+
+
+def _drop_partial(client: docker.DockerClient, layer: str) -> None:
+    """A refused build must not leave its untagged layers (hundreds of MB) behind: remove the
+    last one, which takes its untagged parents along; a layer other images build on stays."""
+    if not layer:
+        return
+    with contextlib.suppress(docker.errors.APIError):
+        if not client.images.get(layer).tags:  # never the base, nor any image someone tagged
+            client.images.remove(layer)
 
 
 def _fail(tag: str, step: str, error: str, tail: list[str]) -> None:

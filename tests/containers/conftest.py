@@ -182,6 +182,14 @@ def images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         _run(["docker", "image", "prune", "-f", "--filter", "label=org.vplc.stage=install"])
 
 
+def drop_release_tags(deployment: str) -> None:
+    """Untag the images the deployment's history kept (the images stay for other tests)."""
+    fmt = "{{.Repository}}:{{.Tag}}"
+    out = _run(["docker", "images", "--format", fmt, f"vplc-release-{deployment}"])
+    for tag in out.stdout.split():
+        _run(["docker", "rmi", tag])
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
@@ -206,6 +214,7 @@ def deployments(client: Any, tmp_path: Path) -> Iterator[Callable[..., Path]]:
         for suffix in ("", "-previous"):
             _run(["docker", "rm", "-f", f"vplc-{name}{suffix}"])
         _run(["docker", "volume", "rm", "-f", f"vplc-{name}-state"])
+        drop_release_tags(name)
 
 
 @pytest.fixture

@@ -183,6 +183,7 @@ def test_build_refuses_an_app_whose_logic_fails_to_import(
         tmp_path / "bad", version="9.9.9", extra={"alarms.py": "import no_such_module_here\n"}
     )
     tag = f"{PREFIX}-bad:9.9.9"
+    before = _dangling_runtime_layers()
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "runtime.cli", "image", "build", str(app), "--tag", tag,
@@ -194,5 +195,19 @@ def test_build_refuses_an_app_whose_logic_fails_to_import(
         assert "`vplc validate` inside the image rejects the app" in err
         assert "no_such_module_here" in err and "programs.1.entry" in err
         assert "Traceback" not in err
+        # The refused build's own layers are gone (the install stage stays as build cache).
+        assert _dangling_runtime_layers() <= before
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+def _dangling_runtime_layers() -> set[str]:
+    out = subprocess.run(
+        ["docker", "images", "-q", "--filter", "dangling=true"], capture_output=True, text=True
+    ).stdout.split()
+    stage = subprocess.run(
+        ["docker", "images", "-q", "--filter", "dangling=true", "--filter",
+         "label=org.vplc.stage=install"],
+        capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    return set(out) - set(stage)

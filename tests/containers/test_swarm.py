@@ -263,6 +263,10 @@ def test_deploy_update_rollback_remove_on_swarm(
         ("update", "bob", "ok", "swarm"),
         ("rollback", "bob", "ok", "swarm"),
         ("update", "bob", "rolled-back", "swarm"),
+        ("rollback", "bob", "refused", "swarm"),  # refusals are recorded too
         ("remove", "alice", "ok", "swarm"),
     ]
+    ids = [(r["from_image_id"], r["to_image_id"]) for r in mgr.audit.records()]
+    broken_id = client.images.get(swarm_images["broken"]).id
+    assert ids[:4] == [(None, v1_id), (v1_id, v2_id), (v2_id, v1_id), (broken_id, v1_id)]
     assert mgr.audit.verify()
