@@ -211,3 +211,25 @@ def _dangling_runtime_layers() -> set[str]:
         capture_output=True, text=True,
     ).stdout.split()  # fmt: skip
     return set(out) - set(stage)
+
+
+def test_cli_builds_the_plant_image(images: dict[str, str], client: Any) -> None:
+    tag = f"{PREFIX}-sim:cli"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "runtime.cli", "image", "build-plant", "--tag", tag,
+             "--wheelhouse", images["wheelhouse"]],
+            capture_output=True, text=True, cwd=ROOT, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr + proc.stdout[-2000:]
+        built = json.loads(proc.stdout[proc.stdout.rindex("\n{") :])
+        assert built["tag"] == tag and built["labels"]["org.vplc.role"] == "plant"
+        config = client.images.get(tag).attrs["Config"]
+        assert config["Entrypoint"] == [
+            "/opt/vplc/bin/vplc", "--log-format", "json", "sim", "serve",
+        ]  # fmt: skip
+        assert config["User"] == "10001:10001"
+        out = client.containers.run(tag, ["--help"], remove=True, network_mode="none")
+        assert b"--prefix" in out and b"--host" in out
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
