@@ -10,9 +10,11 @@ the runtime's own reason, and so do an exit, a restart or an unhealthy health ch
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import docker.errors
@@ -80,10 +82,7 @@ class HeartbeatWatch:
             return None
         self._next_read = now + self.every_s
         beat = read_heartbeat(self.container)
-        host = (self.container.attrs.get("Config") or {}).get("Hostname")
-        if beat is None or (host and beat.get("host") != host):
-            # Not written yet, or still the file the previous container on this volume left
-            # (a stopped engine's final record): not this container's heartbeat.
+        if beat is None or not _this_run(self.container, beat):
             return None
         self.last = beat
         state = beat.get("state")
@@ -101,6 +100,29 @@ class HeartbeatWatch:
             elif value is not None and now - old[1] > self.stall_s:
                 return f"{what} stalled: unchanged for {now - old[1]:.1f} s"
         return None
+
+
+def _this_run(container: Container, beat: dict[str, Any]) -> bool:
+    """Whether ``beat`` was written by this run of this container.
+
+    The file on the state volume may still be another container's (the previous version's
+    final ``stopped`` record) or this container's own from before a restart (an automatic
+    rollback restarts the old container): neither says anything about the scan now.
+    """
+    host = (container.attrs.get("Config") or {}).get("Hostname")
+    if host and beat.get("host") != host:
+        return False
+    started = _epoch_s(str(container.attrs.get("State", {}).get("StartedAt", "")))
+    return started is None or float(beat.get("written_at") or 0.0) >= started
+
+
+def _epoch_s(rfc3339: str) -> float | None:
+    """Docker's ``2026-12-06T02:41:59.547492123Z`` (nanoseconds) as seconds since the epoch."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", rfc3339)
+    if m is None:
+        return None
+    whole = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return whole.timestamp() + float(m.group(2) or 0.0)
 
 
 def _container_problem(container: Container, restarts0: int) -> str | None:

@@ -21,7 +21,7 @@ from containers._errors import DeployError
 from containers._ops import container_name, create_options
 from containers._rollout import update
 from containers._spec import load_deployment
-from containers._watch import MIN_PROBATION_S, probation_window_s
+from containers._watch import MIN_PROBATION_S, _epoch_s, _this_run, probation_window_s
 
 from .conftest import LATE_FAULT_S, ROOT
 
@@ -35,6 +35,22 @@ def test_default_window_is_the_longer_of_10_s_and_20_slowest_cycles() -> None:
     assert probation_window_s(4.5, periods(control=200, sequence=1000)) == 4.5
     # An image built before the label: the fastest period is all there is.
     assert probation_window_s(None, {"org.vplc.fastest-period-ms": "200.0"}) == MIN_PROBATION_S
+
+
+def test_only_this_runs_heartbeat_counts() -> None:
+    """A stopped record left on the volume (by the previous version, or by this container
+    before its restart) must not fail a start, nor pass for a running scan."""
+    started = "2026-12-06T02:41:59.547492123Z"
+    t = _epoch_s(started)
+    assert t is not None and abs(t - 1796524919.547492) < 1e-3
+
+    class Fake:
+        attrs = {"Config": {"Hostname": "abc123"}, "State": {"StartedAt": started}}
+
+    c: Any = Fake()
+    assert _this_run(c, {"host": "abc123", "written_at": t + 1.0})
+    assert not _this_run(c, {"host": "abc123", "written_at": t - 5.0, "stopped": True})
+    assert not _this_run(c, {"host": "f00ba5", "written_at": t + 1.0})
 
 
 def test_a_late_fault_is_rolled_back_within_probation(
