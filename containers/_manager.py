@@ -193,21 +193,14 @@ class DeploymentManager:
         )
         container.start()
         self.progress(f"{dep.name}: started {dep.image}, waiting for healthy")
-        stall_s = stall_limit_s(labels)
-        health = wait_healthy(container, timeout_s=dep.health_timeout_s, stall_s=stall_s)
-        if health.ok:
-            window = probation_window_s(dep.probation_s, labels)
-            self.progress(
-                f"{dep.name}: healthy after {health.seconds:.1f} s; probation {window:g} s "
-                f"(a FAULT, stall, exit or restart now rolls back)"
-            )
-            watched = watch_probation(container, window_s=window, stall_s=stall_s)
-            if watched.ok:
-                self.progress(f"{dep.name}: probation passed")
-                return Started(container, round(health.seconds, 2), round(watched.seconds, 2))
-            reason = f"failed its probation: {watched.reason}"
-        else:
-            reason = f"did not become healthy: {health.reason}"
+        try:
+            started, reason = self._watch(dep, labels, container)
+        except (docker.errors.APIError, KeyboardInterrupt) as exc:
+            # Nobody watches the new version any more: treat it as failed, so the caller
+            # puts back what ran before rather than leaving both half done.
+            started, reason = None, f"watch interrupted ({type(exc).__name__}: {exc})"
+        if started is not None:
+            return started
         logs = last_logs(container)
         container.remove(force=True)
         to_version = labels.get(LABEL + "version")
@@ -219,6 +212,24 @@ class DeploymentManager:
             f"{dep.name}: {dep.image} {reason}; the container was removed. Last log lines:\n"
             + "\n".join(logs)
         )
+
+    def _watch(
+        self, dep: Deployment, labels: dict[str, str], container: Container
+    ) -> tuple[Started | None, str]:
+        stall_s = stall_limit_s(labels)
+        health = wait_healthy(container, timeout_s=dep.health_timeout_s, stall_s=stall_s)
+        if not health.ok:
+            return None, f"did not become healthy: {health.reason}"
+        window = probation_window_s(dep.probation_s, labels)
+        self.progress(
+            f"{dep.name}: healthy after {health.seconds:.1f} s; probation {window:g} s "
+            f"(a FAULT, stall, exit or restart now rolls back)"
+        )
+        watched = watch_probation(container, window_s=window, stall_s=stall_s)
+        if not watched.ok:
+            return None, f"failed its probation: {watched.reason}"
+        self.progress(f"{dep.name}: probation passed")
+        return Started(container, round(health.seconds, 2), round(watched.seconds, 2)), ""
 
     def commit(self, name: str, dep: Deployment, *, what: str, image_id: str, **extra: Any) -> None:
         """Store the deployment as applied and put its image first in the release history."""
