@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -82,13 +83,23 @@ class MqttCommander:
         self.client.disconnect()
 
 
+# Called during the probation by the deployer: a problem the MQTT status cannot show (the
+# container exited or restarted, its heartbeat stalled) as a reason, or None.
+Watch = Callable[[], "str | None"]
+
+
 def blue_green_handover(
-    cmdr: MqttCommander, *, old: str, new: str, probation_s: float = 2.0
+    cmdr: MqttCommander,
+    *,
+    old: str,
+    new: str,
+    probation_s: float = 2.0,
+    watch: Watch | None = None,
 ) -> dict[str, Any]:
     """Hand the outputs from ``old`` to ``new`` (command prefixes); roll back on failure.
 
-    Returns the report (epochs, gap on both sides, timeline); raises HandoverFailedError with
-    the report after a rollback.
+    Returns the report (epochs, gap on both sides, timeline, the standby's merge ``plan`` when
+    its claim answer carries one); raises HandoverFailedError with the report after a rollback.
     """
     report: dict[str, Any] = {"strategy": "blue-green", "old": old, "new": new}
     report["outcome"] = "refused"  # until the release is armed nothing has changed
@@ -109,12 +120,14 @@ def blue_green_handover(
     claimed = cmdr.command(new, "handover_claim", release=rel, epoch=epoch)
     report["release_to_claim_ms"] = round((time.monotonic() - t_rel) * 1000, 1)
     report["handover_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    plan = claim_plan(claimed)
+    if plan is not None:
+        report["plan"] = plan
     if claimed["status"] != "accepted":
         return _rollback(cmdr, old, report, f"claim refused: {claimed['reason']}")
     report["skipped_releases"] = claimed["new"]["skipped_releases"]
-    status = _probation(cmdr, new, probation_s)
-    if status is None or status["mode"] not in ("active", "probation"):
-        why = status["reason"] if status else "no status from the new instance"
+    status, why = _probation(cmdr, new, probation_s, watch)
+    if why is not None or status is None:
         return _rollback(cmdr, old, report, f"new instance failed its probation: {why}")
     old_status = cmdr.command(old, "handover_status")["new"]
     report["old_mode"] = old_status["mode"] if old_status else None
@@ -145,16 +158,36 @@ def _release(cmdr: MqttCommander, old: str, report: dict[str, Any]) -> dict[str,
     raise AssertionError("unreachable")
 
 
-def _probation(cmdr: MqttCommander, new: str, probation_s: float) -> dict[str, Any] | None:
+def claim_plan(claimed: dict[str, Any]) -> dict[str, Any] | None:
+    """The state-merge plan the standby reports with its claim answer (accepted or refused).
+
+    The standby computes it when it restores the old version's snapshot through the merge
+    (runtime/state); the deployer only records it in the audit trail.
+    """
+    for where in (claimed.get("new"), claimed):
+        if isinstance(where, dict) and isinstance(where.get("plan"), dict):
+            return dict(where["plan"])
+    return None
+
+
+def _probation(
+    cmdr: MqttCommander, new: str, probation_s: float, watch: Watch | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(last status, why it failed or None): the new owner watched for ``probation_s``."""
     deadline = time.monotonic() + probation_s
     status: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         answer = cmdr.command(new, "handover_status")
         status = answer.get("new") if answer["status"] == "accepted" else None
-        if status is None or status["mode"] == "failed" or status["state"] == "FAULT":
-            return status if status is None else status | {"mode": "failed"}
+        if status is None:
+            return None, "no status from the new instance"
+        if status["mode"] not in ("active", "probation") or status["state"] == "FAULT":
+            return status, status.get("reason") or f"mode {status['mode']}, {status['state']}"
+        problem = watch() if watch is not None else None
+        if problem is not None:
+            return status, problem
         time.sleep(0.1)
-    return status
+    return status, None
 
 
 def _rollback(cmdr: MqttCommander, old: str, report: dict[str, Any], why: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,12 +15,29 @@ from docker.models.containers import Container
 
 from containers._base import Progress
 from containers._errors import DeployError, InvalidInputError
+from containers._history import (
+    drop_release_tags,
+    keep_release_tag,
+    merge_history,
+    release_entry,
+)
 from containers._image import LABEL
-from containers._ops import container_name, create_options, last_logs, read_heartbeat, wait_healthy
+from containers._ops import container_name, create_options, last_logs
 from containers._record import AuditTrail, DeploymentStore
 from containers._spec import Deployment, load_deployment, parse_cpuset
+from containers._status import container_row
+from containers._watch import probation_window_s, stall_limit_s, wait_healthy, watch_probation
 
-__all__ = ["DeploymentManager"]
+__all__ = ["DeploymentManager", "Started"]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A container that became healthy and passed its probation, with the times it took."""
+
+    container: Container
+    healthy_after_s: float
+    probation_s: float
 
 
 class DeploymentManager:
@@ -85,6 +103,15 @@ class DeploymentManager:
             )
         return labels
 
+    def image_id(self, image: str) -> str:
+        """The ID of ``image`` (tag or ID) now: what is started, recorded and audited."""
+        try:
+            return str(self.client.images.get(image).id)
+        except docker.errors.ImageNotFound:
+            raise InvalidInputError(
+                f"image {image!r} does not exist in this Docker engine"
+            ) from None
+
     def _check_outputs(self, dep: Deployment, labels: dict[str, str]) -> None:
         """Two deployments on one node must never drive the same physical output."""
         mine = set(json.loads(labels.get(LABEL + "outputs", "[]")))
@@ -117,50 +144,131 @@ class DeploymentManager:
 
     # ------------------------------------------------------------------ deploy
     def deploy(self, path: Path) -> dict[str, Any]:
-        dep = load_deployment(path)
-        base = path.resolve().parent
-        if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
-            creds = dep.credentials.model_copy(update={"env_file": base / dep.credentials.env_file})
-            dep = dep.model_copy(update={"credentials": creds})
-        labels = self.check(dep, source=str(path))
-        try:
-            self.client.containers.get(container_name(dep.name))
-            raise InvalidInputError(
-                f"deployment {dep.name!r} exists already: use `vplc update {dep.name} IMAGE`"
-            )
-        except docker.errors.NotFound:
-            pass
+        with self.refusals("deploy", None, file=str(path)) as context:
+            dep = load_deployment(path)
+            context["deployment"] = dep.name
+            base = path.resolve().parent
+            if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
+                creds = dep.credentials.model_copy(
+                    update={"env_file": base / dep.credentials.env_file}
+                )
+                dep = dep.model_copy(update={"credentials": creds})
+            labels = self.check(dep, source=str(path))
+            image_id = self.image_id(dep.image)
+            context["to_image_id"] = image_id
+            try:
+                self.client.containers.get(container_name(dep.name))
+                raise InvalidInputError(
+                    f"deployment {dep.name!r} exists already: use `vplc update {dep.name} IMAGE`"
+                )
+            except docker.errors.NotFound:
+                pass
         version = labels.get(LABEL + "version")
-        health = self.start(dep, labels, what="deploy", from_version=None)
-        self.store.put(
-            dep.name, {"spec": dep.model_dump(mode="json"), "image": dep.image, "previous": None}
-        )
-        self.record("deploy", dep.name, None, version, "ok", healthy_after_s=health)
-        return {"name": dep.name, "image": dep.image, "healthy_after_s": health}
+        ids = {"from_image_id": None, "to_image_id": image_id}
+        started = self.start(dep, labels, what="deploy", from_version=None, image_id=image_id)
+        self.commit(dep.name, dep, what="deploy", image_id=image_id)
+        timing = {"healthy_after_s": started.healthy_after_s, "probation_s": started.probation_s}
+        self.record("deploy", dep.name, None, version, "ok", **ids, **timing)
+        return {"name": dep.name, "image": dep.image, "image_id": image_id, **timing}
 
     def start(
-        self, dep: Deployment, labels: dict[str, str], *, what: str, from_version: str | None
-    ) -> float:
-        """Create and start the container and wait for healthy; on failure remove it and raise."""
+        self,
+        dep: Deployment,
+        labels: dict[str, str],
+        *,
+        what: str,
+        from_version: str | None,
+        image_id: str,
+        audit: dict[str, Any] | None = None,
+    ) -> Started:
+        """Create and start the container, wait for healthy, then watch it through probation.
+
+        On failure the container is removed (its last log lines go into the error) and the
+        failure is recorded; the caller rolls back what it changed.
+        """
         env = dep.credentials.resolve(Path.cwd())
         self.ensure_volume(dep)
         container = self.client.containers.create(
-            **create_options(dep, image_labels=labels, env=env)
+            **create_options(dep, image_labels=labels, env=env, image_id=image_id)
         )
         container.start()
         self.progress(f"{dep.name}: started {dep.image}, waiting for healthy")
-        health = wait_healthy(container, timeout_s=dep.health_timeout_s)
-        if health.ok:
-            self.progress(f"{dep.name}: healthy after {health.seconds:.1f} s")
-            return round(health.seconds, 2)
+        try:
+            started, reason = self._watch(dep, labels, container)
+        except (docker.errors.APIError, KeyboardInterrupt) as exc:
+            # Nobody watches the new version any more: treat it as failed, so the caller
+            # puts back what ran before rather than leaving both half done.
+            started, reason = None, f"watch interrupted ({type(exc).__name__}: {exc})"
+        if started is not None:
+            return started
         logs = last_logs(container)
         container.remove(force=True)
         to_version = labels.get(LABEL + "version")
-        self.record(what, dep.name, from_version, to_version, "failed", reason=health.reason)
+        self.record(
+            what, dep.name, from_version, to_version, "failed", reason=reason,
+            to_image_id=image_id, **(audit or {}),
+        )  # fmt: skip
         raise DeployError(
-            f"{dep.name}: {dep.image} did not become healthy: {health.reason}; the container "
-            f"was removed. Last log lines:\n" + "\n".join(logs)
+            f"{dep.name}: {dep.image} {reason}; the container was removed. Last log lines:\n"
+            + "\n".join(logs)
         )
+
+    def _watch(
+        self, dep: Deployment, labels: dict[str, str], container: Container
+    ) -> tuple[Started | None, str]:
+        stall_s = stall_limit_s(labels)
+        health = wait_healthy(container, timeout_s=dep.health_timeout_s, stall_s=stall_s)
+        if not health.ok:
+            return None, f"did not become healthy: {health.reason}"
+        window = probation_window_s(dep.probation_s, labels)
+        self.progress(
+            f"{dep.name}: healthy after {health.seconds:.1f} s; probation {window:g} s "
+            f"(a FAULT, stall, exit or restart now rolls back)"
+        )
+        watched = watch_probation(container, window_s=window, stall_s=stall_s)
+        if not watched.ok:
+            return None, f"failed its probation: {watched.reason}"
+        self.progress(f"{dep.name}: probation passed")
+        return Started(container, round(health.seconds, 2), round(watched.seconds, 2)), ""
+
+    def commit(self, name: str, dep: Deployment, *, what: str, image_id: str, **extra: Any) -> None:
+        """Store the deployment as applied and put its image first in the release history."""
+        rec = self.store.get(name) or {}
+        entry = release_entry(self.client, image_id, what=what, who=self.user)
+        history, dropped = merge_history(
+            rec.get("history") or [], entry | {"image": dep.image}, keep=dep.keep_releases
+        )
+        keep_release_tag(self.client, name, image_id)
+        drop_release_tags(self.client, name, dropped)
+        self.store.put(
+            name,
+            {
+                "spec": dep.model_dump(mode="json"),
+                "image": dep.image,
+                "image_id": image_id,
+                "previous": history[1]["image"] if len(history) > 1 else None,
+                "history": history,
+                **extra,
+            },
+        )
+
+    @contextlib.contextmanager
+    def refusals(self, what: str, name: str | None, **context: Any) -> Iterator[dict[str, Any]]:
+        """Invalid input stops an operation before anything changed: audited as ``refused``.
+
+        The body may add to the yielded dict (the deployment's name once known, image IDs).
+        """
+        context = {
+            "deployment": name, "from_version": None, "to_version": None,
+            "from_image_id": None, "to_image_id": None, **context,
+        }  # fmt: skip
+        try:
+            yield context
+        except InvalidInputError as exc:
+            self.audit.append(
+                who=self.user, what=what, outcome="refused", reason=str(exc)[:2000], **context
+            )
+            raise
 
     def ensure_volume(self, dep: Deployment) -> None:
         try:
@@ -189,24 +297,7 @@ class DeploymentManager:
 
     # ------------------------------------------------------------------ status, logs, remove
     def status(self) -> list[dict[str, Any]]:
-        rows = []
-        for c in self.containers():
-            state = c.attrs["State"]
-            beat = read_heartbeat(c) if c.status == "running" else None
-            rows.append(
-                {
-                    "deployment": c.labels.get(LABEL + "deployment"),
-                    "app": c.labels.get(LABEL + "app"),
-                    "version": c.labels.get(LABEL + "version"),
-                    "image": c.labels.get(LABEL + "image"),
-                    "state": c.status,
-                    "health": (state.get("Health") or {}).get("Status", "none"),
-                    "restarts": c.attrs.get("RestartCount", 0),
-                    "started_at": state.get("StartedAt"),
-                    "scan": _scan_summary(beat),
-                }
-            )
-        return rows
+        return [container_row(c) for c in self.containers()]
 
     def logs(
         self, name: str, *, follow: bool, tail: int | Literal["all"] = "all"
@@ -215,32 +306,24 @@ class DeploymentManager:
 
     def remove(self, name: str, *, purge: bool = False) -> None:
         """Stop (SIGTERM: outputs go safe) and remove; the state volume stays unless ``purge``."""
-        c = self.container(name)
+        with self.refusals("remove", name):
+            c = self.container(name)
         version = c.labels.get(LABEL + "version")
+        image_id = c.attrs.get("Image")
         c.stop(timeout=10)
         c.remove()
         rec = self.store.get(name)
         if purge and rec is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.volumes.get(Deployment.model_validate(rec["spec"]).volume).remove()
+        self.forget(name)
+        self.record(
+            "remove", name, version, None, "ok", purged_state=purge, from_image_id=image_id,
+            to_image_id=None,
+        )  # fmt: skip
+
+    def forget(self, name: str) -> None:
+        """Drop the deployment's record and the tags that kept its releases."""
+        rec = self.store.get(name) or {}
+        drop_release_tags(self.client, name, rec.get("history") or [])
         self.store.delete(name)
-        self.record("remove", name, version, None, "ok", purged_state=purge)
-
-
-def _scan_summary(beat: dict[str, Any] | None) -> dict[str, Any] | None:
-    if beat is None:
-        return None
-    tasks = beat.get("statistics", {}).get("tasks", {})
-    return {
-        "state": beat.get("state"),
-        "app_time_s": round(float(beat.get("app_time_s", 0.0)), 1),
-        "tasks": {
-            name: {
-                "cycles": t.get("cycles"),
-                "overruns": t.get("overruns"),
-                "exec_p99_us": t.get("exec_us", {}).get("p99"),
-                "latency_p99_us": t.get("wake_latency_us", {}).get("p99"),
-            }
-            for name, t in tasks.items()
-        },
-    }

@@ -1,12 +1,10 @@
-"""Container-level operations: hardened create options, health waiting, heartbeat and log reads."""
+"""Container-level operations: hardened create options, heartbeat and log reads."""
 
 from __future__ import annotations
 
 import io
 import json
 import tarfile
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -17,14 +15,7 @@ from containers._dockerfile import HEARTBEAT, STATE_DIR, UID
 from containers._image import LABEL
 from containers._spec import Deployment
 
-__all__ = [
-    "Health",
-    "container_name",
-    "create_options",
-    "last_logs",
-    "read_heartbeat",
-    "wait_healthy",
-]
+__all__ = ["container_name", "create_options", "last_logs", "read_heartbeat"]
 
 
 def container_name(deployment: str) -> str:
@@ -32,17 +23,22 @@ def container_name(deployment: str) -> str:
 
 
 def create_options(
-    dep: Deployment, *, image_labels: dict[str, str], env: dict[str, str]
+    dep: Deployment, *, image_labels: dict[str, str], env: dict[str, str], image_id: str
 ) -> dict[str, Any]:
-    """``containers.create`` keyword arguments: least privilege unless the file says otherwise."""
+    """``containers.create`` keyword arguments: least privilege unless the file says otherwise.
+
+    The container is created from ``image_id`` (resolved once by the caller, recorded in the
+    history and the audit trail), so a tag moved meanwhile cannot change what runs.
+    """
     labels = {
         LABEL + "deployment": dep.name,
         LABEL + "node": dep.node or "",
         LABEL + "image": dep.image,
+        LABEL + "image-id": image_id,
         **{k: v for k, v in image_labels.items() if k.startswith(LABEL)},
     }
     options: dict[str, Any] = {
-        "image": dep.image,
+        "image": image_id,
         "name": container_name(dep.name),
         "detach": True,
         "labels": labels,
@@ -71,46 +67,6 @@ def create_options(
     if dep.rtprio:
         options["ulimits"] = [docker.types.Ulimit(name="rtprio", soft=dep.rtprio, hard=dep.rtprio)]
     return options
-
-
-@dataclass
-class Health:
-    """Outcome of waiting for a container to become healthy."""
-
-    ok: bool
-    reason: str
-    seconds: float
-
-
-def wait_healthy(container: Container, *, timeout_s: float) -> Health:
-    """Poll until the HEALTHCHECK says healthy; fail early when the container exits or restarts."""
-    t0 = time.monotonic()
-    while True:
-        elapsed = time.monotonic() - t0
-        try:
-            container.reload()
-        except docker.errors.NotFound:
-            return Health(False, "the container disappeared", elapsed)
-        attrs = container.attrs
-        state = attrs["State"]
-        if state["Status"] in ("exited", "dead") or state.get("Restarting"):
-            return Health(
-                False, f"exited with code {state.get('ExitCode')} after {elapsed:.1f} s", elapsed
-            )
-        if attrs.get("RestartCount", 0) > 0:
-            return Health(
-                False, f"restarted {attrs['RestartCount']} time(s) while starting", elapsed
-            )
-        health = state.get("Health") or {}
-        status = health.get("Status")
-        if status == "healthy":
-            return Health(True, "healthy", elapsed)
-        if status == "unhealthy":
-            log = health.get("Log") or [{}]
-            return Health(False, f"unhealthy: {log[-1].get('Output', '').strip()}", elapsed)
-        if elapsed > timeout_s:
-            return Health(False, f"not healthy within {timeout_s:g} s (health: {status})", elapsed)
-        time.sleep(0.1)
 
 
 def last_logs(container: Container, lines: int = 15) -> list[str]:

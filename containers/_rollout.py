@@ -3,9 +3,11 @@
 ``strategy: blue-green`` deployments are handed to containers/_bluegreen_deploy.py instead.
 
 The old container is stopped (SIGTERM: its outputs go to their safe values) and kept, renamed,
-until the new one is healthy, so an automatic rollback only restarts it. The output gap is the
-time between the old container's last cycle and the new one's first cycle (both from their
-heartbeat files), divided by the fastest task period.
+until the new one is healthy and has passed its probation (containers/_watch.py), so an
+automatic rollback only restarts it. The output gap is the time between the old container's
+last cycle and the new one's first cycle (both from their heartbeat files), divided by the
+fastest task period. ``rollback`` goes back to a release of the history (containers/_history.py)
+by image ID.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import docker.errors
 from docker.models.containers import Container
 
 from containers._errors import DeployError, InvalidInputError
+from containers._history import find_release, short_id
 from containers._image import LABEL
 from containers._manager import DeploymentManager
-from containers._ops import container_name, last_logs, read_heartbeat, wait_healthy
+from containers._ops import container_name, last_logs, read_heartbeat
 from containers._spec import Deployment, Strategy
+from containers._watch import wait_healthy
 
 __all__ = ["rollback", "update"]
 
@@ -35,13 +39,21 @@ def update(
 
 
 def rollback(
-    mgr: DeploymentManager, name: str, *, deadline_s: float | None = None
+    mgr: DeploymentManager, name: str, *, to: str | None = None, deadline_s: float | None = None
 ) -> dict[str, Any]:
-    """Return ``name`` to the image it ran before the last update or rollback."""
-    rec = _record(mgr, name)
-    if not rec.get("previous"):
-        raise InvalidInputError(f"deployment {name!r} has no previous version to roll back to")
-    return _replace(mgr, name, rec["previous"], what="rollback", deadline_s=deadline_s)
+    """Return ``name`` to the release before the current one, or to the one ``to`` names
+    (a version or an image ID prefix from ``vplc history NAME``), by image ID."""
+    with mgr.refusals("rollback", name, to=to):
+        target = find_release(name, history(_record(mgr, name)), to)
+    return _replace(mgr, name, target["image_id"], what="rollback", deadline_s=deadline_s)
+
+
+def history(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's release history; a record written before histories: current + previous."""
+    if rec.get("history"):
+        return list(rec["history"])
+    legacy = [rec.get("image"), rec.get("previous")]
+    return [{"image_id": ref, "image": ref, "version": None} for ref in legacy if ref]
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,16 @@ class Replacement:
     old: Container
     old_labels: dict[str, str]
     new_labels: dict[str, str]
+    new_image_id: str
+
+    @property
+    def old_image_id(self) -> str | None:
+        return self.old.attrs.get("Image")
+
+    @property
+    def image_ids(self) -> dict[str, str | None]:
+        """For the audit record: which exact images the operation went from and to."""
+        return {"from_image_id": self.old_image_id, "to_image_id": self.new_image_id}
 
     @property
     def app(self) -> str:
@@ -69,23 +91,33 @@ class Replacement:
 
 
 def plan_replacement(
-    mgr: DeploymentManager, name: str, image: str, *, deadline_s: float | None
+    mgr: DeploymentManager, name: str, image: str, *, what: str, deadline_s: float | None
 ) -> Replacement:
-    """Check that ``image`` may replace deployment ``name`` (same app, passes the checks)."""
-    rec = _record(mgr, name)
-    old_dep = Deployment.model_validate(rec["spec"])
-    new_dep = old_dep.model_copy(update={"image": image})
-    if deadline_s is not None:
-        new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})
-    old = mgr.container(name)
-    old_labels = dict(old.labels)
-    new_labels = mgr.check(new_dep, source=f"deployment {name!r}")
-    if new_labels.get(LABEL + "app") != old_labels.get(LABEL + "app"):
-        raise InvalidInputError(
-            f"image {image!r} holds app {new_labels.get(LABEL + 'app')!r}, but deployment "
-            f"{name!r} runs app {old_labels.get(LABEL + 'app')!r}"
-        )
-    return Replacement(rec, old_dep, new_dep, old, old_labels, new_labels)
+    """Check that ``image`` may replace deployment ``name`` (same app, passes the checks).
+
+    A refusal (InvalidInputError) is recorded in the audit trail before it is raised.
+    """
+    with mgr.refusals(what, name, to_image=image) as context:
+        rec = _record(mgr, name)
+        old_dep = Deployment.model_validate(rec["spec"])
+        new_dep = old_dep.model_copy(update={"image": image})
+        if deadline_s is not None:
+            new_dep = new_dep.model_copy(update={"health_timeout_s": deadline_s})
+        old = mgr.container(name)
+        context["from_image_id"] = old.attrs.get("Image")
+        old_labels = dict(old.labels)
+        new_labels = mgr.check(new_dep, source=f"deployment {name!r}")
+        new_id = context["to_image_id"] = mgr.image_id(image)
+        if new_labels.get(LABEL + "app") != old_labels.get(LABEL + "app"):
+            raise InvalidInputError(
+                f"image {image!r} holds app {new_labels.get(LABEL + 'app')!r}, but deployment "
+                f"{name!r} runs app {old_labels.get(LABEL + 'app')!r}"
+            )
+        if new_id == old.attrs.get("Image"):
+            raise InvalidInputError(
+                f"deployment {name!r} runs image {short_id(new_id)} ({image}) already"
+            )
+    return Replacement(rec, old_dep, new_dep, old, old_labels, new_labels, new_id)
 
 
 def _record(mgr: DeploymentManager, name: str) -> dict[str, Any]:
@@ -98,31 +130,34 @@ def _record(mgr: DeploymentManager, name: str) -> dict[str, Any]:
 def _replace(
     mgr: DeploymentManager, name: str, image: str, *, what: str, deadline_s: float | None
 ) -> dict[str, Any]:
-    rec = _record(mgr, name)
-    if Deployment.model_validate(rec["spec"]).strategy is Strategy.BLUE_GREEN:
+    rec = mgr.store.get(name)
+    if rec is not None and Deployment.model_validate(rec["spec"]).strategy is Strategy.BLUE_GREEN:
         from containers import _bluegreen_deploy
 
         return _bluegreen_deploy.update(mgr, name, image, what=what, deadline_s=deadline_s)
-    plan = plan_replacement(mgr, name, image, deadline_s=deadline_s)
-    old, old_dep, new_dep, new_labels = plan.old, plan.old_dep, plan.new_dep, plan.new_labels
-    from_v, to_v = plan.from_version, plan.to_version
+    plan = plan_replacement(mgr, name, image, what=what, deadline_s=deadline_s)
+    old, new_dep, new_labels = plan.old, plan.new_dep, plan.new_labels
+    from_v, to_v, ids = plan.from_version, plan.to_version, plan.image_ids
     mgr.progress(f"{name}: {what} {from_v} → {to_v}: stopping the old container")
     old.stop(timeout=STOP_TIMEOUT_S)
     old_beat = read_heartbeat(old)
-    # Keep the old container (stopped, renamed) so an automatic rollback is a plain restart.
+    # Keep the old container (stopped, renamed) until the new one has passed its probation,
+    # so an automatic rollback is a restart of exactly what ran, not a rebuild.
     old.rename(container_name(name) + "-previous")
     try:
-        healthy_s = mgr.start(new_dep, new_labels, what=what, from_version=from_v)
+        started = mgr.start(
+            new_dep, new_labels, what=what, from_version=from_v, image_id=plan.new_image_id,
+            audit={"from_image_id": plan.old_image_id},
+        )  # fmt: skip
     except DeployError as exc:
-        return _restore_old(mgr, name, old, what=what, versions=(from_v, to_v), failure=exc)
-    new = mgr.container(name)
-    gap = _output_gap(old_beat, read_heartbeat(new))
+        return _restore_old(mgr, name, old, what=what, versions=(from_v, to_v), ids=ids,
+                            failure=exc)  # fmt: skip
+    gap = _output_gap(old_beat, read_heartbeat(started.container))
     old.remove()
-    mgr.store.put(
-        name, {"spec": new_dep.model_dump(mode="json"), "image": image, "previous": old_dep.image}
-    )
-    mgr.record(what, name, from_v, to_v, "ok", healthy_after_s=healthy_s, **gap)
-    return {"name": name, "from": from_v, "to": to_v, "healthy_after_s": healthy_s, **gap}
+    mgr.commit(name, new_dep, what=what, image_id=plan.new_image_id)
+    timing = {"healthy_after_s": started.healthy_after_s, "probation_s": started.probation_s}
+    mgr.record(what, name, from_v, to_v, "ok", **ids, **timing, **gap)
+    return {"name": name, "from": from_v, "to": to_v, **ids, **timing, **gap}
 
 
 def _restore_old(
@@ -132,6 +167,7 @@ def _restore_old(
     *,
     what: str,
     versions: tuple[str | None, str | None],
+    ids: dict[str, str | None],
     failure: DeployError,
 ) -> dict[str, Any]:
     """The new version failed (and was removed): bring the old container back, then raise."""
@@ -141,7 +177,11 @@ def _restore_old(
     old.start()
     health = wait_healthy(old, timeout_s=60)
     outcome = "rolled-back" if health.ok else "rollback-failed"
-    mgr.record(what, name, to_v, from_v, outcome, automatic=True, reason=str(failure)[:2000])
+    mgr.record(
+        what, name, to_v, from_v, outcome, automatic=True, reason=str(failure)[:2000],
+        from_image_id=ids["to_image_id"], to_image_id=ids["from_image_id"],
+        rollback_healthy_after_s=round(health.seconds, 2),
+    )  # fmt: skip
     if not health.ok:
         logs = "\n".join(last_logs(old))
         raise DeployError(

@@ -176,7 +176,9 @@ class BlueGreenOptions(_Strict):
     )
     broker_host: str | None = Field(default=None, description="as the deployer sees it")
     broker_port: int | None = Field(default=None, ge=1, le=65535)
-    probation_s: float = Field(default=2.0, gt=0, le=600)
+    probation_s: float | None = Field(
+        default=None, gt=0, le=3600, description="default: the deployment's probation_s"
+    )
     ready_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
@@ -199,6 +201,16 @@ class Deployment(_Strict):
     privileged: bool = False
     allow_privileged: bool = False
     health_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    probation_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="watch after the first healthy check; default the longer of 10 s and 20 "
+        "cycles of the slowest task (image label org.vplc.task-periods-ms)",
+    )
+    keep_releases: int = Field(
+        default=5, ge=2, le=100, description="releases kept by image ID for rollback --to"
+    )
     target: Target = Target.CONTAINER
     swarm: SwarmOptions = Field(default_factory=SwarmOptions)
     strategy: Strategy = Strategy.RECREATE

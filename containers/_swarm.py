@@ -132,21 +132,24 @@ def logs(mgr: DeploymentManager, name: str, *, follow: bool, tail: int | str) ->
 
 def deploy(mgr: DeploymentManager, path: Path) -> dict[str, Any]:
     """Create the service and wait until its task runs healthy; on failure remove it and raise."""
-    dep = load_deployment(path)
-    if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
-        creds = dep.credentials.model_copy(
-            update={"env_file": path.resolve().parent / dep.credentials.env_file}
-        )
-        dep = dep.model_copy(update={"credentials": creds})
-    if mgr.client.services.list(filters={"name": service_name(dep.name)}) or mgr.store.get(
-        dep.name
-    ):
-        raise InvalidInputError(
-            f"deployment {dep.name!r} exists already: use `vplc update {dep.name} IMAGE`"
-        )
-    spec, labels = check_and_build(mgr, dep)
+    with mgr.refusals("deploy", None, file=str(path), target="swarm") as context:
+        dep = load_deployment(path)
+        context["deployment"] = dep.name
+        if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
+            creds = dep.credentials.model_copy(
+                update={"env_file": path.resolve().parent / dep.credentials.env_file}
+            )
+            dep = dep.model_copy(update={"credentials": creds})
+        if mgr.client.services.list(filters={"name": service_name(dep.name)}) or mgr.store.get(
+            dep.name
+        ):
+            raise InvalidInputError(
+                f"deployment {dep.name!r} exists already: use `vplc update {dep.name} IMAGE`"
+            )
+        spec, labels = check_and_build(mgr, dep)
     version = labels.get(LABEL + "version")
     image_id = spec["task_template"]["ContainerSpec"]["Image"]
+    ids = {"from_image_id": None, "to_image_id": image_id}
     t0 = time.monotonic()
     svc = _docker(mgr).services.get(_docker(mgr).api.create_service(**spec)["ID"])
     dropped = dropped_fields(svc, spec)
@@ -161,54 +164,73 @@ def deploy(mgr: DeploymentManager, path: Path) -> dict[str, Any]:
             else "\n".join(_task_problems(mgr, svc, image_id)) or outcome
         )
         svc.remove()
-        mgr.record("deploy", dep.name, None, version, "failed", target="swarm", reason=reason)
+        mgr.record(
+            "deploy", dep.name, None, version, "failed", target="swarm", reason=reason, **ids
+        )
         raise DeployError(f"{dep.name}: service did not start; it was removed:\n{reason}")
     health = round(time.monotonic() - t0, 2)
-    mgr.store.put(
-        dep.name, {"spec": dep.model_dump(mode="json"), "image": dep.image, "previous": None}
+    mgr.commit(dep.name, dep, what="deploy", image_id=image_id)
+    mgr.record(
+        "deploy", dep.name, None, version, "ok", target="swarm", healthy_after_s=health, **ids
     )
-    mgr.record("deploy", dep.name, None, version, "ok", target="swarm", healthy_after_s=health)
-    return {"name": dep.name, "image": dep.image, "service": svc.name, "healthy_after_s": health}
+    return {
+        "name": dep.name, "image": dep.image, "image_id": image_id, "service": svc.name,
+        "healthy_after_s": health,
+    }  # fmt: skip
 
 
 def update(
-    mgr: DeploymentManager, name: str, image: str, *, deadline_s: float | None = None
+    mgr: DeploymentManager,
+    name: str,
+    image: str,
+    *,
+    deadline_s: float | None = None,
+    what: str = "update",
 ) -> dict[str, Any]:
-    """Rolling update (stop-first, one task) to ``image``; Swarm rolls back by itself on failure."""
-    rec = mgr.store.get(name)
-    if rec is None:
-        raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
-    old_dep = Deployment.model_validate(rec["spec"])
-    dep = old_dep.model_copy(update={"image": image})
-    svc = _service(mgr, name)
-    old = svc.attrs["Spec"]["Labels"]
-    spec, labels = check_and_build(mgr, dep)
-    if labels.get(LABEL + "app") != old.get(LABEL + "app"):
-        raise InvalidInputError(
-            f"image {image!r} holds app {labels.get(LABEL + 'app')!r}, but deployment {name!r} "
-            f"runs app {old.get(LABEL + 'app')!r}"
-        )
+    """Rolling update (stop-first, one task) to ``image``; Swarm rolls back by itself on failure.
+
+    ``what="rollback"``: ``vplc rollback --to`` a release of the history, done as an update.
+    """
+    with mgr.refusals(what, name, to_image=image, target="swarm") as context:
+        rec = mgr.store.get(name)
+        if rec is None:
+            raise InvalidInputError(f"no deployment named {name!r} in {mgr.store.dir}")
+        old_dep = Deployment.model_validate(rec["spec"])
+        dep = old_dep.model_copy(update={"image": image})
+        svc = _service(mgr, name)
+        old = svc.attrs["Spec"]["Labels"]
+        old_id = context["from_image_id"] = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"][
+            "Image"
+        ]
+        spec, labels = check_and_build(mgr, dep)
+        image_id = context["to_image_id"] = spec["task_template"]["ContainerSpec"]["Image"]
+        if labels.get(LABEL + "app") != old.get(LABEL + "app"):
+            raise InvalidInputError(
+                f"image {image!r} holds app {labels.get(LABEL + 'app')!r}, but deployment "
+                f"{name!r} runs app {old.get(LABEL + 'app')!r}"
+            )
+        if image_id == old_id:
+            raise InvalidInputError(f"deployment {name!r} runs {image} already")
+    ids = {"from_image_id": old_id, "to_image_id": image_id}
     from_v, to_v = old.get(LABEL + "version"), labels.get(LABEL + "version")
-    image_id = spec["task_template"]["ContainerSpec"]["Image"]
     timeout = deadline_s or dep.health_timeout_s + 3 * dep.swarm.monitor_s + 30
-    mgr.progress(f"{name}: rolling update {from_v} → {to_v} ({dep.swarm.update_order.value})")
-    if image_id == svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]:
-        raise InvalidInputError(f"deployment {name!r} runs {image} already")
+    mgr.progress(f"{name}: rolling {what} {from_v} → {to_v} ({dep.swarm.update_order.value})")
     t0, before = time.monotonic(), _started_at(svc)
     mgr.client.api.update_service(svc.id, svc.version, **spec)
     state = _wait_update(svc, before=before, timeout_s=timeout)
     seconds = round(time.monotonic() - t0, 2)
     if state == "completed" and _running(svc, image_id):
-        mgr.store.put(
-            name, {"spec": dep.model_dump(mode="json"), "image": image, "previous": old_dep.image}
-        )
-        mgr.record("update", name, from_v, to_v, "ok", target="swarm", converged_after_s=seconds)
-        return {"name": name, "from": from_v, "to": to_v, "converged_after_s": seconds}
+        mgr.commit(name, dep, what=what, image_id=image_id)
+        mgr.record(what, name, from_v, to_v, "ok", target="swarm", converged_after_s=seconds, **ids)
+        return {"name": name, "from": from_v, "to": to_v, "converged_after_s": seconds, **ids}
     problems = _task_problems(mgr, svc, image_id)
     message = (svc.attrs.get("UpdateStatus") or {}).get("Message", "")
     outcome = "rolled-back" if state == "rollback_completed" else f"update-{state}"
     reason = "\n".join([message, *problems]).strip()
-    mgr.record("update", name, to_v, from_v, outcome, target="swarm", automatic=True, reason=reason)
+    mgr.record(
+        what, name, to_v, from_v, outcome, target="swarm", automatic=True, reason=reason,
+        from_image_id=image_id, to_image_id=old_id,
+    )  # fmt: skip
     raise DeployError(
         f"{name}: rolling update to {to_v} failed ({state}): {reason}\n"
         + (f"Rolled back automatically to {from_v}." if outcome == "rolled-back" else "")
@@ -216,20 +238,33 @@ def update(
 
 
 def rollback(mgr: DeploymentManager, name: str, *, deadline_s: float = 120) -> dict[str, Any]:
-    """Swarm's own rollback to the service's previous spec (``docker service rollback``)."""
-    svc, rec = _service(mgr, name), mgr.store.get(name) or {}
-    if not svc.attrs.get("PreviousSpec") or not rec.get("previous"):
-        raise InvalidInputError(
-            f"deployment {name!r} has no previous version to roll back to (Swarm keeps one "
-            f"previous spec, and an automatic rollback uses it up): `vplc update {name} IMAGE`"
-        )
-    now, prev = svc.attrs["Spec"]["Labels"], svc.attrs["PreviousSpec"]["Labels"]
-    if prev.get(LABEL + "image") != rec["previous"]:
-        # After an automatic rollback Swarm's previous spec is the version that failed.
-        raise InvalidInputError(
-            f"Swarm's previous spec of {name!r} is {prev.get(LABEL + 'image')} (an update that "
-            f"failed and was rolled back), not {rec['previous']}; use `vplc update {name} IMAGE`"
-        )
+    """Swarm's own rollback to the service's previous spec (``docker service rollback``).
+
+    ``vplc rollback --to`` another release of the history is an update (``update(what=...)``).
+    """
+    with mgr.refusals("rollback", name, target="swarm"):
+        svc, rec = _service(mgr, name), mgr.store.get(name) or {}
+        if not svc.attrs.get("PreviousSpec") or not rec.get("previous"):
+            raise InvalidInputError(
+                f"deployment {name!r} has no previous version to roll back to (Swarm keeps one "
+                f"previous spec, and an automatic rollback uses it up): `vplc rollback {name} "
+                f"--to VERSION` or `vplc update {name} IMAGE`"
+            )
+        now, prev = svc.attrs["Spec"]["Labels"], svc.attrs["PreviousSpec"]["Labels"]
+        prev_id = svc.attrs["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        history = rec.get("history") or []
+        expected = history[1]["image_id"] if len(history) > 1 else None
+        if (prev_id != expected) if expected else (prev.get(LABEL + "image") != rec["previous"]):
+            # After an automatic rollback Swarm's previous spec is the version that failed.
+            raise InvalidInputError(
+                f"Swarm's previous spec of {name!r} is {prev.get(LABEL + 'image')} (an update "
+                f"that failed and was rolled back), not {rec['previous']}; use `vplc rollback "
+                f"{name} --to VERSION`"
+            )
+    ids = {
+        "from_image_id": svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+        "to_image_id": svc.attrs["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+    }
     api = mgr.client.api
     url = f"{api.base_url}/v{api.api_version}/services/{svc.id}/update"
     params, before = {"version": svc.version, "rollback": "previous"}, _started_at(svc)
@@ -241,18 +276,20 @@ def rollback(mgr: DeploymentManager, name: str, *, deadline_s: float = 120) -> d
     state = _wait_update(svc, before=before, timeout_s=deadline_s)
     from_v, to_v = now.get(LABEL + "version"), prev.get(LABEL + "version")
     if state != "rollback_completed":
-        mgr.record("rollback", name, from_v, to_v, "failed", target="swarm", reason=state)
+        mgr.record("rollback", name, from_v, to_v, "failed", target="swarm", reason=state, **ids)
         raise DeployError(f"{name}: rollback to {to_v} did not complete: {state}")
-    spec = {**rec["spec"], "image": prev[LABEL + "image"]}
-    mgr.store.put(name, {"spec": spec, "image": spec["image"], "previous": now[LABEL + "image"]})
-    mgr.record("rollback", name, from_v, to_v, "ok", target="swarm")
-    return {"name": name, "from": from_v, "to": to_v}
+    dep = Deployment.model_validate({**rec["spec"], "image": prev[LABEL + "image"]})
+    mgr.commit(name, dep, what="rollback", image_id=str(ids["to_image_id"]))
+    mgr.record("rollback", name, from_v, to_v, "ok", target="swarm", **ids)
+    return {"name": name, "from": from_v, "to": to_v, **ids}
 
 
 def remove(mgr: DeploymentManager, name: str, *, purge: bool = False) -> None:
     """Remove the service (its task gets SIGTERM: outputs go safe) and its secrets."""
-    svc = _service(mgr, name)
+    with mgr.refusals("remove", name, target="swarm"):
+        svc = _service(mgr, name)
     version = svc.attrs["Spec"]["Labels"].get(LABEL + "version")
+    image_id = svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     sid = svc.id
     svc.remove()
     # Secrets and the volume are freed only when the task containers are gone.
@@ -269,5 +306,8 @@ def remove(mgr: DeploymentManager, name: str, *, purge: bool = False) -> None:
         volume = Deployment.model_validate(rec["spec"]).volume if rec else f"vplc-{name}-state"
         with contextlib.suppress(docker.errors.NotFound):
             mgr.client.volumes.get(volume).remove()
-    mgr.store.delete(name)
-    mgr.record("remove", name, version, None, "ok", target="swarm", purged_state=purge)
+    mgr.forget(name)
+    mgr.record(
+        "remove", name, version, None, "ok", target="swarm", purged_state=purge,
+        from_image_id=image_id, to_image_id=None,
+    )  # fmt: skip

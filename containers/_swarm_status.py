@@ -7,8 +7,9 @@ from typing import Any
 import docker.errors
 
 from containers._image import LABEL
-from containers._manager import DeploymentManager, _scan_summary
+from containers._manager import DeploymentManager
 from containers._ops import read_heartbeat
+from containers._status import scan_summary
 
 __all__ = ["FAILED", "status"]
 
@@ -47,7 +48,7 @@ def status(mgr: DeploymentManager, rows: list[dict[str, Any]]) -> list[dict[str,
                 "health": ((c.attrs["State"].get("Health") or {}).get("Status") if c else None)
                 or "n/a",
                 "restarts": sum(t["Status"]["State"] in FAILED for t in tasks),
-                "scan": _scan_summary(read_heartbeat(c)) if c and c.status == "running" else None,
+                "scan": scan_summary(read_heartbeat(c)) if c and c.status == "running" else None,
                 "tasks": [
                     {
                         "id": t["ID"][:12],

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from containers._errors import ContainersError
+from containers._errors import ContainersError, InvalidInputError
 
 __all__ = ["register_deploy", "register_image"]
 
@@ -56,6 +56,14 @@ def register_image(sub: Any) -> None:
         help="install these prebuilt wheels (made elsewhere) instead of building them here",
     )
     build.set_defaults(func=_guarded(_image_build))
+    plant = isub.add_parser(
+        "build-plant", help="build vplc-sim:<runtime version>: `vplc sim serve` as entrypoint"
+    )
+    plant.add_argument("--base-image", default=None, help="default vplc-base:bookworm")
+    plant.add_argument("--tag", default=None, help="default vplc-sim:<runtime version>")
+    plant.add_argument("--no-cache", action="store_true", help="rebuild every image layer")
+    plant.add_argument("--wheelhouse", type=Path, default=None, help="prebuilt wheels to install")
+    plant.set_defaults(func=_guarded(_image_build_plant))
 
 
 def _image_build(args: argparse.Namespace) -> int:
@@ -69,6 +77,23 @@ def _image_build(args: argparse.Namespace) -> int:
     built = build_image(
         connect(),
         args.app,
+        base_image=args.base_image or BASE_IMAGE,
+        tag=args.tag,
+        no_cache=args.no_cache,
+        wheelhouse=args.wheelhouse,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(json.dumps({"tag": built.tag, "id": built.id, "labels": built.labels}, indent=2))
+    return 0
+
+
+def _image_build_plant(args: argparse.Namespace) -> int:
+    from containers._base import BASE_IMAGE
+    from containers._client import connect
+    from containers._plant import build_plant_image
+
+    built = build_plant_image(
+        connect(),
         base_image=args.base_image or BASE_IMAGE,
         tag=args.tag,
         no_cache=args.no_cache,
@@ -94,9 +119,22 @@ def register_deploy(sub: Any) -> None:
     p.add_argument("image")
     p.add_argument("--deadline", type=float, default=None, metavar="SECONDS")
     p.set_defaults(func=_guarded(_update))
-    p = sub.add_parser("rollback", parents=[common], help="return to the previous image")
+    p = sub.add_parser(
+        "rollback", parents=[common], help="return to the previous release (or --to one)"
+    )
     p.add_argument("name")
+    p.add_argument(
+        "--to",
+        default=None,
+        metavar="VERSION|IMAGE_ID",
+        help="a release of `vplc history NAME`: its version or (a prefix of) its image ID",
+    )
+    p.add_argument("--deadline", type=float, default=None, metavar="SECONDS")
     p.set_defaults(func=_guarded(_rollback))
+    p = sub.add_parser("history", parents=[common], help="the releases kept, by image ID")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_guarded(_history))
     p = sub.add_parser("logs", parents=[common], help="the deployment's JSON log lines")
     p.add_argument("name")
     p.add_argument("-f", "--follow", action="store_true")
@@ -146,11 +184,44 @@ def _update(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from containers import _swarm
-    from containers._rollout import rollback
+    from containers._history import find_release
+    from containers._rollout import history, rollback
 
     mgr = _manager(args)
-    do = _swarm.rollback if _swarm.is_swarm(mgr, args.name) else rollback
-    print(json.dumps(do(mgr, args.name)))
+    if not _swarm.is_swarm(mgr, args.name):
+        print(json.dumps(rollback(mgr, args.name, to=args.to, deadline_s=args.deadline)))
+        return 0
+    if args.to is None:
+        print(json.dumps(_swarm.rollback(mgr, args.name)))
+        return 0
+    with mgr.refusals("rollback", args.name, to=args.to, target="swarm"):
+        rec = mgr.store.get(args.name)
+        if rec is None:
+            raise InvalidInputError(f"no deployment named {args.name!r} in {mgr.store.dir}")
+        target = find_release(args.name, history(rec), args.to)
+    result = _swarm.update(
+        mgr, args.name, target["image_id"], deadline_s=args.deadline, what="rollback"
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from containers._history import format_history
+    from containers._record import DeploymentStore, default_state_dir
+    from containers._rollout import history
+
+    store = DeploymentStore(args.state_dir or default_state_dir())
+    rec = store.get(args.name)
+    if rec is None:
+        raise InvalidInputError(f"no deployment named {args.name!r} in {store.dir}")
+    releases = history(rec)
+    if args.json:
+        print(json.dumps(releases, indent=2))
+        return 0
+    keep = rec.get("spec", {}).get("keep_releases", 5)
+    print(f"{args.name}: {len(releases)} release(s) kept (up to {keep}), newest first")
+    print("\n".join(format_history(releases)))
     return 0
 
 
@@ -197,9 +268,12 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'deployment':<22}{'version':<10}{'state':<10}{'health':<11}{'restarts':>8}  scan")
+    print(
+        f"{'deployment':<22}{'version':<10}{'state':<10}{'engine':<8}{'health':<11}"
+        f"{'restarts':>8}  scan"
+    )
     for r in rows:
-        scan = r["scan"]
+        scan = r["scan"] or {}
         tasks = (
             ", ".join(
                 f"{n}: {t['cycles']} cycles, {t['overruns']} overruns"
@@ -208,8 +282,10 @@ def _status(args: argparse.Namespace) -> int:
             if scan
             else "-"
         )
+        # A running container whose runtime sits in FAULT (outputs safe) must stand out.
+        fault = f" — FAULT: {scan['fault_reason']}" if scan.get("fault_reason") else ""
         print(
-            f"{r['deployment']:<22}{r['version']:<10}{r['state']:<10}{r['health']:<11}"
-            f"{r['restarts']:>8}  {tasks}"
+            f"{r['deployment']:<22}{r['version']:<10}{r['state']:<10}"
+            f"{scan.get('state') or '-':<8}{r['health']:<11}{r['restarts']:>8}  {tasks}{fault}"
         )
     return 0

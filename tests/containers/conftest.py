@@ -23,6 +23,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIOREACTOR = ROOT / "plc_apps" / "bioreactor"
 PREFIX = f"vplctest{uuid.uuid4().hex[:6]}"
+LATE_FAULT_S = 6.0
+
+
+def fault_after(seconds: float, what: str) -> str:
+    """Logic appended to loops.py: imports and validates fine, raises once ctx.now >= seconds."""
+    return f"""
+
+_execute = Loops.execute
+
+
+def _faulty(self, ctx):  # noqa: ANN001, ANN202
+    if ctx.now >= {seconds!r}:
+        raise RuntimeError({what!r})
+    _execute(self, ctx)
+
+
+Loops.execute = _faulty
+"""
 
 
 def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -98,6 +116,7 @@ def app_copy(
     version: str,
     edit: Callable[[dict[str, Any]], None] | None = None,
     extra: dict[str, str] | None = None,
+    append: dict[str, str] | None = None,
 ) -> Path:
     """A copy of the bioreactor app with another version (and optional manifest/file edits)."""
     shutil.copytree(BIOREACTOR, dest, ignore=shutil.ignore_patterns("__pycache__", "scenarios"))
@@ -108,12 +127,17 @@ def app_copy(
     (dest / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     for name, text in (extra or {}).items():
         (dest / name).write_text(text)
+    for name, text in (append or {}).items():
+        with (dest / name).open("a") as fh:
+            fh.write(text)
     return dest
 
 
 @pytest.fixture(scope="session")
 def images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Three bioreactor images under a test-only tag: 1.0.0, 1.0.1 (new temp_sp), broken."""
+    """Bioreactor images under a test-only tag: 1.0.0, 1.0.1 (new temp_sp), and two builds that
+    pass `vplc validate` but fail when they run: "broken" raises in its first cycle, "late"
+    after LATE_FAULT_S seconds of app time (after its first healthy check)."""
     from containers._image import build_image, build_wheels
 
     work = tmp_path_factory.mktemp("apps")
@@ -129,11 +153,16 @@ def images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         "broken": app_copy(
             work / "broken",
             version="1.0.2",
-            extra={"loops.py": "raise RuntimeError('deliberately broken at import')\n"},
+            append={"loops.py": fault_after(0.0, "deliberately broken in its first cycle")},
+        ),
+        "late": app_copy(
+            work / "late",
+            version="1.0.3",
+            append={"loops.py": fault_after(LATE_FAULT_S, "deliberately late fault")},
         ),
     }
     tags: dict[str, str] = {}
-    wheels = build_wheels(progress=lambda line: None)  # once: all three share the runtime
+    wheels = build_wheels(progress=lambda line: None)  # once: every image shares the runtime
     tags["wheelhouse"] = str(wheels)
     try:
         for key, folder in apps.items():
@@ -153,6 +182,14 @@ def images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         _run(["docker", "image", "prune", "-f", "--filter", "label=org.vplc.stage=install"])
 
 
+def drop_release_tags(deployment: str) -> None:
+    """Untag the images the deployment's history kept (the images stay for other tests)."""
+    fmt = "{{.Repository}}:{{.Tag}}"
+    out = _run(["docker", "images", "--format", fmt, f"vplc-release-{deployment}"])
+    for tag in out.stdout.split():
+        _run(["docker", "rmi", tag])
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
@@ -166,7 +203,8 @@ def deployments(client: Any, tmp_path: Path) -> Iterator[Callable[..., Path]]:
     def write(image: str, **fields: Any) -> Path:
         name = fields.pop("name", f"{PREFIX}-{len(names)}-{uuid.uuid4().hex[:4]}")
         names.append(name)
-        doc = {"name": name, "image": image, "health_timeout_s": 60, **fields}
+        # A short probation keeps the suite fast; test_probation.py runs the default window.
+        doc = {"name": name, "image": image, "health_timeout_s": 60, "probation_s": 3, **fields}
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
@@ -176,6 +214,7 @@ def deployments(client: Any, tmp_path: Path) -> Iterator[Callable[..., Path]]:
         for suffix in ("", "-previous"):
             _run(["docker", "rm", "-f", f"vplc-{name}{suffix}"])
         _run(["docker", "volume", "rm", "-f", f"vplc-{name}-state"])
+        drop_release_tags(name)
 
 
 @pytest.fixture

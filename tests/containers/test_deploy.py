@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from containers._errors import DeployError, InvalidInputError
-from containers._ops import container_name, wait_healthy
+from containers._ops import container_name
 from containers._record import AuditTrail
+from containers._watch import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 Deployments = Callable[..., Path]
@@ -128,6 +129,15 @@ def test_bad_deployments_are_refused(
         manager.deploy(deployments(images["v2"]))
     with pytest.raises(InvalidInputError, match="exists already"):
         manager.deploy(first)
+    # Every refusal is in the audit trail: who, what, which file, why.
+    refused = [r for r in manager.audit.records() if r["outcome"] == "refused"]
+    assert [r["what"] for r in refused] == ["deploy"] * 5
+    assert "resources.cpuset" in refused[0]["reason"] and refused[0]["file"].endswith(".yaml")
+    assert "claims outputs already driven" in refused[3]["reason"]
+    assert refused[4]["deployment"] == first.stem and refused[4]["to_image_id"].startswith(
+        "sha256:"
+    )
+    assert manager.audit.verify()
 
 
 def test_a_crashing_image_is_removed_and_reported(
@@ -137,7 +147,7 @@ def test_a_crashing_image_is_removed_and_reported(
     with pytest.raises(DeployError) as err:
         manager.deploy(path)
     assert "did not become healthy" in str(err.value)
-    assert "deliberately broken at import" in str(err.value)  # the last log lines
+    assert "deliberately broken in its first cycle" in str(err.value)  # the last log lines
     assert not client.containers.list(all=True, filters={"name": container_name(path.stem)})
     assert manager.audit.records()[-1]["outcome"] == "failed"
 

@@ -49,11 +49,18 @@ def test_update_keeps_the_volume_and_rollback_returns(
     c = client.containers.get(container_name(name))
     assert c.labels["org.vplc.version"] == "1.0.0"
     assert c.exec_run(["cat", "/var/lib/vplc/marker"]).output.decode().strip() == "from-1.0.0"
-    whats = [(r["what"], r["from_version"], r["to_version"]) for r in manager.audit.records()]
-    assert whats == [
-        ("deploy", None, "1.0.0"),
-        ("update", "1.0.0", "1.0.1"),
-        ("rollback", "1.0.1", "1.0.0"),
+    v1, v2 = (client.images.get(images[k]).id for k in ("v1", "v2"))
+    assert c.attrs["Image"] == v1  # the exact image of the history, by ID
+    trail = [
+        (r["what"], r["outcome"], r["from_version"], r["to_version"], r["from_image_id"],
+         r["to_image_id"])
+        for r in manager.audit.records()
+    ]  # fmt: skip
+    assert trail == [
+        ("deploy", "ok", None, "1.0.0", None, v1),
+        ("rollback", "refused", None, None, None, None),  # refusals are recorded too
+        ("update", "ok", "1.0.0", "1.0.1", v1, v2),
+        ("rollback", "ok", "1.0.1", "1.0.0", v2, v1),
     ]
     assert manager.audit.verify()
 
@@ -68,7 +75,7 @@ def test_broken_update_rolls_back_by_itself(
         update(manager, name, images["broken"], deadline_s=30)
     text = str(err.value)
     assert "did not become healthy" in text
-    assert "deliberately broken at import" in text
+    assert "deliberately broken in its first cycle" in text
     assert "Rolled back automatically to 1.0.0" in text
     c = client.containers.get(container_name(name))
     assert c.labels["org.vplc.version"] == "1.0.0"

@@ -17,7 +17,7 @@ import yaml
 from containers._errors import DeployError, InvalidInputError
 from containers._spec import load_deployment
 from containers._swarm_spec import service_spec
-from tests.containers.conftest import _run, app_copy
+from tests.containers.conftest import _run, app_copy, fault_after
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = f"vplc-swarmtest-{uuid.uuid4().hex[:6]}"
@@ -49,7 +49,7 @@ def swarm(docker_engine: None) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def swarm_images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """v1, v2 (1.0.1) and broken (raises at import) bioreactor images.
+    """v1, v2 (1.0.1) and broken (validates, raises in its first cycle) bioreactor images.
 
     Their outputs go to a memory driver under unique channel names, so the output-claim checks
     never collide with bioreactor deployments other tests run on the same engine meanwhile.
@@ -64,11 +64,11 @@ def swarm_images(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         manifest["drivers"]["swarmio"] = {"type": "memory", "options": {"channels": channels}}
 
     work = tmp_path_factory.mktemp("swarm-apps")
-    broken = {"loops.py": "raise RuntimeError('deliberately broken at import')\n"}
+    broken = {"loops.py": fault_after(0.0, "deliberately broken in its first cycle")}
     apps = {
         "v1": app_copy(work / "v1", version="1.0.0", edit=rebind),
         "v2": app_copy(work / "v2", version="1.0.1", edit=rebind),
-        "broken": app_copy(work / "broken", version="1.0.2", edit=rebind, extra=broken),
+        "broken": app_copy(work / "broken", version="1.0.2", edit=rebind, append=broken),
     }
     wheels = build_wheels(progress=lambda line: None)
     tags: dict[str, str] = {}
@@ -246,7 +246,7 @@ def test_deploy_update_rollback_remove_on_swarm(
 
     with pytest.raises(DeployError, match=r"Rolled back automatically to 1\.0\.0") as err:
         update(mgr, name, swarm_images["broken"])
-    assert "deliberately broken at import" in str(err.value)
+    assert "deliberately broken in its first cycle" in str(err.value)
     svc.reload()
     assert svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == v1_id
     assert svc.attrs["UpdateStatus"]["State"] == "rollback_completed"
@@ -263,6 +263,10 @@ def test_deploy_update_rollback_remove_on_swarm(
         ("update", "bob", "ok", "swarm"),
         ("rollback", "bob", "ok", "swarm"),
         ("update", "bob", "rolled-back", "swarm"),
+        ("rollback", "bob", "refused", "swarm"),  # refusals are recorded too
         ("remove", "alice", "ok", "swarm"),
     ]
+    ids = [(r["from_image_id"], r["to_image_id"]) for r in mgr.audit.records()]
+    broken_id = client.images.get(swarm_images["broken"]).id
+    assert ids[:4] == [(None, v1_id), (v1_id, v2_id), (v2_id, v1_id), (broken_id, v1_id)]
     assert mgr.audit.verify()
