@@ -4,10 +4,34 @@ Apps import only what is listed in ``__all__`` here and the blocks in ``runtime.
 """
 
 from runtime._clock import Clock, RealClock, VirtualClock
+from runtime._declare import (
+    AppConfigError,
+    BoolGlobal,
+    BoolIn,
+    BoolOut,
+    BoolParam,
+    GlobalValue,
+    InputPoint,
+    IntGlobal,
+    IntIn,
+    IntOut,
+    IntParam,
+    OutputPoint,
+    ParamValue,
+    RealGlobal,
+    RealIn,
+    RealOut,
+    RealParam,
+    StringGlobal,
+    StringIn,
+    StringOut,
+    StringParam,
+)
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._fb import CycleContext, FunctionBlock
 from runtime._loader import LoadedApp, load_app
-from runtime._program import AppConfigError, AppContext, Parameter, Program
+from runtime._migrate import migration
+from runtime._program import AppContext, GlobalVar, Parameter, Program
 from runtime._task import Task
 from runtime.manifest import AppManifest, ManifestError, load_manifest
 
@@ -15,18 +39,40 @@ __all__ = [
     "AppConfigError",
     "AppContext",
     "AppManifest",
+    "BoolGlobal",
+    "BoolIn",
+    "BoolOut",
+    "BoolParam",
     "Clock",
     "CycleContext",
     "FunctionBlock",
+    "GlobalValue",
+    "GlobalVar",
+    "InputPoint",
+    "IntGlobal",
+    "IntIn",
+    "IntOut",
+    "IntParam",
     "LoadedApp",
     "ManifestError",
+    "OutputPoint",
+    "ParamValue",
     "Parameter",
     "Program",
     "RealClock",
+    "RealGlobal",
+    "RealIn",
+    "RealOut",
+    "RealParam",
     "RuntimeState",
     "ScanEngine",
+    "StringGlobal",
+    "StringIn",
+    "StringOut",
+    "StringParam",
     "Task",
     "VirtualClock",
     "load_app",
     "load_manifest",
+    "migration",
 ]

@@ -1,4 +1,4 @@
-"""A program's state as leaves by instance path, which of them are app-time stamps, initials."""
+"""An app's state as leaves by instance path (programs and globals), clock stamps, initials."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runtime._fb import FunctionBlock
-from runtime._program import Program
+from runtime._program import GlobalVar, Program
 
 _IMMUTABLE = (int, float, bool, str, bytes, type(None))
 
@@ -25,6 +25,12 @@ def program_leaves(name: str, program: Program) -> Iterator[tuple[str, object, s
     for attr, value in vars(program).items():
         if attr not in program.VARS:
             yield from _block_leaves(f"{name}.{attr}", value)
+
+
+def global_leaves(global_vars: Mapping[str, GlobalVar]) -> Iterator[tuple[str, object, str]]:
+    """Every global variable as (instance path ``globals.<name>``, its cell, ``"value"``)."""
+    for var in global_vars.values():
+        yield var.path, var, "value"
 
 
 def _block_leaves(path: str, value: object) -> Iterator[tuple[str, object, str]]:
@@ -59,8 +65,11 @@ def is_clock(owner: object, attr: str) -> bool:
     return attr in getattr(type(owner), "CLOCK_VARS", ())
 
 
-def initial_values(programs: Mapping[str, Program]) -> dict[str, Any]:
-    """Instance path → value of every leaf as the programs were constructed (detached).
+def initial_values(
+    programs: Mapping[str, Program], global_vars: Mapping[str, GlobalVar] | None = None
+) -> dict[str, Any]:
+    """Instance path → value of every leaf as the programs were constructed (detached), the
+    global variables included (``globals.<name>``: the manifest's ``initial``).
 
     Recorded at load, before any retained or transferred state is written: the "initial value"
     of the three-way merge of a version change (runtime.state._merge).
@@ -69,4 +78,4 @@ def initial_values(programs: Mapping[str, Program]) -> dict[str, Any]:
         path: copy_value(getattr(owner, attr))
         for name, prog in programs.items()
         for path, owner, attr in program_leaves(name, prog)
-    }
+    } | {var.path: copy_value(var.value) for var in (global_vars or {}).values()}

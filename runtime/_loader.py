@@ -16,16 +16,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from hal import Direction, Driver, DriverError, PointSpec, ProcessImage, get_driver_factory
+from runtime._declare import AppConfigError
 from runtime._leaves import initial_values
-from runtime._program import AppConfigError, AppContext, Parameter, Program
+from runtime._migrate import Migrate, applies
+from runtime._program import AppContext, GlobalVar, Parameter, Program, build_globals
 from runtime._pyx import PyxBuildError, build_app_extensions
 from runtime.blocks import log_implementation
 from runtime.manifest import AppManifest, ManifestError, format_validation_error, load_manifest
 
 _load_counter = itertools.count(1)
-
-# An app's optional state migration: old version, flat state by instance path → new state.
-Migrate = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -39,6 +38,8 @@ class LoadedApp:
     parameters: dict[str, Parameter]
     programs: dict[str, Program]
     package: str
+    # The manifest's global variables by name (instance paths ``globals.<name>``).
+    globals: dict[str, GlobalVar] = field(default_factory=dict)
     # Instance path → value of every state leaf right after construction, before any
     # retained or transferred value was written: this version's initial values, the base of
     # the three-way merge of a version change (runtime.state._merge).
@@ -48,6 +49,11 @@ class LoadedApp:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    def migrate_for(self, old_version: str) -> Migrate | None:
+        """The app's migrate hook if state of ``old_version`` must go through it, else None
+        (no hook, or one declared ``@migration(below=…)`` for older versions only)."""
+        return self.migrate if applies(self.migrate, old_version) else None
 
     @property
     def parameter_defaults(self) -> dict[str, Any]:
@@ -70,9 +76,16 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
     path = app_dir / "app.yaml"
     image = ProcessImage(manifest.points)
     parameters = {p.name: Parameter(p) for p in manifest.parameters}
+    global_vars = build_globals(manifest.globals)
     drivers = _build_drivers(manifest, image, path)
     package = _import_package(manifest, app_dir)
-    context = AppContext(app_name=manifest.name, image=image, parameters=parameters, seed=seed)
+    context = AppContext(
+        app_name=manifest.name,
+        image=image,
+        parameters=parameters,
+        seed=seed,
+        global_vars=global_vars,
+    )
     programs = build_programs(manifest, package, context, path)
     return LoadedApp(
         manifest=manifest,
@@ -82,7 +95,8 @@ def load_app(app_dir: Path | str, *, seed: int = 0) -> LoadedApp:
         parameters=parameters,
         programs=programs,
         package=package,
-        initials=initial_values(programs),
+        globals=global_vars,
+        initials=initial_values(programs, global_vars),
         migrate=find_migrate(programs),
     )
 
@@ -105,7 +119,10 @@ def build_programs(
     """
     programs: dict[str, Program] = {}
     for i, spec in enumerate(manifest.programs):
-        cls = _resolve_program(package, spec.entry, f"programs.{i}.entry", path)
+        # The manifest's args are keyword arguments of the class (or Program's own ``prefix``).
+        cls: Callable[..., Program] = _resolve_program(
+            package, spec.entry, f"programs.{i}.entry", path
+        )
         context._program = spec.name
         try:
             programs[spec.name] = context.programs[spec.name] = cls(context, **spec.args)

@@ -1,4 +1,4 @@
-"""Programs (POUs) and what they see of their app: points, parameters, a seeded random source."""
+"""Programs (POUs) and what they see of their app: points, parameters, globals, a random source."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from typing import Any, ClassVar
 import structlog
 
 from hal import Point, ProcessImage, Value
+from runtime._declare import AppConfigError, Declared
 from runtime._fb import CycleContext, FunctionBlock
-from runtime.manifest import ParameterSpec
-
-
-class AppConfigError(Exception):
-    """A program asked for something its manifest does not declare."""
+from runtime.manifest import GLOBALS_ROOT, GlobalSpec, ParameterSpec
 
 
 class Parameter:
@@ -39,8 +36,30 @@ class Parameter:
         return f"<Parameter {self.name}={self.value!r}>"
 
 
+class GlobalVar:
+    """A global variable's live value; programs read and write ``.value`` (not coerced: the
+    typed declarations, ``BoolGlobal("control_on")``, let mypy check what is written)."""
+
+    __slots__ = ("name", "path", "spec", "value")
+
+    def __init__(self, spec: GlobalSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.path = f"{GLOBALS_ROOT}.{spec.name}"  # its instance path (retain, merge, bench)
+        self.value: Any = spec.initial_value()
+
+    def __repr__(self) -> str:
+        return f"<GlobalVar {self.name}={self.value!r}>"
+
+
+def build_globals(specs: list[GlobalSpec]) -> dict[str, GlobalVar]:
+    """The global variables of a manifest at their initial values, in manifest order."""
+    return {g.name: GlobalVar(g) for g in specs}
+
+
 class AppContext:
-    """The handle a program receives at construction: the only door to points and parameters."""
+    """The handle a program receives at construction: the only door to points, parameters and
+    global variables."""
 
     def __init__(
         self,
@@ -49,10 +68,12 @@ class AppContext:
         image: ProcessImage,
         parameters: Mapping[str, Parameter],
         seed: int = 0,
+        global_vars: Mapping[str, GlobalVar] | None = None,
     ) -> None:
         self.app_name = app_name
         self._image = image
         self._parameters = parameters
+        self.globals: Mapping[str, GlobalVar] = global_vars or {}
         self._seed = seed
         self._program = ""
         self.programs: dict[str, Program] = {}  # filled by the loader, in manifest order
@@ -91,11 +112,24 @@ class AppContext:
                 f"not declare under 'parameters' (declared: {known})"
             ) from None
 
-    def program(self, name: str) -> Program:
-        """Another program of the same app (e.g. the batch sequence a loop program follows).
+    def global_var(self, name: str) -> GlobalVar:
+        """A global variable declared in the manifest's ``globals``."""
+        try:
+            return self.globals[name]
+        except KeyError:
+            known = ", ".join(self.globals) or "none"
+            raise AppConfigError(
+                f"program {self._program!r} uses global variable {name!r}, which the manifest "
+                f"does not declare under 'globals' (declared: {known})"
+            ) from None
 
-        Look it up when executing, not in ``__init__``: programs are built in manifest order,
-        and an online change replaces them all together.
+    def program(self, name: str) -> Program:
+        """Another program of the same app, looked up by name.
+
+        Data shared between programs belongs in the manifest's ``globals`` (typed, retained,
+        merged); this remains for tools and tests. Look it up when executing, not in
+        ``__init__``: programs are built in manifest order, and an online change replaces them
+        all together.
         """
         try:
             return self.programs[name]
@@ -116,17 +150,43 @@ class Program:
     ``VARS`` declares program variables (name → initial value). Function-block attributes
     (single, or in lists/dicts) and VARS make up the program's state for snapshots, retain
     and online change; instance paths look like ``temp_pid.I`` or ``alarms[3].UNACKED``.
+
+    I/O points, parameters and global variables are declared on the class, typed
+    (``tt = RealIn("TT101")``, ``temp_sp = RealParam("temp_sp")``, ``on = BoolGlobal("on")``:
+    runtime._declare); ``__init__`` binds them, with ``prefix`` in front of every name (one
+    class, many units: ``prefix="R3_"`` binds ``R3_TT101``).
     """
 
     VARS: ClassVar[Mapping[str, Any]] = {}
     # VARS holding app-time stamps in ns (``ctx.now_ns`` at some event): retained as ages, so
     # an elapsed time survives a warm restart (app time restarts at 0 in every runtime).
     CLOCK_VARS: ClassVar[tuple[str, ...]] = ()
+    # attribute → declaration, over the whole class hierarchy (filled by __init_subclass__)
+    DECLARED: ClassVar[Mapping[str, Declared[Any]]] = {}
 
-    def __init__(self, app: AppContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, Declared[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, Declared):
+                    found[attr] = value
+                elif attr in found:  # a subclass replaced the declaration by something else
+                    del found[attr]
+        cls.DECLARED = found
+
+    def __init__(self, app: AppContext, *, prefix: str = "") -> None:
         self.app = app
         for var, initial in self.VARS.items():
             setattr(self, var, copy.copy(initial))
+        problems = []
+        for attr, decl in self.DECLARED.items():
+            try:
+                setattr(self, attr, decl.bind(app, prefix))
+            except AppConfigError as exc:
+                problems.append(f"{attr} = {decl!r}: {exc}")
+        if problems:  # every wrong declaration at once, not one per attempt
+            raise AppConfigError("; ".join(problems))
 
     def execute(self, ctx: CycleContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")

@@ -17,14 +17,16 @@ from pydantic import (
     model_validator,
 )
 
-from hal import DeclaredValue, IecType, PointSpec, Value, coerce_exact
+from hal import DeclaredValue, IecType, PointSpec, Value, coerce_exact, default_value
 from runtime._yaml import YamlError, read_yaml
 
 __all__ = [
+    "GLOBALS_ROOT",
     "PERIOD_MAX_MS",
     "PERIOD_MIN_MS",
     "AppManifest",
     "DriverConfig",
+    "GlobalSpec",
     "ManifestError",
     "OverrunPolicy",
     "ParameterSpec",
@@ -183,6 +185,43 @@ class ParameterSpec(_Strict):
         return v
 
 
+# The root of the globals' instance paths (``globals.control_on``), so no program may have it
+# as its name.
+GLOBALS_ROOT = "globals"
+
+
+class GlobalSpec(_Strict):
+    """A global variable: shared by the app's programs, state like a program variable.
+
+    Its instance path is ``globals.<name>``; ``initial`` is its value at a cold start and the
+    initial value of the state merge of a version change; ``retain`` keeps it over a restart.
+    """
+
+    name: str = Field(pattern=_NAME)
+    type: IecType
+    initial: DeclaredValue | None = Field(
+        default=None, description="value at a cold start (default: the IEC initial value)"
+    )
+    retain: bool = False
+    unit: str = ""
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> GlobalSpec:
+        if self.initial is not None:
+            try:
+                coerce_exact(self.type, self.initial)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"initial: {exc}") from None
+        return self
+
+    def initial_value(self) -> Value:
+        """The initial value in the Python type of ``type`` (REAL 1 → 1.0)."""
+        if self.initial is None:
+            return default_value(self.type)
+        return coerce_exact(self.type, self.initial)
+
+
 class RetainConfig(_Strict):
     """Which state survives a restart (used by the retain store)."""
 
@@ -204,7 +243,7 @@ class RealtimeConfig(_Strict):
 
 
 class AppManifest(_Strict):
-    """An app: tasks, programs, I/O points with driver bindings, parameters, retain."""
+    """An app: tasks, programs, I/O points with driver bindings, parameters, globals, retain."""
 
     name: str = Field(pattern=_NAME)
     version: str = Field(pattern=_SEMVER, description="semantic version, e.g. 1.2.0")
@@ -214,6 +253,7 @@ class AppManifest(_Strict):
     tasks: list[TaskSpec] = Field(min_length=1)
     points: list[PointSpec] = Field(default_factory=list)
     parameters: list[ParameterSpec] = Field(default_factory=list)
+    globals: list[GlobalSpec] = Field(default_factory=list)
     retain: RetainConfig = Field(default_factory=RetainConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
 
@@ -231,6 +271,13 @@ class AppManifest(_Strict):
         _unique("programs", [p.name for p in self.programs])
         _unique("points", [p.name for p in self.points])
         _unique("parameters", [p.name for p in self.parameters])
+        _unique("globals", [g.name for g in self.globals])
+        for i, spec in enumerate(self.programs):
+            if spec.name == GLOBALS_ROOT:
+                raise ValueError(
+                    f"programs.{i}.name: {GLOBALS_ROOT!r} is reserved: it is the root of the "
+                    "instance paths of the global variables (globals.<name>)"
+                )
         programs = {p.name for p in self.programs}
         assigned: dict[str, str] = {}
         for i, task in enumerate(self.tasks):

@@ -21,3 +21,18 @@ def test_runtime_exports_resolve() -> None:
     assert {"Program", "FunctionBlock", "CycleContext", "ScanEngine", "load_app"} <= set(
         runtime.__all__
     )
+
+
+def test_runtime_exports_the_app_author_api() -> None:
+    declarations = {
+        f"{kind}{role}"
+        for kind in ("Bool", "Int", "Real", "String")
+        for role in ("In", "Out", "Param", "Global")
+    }
+    views = {"InputPoint", "OutputPoint", "ParamValue", "GlobalValue", "GlobalVar"}
+    assert declarations | views <= set(runtime.__all__)
+    assert set(runtime.__all__) - declarations - views == {
+        "AppConfigError", "AppContext", "AppManifest", "Clock", "CycleContext", "FunctionBlock",
+        "LoadedApp", "ManifestError", "Parameter", "Program", "RealClock", "RuntimeState",
+        "ScanEngine", "Task", "VirtualClock", "load_app", "load_manifest", "migration",
+    }  # fmt: skip

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from runtime import AppContext, CycleContext, Program
+from hal import Quality
+from runtime import AppContext, BoolGlobal, CycleContext, Program, RealIn, RealOut, RealParam
 from runtime.blocks import ALARM, TON
+
+_BAD = Quality.BAD  # a module constant: Quality.BAD costs an enum lookup per use in the hot path
 
 
 class Alarms(Program):
     """Low limits arm only in GROW (heat-up from 25 °C would otherwise alarm every batch).
 
-    ``unit`` prefixes point, parameter and program names (``R3`` → ``R3_TT101``).
+    ``unit`` prefixes point, parameter and global names (``R3`` → ``R3_TT101``).
     """
 
     VARS = {"ph_prev": 7.0, "ph_rate": 0.0}
     ph_prev: float
     ph_rate: float
 
+    tt, ph, do, lt = RealIn("TT101"), RealIn("AT201"), RealIn("AT301"), RealIn("LT401")
+    feed_cmd, feed_flow = RealOut("P701F"), RealIn("FT701")  # the batch writes the feed pump
+    temp_sp, ph_sp = RealParam("temp_sp"), RealParam("ph_sp")
+    growing = BoolGlobal("growing")  # set by the batch: GROW under control
+
     def __init__(self, app: AppContext, *, unit: str = "") -> None:
-        super().__init__(app)
         pre = f"{unit}_" if unit else ""
-        self._batch = pre + "batch"
-        pt = app.point
-        self.tt, self.ph, self.do = pt(pre + "TT101"), pt(pre + "AT201"), pt(pre + "AT301")
-        self.lt = pt(pre + "LT401")
-        self.feed_cmd, self.feed_flow = pt(pre + "P701F"), pt(pre + "FT701")
-        self.temp_sp = app.param(pre + "temp_sp")
-        self.ph_sp = app.param(pre + "ph_sp")
+        super().__init__(app, prefix=pre)
         self.temp = ALARM(
             TEXT=f"{pre}TT101 broth temperature",
             DEADBAND=0.2,
@@ -64,8 +65,7 @@ class Alarms(Program):
 
     # Hot path: ``call`` on the blocks passes keywords without building a dict (Cython).
     def execute(self, ctx: CycleContext) -> None:
-        batch = self.app.program(self._batch)
-        grow = batch.step == "GROW" and batch.control_on  # type: ignore[attr-defined]
+        grow = self.growing.value
         sp = self.temp_sp.value
         self.temp.call(
             ctx,
@@ -76,7 +76,7 @@ class Alarms(Program):
             LL=sp - 2.0,
             L_EN=grow,
             LL_EN=grow,
-            BAD=self.tt.quality == 0,
+            BAD=self.tt.quality is _BAD,
         )
         psp = self.ph_sp.value
         self.ph_alarm.call(
@@ -86,10 +86,12 @@ class Alarms(Program):
             L=psp - 0.2,
             H_EN=grow,
             L_EN=grow,
-            BAD=self.ph.quality == 0,
+            BAD=self.ph.quality is _BAD,
         )
-        self.do_alarm.call(ctx, IN=self.do.value, L_EN=grow, LL_EN=grow, BAD=self.do.quality == 0)
-        self.level.call(ctx, IN=self.lt.value, BAD=self.lt.quality == 0)
+        self.do_alarm.call(
+            ctx, IN=self.do.value, L_EN=grow, LL_EN=grow, BAD=self.do.quality is _BAD
+        )
+        self.level.call(ctx, IN=self.lt.value, BAD=self.lt.quality is _BAD)
         self.feed_nf.call(ctx, IN=self.feed_cmd.value > 5.0 and self.feed_flow.value < 0.05)
         self.feed_fail.call(ctx, IN=1.0 if self.feed_nf.Q else 0.0)
         self._ph_rate(ctx, grow)

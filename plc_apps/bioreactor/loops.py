@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from hal import Quality
-from runtime import AppContext, CycleContext, Program
+from runtime import AppContext, BoolGlobal, CycleContext, Program, RealIn, RealOut, RealParam
 from runtime.blocks import PID
 
-_BAD = Quality.BAD
+_BAD = Quality.BAD  # a module constant: Quality.BAD costs an enum lookup per use in the hot path
 
 
 class Loops(Program):
     """Three ISA-form PIDs; outside batch control they sit in manual at a zero output.
 
-    ``unit`` prefixes every point, parameter and program name this program uses (``R3`` →
-    ``R3_TT101``, ``R3_temp_sp``, ``R3_batch``), so one class runs every reactor of a plant.
+    ``unit`` prefixes every point, parameter and global this program uses (``R3`` →
+    ``R3_TT101``, ``R3_temp_sp``, ``R3_control_on``), so one class runs every reactor of a plant.
     """
 
+    tt, tj = RealIn("TT101"), RealIn("TT102")
+    ph, do = RealIn("AT201"), RealIn("AT301")
+    heat, cool = RealOut("TV101H"), RealOut("TV101C")
+    base, co2 = RealOut("P201B"), RealOut("AV201C")
+    air, o2, agit = RealOut("AV301A"), RealOut("AV301O"), RealOut("M601")
+    temp_sp, ph_sp, do_sp = RealParam("temp_sp"), RealParam("ph_sp"), RealParam("do_sp")
+    rpm = RealParam("agitation_rpm")
+    do_fallback = RealParam("do_fallback_air_pct")
+    control_on = BoolGlobal("control_on")  # set by the batch phase
+
     def __init__(self, app: AppContext, *, unit: str = "") -> None:
-        super().__init__(app)
-        pre = f"{unit}_" if unit else ""
-        self._batch = pre + "batch"
+        super().__init__(app, prefix=f"{unit}_" if unit else "")
         # Temperature is a cascade, as on real jacketed vessels: the broth loop (τ ≈ 30 min)
         # sets the jacket temperature, which the fast jacket loop (τ ≈ 1 min) holds.
         self.tic101 = PID(KC=20.0, TI=3000.0, OUT_MIN=15.0, OUT_MAX=60.0)
@@ -30,25 +36,11 @@ class Loops(Program):
         # DO is split over three ranges: air 0–100, O2 enrichment 100–200, agitation 200–300.
         self.aic301 = PID(KC=2.0, TI=300.0, OUT_MIN=0.0, OUT_MAX=300.0)
 
-        def pt(tag: str) -> Any:
-            return app.point(pre + tag)
-
-        self.tt, self.ph, self.do = pt("TT101"), pt("AT201"), pt("AT301")
-        self.tj = pt("TT102")
-        self.heat, self.cool = pt("TV101H"), pt("TV101C")
-        self.base, self.co2 = pt("P201B"), pt("AV201C")
-        self.air, self.o2, self.agit = pt("AV301A"), pt("AV301O"), pt("M601")
-        self.temp_sp = app.param(pre + "temp_sp")
-        self.ph_sp = app.param(pre + "ph_sp")
-        self.do_sp = app.param(pre + "do_sp")
-        self.rpm = app.param(pre + "agitation_rpm")
-        self.do_fallback = app.param(pre + "do_fallback_air_pct")
-
     # The scan's hot path: attribute reads and float arithmetic only, no tuples or kwargs
     # dicts (the compiled blocks' ``call`` takes keywords without building a dict). Clamps are
     # comparisons: a builtin min()/max() call costs ten of them in CPython.
     def execute(self, ctx: CycleContext) -> None:
-        on = self.app.program(self._batch).control_on  # type: ignore[attr-defined]
+        on = self.control_on.value
         sp = self.temp_sp.value
         # FF = SP: at steady state the jacket sits near the broth temperature, so the master's
         # integral only carries the losses and the heat of agitation and metabolism.

@@ -26,8 +26,9 @@ _HEADER = """\
 # plant10/instruments.py: edit those and re-run `python -m plc_apps.plant10.generate`.
 #
 # Ten 100 L bioreactor skids. Each unit Rn has its own simulated plant (driver Rn, seed 42+n),
-# the bioreactor's programs (loops, alarms, ISA-88 batch phase) instantiated with `unit: Rn`,
-# an ALARM on every analogue input and a discrepancy alarm on every on/off valve.
+# the bioreactor's programs (loops, alarms, ISA-88 batch phase) instantiated with `unit: Rn`
+# (its points, parameters and globals prefixed `Rn_`), an ALARM on every analogue input and
+# a discrepancy alarm on every on/off valve.
 """
 
 
@@ -39,6 +40,7 @@ def build() -> dict[str, Any]:
     programs: list[dict[str, Any]] = []
     points: list[dict[str, Any]] = []
     parameters: list[dict[str, Any]] = []
+    global_vars: list[dict[str, Any]] = []
     drivers: dict[str, Any] = {}
     control: list[str] = []
     sequence: list[str] = []
@@ -75,9 +77,15 @@ def build() -> dict[str, Any]:
                 param
                 | {"name": pre + param["name"], "description": f"{unit}: {desc}" if desc else unit}
             )
+        for var in single.get("globals", []):
+            desc = var.get("description", "")
+            global_vars.append(
+                var
+                | {"name": pre + var["name"], "description": f"{unit}: {desc}" if desc else unit}
+            )
     return {
         "name": "plant10",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "description": "Ten fed-batch bioreactor skids: T/pH/DO loops, batch phase, alarms",
         "drivers": drivers,
         "programs": programs,
@@ -99,6 +107,7 @@ def build() -> dict[str, Any]:
         ],
         "points": points,
         "parameters": parameters,
+        "globals": global_vars,
         # Each reactor retains what the single reactor does, under its own program names.
         "retain": {
             **single.get("retain", {}),
@@ -163,7 +172,7 @@ def render() -> str:
     lines.append("drivers:")
     for name, cfg in data["drivers"].items():
         lines.append(f"  {name}: {_flow(cfg)}")
-    for section in ("programs", "tasks", "points", "parameters"):
+    for section in ("programs", "tasks", "points", "parameters", "globals"):
         lines.append("")
         lines.append(f"{section}:")
         lines.extend(f"  - {_flow(item)}" for item in data[section])

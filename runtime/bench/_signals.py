@@ -8,6 +8,7 @@ from typing import Any
 from runtime._fb import FunctionBlock
 from runtime._loader import LoadedApp
 from runtime.bench._expr import ExprError, Getter, signal_name
+from runtime.manifest import GLOBALS_ROOT
 
 __all__ = ["make_resolver"]
 
@@ -19,7 +20,8 @@ def make_resolver(app: LoadedApp, now: Callable[[], float]) -> Callable[..., Get
     """A resolver for compile_expr: names are looked up once, here, and never again per cycle.
 
     Order: point (``TT101``, ``TT101.quality``), parameter (``temp_sp``), program path
-    (``batch.step``, ``alarms.temp.ACTIVE``, ``batch.phase.STATE_NAME``), then ``t`` (seconds).
+    (``batch.step``, ``alarms.temp.ACTIVE``, ``batch.phase.STATE_NAME``), global variable
+    (``globals.control_on``), then ``t`` (seconds).
     """
 
     def resolve(parts: tuple[str | int, ...]) -> Getter:
@@ -32,12 +34,16 @@ def make_resolver(app: LoadedApp, now: Callable[[], float]) -> Callable[..., Get
             return lambda: param.value
         if isinstance(head, str) and head in app.programs:
             return _instance(app.programs[head], parts[1:], name)
+        if head == GLOBALS_ROOT and len(parts) == 2 and parts[1] in app.globals:
+            var = app.globals[str(parts[1])]
+            return lambda: var.value
         if parts == ("t",):
             return now
         raise ExprError(
             f"unknown signal {name!r}: not a point ({_some(app.image.points)}), parameter "
-            f"({_some(app.parameters)}) or program ({', '.join(app.programs)}); "
-            "program paths look like batch.step or alarms.temp.ACTIVE"
+            f"({_some(app.parameters)}), program ({', '.join(app.programs)}) or global "
+            f"variable ({_some(app.globals)}); program paths look like batch.step or "
+            "alarms.temp.ACTIVE, global variables like globals.control_on"
         )
 
     return resolve

@@ -37,6 +37,8 @@ from runtime.blocks.phase import (
     STOPPED,
     STOPPING,
     CommandResult,
+    PhaseCommand,
+    PhaseState,
 )
 from runtime.blocks.pid import PID, PID_FORMS
 from runtime.blocks.timers import TOF, TON, TP
@@ -112,4 +114,6 @@ __all__ = [
     "TON",
     "TP",
     "CommandResult",
+    "PhaseCommand",
+    "PhaseState",
 ]

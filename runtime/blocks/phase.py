@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from runtime._fb import CycleContext, FunctionBlock
@@ -28,6 +29,8 @@ __all__ = [
     "STOPPED",
     "STOPPING",
     "CommandResult",
+    "PhaseCommand",
+    "PhaseState",
 ]
 
 IDLE: Final = "IDLE"
@@ -60,6 +63,34 @@ STOP: Final = "STOP"
 ABORT: Final = "ABORT"
 RESET: Final = "RESET"
 COMMANDS: Final = (START, HOLD, RESTART, STOP, ABORT, RESET)
+
+
+class PhaseState(StrEnum):
+    """The states of PHASE. Members equal the names in STATE_NAME (``phase.STATE_NAME ==
+    PhaseState.RUNNING``), which stays a plain str: snapshots and retain files are unchanged."""
+
+    IDLE = "IDLE"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    HOLDING = "HOLDING"
+    HELD = "HELD"
+    RESTARTING = "RESTARTING"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    ABORTING = "ABORTING"
+    ABORTED = "ABORTED"
+
+
+class PhaseCommand(StrEnum):
+    """The commands of PHASE (``phase.command(PhaseCommand.HOLD)``, or the CMD input)."""
+
+    START = "START"
+    HOLD = "HOLD"
+    RESTART = "RESTART"
+    STOP = "STOP"
+    ABORT = "ABORT"
+    RESET = "RESET"
+
 
 # command -> {state it is legal in: state it leads to}
 _TRANSITIONS: Final[dict[str, dict[str, str]]] = {

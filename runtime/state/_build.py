@@ -10,12 +10,13 @@ import yaml
 from hal import ProcessImage
 from runtime._engine import ScanEngine
 from runtime._leaves import initial_values
-from runtime._loader import LoadedApp, Migrate, _import_package, build_programs, find_migrate
-from runtime._program import AppContext, Parameter
+from runtime._loader import LoadedApp, _import_package, build_programs, find_migrate
+from runtime._migrate import Migrate
+from runtime._program import AppContext, Parameter, build_globals
 from runtime.manifest import AppManifest, load_manifest, parse_manifest
 from runtime.state._pacing import Pacer
 
-__all__ = ["Migrate", "build", "read_manifest"]  # Migrate: from runtime._loader
+__all__ = ["Migrate", "build", "read_manifest"]  # Migrate: from runtime._migrate
 
 
 def read_manifest(app_dir: Path) -> AppManifest:
@@ -46,8 +47,16 @@ def build(
     whatever the import or a constructor raised, after forgetting the new modules.
     """
     parameters = {p.name: Parameter(p) for p in manifest.parameters}
+    # New cells at the new version's initial values; the merge carries the running ones over.
+    global_vars = build_globals(manifest.globals)
     package = _import_package(manifest, app_dir)
-    context = AppContext(app_name=manifest.name, image=image, parameters=parameters, seed=seed)
+    context = AppContext(
+        app_name=manifest.name,
+        image=image,
+        parameters=parameters,
+        seed=seed,
+        global_vars=global_vars,
+    )
     try:
         pacer.step()
         programs = build_programs(manifest, package, context, app_dir / "app.yaml")
@@ -63,6 +72,7 @@ def build(
         parameters=parameters,
         programs=programs,
         package=package,
-        initials=initial_values(programs),
+        globals=global_vars,
+        initials=initial_values(programs, global_vars),
         migrate=find_migrate(programs),
     )

@@ -47,7 +47,9 @@ class Transfer:
     def __init__(self, old: LoadedApp, new: LoadedApp, *, prefer: Prefer, strict: bool) -> None:
         self.old_app, self.new_app = old, new
         self.prefer, self.strict = prefer, strict
-        self.new = _tree.leaves(new.programs)  # nobody runs these yet: safe off-thread
+        # The app's migrate hook, if it is for the running version (it makes the swap slow).
+        self.migrate = new.migrate_for(old.version)
+        self.new = _tree.leaves(new.programs, new.globals)  # nobody runs these yet: safe
         self.old: dict[str, _tree.Accessor] = {}
         self.pairs: list[_tree.Pair] = []
         self.changed: list[Changed] = []
@@ -55,14 +57,14 @@ class Transfer:
 
     def read_old(self) -> dict[str, Any]:
         """Walk the running version's instances and read their state; between cycles only."""
-        self.old = _tree.leaves(self.old_app.programs)
+        self.old = _tree.leaves(self.old_app.programs, self.old_app.globals)
         return _tree.read(self.old)
 
     def plan(self, source: dict[str, Any]) -> Plan:
         """The whole merge of ``source`` (the running state) with migrate(); nothing written."""
         old_initials = self.old_app.initials
         migrated: set[str] = set()
-        migrate = self.new_app.migrate
+        migrate = self.migrate
         if migrate is not None:
             try:
                 result = migrate(self.old_app.version, copy.deepcopy(source))
@@ -98,7 +100,7 @@ class Transfer:
 
     def precompute(self, dry_run: Plan) -> None:
         """Pair the paths off the scan thread, so the swap copies values and decides few."""
-        if self.new_app.migrate is not None:
+        if self.migrate is not None:
             return
         old_init, new_init = self.old_app.initials, self.new_app.initials
         for d in dry_run.decisions:
@@ -119,7 +121,7 @@ class Transfer:
 
     def apply(self) -> Plan:
         """On the scan thread between cycles: write the new instances, return the plan."""
-        if self.new_app.migrate is not None:  # the hook sees the state of this very cycle
+        if self.migrate is not None:  # the hook sees the state of this very cycle
             plan = self.plan(self.read_old())
             _write(plan, self.new)
             return plan

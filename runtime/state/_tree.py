@@ -1,4 +1,4 @@
-"""Instance paths over a program's state: enumerate leaves, read them, convert and transfer them."""
+"""Instance paths over an app's state: enumerate leaves, read them, convert and transfer them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runtime._leaves import copy_value, is_clock, program_leaves
-from runtime._program import Program
+from runtime._leaves import copy_value, global_leaves, is_clock, program_leaves
+from runtime._program import GlobalVar, Program
 
 Accessor = tuple[object, str]  # (owner object, attribute name): where one leaf value lives
 
@@ -17,11 +17,19 @@ def program_accessors(name: str, program: Program) -> dict[str, Accessor]:
     return {path: (owner, attr) for path, owner, attr in program_leaves(name, program)}
 
 
-def leaves(programs: Mapping[str, Program]) -> dict[str, Accessor]:
-    """All leaves of all programs, by instance path."""
+def global_accessors(global_vars: Mapping[str, GlobalVar]) -> dict[str, Accessor]:
+    """The global variables, by instance path (``globals.<name>``)."""
+    return {path: (owner, attr) for path, owner, attr in global_leaves(global_vars)}
+
+
+def leaves(
+    programs: Mapping[str, Program], global_vars: Mapping[str, GlobalVar] | None = None
+) -> dict[str, Accessor]:
+    """All leaves of all programs and the global variables, by instance path."""
     out: dict[str, Accessor] = {}
     for name, prog in programs.items():
         out.update(program_accessors(name, prog))
+    out.update(global_accessors(global_vars or {}))
     return out
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime._loader import LoadedApp
+from runtime._migrate import Migrate
 from runtime.state import _timebase, _tree
 from runtime.state._merge import (
     CARRIED,
@@ -87,8 +88,9 @@ def plan_warm_start(
     elif same_version:  # an older file of this very version: its initials are ours
         old_initials = new_initials
     migrated: set[str] = set()
-    if app.migrate is not None and not same_version:
-        running, migrated = _migrate(app, str(doc["app_version"]), running)
+    migrate = None if same_version else app.migrate_for(str(doc["app_version"]))
+    if migrate is not None:
+        running, migrated = _migrate(app, migrate, str(doc["app_version"]), running)
     plan = merge(
         old_initials, running, new_initials, prefer=prefer, strict=strict, migrated_paths=migrated
     )
@@ -124,11 +126,10 @@ def _parameters(
 
 
 def _migrate(
-    app: LoadedApp, old_version: str, running: dict[str, Any]
+    app: LoadedApp, migrate: Migrate, old_version: str, running: dict[str, Any]
 ) -> tuple[dict[str, Any], set[str]]:
-    assert app.migrate is not None
     try:
-        result = app.migrate(old_version, copy.deepcopy(running))
+        result = migrate(old_version, copy.deepcopy(running))
     except Exception as exc:
         raise WarmStartError(f"migrate() of {app.version} raised {exc!r}") from exc
     if not isinstance(result, dict) or not all(isinstance(k, str) for k in result):

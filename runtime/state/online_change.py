@@ -213,10 +213,10 @@ def _prepare(
         new = build(engine, manifest, app_dir, seed=seed, pacer=pacer, image=image)
     except Exception as exc:
         raise _refuse(report, f"the new version cannot be built: {exc}") from None
-    report.migrated = new.migrate is not None
     if points is not None:
         report.points_added, report.points_removed = list(points.added), list(points.removed)
     transfer = Transfer(old, new, prefer=prefer, strict=strict)
+    report.migrated = transfer.migrate is not None
     timing = retimed(old.manifest, manifest)
     report.retimed = {n: [o.period_ms, t.period_ms] for n, (o, t) in timing.items()}
     prepared = PreparedChange(

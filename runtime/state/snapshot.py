@@ -11,6 +11,7 @@ import structlog
 from hal import Quality
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._loader import LoadedApp
+from runtime.manifest import GLOBALS_ROOT
 from runtime.state import _tree
 from runtime.state._merge import (
     CARRIED,
@@ -68,10 +69,13 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
             }
             for t in engine.tasks
         },
+        # State by instance-path root: every program, then the globals (no program may be
+        # named "globals"), so a merge and a handover digest see them like program variables.
         "programs": {
             name: _tree.read(_tree.program_accessors(name, prog))
             for name, prog in app.programs.items()
-        },
+        }
+        | ({GLOBALS_ROOT: _tree.read(_tree.global_accessors(app.globals))} if app.globals else {}),
         "parameters": {name: p.value for name, p in app.parameters.items()},
         "initials": {"variables": app.initials, "parameters": app.parameter_defaults},
         "points": {
@@ -121,7 +125,7 @@ def restore_snapshot(
             f"snapshot of {snap['app']} {snap['version']} does not fit {app.name} "
             f"{app.version}: " + "; ".join(plan.problems())
         )
-    accessors = _tree.leaves(app.programs)
+    accessors = _tree.leaves(app.programs, app.globals)
     carried = [d for d in plan.decisions if d.outcome in CARRIED]
     engine.open()
     _tree.assign((*accessors[d.path], d.value) for d in carried if d.path in accessors)
@@ -161,9 +165,10 @@ def plan_snapshot(
     else:
         old_vars, old_params = {}, {}
     migrated: set[str] = set()
-    if app.migrate is not None and not same_version:
+    migrate = None if same_version else app.migrate_for(str(snap["version"]))
+    if migrate is not None:
         try:
-            result = app.migrate(str(snap["version"]), copy.deepcopy(running))
+            result = migrate(str(snap["version"]), copy.deepcopy(running))
         except Exception as exc:
             raise SnapshotError(f"migrate() of {app.version} raised {exc!r}") from exc
         if not isinstance(result, dict):

@@ -41,7 +41,7 @@ def _config(tmp_path: Path, port: int) -> Path:
 
 
 def _new_version(app: Path) -> None:
-    manifest = (app / "app.yaml").read_text().replace("version: 1.0.0", "version: 1.0.1")
+    manifest = (app / "app.yaml").read_text().replace("version: 1.1.0", "version: 1.1.1")
     manifest = manifest.replace(
         "{name: temp_sp, type: REAL, default: 37.0,", "{name: temp_sp, type: REAL, default: 38.0,"
     )
@@ -94,8 +94,8 @@ def test_operator_value_survives_a_new_default_as_a_reported_conflict(
     record = _audit_records(audit, "online_change")[0]
     assert (record["status"], record["old_version"], record["new_version"]) == (
         "committed",
-        "1.0.0",
-        "1.0.1",
+        "1.1.0",
+        "1.1.1",
     )
     changes = {c["path"]: c for c in record["plan"]["changes"]}
     temp = changes["parameter:temp_sp"]
@@ -107,12 +107,12 @@ def test_operator_value_survives_a_new_default_as_a_reported_conflict(
         39.0,
     )
     assert changes["loops.tic101.KC"]["outcome"] == "new_value"
-    # a second change with a lossy type change is refused, named, audited; 1.0.1 runs on
+    # a second change with a lossy type change is refused, named, audited; 1.1.1 runs on
     refused = _audit_records(audit, "online_change")[-1]
     assert (refused["status"], refused["old_version"], refused["new_version"]) == (
         "refused",
-        "1.0.1",
-        "1.0.2",
+        "1.1.1",
+        "1.1.2",
     )
     assert "batch.step_time: type changed: float" in refused["reason"]
     assert verify_audit_log(audit).ok
@@ -132,7 +132,7 @@ async def _operate(port: int, proc: Any, app: Path, audit: Path) -> Any:
         after = await _command(hmi, "c2", 39.5)
         batch = (app / "batch.py").read_text().replace('"step_time": 0.0', '"step_time": ""')
         (app / "batch.py").write_text(batch)
-        manifest = (app / "app.yaml").read_text().replace("version: 1.0.1", "version: 1.0.2")
+        manifest = (app / "app.yaml").read_text().replace("version: 1.1.1", "version: 1.1.2")
         (app / "app.yaml").write_text(manifest)
         proc.send_signal(signal.SIGHUP)
         while len(_audit_records(audit, "online_change")) < 2 and time.monotonic() < deadline + 30:
@@ -173,7 +173,7 @@ def test_a_warm_start_is_audited_with_its_plan(broker: Broker, tmp_path: Path) -
         assert res.returncode == 0, res.stderr[-2000:]
     audit = tmp_path / "audit.jsonl"
     warm = _audit_records(audit, "warm_start")
-    assert len(warm) == 1 and warm[0]["saved_version"] == warm[0]["version"] == "1.0.0"
+    assert len(warm) == 1 and warm[0]["saved_version"] == warm[0]["version"] == "1.1.0"
     assert warm[0]["plan"]["counts"]["kept"] > 100 and warm[0]["retain_seq"] >= 1
     assert verify_audit_log(audit).ok
 

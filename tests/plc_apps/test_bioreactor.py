@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runtime import RuntimeState, ScanEngine, VirtualClock, load_app
+from runtime import RuntimeState, ScanEngine, VirtualClock, load_app, load_manifest
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -93,4 +93,4 @@ def test_installed_app_resolves_by_name() -> None:
         [VPLC, "validate", "bioreactor"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0, res.stderr
-    assert "bioreactor 1.0.0" in res.stdout
+    assert f"bioreactor {load_manifest(APP).version}" in res.stdout

@@ -98,6 +98,24 @@ def test_an_alarm_on_every_analogue_input(near_setpoint: dict[str, Any]) -> None
     assert active == []
 
 
+def test_each_reactor_shares_its_own_globals_and_retains_them(
+    near_setpoint: dict[str, Any],
+) -> None:
+    app = near_setpoint["app"]
+    assert list(app.globals) == [f"{u}_{g}" for u in UNITS for g in ("control_on", "growing")]
+    for unit in UNITS:
+        on = app.globals[f"{unit}_control_on"]
+        readers = [app.programs[f"{unit}_{p}"] for p in ("loops", "batch")]
+        assert all(p.control_on is on for p in readers), unit
+        assert app.programs[f"{unit}_alarms"].growing is app.globals[f"{unit}_growing"]
+        assert on.value is True and on.spec.retain  # every unit is in GROW by now
+    from runtime.state.retain import retained_leaves
+
+    retained = retained_leaves(app)
+    assert {f"globals.{u}_control_on" for u in UNITS} <= set(retained)
+    assert not [p for p in retained if p.endswith("batch.control_on")]
+
+
 def test_reactors_have_independent_noise(near_setpoint: dict[str, Any]) -> None:
     image = near_setpoint["app"].image
     readings = {image[f"{u}_TT101"].value for u in UNITS}

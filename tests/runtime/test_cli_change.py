@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime import load_manifest
 from runtime.state import _file
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
+BASE = load_manifest(APP).version  # the copies below are made newer versions of it
 VPLC = str(Path(sys.executable).with_name("vplc"))
 ADDED = "  - {name: spare_gain, type: REAL, default: 1.5, min: 0.0, max: 10.0, retain: true}\n"
 
@@ -35,9 +38,11 @@ def _edit(
 ) -> None:
     """Make the copy a new version: a new TIC101 gain, an added parameter, a changed VAR."""
     manifest = (app / "app.yaml").read_text()
-    manifest = manifest.replace("version: 1.0.0", f"version: {version}")
+    manifest, found = re.subn(r"(?m)^version: .*$", f"version: {version}", manifest)
+    assert found == 1
     if added:
-        manifest = manifest.replace("\n# Warm restart", ADDED + "\n# Warm restart")
+        last = next(ln for ln in manifest.splitlines(True) if "{name: auto_start," in ln)
+        manifest = manifest.replace(last, last + ADDED)  # the last of the parameters
     (app / "app.yaml").write_text(manifest)
     if kc is not None:
         loops = (app / "loops.py").read_text()
@@ -97,7 +102,7 @@ def test_sighup_takes_a_changed_gain_and_an_added_parameter(tmp_path: Path) -> N
         env=_env(tmp_path),
     )
     time.sleep(2.5)
-    _edit(app, "1.0.1", kc=25.0, added=True)
+    _edit(app, "1.1.1", kc=25.0, added=True)
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
@@ -131,11 +136,11 @@ def test_warm_start_on_a_newer_version_merges_the_retain_file(tmp_path: Path) ->
     assert first.returncode == 0, first.stderr[-2000:]
     before = _retained(tmp_path)
     assert before["variables"]["loops.tic101.KC"] == 20.0
-    _edit(app, "1.1.0", kc=25.0, added=True)
+    _edit(app, "1.2.0", kc=25.0, added=True)
     second = _run(app, tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
     loaded = _events(second.stderr, "retain_loaded")[0]
-    assert loaded["started"] == "warm" and loaded["saved_version"] == "1.0.0"
+    assert loaded["started"] == "warm" and loaded["saved_version"] == BASE
     assert _change(loaded["plan"], "loops.tic101.KC")["outcome"] == "new_value"
     assert _change(loaded["plan"], "parameter:spare_gain")["outcome"] == "added"
     after = _retained(tmp_path)
@@ -160,9 +165,9 @@ def test_change_plan_against_the_retain_file(tmp_path: Path) -> None:
 
     same = plan()  # against $VPLC_STATE_DIR/bioreactor.retain
     assert same.returncode == 0, same.stderr
-    assert "plan: bioreactor 1.0.0 (retain file" in same.stdout
+    assert f"plan: bioreactor {BASE} (retain file" in same.stdout
     assert "kept" in same.stdout and "new value" not in same.stdout
-    _edit(app, "1.0.1", kc=25.0, batch=('"step_time": 0.0', '"step_time": 5.0'))
+    _edit(app, "1.1.1", kc=25.0, batch=('"step_time": 0.0', '"step_time": 5.0'))
     changed = plan("--changes-only")
     assert changed.returncode == 0, changed.stderr
     lines = changed.stdout.splitlines()
@@ -198,7 +203,7 @@ def test_strict_change_refuses_a_warm_start_with_a_conflict(tmp_path: Path) -> N
     assert _run(app, tmp_path).returncode == 0
     retain = tmp_path / "state" / "bioreactor.retain"
     saved = retain.read_bytes()
-    _edit(app, "1.0.1", batch=('"step_time": 0.0', '"step_time": 5.0'))
+    _edit(app, "1.1.1", batch=('"step_time": 0.0', '"step_time": 5.0'))
     refused = _run(app, tmp_path, "--strict-change")
     assert refused.returncode == 2
     assert "batch.step_time: unresolved conflict" in refused.stderr
@@ -218,7 +223,7 @@ def test_change_plan_against_a_snapshot(tmp_path: Path) -> None:
     snap = tmp_path / "snap.json"
     snap.write_text(json.dumps({"snapshot": take_snapshot(engine)}))  # as a release answer
     app = _copy(tmp_path)
-    _edit(app, "1.1.0", kc=25.0)
+    _edit(app, "1.2.0", kc=25.0)
     res = subprocess.run(
         [VPLC, "change", "plan", str(app), "--against-snapshot", str(snap), "--changes-only"],
         capture_output=True,
@@ -226,5 +231,5 @@ def test_change_plan_against_a_snapshot(tmp_path: Path) -> None:
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
-    assert "plan: bioreactor 1.0.0 (snapshot" in res.stdout
+    assert f"plan: bioreactor {BASE} (snapshot" in res.stdout
     assert "new value              loops.tic101.KC = 25.0" in res.stdout

@@ -76,7 +76,7 @@ def test_sighup_applies_an_online_change(tmp_path: Path) -> None:
         env=env,
     )
     time.sleep(2.5)
-    manifest = (app / "app.yaml").read_text().replace("version: 1.0.0", "version: 1.0.1")
+    manifest = (app / "app.yaml").read_text().replace("version: 1.1.0", "version: 1.1.1")
     (app / "app.yaml").write_text(manifest)
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
@@ -84,4 +84,4 @@ def test_sighup_applies_an_online_change(tmp_path: Path) -> None:
     changes = _events(err, "online_change")
     assert changes, err[-2000:]
     assert changes[-1]["status"] == "committed"
-    assert changes[-1]["new_version"] == "1.0.1"
+    assert changes[-1]["new_version"] == "1.1.1"

@@ -12,7 +12,7 @@ EXPECTED = {
     "PID_FORMS", "RAMP", "HYSTERESIS", "LIMIT", "SCALE", "ALARM", "ALARM_KINDS", "PHASE",
     "PHASE_STATES", "COMMANDS", "CommandResult", "IDLE", "RUNNING", "COMPLETE", "HOLDING",
     "HELD", "RESTARTING", "STOPPING", "STOPPED", "ABORTING", "ABORTED", "START", "HOLD",
-    "RESTART", "STOP", "ABORT", "RESET",
+    "RESTART", "STOP", "ABORT", "RESET", "PhaseCommand", "PhaseState",
 }  # fmt: skip
 
 

@@ -27,6 +27,8 @@ from runtime.blocks import (
     STOPPED,
     STOPPING,
     CommandResult,
+    PhaseCommand,
+    PhaseState,
 )
 from tests.runtime.blocks.helpers import VClock
 
@@ -193,3 +195,19 @@ def test_snapshot_restore_keeps_state_and_clock():
     fresh(ctx)
     assert (fresh.STATE_NAME, fresh.STATE_TIME) == (ph.STATE_NAME, ph.STATE_TIME)
     assert fresh.STATE_NAME == HELD and fresh.STATE_TIME == pytest.approx(before + 0.5)
+
+
+def test_enums_name_every_state_and_command_and_leave_the_state_a_plain_str():
+    assert [str(s) for s in PhaseState] == list(PHASE_STATES)
+    assert [str(c) for c in PhaseCommand] == list(COMMANDS)
+    snaps = []
+    for start, hold in ((PhaseCommand.START, PhaseCommand.HOLD), (START, HOLD)):
+        ph, clock = reach(IDLE)
+        assert ph.command(start).accepted
+        assert ph.STATE_NAME == PhaseState.RUNNING
+        ph(clock.step(10), CMD=hold)
+        assert ph.STATE_NAME == PhaseState.HOLDING
+        # What snapshots, retain files and the merge see is the plain name, as without enums.
+        assert type(ph.STATE_NAME) is str and type(ph.LAST_CMD) is str
+        snaps.append(json.dumps(ph.snapshot()))
+    assert snaps[0] == snaps[1]
