@@ -31,7 +31,11 @@ def test_a_command_wakes_a_scan_sleeping_for_a_5_s_period(make_app: MakeApp) -> 
     engine.start()
     engine.start_thread()
     try:
-        time.sleep(0.3)  # the first cycle ran at once; the scan now sleeps for ~4.7 s
+        # The first cycle runs at once (however late a loaded machine starts the thread);
+        # the scan then sleeps until the next release, 5 s after the first.
+        deadline = time.monotonic() + 4.0
+        while app.programs["main"].count == 0 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
         assert app.programs["main"].count == 1  # type: ignore[attr-defined]
         answers = []
         for _ in range(3):
