@@ -11,9 +11,11 @@ Writing: one ``write`` with ``O_APPEND`` under an exclusive ``flock`` on the tra
 several processes (the bridge, the CLI, the container manager) keep one chain; a writer that
 finds the file changed under it re-reads the tail (one block, not the file). fsync policy
 (``fsync=True``, the default): the record is fsynced before ``append`` returns, because an
-action answered "accepted" must survive a crash right after; the head is written to a
-temporary file, fsynced, renamed over the old head and the folder fsynced, so a crash can
-leave the head at most one record behind, which the next append repairs.
+action answered "accepted" must survive a crash right after; then the head is written in
+place (one of its two copies, ``runtime._audit_format.head_slot``) and fsynced. The head is
+never ahead of the durable records; a crash may leave it behind (a torn copy: the other one
+is the previous head), which is accepted when every record after it is this key's signed
+chain (only the key's holder can write those) and repaired by the next append.
 
 Key policy, as a GMP auditor would want it: a new trail (no file, or only records of the
 older unkeyed formats) creates the key at first use (0600) and logs its id; a trail already
@@ -42,10 +44,12 @@ import structlog
 from runtime._audit_format import (
     FORMAT,
     GENESIS,
+    HEAD_SLOT,
     RESERVED,
     classify,
     count_lines,
     encode,
+    head_slot,
     line_hash,
     read_last_line,
     signed_bytes,
@@ -87,7 +91,6 @@ class _Tail:
 
     seq: int = 0
     hash: str = GENESIS
-    prev: str = GENESIS  # the last record's own ``prev`` (a head one record behind names it)
     keyed: bool = False
     key: str | None = None
     size: int = 0
@@ -153,7 +156,6 @@ class AuditLog:
             return _Tail(
                 seq=int(record["seq"]),
                 hash=line_hash(line),
-                prev=str(record.get("prev")),
                 keyed=True,
                 key=str(record.get("key")),
                 size=size,
@@ -201,10 +203,18 @@ class AuditLog:
         head, problem = read_head(self.head_path, self._signer.public)
         if problem or head is None:
             raise AuditError(f"audit trail {self.path}: {problem}")
-        at = (head["seq"], head["hash"])
-        if at == (tail.seq, tail.hash) or at == (tail.seq - 1, tail.prev):
+        if (head["seq"], head["hash"]) == (tail.seq, tail.hash):
             self._head = head
             return
+        if head["seq"] < tail.seq:
+            # The head lags (a crash before its update): fine if everything after it is this
+            # key's signed chain; appending would otherwise launder foreign lines into it.
+            verdict = verify_audit_log(self.path, key=self._signer.public, head=self.head_path)
+            if verdict.ok:
+                self._log.warning("audit_head_behind", trail=str(self.path), notes=verdict.notes)
+                self._head = head
+                return
+            raise AuditError(f"audit trail {self.path}: {verdict.summary()}")
         raise AuditError(
             f"audit trail {self.path} ends at record {tail.seq}, but its signed head "
             f"{self.head_path} says record {head['seq']} (hash {head['hash'][:12]}…): records "
@@ -317,7 +327,6 @@ class AuditLog:
         self._tail = _Tail(
             seq=tail.seq + 1,
             hash=line_hash(line),
-            prev=tail.hash,
             keyed=True,
             key=self._signer.public.id,
             size=tail.size,
@@ -334,21 +343,17 @@ class AuditLog:
             "key": self._signer.public.id,
         }
         head["sig"] = self._signer.sign(signed_bytes(head))
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        offset, slot = head_slot(head)
+        fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            os.write(fd, encode(head) + b"\n")
+            if os.fstat(fd).st_size < 2 * HEAD_SLOT:  # a new head file: both copies
+                os.pwrite(fd, slot + slot, 0)
+            else:
+                os.pwrite(fd, slot, offset)
             if self._fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, self.head_path)
-        if self._fsync:
-            dfd = os.open(self.head_path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
         return head
 
     def records(self) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ One record per line, JSON with sorted keys and no spaces (so a verifier re-deriv
 bytes). Format 2 (``"v": 2``) records carry ``seq`` (= line number), ``ts`` (UTC), ``event``,
 the event's fields, ``prev`` (sha256 of the line before, 64 zeros for the first line), ``key``
 (the signing key's id) and ``sig`` (Ed25519 over the record without ``sig``). The head file
-(``<trail>.head``) holds the last record's ``seq`` and line hash, signed the same way.
+(``<trail>.head``) holds the last record's ``seq`` and line hash, signed the same way, in
+two fixed-size copies written alternately (``head_slot``).
 
 Older files: the runtime's first chain (``seq``/``prev``, no key) and the container manager's
 (``when``/``prev_sha256``, no key). A format-2 trail may continue such a file: its first
@@ -22,11 +23,14 @@ from typing import Any, Literal
 __all__ = [
     "FORMAT",
     "GENESIS",
+    "HEAD_SLOT",
     "RESERVED",
     "Kind",
     "classify",
     "count_lines",
     "encode",
+    "head_candidates",
+    "head_slot",
     "line_hash",
     "read_last_line",
     "signed_bytes",
@@ -86,6 +90,38 @@ def read_last_line(fd: int, size: int) -> tuple[bytes, int]:
         if nl >= 0:
             return buf[nl + 1 : end - pos], pos + nl + 1
     return buf[: end - pos], 0
+
+
+HEAD_SLOT = 1024  # bytes per head copy; the head file holds two, written alternately
+
+
+def head_slot(head: dict[str, Any]) -> tuple[int, bytes]:
+    """Where and what to write for ``head``: slot ``seq % 2``, padded to ``HEAD_SLOT``.
+
+    Two copies, overwritten in turn in place (one ``pwrite`` and one fsync, no rename): a
+    crash in the middle of a write can only tear the copy being written, and the other one
+    is the previous head, which a reader then takes (a head one record behind).
+    """
+    body = encode(head)
+    if len(body) >= HEAD_SLOT:
+        raise ValueError(f"audit head of {len(body)} bytes does not fit {HEAD_SLOT}")
+    return (head["seq"] % 2) * HEAD_SLOT, body.ljust(HEAD_SLOT - 1) + b"\n"
+
+
+def head_candidates(data: bytes) -> list[dict[str, Any]]:
+    """The head copies in a head file that parse as JSON objects, newest ``seq`` first."""
+    found = []
+    for chunk in data.split(b"\n"):
+        text = chunk.strip(b" \0")
+        if not text:
+            continue
+        try:
+            head = json.loads(text)
+        except ValueError:
+            continue  # a torn copy
+        if isinstance(head, dict) and isinstance(head.get("seq"), int):
+            found.append(head)
+    return sorted(found, key=lambda h: -int(h["seq"]))
 
 
 def count_lines(path: Path) -> int:

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime._audit_format import GENESIS, Kind, classify, encode, line_hash, signed_bytes
+from runtime._audit_format import (
+    GENESIS,
+    Kind,
+    classify,
+    encode,
+    head_candidates,
+    line_hash,
+    signed_bytes,
+)
 from runtime._audit_key import (
     KEY_ENV,
     KEY_NAME,
@@ -80,29 +88,31 @@ def find_trusted_key(trail: Path) -> VerifyKey | None:
 
 
 def read_head(path: Path, key: VerifyKey) -> tuple[dict[str, Any] | None, str | None]:
-    """The signed head, or why it cannot be trusted."""
+    """The newest head copy whose signature holds, or why there is none to trust."""
     try:
-        head = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         return None, f"head file {path}: cannot read: {exc.strerror}"
-    except ValueError:
-        return None, f"head file {path}: not JSON"
-    if not isinstance(head, dict) or not isinstance(head.get("seq"), int):
-        return None, f"head file {path}: not an audit head"
-    if not isinstance(head.get("hash"), str) or not isinstance(head.get("sig"), str):
-        return None, f"head file {path}: not an audit head"
-    if head.get("key") != key.id:
-        return None, f"head file {path}: signed by key {head.get('key')}, not key {key.id}"
-    if not key.verify(head["sig"], signed_bytes(head)):
-        return None, f"head file {path}: its signature does not verify (altered or forged)"
-    return head, None
+    problem = f"head file {path}: not an audit head"
+    for head in head_candidates(data):
+        if not isinstance(head.get("hash"), str) or not isinstance(head.get("sig"), str):
+            continue
+        if head.get("key") != key.id:
+            problem = f"head file {path}: signed by key {head.get('key')}, not key {key.id}"
+        elif not key.verify(head["sig"], signed_bytes(head)):
+            problem = f"head file {path}: its signature does not verify (altered or forged)"
+        else:
+            return head, None
+    return None, problem
 
 
 class _Walk:
     """State while reading the file line by line."""
 
-    def __init__(self, key: VerifyKey | None) -> None:
+    def __init__(self, key: VerifyKey | None, head_seq: int | None = None) -> None:
         self.key = key
+        self.head_seq = head_seq  # the line hash at this seq is kept for the head check
+        self.hash_at_head: str | None = None
         self.embedded: VerifyKey | None = None
         self.count = 0
         self.legacy = 0
@@ -182,6 +192,8 @@ class _Walk:
         self.last_prev = str(record.get("prev", self.prev))
         self.prev = line_hash(line)
         self.prev_raw = line
+        if self.count == self.head_seq:
+            self.hash_at_head = self.prev
 
 
 def verify_audit_log(
@@ -195,7 +207,8 @@ def verify_audit_log(
     path = Path(path)
     trusted = load_verify_key(Path(key)) if isinstance(key, str | Path) else key
     trusted = trusted or find_trusted_key(path)
-    walk = _Walk(trusted)
+    head_path = Path(head) if head else path.with_name(path.name + ".head")
+    walk = _Walk(trusted, _peek_seq(head_path) if head_path.exists() else None)
     try:
         fh = path.open("rb")
     except OSError as exc:
@@ -217,7 +230,7 @@ def verify_audit_log(
             if problem:
                 return _bad(walk, lineno, problem)
             walk.advance(line, record)
-    return _finish(walk, path, Path(head) if head else None, allow_legacy)
+    return _finish(walk, path, head_path, allow_legacy)
 
 
 def _bad(walk: _Walk, line: int, error: str) -> AuditVerification:
@@ -225,11 +238,8 @@ def _bad(walk: _Walk, line: int, error: str) -> AuditVerification:
     return AuditVerification(False, walk.count, error, line, walk.legacy, key.id if key else "")
 
 
-def _finish(
-    walk: _Walk, path: Path, head_path: Path | None, allow_legacy: bool
-) -> AuditVerification:
+def _finish(walk: _Walk, path: Path, head_path: Path, allow_legacy: bool) -> AuditVerification:
     n = walk.count
-    head_path = head_path or path.with_name(path.name + ".head")
     if walk.embedded is None and head_path.exists():  # signed records were here
         head = _peek_seq(head_path)
         return AuditVerification(
@@ -267,10 +277,12 @@ def _finish(
 
 
 def _peek_seq(head_path: Path) -> Any:
+    """The head's ``seq`` before its signature is checked (only to know what to keep)."""
     try:
-        return json.loads(head_path.read_bytes()).get("seq", "?")
-    except (OSError, ValueError, AttributeError):
+        heads = head_candidates(head_path.read_bytes())
+    except OSError:
         return "?"
+    return heads[0]["seq"] if heads else "?"
 
 
 def _check_head(walk: _Walk, path: Path, head_path: Path) -> AuditVerification:
@@ -294,13 +306,12 @@ def _check_head(walk: _Walk, path: Path, head_path: Path) -> AuditVerification:
         )
     if seq == n and head["hash"] != walk.prev:
         return fail("the last record is not the one the signed head names (altered)", n)
-    if seq == n - 1 and head["hash"] == walk.last_prev:
-        notes.append("the head is one record behind (a crash between a record and its head)")
-    elif seq < n:
-        return fail(
-            f"{n - seq} record(s) after the signed head (record {seq}): added afterwards",
-            seq + 1,
-        )
+    if seq < n:
+        if head["hash"] != walk.hash_at_head:
+            return fail(f"record {seq} is not the one the signed head names (altered)", seq)
+        # Every record after the head was checked above (chain and signature): only the key's
+        # holder can have written them, e.g. a crash between a record and its head update.
+        notes.append(f"the head is {n - seq} record(s) behind (a crash before its update?)")
     if head.get("trail") != path.name:
         notes.append(f"the head was written for a trail named {head.get('trail')!r}")
     return AuditVerification(True, n, "", 0, walk.legacy, key.id, seq, tuple(notes))

@@ -308,3 +308,27 @@ def test_the_installed_command_exits_0_and_1(tmp_path: Path) -> None:
         text=True,
     )
     assert missing.returncode == 2 and "nope.pem" in missing.stderr
+
+
+def test_a_head_left_behind_by_a_crash_is_accepted_and_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    head = tmp_path / "audit.jsonl.head"
+    log = AuditLog(path, fsync=False)
+    log.append("command", n=1)
+    old_head = head.read_bytes()
+    for i in range(2, 5):
+        log.append("command", n=i)
+    head.write_bytes(old_head)  # the renames of the last three head updates were lost
+    result = verify_audit_log(path)
+    assert result.ok and result.head_seq == 2 and "3 record(s) behind" in result.notes[0]
+    AuditLog(path, fsync=False).append("command", n=5)  # continues, and repairs the head
+    assert verify_audit_log(path).head_seq == 6
+    # But a line nobody signed after a lagging head is tampering, not a crash.
+    lines = _lines(path)
+    head.write_bytes(old_head)
+    forged = json.loads(lines[-1])
+    forged["n"] = 99
+    _write(path, [*lines[:-1], encode(forged)])
+    assert not verify_audit_log(path).ok
+    with pytest.raises(AuditError, match="signature does not verify"):
+        AuditLog(path, fsync=False)
