@@ -314,8 +314,17 @@ class BridgeCore:
                 continue
             raw = message.payload
             payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
-            # The handler waits for the scan to take the command: keep that off the loop.
-            response = await asyncio.to_thread(self.handler.handle_payload, payload)
+            # Parse, authenticate and rates here (cheap: a junk flood never leaves the loop);
+            # the rest waits for the scan and the disk, so it runs off the loop. retain: a
+            # retained copy is refused; response None: a flood's refusal left unanswered.
+            screened = self.handler.screen(payload, retain=message.retain, topic=str(message.topic))
+            if screened.finish is None:
+                # An early refusal: queued, never awaited (a PUBACK waits behind the flood).
+                if screened.response is not None:
+                    body = screened.response.model_dump_json().encode()
+                    client._client.publish(self.topics.cmd_response, body, 1, False)
+                continue
+            response = await asyncio.to_thread(screened.finish)
             await client.publish(
                 self.topics.cmd_response,
                 response.model_dump_json().encode(),
