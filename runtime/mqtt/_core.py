@@ -14,6 +14,7 @@ import structlog
 
 from runtime._audit import AuditLog
 from runtime._command_handler import CommandHandler
+from runtime.mqtt._audit_head import AuditHeadPublisher
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._payloads import Topics, dumps, iso, offline_payload, point_payload
 from runtime.mqtt._tap import KIND_ALARM, KIND_POINT, TelemetryTap, alarm_payload
@@ -50,6 +51,9 @@ class BridgeCore:
         self.tap = tap
         self.handler = handler
         self.audit = audit
+        self.audit_head = (
+            AuditHeadPublisher(audit, f"{self.topics.prefix}/audit/head") if audit else None
+        )
         self._point_topics = [self.topics.point(p.name) for p in tap.points]
         self.log = structlog.get_logger("vplc.mqtt").bind(app=app_name)
         self.connected = threading.Event()
@@ -106,6 +110,7 @@ class BridgeCore:
             loop.call_soon_threadsafe(stop.set)
         self._thread.join(timeout)
         self._thread = None
+        self.handler.close()  # the last summary of refusals before authentication
 
     def statistics(self) -> dict[str, Any]:
         down = self._down_since
@@ -213,6 +218,9 @@ class BridgeCore:
             asyncio.create_task(self._serve_commands(client)),
             asyncio.create_task(self._periodic(client)),
         ]
+        if self.audit_head is not None:  # the trail's signed head, retained, after each append
+            pub = lambda t, p: client.publish(t, p, qos=1, retain=True)  # noqa: E731
+            tasks.append(asyncio.create_task(self.audit_head.run(pub)))
         stopper = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -209,3 +209,38 @@ def test_the_shipped_acl_keeps_anonymous_clients_off_the_command_topic(
 
     asyncio.run(scenario())
     assert _gain(engine) == 4.0
+
+
+def test_the_signed_head_is_published_retained_and_anchors_the_trail(
+    make_bridge: BridgeFactory, broker: Broker, tmp_path: Path
+) -> None:
+    """A copy of the head held by any subscriber catches what the node alone cannot: an old
+    head file put back together with the trail cut back to it."""
+    make_bridge()
+    audit = tmp_path / "audit.jsonl"
+    early = tmp_path / "early.head"
+
+    async def scenario() -> dict[str, Any]:
+        async with hmi_client(broker.port) as hmi:
+            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.command(cmd("set_parameter", name="gain", value=3.0))
+            early.write_bytes((tmp_path / "audit.jsonl.head").read_bytes())
+            await hmi.command(cmd("set_parameter", name="gain", value=4.0))
+            head: dict[str, Any] = await hmi.wait_for(
+                f"{PREFIX}/audit/head", lambda h: h["seq"] == 3
+            )
+        async with hmi_client(broker.port, topic=f"{PREFIX}/audit/head") as late:
+            kept = await late.wait_for(f"{PREFIX}/audit/head")
+            assert kept == head and late.messages[0][2] is True  # retained for newcomers
+        return head
+
+    head = asyncio.run(scenario())
+    copy = tmp_path / "from-mqtt.head"
+    copy.write_text(json.dumps(head))
+    assert verify_audit_log(audit, head=copy).ok
+    lines = audit.read_text().splitlines()
+    audit.write_text("\n".join(lines[:-1]) + "\n")  # the last command removed…
+    (tmp_path / "audit.jsonl.head").write_bytes(early.read_bytes())  # …and its head rolled back
+    assert verify_audit_log(audit).ok  # the node's own files agree with each other
+    anchored = verify_audit_log(audit, head=copy)
+    assert not anchored.ok and "truncated" in anchored.error and anchored.line == 3
