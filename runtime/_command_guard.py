@@ -77,10 +77,19 @@ class SeenIds:
         self._fsync = fsync
         self._live: dict[str, tuple[float, float]] = {}  # key → (expiry, seen), expiry order
         self._lines = 0
+        self.broken: str | None = None
 
     def load(self, now: float) -> None:
+        """Read the ids still inside their window; an unreadable file refuses every id later."""
         if self.path is None or not self.path.exists():
             return
+        try:
+            self._load(now)
+        except OSError as exc:  # ids used before the restart are unknown: refuse, never guess
+            self.broken = f"cannot read the used command ids {self.path}: {exc.strerror}"
+
+    def _load(self, now: float) -> None:
+        assert self.path is not None
         with self.path.open("r", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.rstrip("\n").split("\t", 2)
@@ -105,6 +114,8 @@ class SeenIds:
 
     def use(self, key: str, *, now: float, window_s: float) -> float | None:
         """Record ``key`` as used; if it already was (unexpired), return when, else None."""
+        if self.broken is not None:
+            raise SeenIdsError(self.broken)
         self._expire(now)
         seen = self._live.get(key)
         if seen is not None:

@@ -140,6 +140,10 @@ class CommandHandler:
         policy = access.commands if access is not None else CommandPolicy()
         if seen_path is None:
             seen_path = policy.seen_file or default_seen_path(source or f"app-{app}")
+        try:  # said at start-up, not at the first command: every command would be refused
+            seen_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.log.error("command_ids_unavailable", path=str(seen_path), error=exc.strerror)
         self.guard = CommandGuard(
             policy,
             seen_path=seen_path,

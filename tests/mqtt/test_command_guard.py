@@ -198,3 +198,13 @@ def test_no_record_no_action_when_the_trail_cannot_be_written(
     resp = _send(handler, cmd("set_parameter", name="gain", value=8.0))
     assert resp.status == "refused" and "audit trail cannot be written" in resp.reason
     assert engine.app.parameters["gain"].value == 3.0
+
+
+def test_unreadable_used_ids_refuse_every_command_rather_than_guess(
+    engine: ScanEngine, access: AccessConfig, tmp_path: Path
+) -> None:
+    (tmp_path / "ids.seen").mkdir()  # not a file: what ran before the restart is unknown
+    handler = _handler(engine, access, tmp_path)
+    resp = _send(handler, cmd("set_parameter", name="gain", value=3.0))
+    assert resp.status == "refused" and "cannot read the used command ids" in resp.reason
+    assert engine.app.parameters["gain"].value == 2.0

@@ -134,7 +134,7 @@ def test_an_anonymous_flood_costs_no_audit_write_and_a_real_command_gets_through
             await asyncio.sleep(1.0)  # the flood is on
             for value in (3.0, 4.0, 5.0):
                 t0 = time.monotonic()
-                ok = await hmi.command(cmd("set_parameter", name="gain", value=value), 10)
+                ok = await hmi.command(cmd("set_parameter", name="gain", value=value), 15)
                 latencies.append(time.monotonic() - t0)
                 assert ok["status"] == "accepted", ok
                 await asyncio.sleep(0.5)
@@ -145,7 +145,7 @@ def test_an_anonymous_flood_costs_no_audit_write_and_a_real_command_gets_through
 
     asyncio.run(scenario())
     # Generous: the 200 ms figure is the benchmark's (tests/bench/bench_mqtt.py, flood).
-    assert max(latencies) < 5.0, latencies
+    assert max(latencies) < 10.0, latencies
     audit = tmp_path / "audit.jsonl"
     assert [r["status"] for r in _records(audit)] == ["accepted"] * 3  # no record per junk
     bridge.handler.close()
