@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -58,7 +59,8 @@ class MqttCommander:
     def command(self, prefix: str, cmd: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
         """One command to the instance at ``prefix``; its response (accepted or refused)."""
         cid = f"bg-{uuid.uuid4().hex[:12]}"
-        body = {"id": cid, "cmd": cmd, "user": self.user, "token": self.token, **args}
+        ts = datetime.now(UTC).isoformat(timespec="milliseconds")  # commands are single-use
+        body = {"id": cid, "ts": ts, "cmd": cmd, "user": self.user, "token": self.token, **args}
         self.client.publish(f"{prefix}/cmd", json.dumps(body), qos=1)
         with self._cond:
             if not self._cond.wait_for(lambda: cid in self._answers, timeout):

@@ -23,7 +23,7 @@ from containers._history import (
 )
 from containers._image import LABEL
 from containers._ops import container_name, create_options, last_logs
-from containers._record import AuditTrail, DeploymentStore
+from containers._record import AuditTrail, DeploymentStore, note_restarts
 from containers._spec import Deployment, load_deployment, parse_cpuset
 from containers._status import container_row
 from containers._watch import probation_window_s, stall_limit_s, wait_healthy, watch_probation
@@ -138,9 +138,18 @@ class DeploymentManager:
 
     def container(self, name: str) -> Container:
         try:
-            return self.client.containers.get(container_name(name))
+            found = self.client.containers.get(container_name(name))
         except docker.errors.NotFound:
             raise InvalidInputError(f"no deployment named {name!r} on this node") from None
+        self.note_restarts([found])  # before update/rollback/remove/logs act on it
+        return found
+
+    def note_restarts(self, containers: list[Container]) -> None:
+        """Audit restarts Docker made since the manager last looked (see ``note_restarts``)."""
+        try:
+            note_restarts(self.audit, self.store, containers, who=self.user)
+        except OSError as exc:  # e.g. `status` by a user who may not write the state dir
+            self.progress(f"warning: restarts not recorded in {self.audit.path}: {exc}")
 
     # ------------------------------------------------------------------ deploy
     def deploy(self, path: Path) -> dict[str, Any]:
@@ -297,7 +306,9 @@ class DeploymentManager:
 
     # ------------------------------------------------------------------ status, logs, remove
     def status(self) -> list[dict[str, Any]]:
-        return [container_row(c) for c in self.containers()]
+        found = self.containers()
+        self.note_restarts(found)
+        return [container_row(c) for c in found]
 
     def logs(
         self, name: str, *, follow: bool, tail: int | Literal["all"] = "all"

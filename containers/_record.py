@@ -1,16 +1,22 @@
-"""Deployment records: the append-only audit trail and each deployment's current/previous image."""
+"""Deployment records: the audit trail (runtime's signed one) and each deployment's images."""
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["AuditTrail", "DeploymentStore", "default_state_dir", "default_user"]
+from containers._image import LABEL
+from runtime._audit import AuditLog, AuditVerification, verify_audit_log
+from runtime._audit_format import classify
+from runtime._audit_key import KEY_ENV, KEY_NAME, load_verify_key, public_path
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+__all__ = ["AuditTrail", "DeploymentStore", "default_state_dir", "default_user", "note_restarts"]
 
 
 def default_state_dir() -> Path:
@@ -25,47 +31,98 @@ def default_user() -> str:
 
 
 class AuditTrail:
-    """``audit.jsonl``: one JSON record per deploy/update/rollback/remove, hash-chained.
+    """The manager's audit trail: the one signed trail format of ``runtime._audit``.
 
-    Each record carries the sha256 of the previous line, so an edited or deleted line breaks the
-    chain (``verify()``); records are appended with O_APPEND and fsync'd before returning.
+    ``STATE_DIR/audit.jsonl``, one ``container`` record per deploy/update/rollback/remove
+    (outcome ok, failed or refused, with image IDs) and per restart observed; signed with the
+    key in ``STATE_DIR/keys/`` (``$VPLC_AUDIT_KEY`` overrides) and anchored by
+    ``audit.jsonl.head``. Appends take an exclusive lock on the file, so two managers running
+    at once keep one chain. A trail of the earlier unkeyed format is continued, not replaced:
+    its first signed record chains to the old last line. Opened at the first use, so a
+    read-only command (status) by a user who cannot write the state dir still works.
     """
+
+    EVENT = "container"
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "audit.jsonl"
+        self.key_path = _key_path(state_dir)
+        self._log: AuditLog | None = None
 
-    def _last_hash(self) -> str:
-        if not self.path.exists():
-            return ""
-        lines = self.path.read_bytes().splitlines()
-        return hashlib.sha256(lines[-1]).hexdigest() if lines else ""
+    @property
+    def log(self) -> AuditLog:
+        if self._log is None:
+            self._log = AuditLog(self.path, key_file=self.key_path)
+        return self._log
 
     def append(self, **record: Any) -> dict[str, Any]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
-        entry["prev_sha256"] = self._last_hash()
-        line = json.dumps(entry, sort_keys=True).encode() + b"\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return entry
+        return self.log.append(self.EVENT, **record)
 
     def records(self) -> list[dict[str, Any]]:
+        """The container operations, oldest first (earlier unkeyed ones included)."""
         if not self.path.exists():
             return []
-        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x]
+        with self.path.open("rb") as fh:
+            every = [json.loads(line) for line in fh if line.strip()]
+        return [r for r in every if r.get("event") == self.EVENT or classify(r) == "container-v1"]
 
     def verify(self) -> bool:
-        """True when every record names the hash of the line before it."""
-        prev = ""
-        for raw in self.path.read_bytes().splitlines() if self.path.exists() else []:
-            if json.loads(raw).get("prev_sha256") != prev:
-                return False
-            prev = hashlib.sha256(raw).hexdigest()
-        return True
+        """True when the trail is intact against this node's key and its signed head."""
+        return self.verification().ok
+
+    def verification(self) -> AuditVerification:
+        for candidate in (public_path(self.key_path), self.key_path):
+            if candidate.exists():
+                return verify_audit_log(self.path, key=load_verify_key(candidate))
+        return verify_audit_log(self.path)  # no key (yet): an empty or unkeyed trail says so
+
+
+def _key_path(state_dir: Path) -> Path:
+    env = os.environ.get(KEY_ENV)
+    return Path(env) if env else state_dir / "keys" / KEY_NAME
+
+
+def note_restarts(
+    audit: AuditTrail, store: DeploymentStore, containers: list[Container], *, who: str
+) -> list[dict[str, Any]]:
+    """Record restarts Docker made since the manager last looked (RestartCount growth).
+
+    The manager is not a daemon: a restart by the restart policy is seen when ``status``,
+    ``update``, ``rollback``, ``remove`` or ``logs`` next looks at the container, and recorded
+    then (``observed_at``) with the container's last start time. Counts are kept per
+    container ID in the deployment's record, so each restart is recorded once.
+    """
+    written = []
+    for c in containers:
+        name = c.labels.get(LABEL + "deployment")
+        rec = store.get(name) if name else None
+        if name is None or rec is None or not c.id:
+            continue
+        count = int(c.attrs.get("RestartCount", 0) or 0)
+        seen = dict(rec.get("restarts_seen") or {})
+        before = int(seen.get(c.id, 0))
+        if count <= before:
+            continue
+        state = c.attrs.get("State") or {}
+        written.append(
+            audit.append(
+                who=who,
+                what="restart",
+                deployment=name,
+                outcome="observed",
+                restarts=count - before,
+                restart_count=count,
+                container=c.id[:12],
+                image_id=c.attrs.get("Image"),
+                version=c.labels.get(LABEL + "version"),
+                started_at=state.get("StartedAt"),
+                exit_code=state.get("ExitCode"),
+                state=state.get("Status"),
+                reason="restarted by Docker's restart policy (seen by the manager)",
+            )
+        )
+        store.put(name, rec | {"restarts_seen": {c.id: count}})
+    return written
 
 
 class DeploymentStore:

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_ROLES",
     "AccessConfig",
     "AccessDeniedError",
+    "CommandPolicy",
     "UserSpec",
     "hash_token",
     "load_access_config",
@@ -58,14 +59,52 @@ class UserSpec(BaseModel):
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class CommandPolicy(BaseModel):
+    """How commands are kept single-use and how much any one sender may cost (``commands:``).
+
+    A command carries ``ts`` (when it was sent); it is refused when older than ``max_age_s``
+    or more than ``max_future_s`` ahead (clock skew between HMI and node). Its ``id`` (per
+    user) is remembered for ``max_age_s + max_future_s`` (after that the ``ts`` check refuses
+    a replay anyway), on disk, so a restart does not forget it; at most ``max_ids`` at once.
+    Rates are per second with a burst allowance (token buckets): per authenticated user, for
+    all authenticated commands together, and for the answers to unauthenticated or malformed
+    messages (beyond it those are counted, not answered). Those pre-authentication refusals go
+    to the audit trail as one summary record per ``summary_s``, not one record each.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max_age_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    max_future_s: float = Field(default=10.0, ge=0.0, le=600.0)
+    max_ids: int = Field(default=100_000, ge=100, le=10_000_000)
+    user_rate: float = Field(default=10.0, gt=0, le=10_000, description="commands/s per user")
+    user_burst: int = Field(default=20, ge=1, le=100_000)
+    global_rate: float = Field(default=50.0, gt=0, le=100_000, description="commands/s in all")
+    global_burst: int = Field(default=100, ge=1, le=1_000_000)
+    refusal_answer_rate: float = Field(
+        default=20.0, ge=0, le=100_000, description="answers/s to unauthenticated senders"
+    )
+    refusal_answer_burst: int = Field(default=20, ge=0, le=100_000)
+    summary_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
+    seen_file: Path | None = Field(
+        default=None,
+        description="where used ids are kept (default $VPLC_STATE_DIR/commands/<topic>.seen)",
+    )
+
+    @property
+    def id_window_s(self) -> float:
+        return self.max_age_s + self.max_future_s
+
+
 class AccessConfig(BaseModel):
-    """Roles lowest first, the minimum role per command, and the users."""
+    """Roles lowest first, the minimum role per command, the users, and the command policy."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     roles: tuple[str, ...] = DEFAULT_ROLES
     permissions: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
     users: dict[str, UserSpec] = Field(default_factory=dict)
+    commands: CommandPolicy = Field(default_factory=CommandPolicy)
 
     @model_validator(mode="after")
     def _known_roles(self) -> AccessConfig:
@@ -85,12 +124,20 @@ class AccessConfig(BaseModel):
 
     def authorize(self, *, cmd: str, user: str, token: str | None, role: str | None) -> str:
         """Return the effective role, or raise AccessDeniedError saying why (never which secret)."""
+        return self.permit(cmd=cmd, user=user, spec=self.authenticate(user, token), role=role)
+
+    def authenticate(self, user: str, token: str | None) -> UserSpec:
+        """The user's entry when the token matches, else AccessDeniedError (cheap: one sha256)."""
         spec = self.users.get(user)
         # compare_digest on the hash even for unknown users keeps timing uninformative.
         given = hash_token(token or "")
         expected = spec.token_sha256 if spec else "0" * 64
         if spec is None or not hmac.compare_digest(given, expected):
             raise AccessDeniedError(f"user {user!r} is unknown or the token does not match")
+        return spec
+
+    def permit(self, *, cmd: str, user: str, spec: UserSpec, role: str | None) -> str:
+        """The effective role of an authenticated user for ``cmd``, or AccessDeniedError."""
         effective = spec.role
         if role is not None:
             if role not in self.roles:
@@ -110,5 +157,9 @@ class AccessConfig(BaseModel):
 
 def load_access_config(path: Path | str) -> AccessConfig:
     """Read an access file (YAML); pydantic errors name the key."""
-    data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    path = Path(path)
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    seen = (data.get("commands") or {}).get("seen_file") if isinstance(data, dict) else None
+    if isinstance(seen, str):  # relative to the access file, like the bridge config's paths
+        data["commands"]["seen_file"] = str(path.parent / seen)
     return AccessConfig.model_validate(data)

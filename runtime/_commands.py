@@ -8,7 +8,16 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 from hal import coerce
 from runtime._fb import FunctionBlock
@@ -36,11 +45,19 @@ CommandId = Annotated[StrictStr, Field(min_length=1, max_length=128)] | StrictIn
 
 
 class _CommandBase(BaseModel):
-    """What every command carries: an id to answer to, who sends it, and why."""
+    """What every command carries: an id to answer to, when it was sent, who sends it, and why.
+
+    ``id`` and ``ts`` make a command single-use: an id is accepted once per user, and a ``ts``
+    outside the policy's window (``runtime._access.CommandPolicy``) is refused as stale.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: CommandId
+    ts: AwareDatetime = Field(
+        description="when the sender sent it: ISO 8601 with a zone (e.g. 2025-03-01T08:00:00Z) "
+        "or Unix seconds"
+    )
     user: str = Field(min_length=1, max_length=64)
     token: str | None = Field(default=None, max_length=256, repr=False)
     role: str | None = Field(default=None, max_length=64)

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 
 from hal import DriverError
+from runtime._audit import AuditError, AuditKeyError
+from runtime._cli_audit import add_audit_commands
 from runtime._cli_change import add_change_commands
 from runtime._cli_state import (
     add_state_arguments,
@@ -132,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     add_state_arguments(run)
     add_bench_commands(sub)  # `vplc bench run|replay` (runtime.bench)
     add_change_commands(sub)  # `vplc change plan`
+    add_audit_commands(sub)  # `vplc audit verify|show`
     # Subcommands from other packages (e.g. `vplc image`, `vplc deploy` from containers) are
     # found by name, so runtime never imports them: each is `register(subparsers) -> None`.
     for ep in entry_points(group="vplc.commands"):
@@ -164,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, UsageError, DriverError, RetainError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except (AuditError, AuditKeyError) as exc:  # no record, no action: refuse to run
+        print(f"vplc: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:  # Ctrl-C in a virtual run: outputs went safe on the way out
         print("vplc: interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ import structlog
 
 from runtime._audit import AuditLog
 from runtime._command_handler import CommandHandler
+from runtime.mqtt._audit_head import AuditHeadPublisher
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._payloads import Topics, dumps, iso, offline_payload, point_payload
 from runtime.mqtt._tap import KIND_ALARM, KIND_POINT, TelemetryTap, alarm_payload
@@ -50,6 +51,9 @@ class BridgeCore:
         self.tap = tap
         self.handler = handler
         self.audit = audit
+        self.audit_head = (
+            AuditHeadPublisher(audit, f"{self.topics.prefix}/audit/head") if audit else None
+        )
         self._point_topics = [self.topics.point(p.name) for p in tap.points]
         self.log = structlog.get_logger("vplc.mqtt").bind(app=app_name)
         self.connected = threading.Event()
@@ -106,6 +110,7 @@ class BridgeCore:
             loop.call_soon_threadsafe(stop.set)
         self._thread.join(timeout)
         self._thread = None
+        self.handler.close()  # the last summary of refusals before authentication
 
     def statistics(self) -> dict[str, Any]:
         down = self._down_since
@@ -213,6 +218,9 @@ class BridgeCore:
             asyncio.create_task(self._serve_commands(client)),
             asyncio.create_task(self._periodic(client)),
         ]
+        if self.audit_head is not None:  # the trail's signed head, retained, after each append
+            pub = lambda t, p: client.publish(t, p, qos=1, retain=True)  # noqa: E731
+            tasks.append(asyncio.create_task(self.audit_head.run(pub)))
         stopper = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -314,8 +322,17 @@ class BridgeCore:
                 continue
             raw = message.payload
             payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
-            # The handler waits for the scan to take the command: keep that off the loop.
-            response = await asyncio.to_thread(self.handler.handle_payload, payload)
+            # Parse, authenticate and rates here (cheap: a junk flood never leaves the loop);
+            # the rest waits for the scan and the disk, so it runs off the loop. retain: a
+            # retained copy is refused; response None: a flood's refusal left unanswered.
+            screened = self.handler.screen(payload, retain=message.retain, topic=str(message.topic))
+            if screened.finish is None:
+                # An early refusal: queued, never awaited (a PUBACK waits behind the flood).
+                if screened.response is not None:
+                    body = screened.response.model_dump_json().encode()
+                    client._client.publish(self.topics.cmd_response, body, 1, False)
+                continue
+            response = await asyncio.to_thread(screened.finish)
             await client.publish(
                 self.topics.cmd_response,
                 response.model_dump_json().encode(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -111,6 +112,51 @@ def test_kill_9_is_undone_by_the_restart_policy(
         time.sleep(0.5)
         c.reload()
     assert manager.status()[0]["scan"]["state"] == "RUN"
+    # The manager saw the restart (RestartCount grew) and recorded it, once.
+    restarts = [r for r in manager.audit.records() if r["what"] == "restart"]
+    assert len(restarts) == 1, restarts
+    seen = restarts[0]
+    assert (seen["outcome"], seen["deployment"], seen["image_id"]) == (
+        "observed", path.stem, c.attrs["Image"],
+    )  # fmt: skip
+    assert seen["restarts"] == seen["restart_count"] == c.attrs["RestartCount"]
+    manager.status()
+    assert len([r for r in manager.audit.records() if r["what"] == "restart"]) == 1
+    assert manager.audit.verify()
+
+
+def _append_ops(state_dir: str, who: str, n: int) -> None:
+    trail = AuditTrail(Path(state_dir))
+    for i in range(n):
+        trail.append(who=who, what="deploy", deployment=f"d{i}", outcome="ok")
+
+
+def test_the_trail_is_signed_continues_old_files_and_takes_concurrent_writers(
+    tmp_path: Path,
+) -> None:
+    """No engine needed: what two `vplc deploy` at once do to the trail, and an old file."""
+    state = tmp_path / "state"
+    state.mkdir()
+    old = {"when": "2024-05-01T10:00:00Z", "who": "bob", "what": "deploy", "outcome": "ok"}
+    line = json.dumps(old | {"prev_sha256": ""}, sort_keys=True)
+    (state / "audit.jsonl").write_text(line + "\n")  # the manager's earlier, unkeyed format
+    trail = AuditTrail(state)
+    assert "legacy, unkeyed: 1 record(s)" in trail.verification().error
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_ops, args=(str(state), w, 25)) for w in ("ann", "ed")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    result = trail.verification()
+    assert result.ok and result.legacy == 1 and result.records == 1 + 1 + 50, result
+    assert [r["who"] for r in trail.records()].count("ann") == 25
+    assert trail.records()[0]["who"] == "bob"  # the old record is still one of them
+    assert (state / "keys" / "audit-ed25519.pem").stat().st_mode & 0o777 == 0o600
+    lines = (state / "audit.jsonl").read_text().splitlines()
+    (state / "audit.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the last one deleted
+    assert not trail.verify()
 
 
 def test_bad_deployments_are_refused(

@@ -19,9 +19,9 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import broker, mosquitto
+from tests.mqtt.conftest import broker, mosquitto, state_dir
 
-__all__ = ["broker", "mosquitto"]  # reused fixtures
+__all__ = ["broker", "mosquitto", "state_dir"]  # reused fixtures (state_dir: autouse)
 
 ROOT = Path(__file__).resolve().parents[2]
 VPLC = str(Path(sys.executable).with_name("vplc"))

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,15 @@ def app_manifest(period_ms: float = 10.0) -> dict[str, Any]:
             },
         ],
     )
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state dir per test (audit key, used command ids), also for `vplc` subprocesses."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("VPLC_STATE_DIR", str(folder))
+    monkeypatch.delenv("VPLC_AUDIT_KEY", raising=False)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -258,9 +268,16 @@ async def hmi_client(port: int, topic: str = f"{PREFIX}/#", **kwargs: Any) -> As
             task.cancel()
 
 
+def now_ts(offset_s: float = 0.0) -> str:
+    """A command's ``ts``: the wall time now (plus ``offset_s``), ISO 8601 UTC."""
+    when = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def cmd(cmd_name: str, user: str = "olga", **fields: Any) -> dict[str, Any]:
-    """A command body as an HMI builds it, signed with the user's token."""
+    """A command body as an HMI builds it (fresh id and ts), signed with the user's token."""
     body = {"id": f"{cmd_name}-{time.monotonic_ns()}", "cmd": cmd_name, "user": user}
+    body["ts"] = now_ts()
     body["token"] = TOKENS.get(user, "wrong")
     body["reason"] = "test"
     return body | fields

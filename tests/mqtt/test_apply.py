@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from runtime import ScanEngine, VirtualClock, load_app
 from runtime._commands import LifecycleCommand, SetParameterCommand, apply_command
 from tests.conftest import MakeApp
 from tests.mqtt.conftest import APP_LOGIC, app_manifest
 
+NOW = datetime.now(UTC)  # apply_command does not judge ts; the command path does
+
 
 def test_command_the_scan_never_took_is_withdrawn_not_run_later(make_app: MakeApp) -> None:
     engine = ScanEngine(load_app(make_app(app_manifest(), APP_LOGIC)), clock=VirtualClock())
     engine.start()
-    cmd = SetParameterCommand(id="1", cmd="set_parameter", user="u", name="gain", value=3.0)
+    cmd = SetParameterCommand(id="1", ts=NOW, cmd="set_parameter", user="u", name="gain", value=3.0)
     resp = apply_command(engine, cmd, timeout_s=0.05)  # nobody runs the scan
     assert resp.status == "refused" and "did not take the command" in resp.reason
     engine.run_until(50_000_000)
@@ -23,7 +27,7 @@ def test_apply_on_a_running_engine(make_app: MakeApp) -> None:
     engine.start()
     engine.start_thread()
     try:
-        stop = apply_command(engine, LifecycleCommand(id=7, cmd="stop", user="u"))
+        stop = apply_command(engine, LifecycleCommand(id=7, ts=NOW, cmd="stop", user="u"))
         assert (stop.id, stop.status, stop.old, stop.new) == (7, "accepted", "RUN", "STOP")
     finally:
         engine.request_stop()

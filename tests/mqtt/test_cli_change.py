@@ -17,7 +17,7 @@ import yaml
 from runtime._access import hash_token
 from runtime._audit import verify_audit_log
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import hmi_client
+from tests.mqtt.conftest import hmi_client, now_ts
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -143,6 +143,7 @@ async def _operate(port: int, proc: Any, app: Path, audit: Path) -> Any:
 async def _command(hmi: Any, cid: str, value: float) -> Any:
     body = {
         "id": cid,
+        "ts": now_ts(),
         "cmd": "set_parameter",
         "name": "temp_sp",
         "value": value,
@@ -234,6 +235,7 @@ async def _hold(port: int) -> None:
         await asyncio.sleep(1.0)
         body = {
             "id": "h1",
+            "ts": now_ts(),
             "cmd": "phase",
             "block": "batch.phase",
             "command": "HOLD",

@@ -14,7 +14,7 @@ import yaml
 from runtime._access import hash_token
 from runtime._audit import verify_audit_log
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import hmi_client
+from tests.mqtt.conftest import hmi_client, now_ts
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -66,6 +66,7 @@ async def _as_hmi(port: int) -> None:
             hmi,
             {
                 "id": "c1",
+                "ts": now_ts(),
                 "cmd": "set_parameter",
                 "name": "temp_sp",
                 "value": 36.5,
@@ -79,6 +80,7 @@ async def _as_hmi(port: int) -> None:
             hmi,
             {
                 "id": "c2",
+                "ts": now_ts(),
                 "cmd": "set_parameter",
                 "name": "temp_sp",
                 "value": 55,

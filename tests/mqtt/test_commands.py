@@ -183,8 +183,8 @@ def test_every_command_is_audited_and_tampering_is_detected(
     asyncio.run(scenario())
     path = tmp_path / "audit.jsonl"
     result = verify_audit_log(path)
-    assert result.ok and result.records == 3
-    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert result.ok and result.records == 4  # trail_start (the key) + 3 commands
+    records = [json.loads(line) for line in path.read_text().splitlines()][1:]
     first = records[0]
     assert (first["user"], first["role"], first["cmd"], first["target"]) == (
         "olga",
@@ -200,7 +200,7 @@ def test_every_command_is_audited_and_tampering_is_detected(
     )
     assert records[1]["status"] == "refused" and "engineer" in records[1]["reason"]
     lines = path.read_text().splitlines()
-    lines[0] = lines[0].replace('"new":5.0', '"new":4.0')  # someone "corrects" the record
+    lines[1] = lines[1].replace('"new":5.0', '"new":4.0')  # someone "corrects" the record
     path.write_text("\n".join(lines) + "\n")
     broken = verify_audit_log(path)
-    assert not broken.ok and broken.line == 2 and "chain broken" in broken.error
+    assert not broken.ok and broken.line == 2 and "signature" in broken.error

@@ -102,8 +102,8 @@ def test_birth_telemetry_commands_and_audit_round_trip(
 
     asyncio.run(scenario())
     result = verify_audit_log(tmp_path / "audit.jsonl")  # written by the child
-    assert result.ok and result.records == 4
-    first = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert result.ok and result.records == 5  # the key's trail_start + 4 commands
+    first = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[1])
     who = (first["user"], first["role"], first["new"], first["why"])
     assert who == ("olga", "operator", 3.0, "r1")
 
