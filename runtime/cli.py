@@ -16,13 +16,19 @@ from typing import Any
 import structlog
 
 from hal import DriverError
-from runtime._cli_state import add_state_arguments, attach_retain, install_online_change
+from runtime._cli_state import (
+    add_state_arguments,
+    attach_retain,
+    install_online_change,
+    retain_summary,
+)
 from runtime._clock import RealClock, VirtualClock
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._handover import HandoverError, attach_handover
 from runtime._heartbeat import Heartbeat
 from runtime._loader import LoadedApp, load_app
 from runtime._logging import configure_logging
+from runtime._outputs import OutputPathError, check_output_file, describe_os_error
 from runtime._trace import TraceRecorder
 from runtime.bench._cli import add_bench_commands
 from runtime.manifest import ManifestError
@@ -134,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_DURATION_S = 1e9  # ~31.7 years: far beyond any run, small enough for integer nanoseconds
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -141,6 +150,10 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_DURATION_S:g} seconds (about 31 years), got {text!r}"
+        )
     return value
 
 
@@ -153,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         return _run(args)
-    except (ManifestError, UsageError, DriverError, RetainError) as exc:
+    except (ManifestError, UsageError, DriverError, RetainError, OutputPathError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
@@ -175,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
+    _check_outputs(args)  # before anything is opened or started: a typo costs no run
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
@@ -186,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
-    attach_retain(engine, app, args)  # first: a bad retain file stops here, nothing started
+    retain = attach_retain(engine, app, args)  # a bad retain file stops here, nothing started
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
     try:
@@ -218,10 +232,50 @@ def _run(args: argparse.Namespace) -> int:
         cycles = sum(t["cycles"] for t in stats["tasks"].values())
         stats["virtual_speedup"] = round(stats["app_time_s"] / wall, 1) if wall else None
         stats["cycles_per_wall_s"] = round(cycles / wall) if wall else None
-    if args.stats_json:
-        args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    errors = _output_errors(args, trace, heartbeat, stats)
     _print_summary(stats, trace)
-    return EXIT_FAILURE if stats["fault_reason"] or engine.state is RuntimeState.FAULT else EXIT_OK
+    for line in errors:
+        print(f"vplc: error: {line}", file=sys.stderr)
+    failed = stats["fault_reason"] or engine.state is RuntimeState.FAULT
+    # Lost durability is a failed run too: the retained values on disk are behind.
+    lost = retain is not None and stats["retain"]["errors"] > 0
+    return EXIT_FAILURE if failed or lost or errors else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path is proven writable before RUN (OutputPathError: exit 2)."""
+    if args.trace is not None:
+        check_output_file("--trace", args.trace)
+    if args.stats_json is not None:
+        check_output_file("--stats-json", args.stats_json)
+    if args.heartbeat is not None:
+        check_output_file("--heartbeat", args.heartbeat, replaced=True)
+
+
+def _output_errors(
+    args: argparse.Namespace,
+    trace: TraceRecorder | None,
+    heartbeat: Heartbeat | None,
+    stats: dict[str, Any],
+) -> list[str]:
+    """Write the stats JSON; one line per output that failed during the run or at close."""
+    errors = []
+    if trace is not None and trace.error:
+        errors.append(
+            f"--trace {trace.path}: write failed: {trace.error}; the file is incomplete "
+            f"({trace.rows} rows recorded, {trace.dropped} dropped after the error)"
+        )
+    if heartbeat is not None and heartbeat.error:
+        errors.append(
+            f"--heartbeat {heartbeat.path}: the final write failed: {heartbeat.error} "
+            f"({heartbeat.failures} failed writes in the run)"
+        )
+    if args.stats_json:
+        try:
+            args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            errors.append(f"--stats-json {args.stats_json}: write failed: {describe_os_error(exc)}")
+    return errors
 
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
@@ -328,6 +382,8 @@ def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
         )
     if trace is not None:
         print(f"trace: {trace.path} ({trace.rows} rows)")
+    if "retain" in stats:
+        print(retain_summary(stats["retain"]))
     print("outputs: driven to safe values")
 
 

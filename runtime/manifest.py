@@ -153,7 +153,12 @@ class RetainConfig(_Strict):
     """Which state survives a restart (used by the retain store)."""
 
     variables: list[str] = Field(default_factory=list, description="instance paths")
-    interval_s: float = Field(default=10.0, gt=0)
+    interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds of app time between checkpoints (and one at start-up): what a "
+        "kill can lose at most",
+    )
 
 
 class RealtimeConfig(_Strict):
