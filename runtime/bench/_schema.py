@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from hal import Value
+from runtime._inputs import InputFileError, load_yaml_file
 from runtime.manifest import _format_error
 
 __all__ = [
@@ -45,7 +45,8 @@ def _seconds(value: object) -> object:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0, allow_inf_nan=False)]
+# At most 1e9 s (31 years, as `vplc run --duration`): app time is kept in integer nanoseconds.
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0, le=1e9, allow_inf_nan=False)]
 
 
 class ScenarioError(Exception):
@@ -268,17 +269,10 @@ def parse_scenario(data: object, path: Path | str) -> Scenario:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """Read and validate a scenario YAML file."""
+    """Read and validate a scenario YAML file (a regular UTF-8 file, bounded YAML)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(path, [f"cannot read: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", exc)
-        raise ScenarioError(path, [f"{where}YAML syntax error: {problem}"]) from None
+        data = load_yaml_file(path)
+    except InputFileError as exc:
+        raise ScenarioError(path, [str(exc)]) from None
     return parse_scenario(data, path)
