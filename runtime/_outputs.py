@@ -31,13 +31,15 @@ def check_output_file(flag: str, path: Path, *, replaced: bool = False) -> None:
     """
     where = f"{flag} {path}"
     folder = path.parent
-    if not folder.is_dir():
-        raise OutputPathError(f"{where}: folder {folder} does not exist (or is not a folder)")
     try:
+        if not stat.S_ISDIR(os.stat(folder).st_mode):
+            raise OutputPathError(f"{where}: {folder} is not a folder")
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if not os.path.isdir(folder):
+            raise OutputPathError(f"{where}: folder {folder} does not exist") from None
         mode = 0
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a file used as a folder, no access
         raise OutputPathError(f"{where}: cannot use: {describe_os_error(exc)}") from None
     if stat.S_ISDIR(mode):
         raise OutputPathError(f"{where}: is a folder; give a file name")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,14 +45,21 @@ class UsageError(Exception):
 def resolve_app_dir(ref: str) -> Path:
     """An app folder path, or the name of an installed app (entry point group ``vplc.apps``)."""
     path = Path(ref)
-    if path.is_dir():
+    kind, problem = 0, None
+    try:
+        kind = path.stat().st_mode
+    except OSError as exc:  # missing, or a name the OS refuses (too long, a file as a folder)
+        problem = exc
+    if stat.S_ISDIR(kind):
         return path
     for ep in entry_points(group="vplc.apps"):
         if ep.name == ref:
             module = ep.load()
             return Path(next(iter(module.__path__)))
-    if path.exists():
+    if kind:
         raise UsageError(f"{ref}: not a folder; expected an app folder holding app.yaml")
+    if problem is not None and not isinstance(problem, FileNotFoundError | NotADirectoryError):
+        raise UsageError(f"{ref[:200]}: cannot use as an app folder: {problem.strerror}")
     installed = ", ".join(sorted(ep.name for ep in entry_points(group="vplc.apps"))) or "none"
     raise UsageError(
         f"{ref}: no such app folder, and no installed app of that name "

@@ -63,7 +63,12 @@ def run_bench(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for ref in args.scenarios:
         path = Path(ref)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # e.g. a name longer than the OS allows
+            print(f"vplc: error: {ref[:200]}: {exc.strerror}", file=sys.stderr)
+            return EXIT_INVALID
+        if is_dir:
             found = sorted((path / "scenarios").glob("*.yaml"))
             if not found:
                 print(f"vplc: error: {path}: no scenarios/*.yaml in this folder", file=sys.stderr)

@@ -212,10 +212,28 @@ def decode(data: bytes, *, app: str | None = None) -> dict[str, Any]:
             raise CheckpointError(f"field {key!r} is missing or not a {kind.__name__}")
     if app is not None and doc["app"] != app:
         raise CheckpointError(f"it was written by app {doc['app']!r}, not by {app!r}")
+    _check_shape(doc)
     bad = non_finite(doc["data"], "data")
     if bad is not None:  # NaN/inf pass a checksum; a retained NaN would drive an actuator
         raise CheckpointError(f"it holds a non-finite value at {bad}")
     return doc
+
+
+def _check_shape(doc: dict[str, Any]) -> None:
+    """The parts a loader walks have the types it expects (a valid checksum proves nothing
+    about who wrote the file)."""
+    data = doc["data"]
+    for key in ("variables", "parameters"):
+        part = data.get(key, {})
+        if not isinstance(part, dict):
+            raise CheckpointError(f"field 'data.{key}' is not a mapping of names to values")
+    time_s = doc.get("app_time_s", 0.0)
+    if isinstance(time_s, bool) or not isinstance(time_s, int | float):
+        raise CheckpointError("field 'app_time_s' is not a number")
+    if "saved_at" in doc and not isinstance(doc["saved_at"], str):
+        raise CheckpointError("field 'saved_at' is not a text")
+    if doc["seq"] < 0 or isinstance(doc["seq"], bool):
+        raise CheckpointError("field 'seq' is not a non-negative integer")
 
 
 def _short(exc: BaseException) -> str:

@@ -228,3 +228,23 @@ def test_the_first_checkpoint_is_taken_at_start_up(make_app: MakeApp, tmp_path: 
     assert store.flush()
     doc = _file.decode(path.read_bytes())
     assert doc["seq"] == 1 and doc["app_time_s"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["data"].__setitem__("variables", 2**31), "'data.variables' is not a mapping"),
+        (lambda d: d["data"].__setitem__("parameters", None), "'data.parameters' is not a mapping"),
+        (lambda d: d.__setitem__("app_time_s", "soon"), "'app_time_s' is not a number"),
+        (lambda d: d.__setitem__("saved_at", 5), "'saved_at' is not a text"),
+        (lambda d: d.__setitem__("seq", -3), "'seq' is not a non-negative integer"),
+        (lambda d: d.__setitem__("seq", True), "'seq' is not a non-negative integer"),
+    ],
+)
+def test_a_file_of_the_wrong_shape_is_refused_like_a_corrupt_one(
+    make_app: MakeApp, tmp_path: Path, edit: Any, message: str
+) -> None:
+    app_dir, path = _good_file(make_app, tmp_path)
+    _rewrite(path, edit)
+    with pytest.raises(RetainError, match=message):
+        RetainStore(path, Rig(app_dir).app).load()
