@@ -125,12 +125,17 @@ def test_failing_checkpoints_are_reported_once_summarised_and_exit_1(tmp_path: P
     assert retain["errors"] >= 1 and retain["written"] == 0 and retain["failing"]
 
 
-def test_retain_statistics_reach_the_stats_json(tmp_path: Path) -> None:
-    stats = tmp_path / "s.json"
-    res = _run("--retain-file", str(tmp_path / "b.retain"), "--stats-json", str(stats))
+def test_retain_statistics_reach_the_stats_json_and_the_heartbeat(tmp_path: Path) -> None:
+    stats, beat = tmp_path / "s.json", tmp_path / "hb.json"
+    res = _run(
+        "--retain-file", str(tmp_path / "b.retain"), "--stats-json", str(stats),
+        "--heartbeat", str(beat),
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     retain = json.loads(stats.read_text())["retain"]
     assert retain["errors"] == 0 and retain["written"] >= 1 and not retain["failing"]
+    assert retain["on_disk_seq"] == retain["seq"] >= 1
+    assert json.loads(beat.read_text())["statistics"]["retain"]["on_disk_seq"] >= 1
     assert f"retain: {tmp_path / 'b.retain'}: " in res.stdout
 
 
