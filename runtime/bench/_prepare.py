@@ -58,6 +58,8 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
         app = load_app(app_dir, seed=scenario.seed)
     except ManifestError as exc:
         raise ScenarioError(where, [f"at app: {exc}"]) from None
+    except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a NUL byte)
+        raise ScenarioError(where, [f"at app: cannot use {scenario.app!r}: {exc}"]) from None
     problems = _Problems()
     _override_drivers(scenario, app, problems)
     for name, value in scenario.parameters.items():

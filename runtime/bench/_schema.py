@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -166,6 +167,9 @@ class Assertion(_Strict):
                 f"at + check, at_end (got {kinds or 'none'})"
             )
         kind = kinds[0]
+        condition = getattr(self, kind)
+        if isinstance(condition, str) and not condition.strip():
+            raise ValueError(f"{kind}: the condition is empty")
         if (self.at is not None) != (kind == "check"):
             raise ValueError("'at' and 'check' go together (the value of check at time at)")
         windowed = kind in ("always", "never", "eventually")
@@ -181,7 +185,9 @@ class Assertion(_Strict):
 
     @property
     def kind(self) -> str:
-        return "at" if self.check is not None else next(k for k in _KINDS if getattr(self, k))
+        if self.check is not None:
+            return "at"
+        return next(k for k in _KINDS if getattr(self, k) is not None)
 
     @property
     def condition(self) -> Condition:
@@ -229,6 +235,13 @@ class Scenario(_Strict):
         if self.duration <= 0:
             raise ValueError("duration: must be greater than 0")
         return self
+
+    @field_validator("app")
+    @classmethod
+    def _app_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "\x00" in value):
+            raise ValueError("expected the path of an app folder")
+        return value
 
     @property
     def source(self) -> Path | None:

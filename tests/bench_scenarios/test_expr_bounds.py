@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runtime.bench import run_scenario
+from runtime.bench import ScenarioError, parse_scenario, run_scenario
 from runtime.bench._expr import MAX_TEXT, ExprError, compile_expr
 from tests.bench_scenarios.conftest import write_scenario
 
@@ -168,3 +168,21 @@ def test_plant_initial_values_are_checked_against_the_plants_ranges(
     )
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert str(path) in res.stderr and "drivers.sim" in res.stderr and message in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"always": ""}, "always: the condition is empty"),
+        ({"never": "   "}, "never: the condition is empty"),
+    ],
+)
+def test_an_empty_condition_is_refused(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario({"duration": 1, "assertions": [data]}, "s.yaml")
+
+
+@pytest.mark.parametrize("app", ["", "a\x00b", "x" * 5000])
+def test_an_unusable_app_path_is_a_scenario_error(tmp_path: Path, app: str) -> None:
+    with pytest.raises(ScenarioError, match="at app"):
+        run_scenario(parse_scenario({"app": app, "duration": 1}, tmp_path / "s.yaml"))

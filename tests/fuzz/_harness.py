@@ -35,6 +35,9 @@ GOOD = ("accepted", "refused", "failed")
 DEFECTS = ("traceback", "hang", "silent", "unnamed", "bad_code", "invalid_accepted")
 
 
+_TRACEBACK = re.compile(r"^Traceback \(most recent call last\):", re.MULTILINE)
+
+
 class _Hang(BaseException):
     """Raised by the alarm in the main thread: the call took longer than its timeout."""
 
@@ -117,7 +120,7 @@ def run_cli(argv: list[str], timeout: float, **kw: Any) -> Outcome:
 def classify(case: Case, o: Outcome) -> str:
     if o.code is None:
         return "hang"
-    if o.error or "Traceback (most recent call last)" in o.err:
+    if o.error or _TRACEBACK.search(o.err):  # printed raw, not inside a JSON log field
         return "traceback"
     if o.code not in (0, 1, 2):
         return "bad_code"
