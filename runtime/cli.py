@@ -166,6 +166,10 @@ def _positive_float(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # An OS command line cannot hold a NUL byte; a caller of main() can, and no path may.
+    if argv is not None and any("\x00" in a for a in argv):
+        print("vplc: error: an argument contains a NUL byte", file=sys.stderr)
+        return EXIT_INVALID
     args = _parser().parse_args(argv)
     configure_logging(args.log_format, level=args.log_level)
     try:

@@ -127,3 +127,10 @@ def test_heartbeat_write_failures_are_counted_and_logged_once(
         assert beat.close()
     assert [e["event"] for e in logs] == ["heartbeat_write_failed", "heartbeat_write_recovered"]
     assert beat.failures == 2 and beat.error == "" and json.loads(path.read_text())["stopped"]
+
+
+def test_a_nul_byte_in_an_argument_is_invalid_input(capsys: pytest.CaptureFixture[str]) -> None:
+    from runtime.cli import main
+
+    assert main(["bench", "run", "s\x00.yaml"]) == 2
+    assert "NUL byte" in capsys.readouterr().err
