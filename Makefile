@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 APP ?= plc_apps/bioreactor
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo-virtual test lint format bench clean
+.PHONY: help install run demo-virtual test lint format bench fuzz clean
 
 help:
 	@echo "make run     - bioreactor demo on simulated hardware, real time, live view (Ctrl-C stops)"
 	@echo "make test    - install everything needed and run lint + the whole test suite"
 	@echo "make bench   - benchmarks, JSON results in bench-results/"
+	@echo "make fuzz    - property-based fuzzing, FUZZ_EXAMPLES (10000) per input kind; counts"
 
 # Compiled sources: the Cython blocks, the runtime's cores (runtime/_*.pyx) and the hot sim
 # modules (a .py with a .pxd next to it, listed in sim_hardware/_accel.py). Editing one
@@ -49,9 +50,15 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every outcome of every example is counted (accepted, refused, failed, traceback, hang, silent
+# exit ...); the table is printed at the end, details in fuzz-results/summary.json.
+FUZZ_EXAMPLES ?= 10000
+fuzz: $(STAMP)
+	VPLC_FUZZ=1 VPLC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
+
 bench: $(STAMP)
 	@mkdir -p bench-results
 	$(PY) -m tests.bench.run --out bench-results
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache bench-results reports
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache bench-results reports fuzz-results

@@ -49,6 +49,23 @@ def add_state_arguments(run: argparse.ArgumentParser) -> None:
         help="refuse a warm start or online change whose state merge leaves a conflict "
         "unresolved (without --prefer)",
     )
+    run.add_argument(
+        "--retain-max-mb",
+        type=_megabytes,
+        metavar="MB",
+        help="largest retain file loaded or written (default: 1 MiB + 64 KiB per retained "
+        "value); a larger file is refused before it is read",
+    )
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in MiB, got {text!r}") from None
+    if not 0.001 <= value <= 65536:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected 0.001..65536 MiB, got {text!r}")
+    return round(value * (1 << 20))
 
 
 def default_retain_path(app: LoadedApp) -> Path:
@@ -74,8 +91,8 @@ def attach_retain(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
         path = default_retain_path(app)
     from runtime.state import RetainStore
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = RetainStore(path, app)
+    prepare_retain_path(path)
+    store = RetainStore(path, app, max_bytes=args.retain_max_mb)
     store.load(  # logs itself, with the merge plan
         mode="cold" if args.cold else "warm",
         on_bad=args.on_bad_retain,
@@ -116,6 +133,53 @@ def audit_warm_start(audit: AuditLog | None, store: Any) -> None:
         notes=report.notes,
         plan=report.plan,
     )
+
+
+def prepare_retain_path(path: Path) -> None:
+    """Create the retain folder if needed and prove a checkpoint can be written there.
+
+    Raises RetainError (exit 2) naming the path: a file where the folder should be, a folder
+    that cannot be created or written, a FIFO/device at the temporary file's name. Run before
+    the retain file is judged, so a refusal leaves every file as it was.
+    """
+    from runtime.state import RetainError
+    from runtime.state._file import PathError, check_writable
+
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RetainError(
+            f"retain path {path}: {folder} exists and is not a folder; give another "
+            "--retain-file or VPLC_STATE_DIR"
+        ) from None
+    except OSError as exc:
+        raise RetainError(
+            f"retain path {path}: cannot create the folder {exc.filename or folder}: "
+            f"{exc.strerror or exc}; give another --retain-file or VPLC_STATE_DIR"
+        ) from None
+    try:
+        check_writable(path)
+    except PathError as exc:
+        raise RetainError(
+            f"retain path {path}: {exc}; checkpoints could not be saved, so nothing was "
+            "started. Give another --retain-file or VPLC_STATE_DIR, or fix the folder's rights"
+        ) from None
+
+
+def retain_summary(stats: dict[str, Any]) -> str:
+    """The summary line of a run with retain: where, how many checkpoints, and any failure."""
+    line = (
+        f"retain: {stats['path']}: {stats['written']} checkpoint(s) written, on disk seq "
+        f"{stats['on_disk_seq']}"
+    )
+    if stats["errors"]:
+        state = "still failing" if stats["failing"] else "recovered"
+        line += (
+            f"; {stats['errors']} checkpoint write(s) FAILED ({state}; last: "
+            f"{stats['last_error']}): retained progress was not saved"
+        )
+    return line
 
 
 def install_online_change(

@@ -95,6 +95,8 @@ class ScanEngine:
         self._opened = False
         self.program_guard: ProgramGuard | None = None
         self.close_hooks: list[Callable[[ScanEngine], None]] = []  # run first in close()
+        # Sections added to statistics() by parts attached to the engine (e.g. "retain").
+        self.statistics_sources: dict[str, Callable[[], dict[str, Any]]] = {}
         self.max_sleep_ns = 0  # 0: sleep to the next release (see run_until)
 
     # ----------------------------------------------------------------- lifecycle commands
@@ -435,4 +437,4 @@ class ScanEngine:
                 t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
                 for t in self.tasks
             },
-        }
+        } | {name: source() for name, source in self.statistics_sources.items()}

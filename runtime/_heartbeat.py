@@ -17,10 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from runtime._engine import ScanEngine
 from runtime._task import Task
 
 __all__ = ["Heartbeat"]
+
+log = structlog.get_logger("vplc.heartbeat")
 
 
 class Heartbeat:
@@ -32,6 +36,9 @@ class Heartbeat:
         self.interval_s = interval_s
         self.first_cycle_at: float | None = None
         self.last_cycle_at: float | None = None
+        self.written = 0
+        self.failures = 0
+        self.error = ""  # the reason of the latest failed write; "" once a write succeeds
         self._stop = threading.Event()
         # A file left by an earlier process (a previous container on the same volume) must not
         # look like this process's heartbeat; the host name check in the reader covers the rest.
@@ -69,18 +76,30 @@ class Heartbeat:
             "statistics": stats,
         }
 
-    def write(self, *, stopped: bool = False) -> None:
+    def write(self, *, stopped: bool = False) -> bool:
+        """One atomic write; False (logged once per episode, counted) when it failed."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             tmp.write_text(json.dumps(self.payload(stopped=stopped)), encoding="utf-8")
             os.replace(tmp, self.path)
-        except OSError:
+        except OSError as exc:
             # A full or read-only volume must not stop the scan; the health check then fails,
-            # which is the right signal.
-            pass
+            # which is the right signal, and the log says why.
+            reason = exc.strerror or str(exc)
+            self.failures += 1
+            if not self.error:
+                log.error("heartbeat_write_failed", path=str(self.path), reason=reason)
+            self.error = reason
+            return False
+        if self.error:
+            log.warning("heartbeat_write_recovered", path=str(self.path), failed=self.failures)
+            self.error = ""
+        self.written += 1
+        return True
 
-    def close(self) -> None:
-        """Stop the thread and write the final record (``stopped: true``, last cycle time)."""
+    def close(self) -> bool:
+        """Stop the thread and write the final record (``stopped: true``, last cycle time);
+        False when that write failed (``error`` says why)."""
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self.write(stopped=True)
+        return self.write(stopped=True)

@@ -54,6 +54,8 @@ class TraceRecorder:
 
     In real time the rows go through a queue to a writer thread so the scan never touches the
     disk; in virtual time they are written directly (nothing there is waiting on the clock).
+    A write error (full disk, /dev/full) never reaches the scan: the first one is kept in
+    ``error``, later rows are counted in ``dropped``, and the caller reports it after close.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class TraceRecorder:
         self._csv.writerow(["t", *(p.name for p in self._points), QUALITY_COLUMN, PARAMS_COLUMN])
         self.rows = 0
         self.dropped = 0
+        self.error = ""  # the first write error ("" while every row was handed to the file)
         self._queue: queue.SimpleQueue[list[str] | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
@@ -104,15 +107,34 @@ class TraceRecorder:
         if self._queue is not None:
             self._queue.put(row)
         else:
+            self._write(row)
+
+    def _write(self, row: list[str]) -> None:
+        if self.error:
+            self.dropped += 1
+            return
+        try:
             self._csv.writerow(row)
+        except OSError as exc:
+            self._failed(exc)
+            self.dropped += 1
+
+    def _failed(self, exc: OSError) -> None:
+        if not self.error:
+            self.error = exc.strerror or str(exc) or type(exc).__name__
 
     def _drain(self) -> None:
         assert self._queue is not None
         while (row := self._queue.get()) is not None:
-            self._csv.writerow(row)
+            self._write(row)
 
     def close(self) -> None:
+        """Flush and close; a failure is kept in ``error`` (never raised: the run is over and
+        its summary must still be printed)."""
         if self._queue is not None and self._thread is not None:
             self._queue.put(None)
             self._thread.join()
-        self._file.close()
+        try:
+            self._file.close()  # closed even when the final flush fails
+        except OSError as exc:
+            self._failed(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from runtime._cli_state import (
     audit_trail,
     audit_warm_start,
     install_online_change,
+    retain_summary,
 )
 from runtime._clock import RealClock, VirtualClock
 from runtime._engine import RuntimeState, ScanEngine
@@ -32,6 +34,7 @@ from runtime._handover import HandoverError, attach_handover
 from runtime._heartbeat import Heartbeat
 from runtime._loader import LoadedApp, load_app
 from runtime._logging import configure_logging
+from runtime._outpaths import OutputPathError, check_output_file, describe_os_error
 from runtime._trace import TraceRecorder
 from runtime.bench._cli import add_bench_commands
 from runtime.manifest import ManifestError
@@ -47,14 +50,21 @@ class UsageError(Exception):
 def resolve_app_dir(ref: str) -> Path:
     """An app folder path, or the name of an installed app (entry point group ``vplc.apps``)."""
     path = Path(ref)
-    if path.is_dir():
+    kind, problem = 0, None
+    try:
+        kind = path.stat().st_mode
+    except OSError as exc:  # missing, or a name the OS refuses (too long, a file as a folder)
+        problem = exc
+    if stat.S_ISDIR(kind):
         return path
     for ep in entry_points(group="vplc.apps"):
         if ep.name == ref:
             module = ep.load()
             return Path(next(iter(module.__path__)))
-    if path.exists():
+    if kind:
         raise UsageError(f"{ref}: not a folder; expected an app folder holding app.yaml")
+    if problem is not None and not isinstance(problem, FileNotFoundError | NotADirectoryError):
+        raise UsageError(f"{ref[:200]}: cannot use as an app folder: {problem.strerror}")
     installed = ", ".join(sorted(ep.name for ep in entry_points(group="vplc.apps"))) or "none"
     raise UsageError(
         f"{ref}: no such app folder, and no installed app of that name "
@@ -145,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_DURATION_S = 1e9  # ~31.7 years: far beyond any run, small enough for integer nanoseconds
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -152,10 +165,18 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_DURATION_S:g} seconds (about 31 years), got {text!r}"
+        )
     return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # An OS command line cannot hold a NUL byte; a caller of main() can, and no path may.
+    if argv is not None and any("\x00" in a for a in argv):
+        print("vplc: error: an argument contains a NUL byte", file=sys.stderr)
+        return EXIT_INVALID
     args = _parser().parse_args(argv)
     configure_logging(args.log_format, level=args.log_level)
     try:
@@ -164,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         return _run(args)
-    except (ManifestError, UsageError, DriverError, RetainError) as exc:
+    except (ManifestError, UsageError, DriverError, RetainError, OutputPathError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except (AuditError, AuditKeyError) as exc:  # no record, no action: refuse to run
@@ -201,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
+    _check_outputs(args)  # before anything is opened or started: a typo costs no run
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
@@ -212,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
         engine.fastest.hooks.append(trace)
-    store = attach_retain(engine, app, args)  # first: a bad retain file stops here
+    retain = attach_retain(engine, app, args)  # a bad retain file stops here, nothing started
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
     try:
@@ -221,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     bridge = _attach_mqtt(engine, args.mqtt, args.log_format) if args.mqtt else None
     audit = audit_trail(bridge)
-    audit_warm_start(audit, store)
+    audit_warm_start(audit, retain)
     heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
     engine.set_realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us)
     engine.start()
@@ -246,10 +268,50 @@ def _run(args: argparse.Namespace) -> int:
         cycles = sum(t["cycles"] for t in stats["tasks"].values())
         stats["virtual_speedup"] = round(stats["app_time_s"] / wall, 1) if wall else None
         stats["cycles_per_wall_s"] = round(cycles / wall) if wall else None
-    if args.stats_json:
-        args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    errors = _output_errors(args, trace, heartbeat, stats)
     _print_summary(stats, trace)
-    return EXIT_FAILURE if stats["fault_reason"] or engine.state is RuntimeState.FAULT else EXIT_OK
+    for line in errors:
+        print(f"vplc: error: {line}", file=sys.stderr)
+    failed = stats["fault_reason"] or engine.state is RuntimeState.FAULT
+    # Lost durability is a failed run too: the retained values on disk are behind.
+    lost = retain is not None and stats["retain"]["errors"] > 0
+    return EXIT_FAILURE if failed or lost or errors else EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path is proven writable before RUN (OutputPathError: exit 2)."""
+    if args.trace is not None:
+        check_output_file("--trace", args.trace)
+    if args.stats_json is not None:
+        check_output_file("--stats-json", args.stats_json)
+    if args.heartbeat is not None:
+        check_output_file("--heartbeat", args.heartbeat, replaced=True)
+
+
+def _output_errors(
+    args: argparse.Namespace,
+    trace: TraceRecorder | None,
+    heartbeat: Heartbeat | None,
+    stats: dict[str, Any],
+) -> list[str]:
+    """Write the stats JSON; one line per output that failed during the run or at close."""
+    errors = []
+    if trace is not None and trace.error:
+        errors.append(
+            f"--trace {trace.path}: write failed: {trace.error}; the file is incomplete "
+            f"({trace.rows} rows recorded, {trace.dropped} dropped after the error)"
+        )
+    if heartbeat is not None and heartbeat.error:
+        errors.append(
+            f"--heartbeat {heartbeat.path}: the final write failed: {heartbeat.error} "
+            f"({heartbeat.failures} failed writes in the run)"
+        )
+    if args.stats_json:
+        try:
+            args.stats_json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            errors.append(f"--stats-json {args.stats_json}: write failed: {describe_os_error(exc)}")
+    return errors
 
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
@@ -368,6 +430,8 @@ def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
         )
     for hook, count in stats.get("hook_errors", {}).items():
         print(f"cycle hook {hook} failed {count} time(s) (see the log)")
+    if "retain" in stats:
+        print(retain_summary(stats["retain"]))
     print("outputs: driven to safe values")
 
 

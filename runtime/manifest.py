@@ -228,7 +228,13 @@ class RetainConfig(_Strict):
     variables: list[str] = Field(default_factory=list, description="instance paths")
     # 10 ms: below, checkpoints (a file write and two fsyncs each, coalesced by the writer)
     # would only queue up; a day: a longer interval is hardly durability at all.
-    interval_s: float = Field(default=10.0, ge=0.01, le=86400.0)
+    interval_s: float = Field(
+        default=1.0,
+        ge=0.01,
+        le=86400.0,
+        description="seconds of app time between checkpoints (and one at start-up): what a "
+        "kill can lose at most",
+    )
 
 
 class RealtimeConfig(_Strict):

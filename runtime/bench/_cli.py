@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime._outpaths import OutputPathError, check_output_dir
 from runtime.bench._replay import ReplayError, replay
 from runtime.bench._runner import run_scenario
 from runtime.bench._schema import ScenarioError, load_scenario
@@ -62,7 +63,12 @@ def run_bench(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for ref in args.scenarios:
         path = Path(ref)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # e.g. a name longer than the OS allows
+            print(f"vplc: error: {ref[:200]}: {exc.strerror}", file=sys.stderr)
+            return EXIT_INVALID
+        if is_dir:
             found = sorted((path / "scenarios").glob("*.yaml"))
             if not found:
                 print(f"vplc: error: {path}: no scenarios/*.yaml in this folder", file=sys.stderr)
@@ -70,33 +76,49 @@ def run_bench(args: argparse.Namespace) -> int:
             files += found
         else:
             files.append(path)
-    try:  # every file is validated before the first one runs
+    try:  # every file is validated, and every report folder proven, before the first run
         scenarios = [load_scenario(f) for f in files]
-    except ScenarioError as exc:
+        outs = [_report_dir(args.out, sc.title, len(scenarios)) for sc in scenarios]
+        for out in outs:
+            check_output_dir("--out" if args.out is not None else "report folder", out)
+    except (ScenarioError, OutputPathError) as exc:
         print(f"vplc: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     worst = EXIT_OK
-    for sc in scenarios:
-        if args.out is None:
-            out = Path("reports") / sc.title
-        else:
-            out = args.out / sc.title if len(scenarios) > 1 else args.out
+    for sc, out in zip(scenarios, outs, strict=True):
         try:
             result = run_scenario(sc, out=out, progress=None if args.quiet else sys.stderr)
         except ScenarioError as exc:
             print(f"vplc: error: {exc}", file=sys.stderr)
             worst = EXIT_INVALID
             continue
-        verdict = "PASS" if result.passed else "FAIL"
-        print(
-            f"{verdict} {sc.title}: {len(result.assertions)} assertion(s), {result.sim_s:g} s "
-            f"simulated in {result.wall_s:.1f} s ({result.speed:,.0f}x real time); report: {out}"
-        )
-        for failure in result.failures:
-            print(f"  - {failure}")
-        if not result.passed and worst == EXIT_OK:
-            worst = EXIT_FAILURE
+        worst = max(worst, _show(result, sc.title, out))
     return worst
+
+
+def _report_dir(out: Path | None, title: str, count: int) -> Path:
+    if out is None:
+        return Path("reports") / title
+    return out / title if count > 1 else out
+
+
+def _show(result: Any, title: str, out: Path) -> int:
+    """Print the verdict and failures; the exit code this result asks for."""
+    errors = result.expression_errors
+    verdict = "ERROR" if errors else "PASS" if result.passed else "FAIL"
+    print(
+        f"{verdict} {title}: {len(result.assertions)} assertion(s), {result.sim_s:g} s "
+        f"simulated in {result.wall_s:.1f} s ({result.speed:,.0f}x real time); report: {out}"
+    )
+    for failure in result.failures:
+        print(f"  - {failure}")
+    for line in result.output_errors:
+        print(f"vplc: error: {line}", file=sys.stderr)
+    if errors:  # a condition that cannot be evaluated is a wrong scenario (invalid input)
+        for line in errors:
+            print(f"vplc: error: {line}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK if result.passed and not result.output_errors else EXIT_FAILURE
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -104,7 +104,7 @@ def power_cut(
     engine.start()
     resolve = make_resolver(new, clock)
     rebound = [(ev, _action(new, ev)) for ev, _ in events]
-    recompiled = [_compile(c.spec, resolve) for c in checks]
+    recompiled = [_compile(c.spec, resolve, c.where) for c in checks]
     how = (
         f"{report.started} start, {report.restored} retained values from seq {report.seq}"
         if report.started == "warm"

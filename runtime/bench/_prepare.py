@@ -29,6 +29,7 @@ class Compiled:
     test: Callable[[], bool]
     signals: dict[str, Getter]
     text: str
+    where: str = ""  # "<file>: at assertions.<i>.<kind>", for errors found while running
 
 
 @dataclass
@@ -57,6 +58,8 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
         app = load_app(app_dir, seed=scenario.seed)
     except ManifestError as exc:
         raise ScenarioError(where, [f"at app: {exc}"]) from None
+    except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a NUL byte)
+        raise ScenarioError(where, [f"at app: cannot use {scenario.app!r}: {exc}"]) from None
     problems = _Problems()
     _override_drivers(scenario, app, problems)
     for name, value in scenario.parameters.items():
@@ -99,7 +102,9 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
     for i, spec in enumerate(scenario.assertions):
         try:
             _check_times(spec, scenario.duration)
-            prepared.checks.append(_compile(spec, resolve))
+            prepared.checks.append(
+                _compile(spec, resolve, f"{where}: at assertions.{i}.{spec.kind}")
+            )
         except (ExprError, ValueError) as exc:
             problems.add(f"assertions.{i}.{spec.kind}", exc)
     if problems:
@@ -265,7 +270,7 @@ def _check_times(spec: Assertion, duration: float) -> None:
             raise ValueError(f"{key} = {value:g} s is after the end of the run ({duration:g} s)")
 
 
-def _compile(spec: Assertion, resolve: Callable[..., Getter]) -> Compiled:
+def _compile(spec: Assertion, resolve: Callable[..., Getter], where: str = "") -> Compiled:
     cond = spec.condition
     if isinstance(cond, Bound):
         name, get = compile_signal(cond.signal, resolve)
@@ -274,13 +279,13 @@ def _compile(spec: Assertion, resolve: Callable[..., Getter]) -> Compiled:
             test: Callable[[], bool] = lambda: get() == eq  # noqa: E731
         else:
             test = lambda: (lo is None or get() >= lo) and (hi is None or get() <= hi)  # noqa: E731
-        compiled = Compiled(spec, test, {name: get}, cond.describe())
+        compiled = Compiled(spec, test, {name: get}, cond.describe(), where)
     else:
         expr = compile_expr(cond, resolve, as_bool=True)
-        compiled = Compiled(spec, expr.evaluate, expr.signals, cond)
+        compiled = Compiled(spec, expr.evaluate, expr.signals, cond, where)
     try:  # types are known now: "str < float" is a scenario error, not a failed run
         compiled.test()
-    except TypeError as exc:
+    except (TypeError, ExprError) as exc:
         raise ExprError(f"cannot evaluate {compiled.text!r}: {exc}") from None
     except ArithmeticError:
         pass  # e.g. a division by a signal that is still 0 before the first cycle

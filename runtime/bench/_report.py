@@ -61,22 +61,26 @@ def _as_json(result: ScenarioResult, plots: list[str]) -> dict[str, Any]:
 
 
 def _junit(result: ScenarioResult) -> ET.ElementTree[ET.Element]:
-    cases: list[tuple[str, str]] = [(a.label, a.message) for a in result.assertions]
-    run_failures = [f for f in result.failures if f not in {m for _, m in cases}]
-    cases.insert(0, ("run", "; ".join(run_failures)))
+    # (label, message, is an error): a condition that could not be evaluated is a JUnit
+    # <error> (the test is broken), a condition that did not hold a <failure>.
+    cases = [(a.label, a.message, bool(a.error)) for a in result.assertions]
+    run_failures = [f for f in result.failures if f not in {m for _, m, _ in cases}]
+    cases.insert(0, ("run", "; ".join(run_failures), False))
     suite = ET.Element(
         "testsuite",
         name=f"bench.{result.scenario}",
         tests=str(len(cases)),
-        failures=str(sum(1 for _, m in cases if m)),
-        errors="0",
+        failures=str(sum(1 for _, m, e in cases if m and not e)),
+        errors=str(sum(1 for _, _, e in cases if e)),
         time=f"{result.wall_s:.3f}",
     )
-    for label, message in cases:
+    for label, message, error in cases:
         case = ET.SubElement(
             suite, "testcase", classname=f"bench.{result.scenario}", name=label, time="0"
         )
-        if message:
+        if error:
+            ET.SubElement(case, "error", message=message, type="ExpressionError").text = message
+        elif message:
             ET.SubElement(case, "failure", message=message, type="AssertionError").text = message
     root = ET.Element("testsuites", name="vplc bench")
     root.append(suite)

@@ -46,11 +46,17 @@ class ScenarioResult:
     times: list[float] = field(default_factory=list)
     series: dict[str, list[Any]] = field(default_factory=dict)
     report_dir: Path | None = None
+    output_errors: list[str] = field(default_factory=list)  # trace/report writes that failed
 
     @property
     def speed(self) -> float:
         """Simulated seconds per wall second."""
         return self.sim_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def expression_errors(self) -> list[str]:
+        """Conditions that could not be evaluated: the scenario is wrong, not the app."""
+        return [a.error for a in self.assertions if a.error]
 
 
 class _DivergedError(StopScan):
@@ -88,11 +94,19 @@ def run_scenario(
     finally:
         if trace is not None:
             trace.close()
+    if trace is not None and trace.error:
+        result.output_errors.append(f"{trace.path}: write failed: {trace.error}")
     if out_dir is not None:
         from runtime.bench._report import write_report  # matplotlib only when reporting
 
         result.report_dir = out_dir
-        write_report(result, out_dir)
+        try:
+            write_report(result, out_dir)
+        except OSError as exc:  # the verdict stands; the report is what is missing
+            result.output_errors.append(
+                f"report {out_dir}: write failed: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename else "")
+            )
     return result
 
 

@@ -24,6 +24,7 @@ class AssertionResult:
     values: dict[str, Any] = field(default_factory=dict)
     window: tuple[float, float | None] | None = None
     signals: list[str] = field(default_factory=list)
+    error: str = ""  # the condition could not be evaluated: a scenario error, not a failure
 
 
 class Sampler:
@@ -43,13 +44,15 @@ class Sampler:
         self._lo, self._hi = self.start - _EPS, self.stop + _EPS  # the window, sampled inclusive
         self._steady = self.kind in ("always", "never")  # judged at every sample
         self._negate = self.kind == "never"  # a never-condition holds while its test is False
+        self.errors = 0  # samples whose evaluation raised
+        self.error = ""  # the first such exception, and when
 
     def sample(self, t: float) -> None:
         # Once per cycle of a 14-day run: an always/never sample is the condition and two
         # counters; the rarer kinds take the branch after it.
         if self.done or t < self._lo or t > self._hi:
             return
-        ok = self._eval()
+        ok = self._eval(t)
         self.samples += 1
         if self._steady:
             if not ok:
@@ -69,11 +72,14 @@ class Sampler:
         if self.t is None:
             self._note(t)
 
-    def _eval(self) -> bool:
+    def _eval(self, t: float) -> bool:
         try:
             ok = self.c.test()
-        except ArithmeticError:
-            return False  # e.g. a division by zero: the condition cannot be shown to hold
+        except Exception as exc:  # e.g. a division by a signal that is 0: not a verdict
+            self.errors += 1
+            if not self.error:
+                self.error = f"{type(exc).__name__}: {exc} (first at t={t:.3f} s)"
+            return False  # the condition cannot be shown to hold, never or always
         return not ok if self._negate else ok
 
     def _note(self, t: float) -> None:
@@ -84,7 +90,7 @@ class Sampler:
         spec, c = self.c.spec, self.c
         if self.kind == "at_end":
             self.samples = 1
-            self.failed = 0 if self._eval() else 1
+            self.failed = 0 if self._eval(t_end) else 1
             self._note(t_end)
         if self.kind == "eventually":
             passed = self.t is not None
@@ -94,7 +100,13 @@ class Sampler:
         res.signals = list(c.signals)
         if self.kind in ("always", "never", "eventually"):
             res.window = (self.start, self.stop)
-        if not passed:
+        if self.error:
+            res.passed = False
+            res.error = res.message = (
+                f"{c.where or 'scenario'}: expression error in {c.text!r}: {self.error}; "
+                f"{self.errors} of {self.samples} samples could not be evaluated"
+            )
+        elif not passed:
             res.message = self._message(t_end)
         return res
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -14,10 +13,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from hal import Value
+from runtime._inputs import InputFileError, load_yaml_file
 from runtime.manifest import _format_error
 
 __all__ = [
@@ -45,7 +46,8 @@ def _seconds(value: object) -> object:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0, allow_inf_nan=False)]
+# At most 1e9 s (31 years, as `vplc run --duration`): app time is kept in integer nanoseconds.
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(ge=0, le=1e9, allow_inf_nan=False)]
 
 
 class ScenarioError(Exception):
@@ -165,6 +167,9 @@ class Assertion(_Strict):
                 f"at + check, at_end (got {kinds or 'none'})"
             )
         kind = kinds[0]
+        condition = getattr(self, kind)
+        if isinstance(condition, str) and not condition.strip():
+            raise ValueError(f"{kind}: the condition is empty")
         if (self.at is not None) != (kind == "check"):
             raise ValueError("'at' and 'check' go together (the value of check at time at)")
         windowed = kind in ("always", "never", "eventually")
@@ -180,7 +185,9 @@ class Assertion(_Strict):
 
     @property
     def kind(self) -> str:
-        return "at" if self.check is not None else next(k for k in _KINDS if getattr(self, k))
+        if self.check is not None:
+            return "at"
+        return next(k for k in _KINDS if getattr(self, k) is not None)
 
     @property
     def condition(self) -> Condition:
@@ -229,6 +236,13 @@ class Scenario(_Strict):
             raise ValueError("duration: must be greater than 0")
         return self
 
+    @field_validator("app")
+    @classmethod
+    def _app_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "\x00" in value):
+            raise ValueError("expected the path of an app folder")
+        return value
+
     @property
     def source(self) -> Path | None:
         """The YAML file this scenario came from (None when built in Python)."""
@@ -268,17 +282,10 @@ def parse_scenario(data: object, path: Path | str) -> Scenario:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """Read and validate a scenario YAML file."""
+    """Read and validate a scenario YAML file (a regular UTF-8 file, bounded YAML)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(path, [f"cannot read: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", exc)
-        raise ScenarioError(path, [f"{where}YAML syntax error: {problem}"]) from None
+        data = load_yaml_file(path)
+    except InputFileError as exc:
+        raise ScenarioError(path, [str(exc)]) from None
     return parse_scenario(data, path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hal import Direction, IecType, Point, Quality, Value
 from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN, param_value
@@ -76,9 +78,20 @@ def _changes(cell: str, kinds: Mapping[str, IecType], where: str) -> dict[str, V
     return out
 
 
+def _open_regular(path: Path) -> IO[str]:
+    """A text stream on a regular file; never blocks on a FIFO, never reads a device."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ReplayError(f"{path}: not a regular file (a folder, FIFO or device)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, encoding="utf-8", newline="")
+
+
 def read_trace(path: Path, points: Sequence[Point], params: Mapping[str, IecType]) -> RecordedTrace:
+    line = 0  # the last line read whole (the header is line 1)
     try:
-        with path.open(encoding="utf-8", newline="") as fh:
+        with _open_regular(path) as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if not header or header[0] != "t":
@@ -107,7 +120,7 @@ def read_trace(path: Path, points: Sequence[Point], params: Mapping[str, IecType
                 try:
                     t_ns = round(float(rec[0]) * 1e9)
                     trace.rows.append([f(v) for f, v in zip(parsers, values, strict=True)])
-                except ValueError as exc:
+                except (ValueError, OverflowError) as exc:  # nan, inf, text in a number
                     raise ReplayError(f"{path}:{line}: {exc}") from None
                 where = f"{path}:{line}"
                 trace.qualities.append(_qualities(rec[q_at] if q_at else "", inputs, where))
@@ -116,7 +129,11 @@ def read_trace(path: Path, points: Sequence[Point], params: Mapping[str, IecType
                     raise ReplayError(f"{path}:{line}: time goes backwards")
                 trace.times_ns.append(t_ns)
     except OSError as exc:
-        raise ReplayError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ReplayError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReplayError(f"{path}: not UTF-8 text: not a vplc trace") from None
+    except csv.Error as exc:  # a NUL byte, a field over csv's size limit
+        raise ReplayError(f"{path}:{line + 1}: not a CSV trace: {exc}") from None
     if not trace.rows:
         raise ReplayError(f"{path}: the trace has no rows")
     return trace

@@ -7,8 +7,9 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from runtime._inputs import InputFileError, load_yaml_file
 
 __all__ = ["MqttConfig", "TlsConfig", "load_mqtt_config"]
 
@@ -125,7 +126,10 @@ def read_password(password_file: Path | None, password_env: str | None) -> str |
 def load_mqtt_config(path: Path | str) -> MqttConfig:
     """Read a bridge config file (YAML); relative paths inside resolve against its folder."""
     path = Path(path)
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # a regular UTF-8 file, bounded YAML: a FIFO or a YAML bomb is refused, not run
+        data: Any = load_yaml_file(path) or {}
+    except InputFileError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     base = path.parent

@@ -59,9 +59,14 @@ class RetainStore:
     Files: ``path`` (latest) and ``path.prev`` (previous generation). Checkpoints are taken on
     the scan thread after a cycle of the fastest task (a dict of detached values, cheap) and
     written by a writer thread; when the writer is behind, the newest pending one wins.
+
+    ``max_bytes``: the largest file loaded or written (default ``_file.size_cap`` of the
+    declared variables and retained parameters), checked before a byte is read.
+    A failed write is counted and logged once per episode (and once when writes succeed
+    again); ``statistics()`` says whether checkpoints are failing now and why.
     """
 
-    def __init__(self, path: Path | str, app: LoadedApp) -> None:
+    def __init__(self, path: Path | str, app: LoadedApp, *, max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.app = app
         self._accessors: dict[str, _tree.Accessor] = {}
@@ -70,6 +75,8 @@ class RetainStore:
         self._initials: dict[str, dict[str, Any]] = {}
         self._resolved_for: LoadedApp | None = None
         self._resolve(app)
+        retained_params = sum(1 for p in app.parameters.values() if p.spec.retain)
+        self.max_bytes = max_bytes or _file.size_cap(len(self._accessors) + retained_params)
         self._seq = 0
         self._loaded = False
         self._engine: ScanEngine | None = None
@@ -87,6 +94,9 @@ class RetainStore:
         self.last_write_s = 0.0
         self.last_error = ""
         self.last_load: RetainLoadReport | None = None
+        self.failing = False  # the latest write failed: the file on disk is behind
+        self.failure_episodes = 0
+        self.last_ok_seq = 0  # seq of the newest checkpoint known to be on disk
 
     # --------------------------------------------------------------- what is retained
     def _resolve(self, app: LoadedApp) -> None:
@@ -149,7 +159,13 @@ class RetainStore:
         if mode not in ("warm", "cold") or on_bad not in ("refuse", "cold"):
             raise ValueError(f"mode must be warm|cold and on_bad refuse|cold, got {mode}/{on_bad}")
         report = RetainLoadReport(path=str(self.path), mode=mode)
-        chosen, other = _file.latest(self.path, app=self.app.name)
+        chosen, other = _file.latest(self.path, app=self.app.name, max_bytes=self.max_bytes)
+        for j in (chosen, other):
+            if j is not None and j.unusable:  # never loaded, renamed or replaced, any mode
+                raise RetainError(
+                    f"retain path {j.path} {j.problem}. Nothing was started: give a regular "
+                    "file's path with --retain-file (or VPLC_STATE_DIR), or remove what is there."
+                )
         if chosen is not None and not chosen.ok and mode == "warm" and on_bad == "refuse":
             raise RetainError(_refusal(chosen, other))  # before touching anything
         if chosen is not None and chosen.ok and mode == "warm":
@@ -163,6 +179,7 @@ class RetainStore:
         for j in (chosen, other):
             if j is not None and j.ok and j.doc is not None:
                 self._seq = max(self._seq, int(j.doc["seq"]))
+                self.last_ok_seq = self._seq
             elif j is not None and j.path.exists():
                 # Not loaded, but kept for inspection rather than rotated away by a write.
                 report.problems.append(f"{j.path}: {j.problem}")
@@ -254,19 +271,21 @@ class RetainStore:
             saved_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         t0 = time.perf_counter()
-        size = _file.write(self.path, doc)
+        size = _file.write(self.path, doc, max_bytes=self.max_bytes)
         self.last_write_s = time.perf_counter() - t0
         self.written += 1
+        self.last_ok_seq = self._seq
         return size
 
     def attach(self, engine: ScanEngine) -> None:
-        """Checkpoint every ``retain.interval_s`` of app time in RUN, on RUN→STOP, on close."""
+        """Checkpoint at the first cycle in RUN, then every ``retain.interval_s`` of app time in
+        RUN, on RUN→STOP and on close: a kill loses at most one interval of progress."""
         if not self._loaded:
             raise RuntimeError("RetainStore.load() must run before attach()")
         self._engine = engine
         self._resolve(engine.app)
         interval_ns = round(self.app.manifest.retain.interval_s * 1e9)
-        self._next_due_ns = engine.now_ns + interval_ns
+        self._next_due_ns = engine.now_ns  # due at once: the start-up values reach the disk
 
         def hook(task: Task, now_ns: int) -> None:
             running = engine.state is RuntimeState.RUN
@@ -279,6 +298,7 @@ class RetainStore:
 
         add_hook(engine, engine.fastest, hook)
         engine.close_hooks.append(lambda e: self.close())
+        engine.statistics_sources["retain"] = self.statistics  # stats JSON, heartbeat, MQTT
         self._writer = threading.Thread(target=self._drain, name="retain-writer", daemon=True)
         self._writer.start()
 
@@ -302,13 +322,40 @@ class RetainStore:
             try:
                 self.write(state)
             except Exception as exc:  # a full disk must not stop the plant: count and report
-                self.errors += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("retain_write_failed", path=str(self.path), error=self.last_error)
+                self._failed(exc)
+            else:
+                self._recovered()
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _failed(self, exc: Exception) -> None:
+        reason = _reason(exc)
+        self.errors += 1
+        if not self.failing or reason != self.last_error:  # once per episode and reason
+            log.error(
+                "retain_checkpoint_failed",
+                path=str(self.path),
+                reason=reason,
+                on_disk_seq=self.last_ok_seq,
+                consequence="retained values on disk stop advancing until a write succeeds",
+            )
+        if not self.failing:
+            self.failure_episodes += 1
+        self.failing = True
+        self.last_error = reason
+
+    def _recovered(self) -> None:
+        if self.failing:
+            self.failing = False
+            log.warning(
+                "retain_checkpoint_recovered",
+                path=str(self.path),
+                seq=self.last_ok_seq,
+                failed_so_far=self.errors,
+                last_error=self.last_error,
+            )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every checkpoint handed over so far is on disk; False on timeout."""
@@ -331,6 +378,8 @@ class RetainStore:
             self._cond.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
+            if self._writer.is_alive():  # a hung disk: say so rather than claim it is saved
+                self._failed(TimeoutError(f"final checkpoint not on disk after {timeout:g} s"))
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -340,9 +389,13 @@ class RetainStore:
             "written": self.written,
             "superseded": self.superseded,
             "errors": self.errors,
+            "failing": self.failing,
+            "failure_episodes": self.failure_episodes,
             "last_error": self.last_error,
             "last_write_ms": round(self.last_write_s * 1000, 3),
             "seq": self._seq,
+            "on_disk_seq": self.last_ok_seq,
+            "max_bytes": self.max_bytes,
         }
 
 
@@ -364,6 +417,14 @@ def retained_leaves(app: LoadedApp) -> dict[str, _tree.Accessor]:
             )
         chosen.update(found)
     return chosen
+
+
+def _reason(exc: Exception) -> str:
+    """One line for a failed write: the OS reason with the file, or the checkpoint's problem."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
 
 
 def _move_aside(path: Path) -> Path:

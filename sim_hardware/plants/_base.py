@@ -105,6 +105,12 @@ class Plant(ABC):
     def initial_keys(self) -> dict[str, str]:
         """State names that ``initial`` may override, with unit and meaning."""
 
+    def initial_ranges(self) -> dict[str, tuple[float, float]]:
+        """The range each ``initial`` value must lie in; by default the range of the sensor
+        channel of the same name. A plant declares its physical bounds where they differ."""
+        keys = self.initial_keys()
+        return {s.name: (s.lo, s.hi) for s in self.signals if s.name in keys}
+
     @abstractmethod
     def _set_initial(self, key: str, value: float) -> None: ...
 
@@ -198,6 +204,7 @@ class Plant(ABC):
                 raise PlantError(
                     f"{self.kind}: unknown initial state {key!r}; known: {', '.join(keys)}"
                 )
+        ranges = self.initial_ranges()
         # applied in the plant's declared order, because some values derive from others
         for key in (k for k in keys if k in initial):
             value = initial[key]
@@ -205,6 +212,12 @@ class Plant(ABC):
                 raise PlantError(f"{self.kind}: initial {key!r} must be a number")
             if not math.isfinite(value):
                 raise PlantError(f"{self.kind}: initial {key!r} must be finite")
+            lo, hi = ranges.get(key, (-math.inf, math.inf))
+            if not lo <= value <= hi:
+                raise PlantError(
+                    f"{self.kind}: initial {key!r} = {value:g} is outside its range "
+                    f"{lo:g}..{hi:g} ({keys[key].split(' (', 1)[0]})"
+                )
             self._set_initial(key, float(value))
 
     def _unknown(self, channel: str, direction: Direction) -> str:

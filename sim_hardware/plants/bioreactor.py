@@ -134,6 +134,20 @@ _INITIAL = {
     "agitator_speed": "rpm (default 0)",
 }
 
+# What a broth can be at the start: liquid water, at most the vessel, the feed's glucose.
+_INITIAL_RANGES = {
+    "volume": (0.0, VESSEL_L),
+    "temperature": (0.0, 100.0),
+    "jacket_temperature": (0.0, 100.0),
+    "do": (0.0, 300.0),
+    "biomass": (0.0, 100.0),
+    "glucose": (0.0, 400.0),
+    "lactate": (0.0, 100.0),
+    "bicarbonate": (0.0, 500.0),
+    "ph": (2.0, 12.0),
+    "agitator_speed": (0.0, MAX_RPM),
+}
+
 
 class _ModelState:
     """A state variable of the model, read and written as an attribute of the plant."""
@@ -195,6 +209,9 @@ class Bioreactor(Plant):
 
     def initial_keys(self) -> dict[str, str]:
         return dict(_INITIAL)
+
+    def initial_ranges(self) -> dict[str, tuple[float, float]]:
+        return dict(_INITIAL_RANGES)
 
     def _set_initial(self, key: str, value: float) -> None:
         if key == "ph":

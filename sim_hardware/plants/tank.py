@@ -57,6 +57,9 @@ class Tank(Plant):
     def initial_keys(self) -> dict[str, str]:
         return {"volume": "L of liquid", "level": "% of capacity"}
 
+    def initial_ranges(self) -> dict[str, tuple[float, float]]:
+        return {"volume": (0.0, self.params.capacity_l), "level": (0.0, 100.0)}
+
     def _set_initial(self, key: str, value: float) -> None:
         cap = self.params.capacity_l
         v = value if key == "volume" else value * 0.01 * cap

@@ -13,6 +13,7 @@ from typing import Any
 
 from runtime import RealClock, ScanEngine, VirtualClock, load_app
 from runtime.state import RetainStore, apply_change, prepare_change
+from tests.bench._util import BIOREACTOR
 from tests.conftest import memory_manifest, write_app
 from tests.runtime.state import probe
 from tests.runtime.state.test_online_change_rt import RT_LOGIC
@@ -144,6 +145,56 @@ def retain_writes() -> dict[str, Any]:
     }
 
 
+def retain_scan_cost(app_dir: Path = BIOREACTOR, calls: int = 100_000) -> dict[str, Any]:
+    """What retain at its 1 s default costs the scan thread (issue 13), on the bioreactor.
+
+    Every cycle of the fastest task pays the hook's due-check; once a second it also pays a
+    checkpoint (capture the retained leaves + hand them to the writer thread). The write itself
+    is off the scan thread and reported separately.
+    """
+    root = Path(tempfile.mkdtemp(prefix="vplc-bench-retain-cost-"))
+    app = load_app(app_dir)
+    store = RetainStore(root / "app.retain", app)
+    store.load(mode="cold")
+    engine = ScanEngine(app, clock=VirtualClock())
+    store.attach(engine)
+    engine.start()
+    engine.run_until(10**9)  # the start-up checkpoint and one periodic one are behind us
+    assert store.flush()
+    hook, task = engine.fastest.hooks[-1], engine.fastest
+    not_due = engine.now_ns  # before the next due time: the per-cycle path
+    t0 = time.perf_counter_ns()
+    for _ in range(calls):
+        hook(task, not_due)
+    per_cycle_ns = (time.perf_counter_ns() - t0) / calls
+    checkpoint_ns = []
+    for _ in range(200):
+        assert store.flush()
+        t1 = time.perf_counter_ns()
+        store._submit(store.capture())  # exactly what the hook does when a checkpoint is due
+        checkpoint_ns.append(time.perf_counter_ns() - t1)
+    assert store.flush()
+    engine.close()
+    stats = store.statistics()
+    interval_s = app.manifest.retain.interval_s
+    per_second_us = statistics.median(checkpoint_ns) / 1000 / interval_s
+    cycles_per_s = 1e9 / task.period_ns
+    return {
+        "app": app.name,
+        "interval_s": interval_s,
+        "retained_leaves": stats["variables"],
+        "file_bytes": (root / "app.retain").stat().st_size,
+        "hook_per_cycle_ns": round(per_cycle_ns, 1),
+        "checkpoint_on_scan_thread_us": _us(checkpoint_ns),
+        "write_off_thread_ms": stats["last_write_ms"],
+        "scan_thread_us_per_second": round(per_second_us + per_cycle_ns * cycles_per_s / 1000, 1),
+        "scan_thread_share_percent": round(
+            (per_second_us + per_cycle_ns * cycles_per_s / 1000) / 1e4, 4
+        ),
+        "write_errors": stats["errors"],
+    }
+
+
 def switch_cost(leaves: int = RETAINED, changes: int = 20) -> dict[str, Any]:
     """Prepare (pure CPU, no wait for a cycle boundary) and swap cost with 1,000 state leaves."""
     root = Path(tempfile.mkdtemp(prefix="vplc-bench-switch-"))
@@ -256,6 +307,7 @@ def run() -> dict[str, Any]:
         "online_change_1000_leaves": switch_cost(),
         "online_change_merge_1000_variables": online_changes_with_merge(),
         "retain": retain_writes(),
+        "retain_default_interval_scan_cost": retain_scan_cost(),
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from runtime.bench import Scenario, ScenarioError, run_scenario
 
 BIOREACTOR = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
-CUT, OFF = 1505.0, 30.0  # in GROW, 5 s after the retain checkpoint at 1500 s (interval 10 s)
+CUT, OFF = 1505.6, 30.0  # in GROW, 0.6 s after the retain checkpoint at 1505 s (interval 1 s)
 LOOPS = ["loops.tic101.I", "loops.tic102.I", "loops.aic201.I", "loops.aic301.I"]
 
 
@@ -43,7 +43,7 @@ def test_warm_restart_resumes_from_the_last_checkpoint_on_the_same_plant() -> No
     assert result.events[0]["ok"] and "warm start" in result.events[0]["result"]
     # No cycle while the PLC is dark; scenario time runs on across the restart.
     assert not [t for t in result.times if CUT < t < CUT + OFF - 1e-9]
-    checkpoint, last, first = _at(result, 1500.0), _at(result, CUT - 0.2), _at(result, CUT + OFF)
+    checkpoint, last, first = _at(result, 1505.0), _at(result, CUT - 0.2), _at(result, CUT + OFF)
     assert first["batch.step"] == "GROW" and first["batch.phase.STATE_NAME"] == "RUNNING"
     assert first["batch.batches"] == 0
     # The integrals are those of the last periodic checkpoint, not of the last cycle: the

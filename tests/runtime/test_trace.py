@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from hal import Direction, IecType, PointSpec, ProcessImage
 from runtime._program import Parameter
 from runtime._trace import PARAMS_COLUMN, TraceRecorder, param_text, param_value
@@ -55,3 +57,23 @@ def test_parameter_text_escaping_round_trips() -> None:
         escaped = param_text(text)
         assert ";" not in escaped
         assert param_value(escaped) == text
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_write_error_is_kept_not_raised_into_the_scan(threaded: bool) -> None:
+    image = _image()
+    image["X"].value = 1.5
+    rec = TraceRecorder("/dev/full", image, threaded=threaded)
+    for i in range(2000):  # past the file buffer: the device says ENOSPC on a flush
+        rec(None, i * 1_000_000)  # type: ignore[arg-type]
+    rec.close()
+    assert rec.rows == 2000 and "No space left" in rec.error
+    assert 0 < rec.dropped < rec.rows  # rows after the first failed flush are not attempted
+
+
+def test_a_good_file_has_no_error(tmp_path: Path) -> None:
+    rec = TraceRecorder(tmp_path / "t.csv", _image(), threaded=False)
+    rec(None, 0)  # type: ignore[arg-type]
+    rec.close()
+    assert rec.error == "" and rec.dropped == 0
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 2

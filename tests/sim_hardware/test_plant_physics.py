@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import pytest
 
@@ -40,6 +42,37 @@ def test_params_and_initial_are_validated() -> None:
     b = Bioreactor(params={"time_scale": 1.0}, initial={"bicarbonate": 30.0, "ph": 7.1})
     assert b.read("ph") == pytest.approx(7.1)
     assert b.params.time_scale == 1.0
+
+
+@pytest.mark.parametrize(
+    ("plant", "initial", "message"),
+    [
+        (
+            Bioreactor,
+            {"glucose": -1e300},
+            "initial 'glucose' = -1e+300 is outside its range 0..400",
+        ),
+        (Bioreactor, {"temperature": 120.0}, "'temperature' = 120 is outside its range 0..100"),
+        (Bioreactor, {"volume": 101.0}, "'volume' = 101 is outside its range 0..100"),
+        (Bioreactor, {"ph": 1.0}, "'ph' = 1 is outside its range 2..12"),
+        (Bioreactor, {"do": float("nan")}, "'do' must be finite"),
+        (Tank, {"level": 100.5}, "'level' = 100.5 is outside its range 0..100"),
+        (Tank, {"volume": -1.0}, "'volume' = -1 is outside its range"),
+    ],
+)
+def test_initial_values_outside_the_declared_ranges_are_refused(
+    plant: Any, initial: dict[str, float], message: str
+) -> None:
+    with pytest.raises(PlantError, match=re.escape(message)):
+        plant(initial=initial)
+    edge = {k: plant().initial_ranges()[k][1] for k in initial}  # the bounds themselves are in
+    plant(initial=edge)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_plant_parameters_must_be_finite(bad: float) -> None:
+    with pytest.raises(PlantError, match="ambient_c"):
+        Bioreactor(params={"ambient_c": bad})
 
 
 def test_heating_raises_and_cooling_lowers_temperature() -> None:

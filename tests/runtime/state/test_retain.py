@@ -74,15 +74,15 @@ def test_periodic_checkpoints_follow_app_time_and_only_in_run(
     path = tmp_path / "r.json"
     rig, store = _run_with_retain(_app_dir(make_app), path, 2050)
     assert store.flush()
-    assert store.checkpoints == 4  # after the cycles at 0.5, 1.0, 1.5, 2.0 s
-    assert store.written + store.superseded == 4
+    assert store.checkpoints == 5  # after the first cycle (t=0) and at 0.5, 1.0, 1.5, 2.0 s
+    assert store.written + store.superseded == 5
     doc = _file.decode(path.read_bytes())
     assert doc["data"]["variables"]["main.count"] == 201  # the newest always reaches the disk
     assert doc["app_time_s"] == 2.0
     rig.engine.stop()
     rig.run_ms(5000)  # STOP: one checkpoint for the clean stop, then none
     assert store.flush()
-    assert store.checkpoints == 5
+    assert store.checkpoints == 6
     assert _file.decode(path.read_bytes())["data"]["variables"]["main.count"] == 205
     assert _file.decode(_file.prev_path(path).read_bytes())["seq"] == doc["seq"]
 
@@ -91,9 +91,9 @@ def test_the_scan_thread_never_writes(make_app: MakeApp, tmp_path: Path, monkeyp
     writers: set[str] = set()
     real_write = _file.write
 
-    def spy(path: Path, doc: dict[str, Any]) -> int:
+    def spy(path: Path, doc: dict[str, Any], **kw: Any) -> int:
         writers.add(threading.current_thread().name)
-        return real_write(path, doc)
+        return real_write(path, doc, **kw)
 
     monkeypatch.setattr(_file, "write", spy)
     rig, _store = _run_with_retain(_app_dir(make_app), tmp_path / "r.json", 1100)

@@ -1,0 +1,96 @@
+"""Fuzz app manifests: structure, types, numbers, encodings, YAML bombs and nesting.
+
+Each example is validated (``vplc validate``) and, when valid, run for a few virtual cycles.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import COPY_LOGIC, memory_manifest
+from tests.fuzz._harness import FUZZ, Case, Outcome, assert_clean, check, run_cli, run_inproc
+from tests.fuzz._mutate import Example, dump, encoded, mutated
+from tests.fuzz.conftest import PROFILE
+
+BASE = memory_manifest(
+    retain={"variables": ["main.count"], "interval_s": 1.0},
+    parameters=[
+        {"name": "gain", "type": "LREAL", "default": 2.0, "min": 0, "max": 10, "retain": True},
+        {"name": "mode", "type": "STRING", "default": "auto"},
+    ],
+)
+BASE["points"][1]["range"] = [-100.0, 100.0]
+
+
+def _non_finite(doc: Any) -> str:
+    """Where a NaN/inf sits in the document ("" when nowhere)."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return at or "<root>"
+        if isinstance(node, dict):
+            stack.extend((v, f"{at}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
+    return ""
+
+
+def _write(data: bytes) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="vplc-fuzz-app-"))
+    (folder / "app.yaml").write_bytes(data)
+    (folder / "logic.py").write_text(textwrap.dedent(COPY_LOGIC))
+    return folder
+
+
+def _example(ex: Example, *, cli: bool = False) -> None:
+    folder = _write(ex.data)
+    what = ex.notes
+    names = (str(folder / "app.yaml"), "app.yaml")
+    runner = run_cli if cli else run_inproc
+    validate = Case("manifest", ["validate", str(folder)], what, names)
+    if what.startswith("utf8:"):
+        bad = _non_finite(ex.doc)
+        validate.violation = f"non-finite value at {bad} accepted" if bad else ""
+    outcome: Outcome = runner(validate.argv, 20.0)
+    if check(validate, outcome) == "accepted":
+        argv = ["--log-format", "json", "run", str(folder), "--virtual", "--duration", "0.05"]
+        check(Case("manifest", argv, what, names, may_fail=True), runner(argv, 20.0))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> Example:
+    doc, notes = draw(mutated(BASE))
+    data, how = draw(encoded(dump(doc)))
+    return Example(doc, data, f"{how}: {'; '.join(notes)}")
+
+
+@settings(settings.get_profile(PROFILE))
+@given(manifests())
+def _fuzz(example: Example) -> None:
+    _example(example)
+
+
+def test_manifest_mutations() -> None:
+    _fuzz()
+    assert_clean("manifest")
+
+
+@settings(settings.get_profile(PROFILE), max_examples=100 if FUZZ else 5)
+@given(manifests())
+def _through_the_real_cli(example: Example) -> None:
+    _example(example, cli=True)
+
+
+def test_manifest_mutations_through_the_real_cli() -> None:
+    _through_the_real_cli()
+    assert_clean("manifest")
