@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
+import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "YamlError", "parse_yaml", "read_yaml"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "YamlError",
+    "parse_yaml",
+    "read_yaml",
+    "read_yaml_file",
+]
 
 MAX_BYTES = 32 * 1024 * 1024  # plant10's 2,610 points take 0.4 MiB
 MAX_DEPTH = 64  # an app manifest nests about 6 deep; the C composer recurses per level
@@ -31,33 +40,56 @@ def read_yaml(path: Path, *, finite: bool = True, max_bytes: int = MAX_BYTES) ->
     Raises FileNotFoundError for a missing file (callers say what was expected there),
     YamlError for anything else that is wrong with it.
     """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise YamlError("is a folder, not a file")
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
-        raise YamlError("not a regular file")
-    if st.st_size > max_bytes:
-        raise YamlError(f"{st.st_size} bytes is more than the {max_bytes} bytes accepted")
-    try:
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror}") from None
-    if len(raw) > max_bytes:
-        raise YamlError(f"more than the {max_bytes} bytes accepted")
+    raw = _read_regular(path, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise YamlError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line})"
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} (line {line}); "
+            "save the file as UTF-8"
         ) from None
     return parse_yaml(text, finite=finite)
+
+
+def read_yaml_file(path: Path, *, finite: bool = True, max_bytes: int = MAX_BYTES) -> Any:
+    """``read_yaml`` for files that must exist: a missing file is a YamlError too."""
+    try:
+        return read_yaml(path, finite=finite, max_bytes=max_bytes)
+    except FileNotFoundError:
+        raise YamlError("file not found") from None
+
+
+def _read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``.
+
+    Opened without blocking and judged on the open descriptor: a FIFO would block a plain
+    open or read forever, ``/dev/zero`` would fill memory, and a path checked before opening
+    may be replaced in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise YamlError("is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise YamlError("not a regular file (a FIFO or a device)")
+        if info.st_size > max_bytes:
+            raise YamlError(f"{info.st_size:,} bytes is more than the {max_bytes:,} accepted")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > max_bytes:
+        raise YamlError(f"more than the {max_bytes:,} bytes accepted")
+    return raw
 
 
 def parse_yaml(text: str, *, finite: bool = True) -> Any:
@@ -77,6 +109,9 @@ def parse_yaml(text: str, *, finite: bool = True) -> Any:
             problem = f"{exc.context} {problem}"  # "expected a single document … but found"
         kind = "error" if isinstance(exc, yaml.constructor.ConstructorError) else "syntax error"
         raise YamlError(f"{where}YAML {kind}: {problem}") from None
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        # e.g. a 5000-digit integer, a date like 2001-13-45, a key that cannot be hashed
+        raise YamlError(f"a value YAML cannot convert: {exc}") from None
     if finite:
         bad = _non_finite(data)
         if bad is not None:

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from hal import Value
-from runtime._inputs import InputFileError, load_yaml_file
+from runtime._yaml import YamlError, read_yaml_file
 from runtime.manifest import _format_error
 
 __all__ = [
@@ -285,7 +285,7 @@ def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario YAML file (a regular UTF-8 file, bounded YAML)."""
     path = Path(path)
     try:
-        data = load_yaml_file(path)
-    except InputFileError as exc:
+        data = read_yaml_file(path)
+    except YamlError as exc:
         raise ScenarioError(path, [str(exc)]) from None
     return parse_scenario(data, path)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from runtime._inputs import InputFileError, load_yaml_file
+from runtime._yaml import YamlError, read_yaml_file
 
 __all__ = ["MqttConfig", "TlsConfig", "load_mqtt_config"]
 
@@ -127,8 +127,8 @@ def load_mqtt_config(path: Path | str) -> MqttConfig:
     """Read a bridge config file (YAML); relative paths inside resolve against its folder."""
     path = Path(path)
     try:  # a regular UTF-8 file, bounded YAML: a FIFO or a YAML bomb is refused, not run
-        data: Any = load_yaml_file(path) or {}
-    except InputFileError as exc:
+        data: Any = read_yaml_file(path) or {}
+    except YamlError as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")

@@ -149,7 +149,8 @@ def test_an_unwritable_report_folder_is_refused_before_any_run(
     ("initial", "message"),
     [
         ({"glucose": -1e300}, "initial 'glucose' = -1e+300 is outside its range 0..400"),
-        ({"temperature": float("inf")}, "initial 'temperature' must be finite"),
+        # refused as the file is read, at its YAML path, before any plant check
+        ({"temperature": float("inf")}, "initial.temperature: expected a finite number"),
     ],
 )
 def test_plant_initial_values_are_checked_against_the_plants_ranges(

@@ -63,7 +63,7 @@ CLASSES: dict[str, Known] = {
     ),
 }
 
-OPEN: set[str] = set(CLASSES)
+OPEN: set[str] = set()  # all fixed: the manifest classes were fixed by the validation work
 
 
 def known_class(case: Case, o: Outcome, cls: str) -> str | None:
