@@ -131,10 +131,10 @@ def _version_110(src: Path) -> None:
     old_vars = 'VARS = {"ph_prev": 7.0, "ph_rate": 0.0}'
     assert old_vars in alarms
     alarms = alarms.replace(old_vars, 'VARS = {"ph_prev": 7.0}')
+    init = "        super().__init__(app, prefix=pre)\n"
+    assert init in alarms
     alarms = alarms.replace(
-        "        super().__init__(app)\n",
-        "        super().__init__(app)\n        self.ph_rate = 0.0  # no longer retained state\n",
-        1,
+        init, init + "        self.ph_rate = 0.0  # no longer retained state\n", 1
     )
     (src / "alarms.py").write_text(alarms)
 
