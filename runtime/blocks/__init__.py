@@ -54,7 +54,7 @@ if os.environ.get("VPLC_BLOCKS", "").strip().lower() != "python":
         globals().update(_load_cython())
         IMPLEMENTATION = "cython"
     except ImportError as _exc:
-        FALLBACK_REASON = f"Cython blocks not built or stale ({_exc}); reinstall with a C compiler"
+        FALLBACK_REASON = f"Cython blocks not usable: {_exc}"
 
 
 def log_implementation() -> None:

@@ -63,7 +63,11 @@ def load() -> dict[str, type]:
 
     classes: dict[str, type] = {}
     for name, py_module in _python_modules().items():
-        compiled = importlib.import_module(f"{__name__}.{name}")
+        try:
+            compiled = importlib.import_module(f"{__name__}.{name}")
+        except ImportError as exc:
+            msg = f"{__name__}.{name} not built ({exc}): {REBUILD} with Cython and a C compiler"
+            raise ImportError(msg) from exc
         source = Path(py_module.__file__ or "")
         if getattr(compiled, "SOURCE_HASH", None) != source_hash(source):
             raise ImportError(f"{__name__}.{name} was built from another {source.name}: {REBUILD}")
