@@ -85,12 +85,12 @@ class TOF(FunctionBlock):
             self.RUNNING = False
             self.EXPIRED = False
             return
-        now_ns: int = ctx.now_ns
         if self.M:
             self.M = False
             self.RUNNING = True
-            self.START_NS = now_ns
+            self.START_NS = ctx.now_ns
         if self.RUNNING:
+            now_ns: int = ctx.now_ns
             elapsed = (now_ns - self.START_NS) / 1e9
             if elapsed >= self.PT:
                 self.RUNNING = False
