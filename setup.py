@@ -42,6 +42,17 @@ def _sim_modules() -> list[str]:
     return list(hot)
 
 
+def _block_sources() -> dict[str, Path]:
+    # stdlib-only generator (with its sibling _gentypes.py), as _accel.py: runs before install
+    gen_dir = HERE / "runtime" / "blocks" / "_cy"
+    sys.path.insert(0, str(gen_dir))
+    try:
+        gen = runpy.run_path(str(gen_dir / "_gen.py"))
+    finally:
+        sys.path.remove(str(gen_dir))
+    return dict(gen["write_sources"](HERE / SIM_BUILD_DIR / "runtime" / "blocks" / "_cy"))
+
+
 def _extensions() -> list:
     try:
         from Cython.Build import cythonize
@@ -49,7 +60,8 @@ def _extensions() -> list:
     except ImportError:
         print("vplc: Cython not available, installing the pure-Python blocks only", file=sys.stderr)
         return []
-    # the blocks, and the runtime's own compiled cores (runtime/_*.pyx, e.g. the histogram)
+    # the blocks' compiled base, and the runtime's own compiled cores (runtime/_*.pyx, e.g.
+    # the histogram)
     sources = sorted((HERE / "runtime" / "blocks" / "_cy").glob("*.pyx"))
     sources += sorted((HERE / "runtime").glob("_*.pyx"))
     exts = [
@@ -60,8 +72,15 @@ def _extensions() -> list:
         )
         for src in sources
     ]
+    # the standard blocks: a .pyx generated from each block module (runtime/blocks/_cy/_gen.py)
+    exts += [
+        Extension(name, [str(pyx.relative_to(HERE))], define_macros=MACROS)
+        for name, pyx in _block_sources().items()
+    ]
     try:
-        built = list(cythonize(exts, compiler_directives=DIRECTIVES, quiet=True))
+        built = list(
+            cythonize(exts, compiler_directives=DIRECTIVES, include_path=[str(HERE)], quiet=True)
+        )
     except Exception as exc:  # a Cython error must not make the package uninstallable
         print(f"vplc: cythonize failed ({exc}); pure-Python blocks only", file=sys.stderr)
         built = []

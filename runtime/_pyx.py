@@ -11,8 +11,8 @@ The cache is ``$VPLC_PYX_CACHE`` if set, else ``<app>/.vplc-build/`` if the app 
 writable, else ``~/.cache/vplc/pyx/``.
 
 A Cython block that should behave as a FunctionBlock (snapshots, retain, online change)
-subclasses the runtime's compiled base and declares its ports twice, as the standard blocks
-in runtime/blocks/_cy/*.pyx do::
+subclasses the runtime's compiled base and declares its ports twice (the standard blocks
+are instead generated from their .py, runtime/blocks/_cy/_gen.py)::
 
     from runtime.blocks._cy._base cimport Block
     from runtime.blocks._cy._base import declare

@@ -1,10 +1,11 @@
 """The standard function-block library: IEC 61131-3 blocks, PID, analogue, ALARM, ISA-88 PHASE.
 
-Every block but PHASE also exists compiled with Cython (runtime/blocks/_cy), with the same
+Each block is declared and written once, in its module here; at install time every block is
+also compiled with Cython from that very source (runtime/blocks/_cy/_gen.py), with the same
 names, ports, semantics and snapshots. This package exports the compiled classes when they
-were built at install time and the pure-Python ones otherwise, or when the environment
-variable ``VPLC_BLOCKS=python`` asks for them; ``IMPLEMENTATION`` says which ('cython' or
-'python'). The pure-Python classes are always in ``runtime.blocks.pure``.
+were built (and built from the current sources) and the pure-Python ones otherwise, or when
+the environment variable ``VPLC_BLOCKS=python`` asks for them; ``IMPLEMENTATION`` says which
+('cython' or 'python'). The pure-Python classes are always in ``runtime.blocks.pure``.
 """
 
 import os
@@ -55,7 +56,7 @@ if os.environ.get("VPLC_BLOCKS", "").strip().lower() != "python":
         globals().update(_load_cython())
         IMPLEMENTATION = "cython"
     except ImportError as _exc:
-        FALLBACK_REASON = f"Cython blocks not built ({_exc}); reinstall with a C compiler"
+        FALLBACK_REASON = f"Cython blocks not usable: {_exc}"
 
 
 def log_implementation() -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from runtime._fb import CycleContext, FunctionBlock
 
 __all__ = ["ALARM", "ALARM_KINDS"]
 
 # Index of each alarm in the per-alarm state lists.
 ALARM_KINDS = ("HH", "H", "L", "LL", "BAD")
-_HH, _H, _L, _LL, _BAD = range(5)
+_HH: Final = 0
+_H: Final = 1
+_L: Final = 2
+_LL: Final = 3
+_BAD: Final = 4
 
 
 class ALARM(FunctionBlock):
@@ -98,16 +104,20 @@ class ALARM(FunctionBlock):
     UNACK: list[bool]
     ACK_M: bool
 
+    # Compiled, the per-alarm lists are C arrays (runtime/blocks/_cy/_gen.py): the methods
+    # only index them (self.COND[k]), and annotated locals are C variables.
+
     def execute(self, ctx: CycleContext) -> None:
-        if self.ACK and not self.ACK_M:
+        ack: bool = self.ACK
+        if ack and not self.ACK_M:
             self._ack()
-        self.ACK_M = self.ACK
-        x = self.IN
-        now_ns = ctx.now_ns
-        bad = self.BAD or x != x
+        self.ACK_M = ack
+        x: float = self.IN
+        bad: bool = self.BAD or x != x
         self._set_bad(bad)
         if not bad:
-            db = self.DEADBAND
+            now_ns: int = ctx.now_ns
+            db: float = self.DEADBAND
             self._limit(_HH, self.HH_EN, x > self.HH, x <= self.HH - db, now_ns)
             self._limit(_H, self.H_EN, x > self.H, x <= self.H - db, now_ns)
             self._limit(_L, self.L_EN, x < self.L, x >= self.L + db, now_ns)
@@ -120,12 +130,10 @@ class ALARM(FunctionBlock):
         self._outputs()
 
     def _ack(self) -> None:
-        act = self.ACT
-        unack = self.UNACK
-        on = self.ON
+        k: int
         for k in range(5):
-            unack[k] = False
-            act[k] = on[k]
+            self.UNACK[k] = False
+            self.ACT[k] = self.ON[k]
 
     def _set_bad(self, bad: bool) -> None:
         self.COND[_BAD] = bad
@@ -133,47 +141,56 @@ class ALARM(FunctionBlock):
         self._activate(_BAD, bad)
         if bad:
             # A limit's on-delay must see a good signal for its whole duration.
-            cond = self.COND
+            k: int
             for k in range(4):
-                if cond[k] and not self.ON[k]:
-                    cond[k] = False
+                if self.COND[k] and not self.ON[k]:
+                    self.COND[k] = False
 
     def _limit(self, k: int, enabled: bool, trip: bool, clear: bool, now_ns: int) -> None:
-        cond = self.COND
+        cond: bool = self.COND[k]
         if not enabled:
-            cond[k] = False
-        elif not cond[k]:
+            cond = False
+        elif not cond:
             if trip:
-                cond[k] = True
+                cond = True
                 self.SINCE_NS[k] = now_ns
         elif clear:
-            cond[k] = False
-        on = cond[k] and (now_ns - self.SINCE_NS[k]) / 1e9 >= self.DELAY
+            cond = False
+        self.COND[k] = cond
+        on: bool = cond and (now_ns - self.SINCE_NS[k]) / 1e9 >= self.DELAY
         self.ON[k] = on
         self._activate(k, on)
 
     def _activate(self, k: int, on: bool) -> None:
-        act = self.ACT
         if on:
-            if not act[k]:
-                act[k] = True
+            if not self.ACT[k]:
+                self.ACT[k] = True
                 self.UNACK[k] = True
-        elif act[k] and not (self.LATCH and self.UNACK[k]):
-            act[k] = False
+        elif self.ACT[k] and not (self.LATCH and self.UNACK[k]):
+            self.ACT[k] = False
 
     def _outputs(self) -> None:
-        act = self.ACT
-        self.HH_ACTIVE = act[_HH]
-        self.H_ACTIVE = act[_H]
-        self.L_ACTIVE = act[_L]
-        self.LL_ACTIVE = act[_LL]
-        self.BAD_ACTIVE = act[_BAD]
-        self.ACTIVE = act[_HH] or act[_H] or act[_L] or act[_LL] or act[_BAD]
-        u = self.UNACK
-        self.UNACKED = u[0] or u[1] or u[2] or u[3] or u[4]
-        if act[_HH] or act[_LL] or act[_BAD]:
+        hh: bool = self.ACT[_HH]
+        h: bool = self.ACT[_H]
+        lo: bool = self.ACT[_L]
+        ll: bool = self.ACT[_LL]
+        b: bool = self.ACT[_BAD]
+        self.HH_ACTIVE = hh
+        self.H_ACTIVE = h
+        self.L_ACTIVE = lo
+        self.LL_ACTIVE = ll
+        self.BAD_ACTIVE = b
+        self.ACTIVE = hh or h or lo or ll or b
+        self.UNACKED = (
+            self.UNACK[_HH]
+            or self.UNACK[_H]
+            or self.UNACK[_L]
+            or self.UNACK[_LL]
+            or self.UNACK[_BAD]
+        )
+        if hh or ll or b:
             self.SEVERITY = 2
-        elif act[_H] or act[_L]:
+        elif h or lo:
             self.SEVERITY = 1
         else:
             self.SEVERITY = 0

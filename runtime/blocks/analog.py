@@ -45,7 +45,9 @@ class RAMP(FunctionBlock):
             self.OUT = self.SET_VAL
         else:
             out = self.OUT
-            dt = ctx.dt if ctx.dt > 0.0 else 0.0
+            dt: float = ctx.dt
+            if not dt > 0.0:
+                dt = 0.0
             if target > out:
                 up = self.RATE_UP * dt
                 out = target if self.RATE_UP <= 0.0 or target - out <= up else out + up

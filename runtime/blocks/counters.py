@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from runtime._fb import CycleContext, FunctionBlock
 
 __all__ = ["CTD", "CTU", "CTUD"]
@@ -11,13 +13,17 @@ __all__ = ["CTD", "CTU", "CTUD"]
 # The edge memory is updated on every call, also while R or LD is active: an edge that happens
 # during a reset is consumed by it and not counted later.
 
+# CV is an IEC INT (module constants: C constants in the compiled build).
+_CV_MAX: Final = 32767
+_CV_MIN: Final = -32768
+
 
 class _Counter(FunctionBlock):
     """Shared INT limits of the counters (CV is an IEC INT: -32768..32767)."""
 
     __slots__ = ()
-    PV_MAX = 32767
-    PV_MIN = -32768
+    PV_MAX = _CV_MAX
+    PV_MIN = _CV_MIN
 
 
 class CTU(_Counter):
@@ -39,7 +45,7 @@ class CTU(_Counter):
         self.CU_M = self.CU
         if self.R:
             self.CV = 0
-        elif cu and self.CV < self.PV_MAX:
+        elif cu and self.CV < _CV_MAX:
             self.CV += 1
         self.Q = self.CV >= self.PV
 
@@ -62,8 +68,8 @@ class CTD(_Counter):
         cd = self.CD and not self.CD_M
         self.CD_M = self.CD
         if self.LD:
-            self.CV = max(self.PV_MIN, min(self.PV_MAX, self.PV))
-        elif cd and self.CV > self.PV_MIN:
+            self.CV = max(_CV_MIN, min(_CV_MAX, self.PV))
+        elif cd and self.CV > _CV_MIN:
             self.CV -= 1
         self.Q = self.CV <= 0
 
@@ -97,13 +103,13 @@ class CTUD(_Counter):
         if self.R:
             self.CV = 0
         elif self.LD:
-            self.CV = max(self.PV_MIN, min(self.PV_MAX, self.PV))
+            self.CV = max(_CV_MIN, min(_CV_MAX, self.PV))
         elif cu and cd:
             pass
         elif cu:
-            if self.CV < self.PV_MAX:
+            if self.CV < _CV_MAX:
                 self.CV += 1
-        elif cd and self.CV > self.PV_MIN:
+        elif cd and self.CV > _CV_MIN:
             self.CV -= 1
         self.QU = self.CV >= self.PV
         self.QD = self.CV <= 0

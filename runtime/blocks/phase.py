@@ -213,8 +213,9 @@ class PHASE(FunctionBlock):
             self.CMD = ""
             self.command(cmd)
         state = self.STATE_NAME
+        now_ns: int = ctx.now_ns
         if self.PENDING:
-            self.SINCE_NS = ctx.now_ns
+            self.SINCE_NS = now_ns
             self.PENDING = False
             self.STATE_ENTRY = True
         else:
@@ -233,10 +234,10 @@ class PHASE(FunctionBlock):
                 nxt = ABORTED if self.ABORT_DONE or auto else ""
             if nxt:
                 self._enter(nxt)
-                self.SINCE_NS = ctx.now_ns
+                self.SINCE_NS = now_ns
                 self.PENDING = False
                 self.STATE_ENTRY = True
-        self.STATE_TIME = (ctx.now_ns - self.SINCE_NS) / 1e9
+        self.STATE_TIME = (now_ns - self.SINCE_NS) / 1e9
 
     def _refuse(self, cmd: str, state: str, reason: str) -> CommandResult:
         self.LAST_REFUSED = f"{cmd!r} refused in {state}: {reason}"

@@ -111,7 +111,7 @@ class PID(FunctionBlock):
         if pv != pv or sp != sp:  # NaN: bad input, hold everything
             self.BAD = True
             return
-        dt = ctx.dt
+        dt: float = ctx.dt
         if dt < 0.0:
             dt = 0.0
         form = self.FORM

@@ -41,13 +41,14 @@ class TON(FunctionBlock):
             self.ET = 0.0
             self.M = False
             return
+        now_ns: int = ctx.now_ns
         if not self.M:
             self.M = True
-            self.START_NS = ctx.now_ns
+            self.START_NS = now_ns
         if self.Q:
             self.ET = self.PT
             return
-        elapsed = (ctx.now_ns - self.START_NS) / 1e9
+        elapsed = (now_ns - self.START_NS) / 1e9
         if elapsed >= self.PT:
             self.Q = True
             self.ET = self.PT
@@ -89,7 +90,8 @@ class TOF(FunctionBlock):
             self.RUNNING = True
             self.START_NS = ctx.now_ns
         if self.RUNNING:
-            elapsed = (ctx.now_ns - self.START_NS) / 1e9
+            now_ns: int = ctx.now_ns
+            elapsed = (now_ns - self.START_NS) / 1e9
             if elapsed >= self.PT:
                 self.RUNNING = False
                 self.EXPIRED = True
@@ -127,7 +129,8 @@ class TP(FunctionBlock):
             self.Q = True
             self.START_NS = ctx.now_ns
         if self.Q:
-            elapsed = (ctx.now_ns - self.START_NS) / 1e9
+            now_ns: int = ctx.now_ns
+            elapsed = (now_ns - self.START_NS) / 1e9
             if elapsed >= self.PT:
                 self.Q = False
                 self.ET = self.PT if self.IN else 0.0

@@ -1,34 +1,79 @@
-"""Cython builds of the standard blocks (all but PHASE), same names, ports and semantics.
+"""Cython builds of the standard blocks, generated from their Python modules at install time.
 
-The ``.pyx`` sources here are compiled by setup.py at install time; ``load()`` imports the
-compiled modules and raises ImportError when they were not built (no compiler or Cython),
-in which case ``runtime.blocks`` falls back to the pure-Python blocks.
+Every module of runtime/blocks that defines a block is compiled to ``runtime.blocks._cy.<name>``
+(setup.py, with the .pyx that ``_gen.py`` writes from the .py). ``load()`` imports them and
+returns the compiled block classes by name; it raises ImportError, so that ``runtime.blocks``
+falls back to the pure-Python blocks, when a module was not built (no compiler or Cython),
+was built from another version of its .py (edited but not rebuilt: it would run old logic),
+or lacks a block its .py defines.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import inspect
+import pkgutil
+from pathlib import Path
+from types import ModuleType
 
-__all__ = ["MODULES", "load"]
+__all__ = ["REBUILD", "block_classes", "load", "python_blocks"]
 
-# Compiled module → the public names it provides (as in the pure-Python module of that name).
-MODULES: dict[str, tuple[str, ...]] = {
-    "timers": ("TON", "TOF", "TP"),
-    "counters": ("CTU", "CTD", "CTUD"),
-    "edges": ("R_TRIG", "F_TRIG"),
-    "bistables": ("SR", "RS"),
-    "analog": ("RAMP", "HYSTERESIS", "LIMIT", "SCALE"),
-    "pid": ("PID", "PID_FORMS"),
-    "alarm": ("ALARM", "ALARM_KINDS"),
-}
+REBUILD = "make install (or: python setup.py build_ext --inplace)"
+_BLOCKS = Path(__file__).resolve().parent.parent  # runtime/blocks
 
 
-def load() -> dict[str, Any]:
-    """Name → Cython class (or constant) for every compiled block; ImportError if not built."""
-    names: dict[str, Any] = {}
-    for module_name, public in MODULES.items():
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        for name in public:
-            names[name] = getattr(module, name)
-    return names
+def block_classes(module: ModuleType) -> dict[str, type]:
+    """The public block classes a pure-Python block module defines, by name."""
+    from runtime._fb import FunctionBlock
+
+    return {
+        name: obj
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj)
+        and issubclass(obj, FunctionBlock)
+        and obj.__module__ == module.__name__
+        and not name.startswith("_")
+    }
+
+
+def _python_modules() -> dict[str, ModuleType]:
+    """Every pure-Python module of runtime.blocks that defines a block, by short name."""
+    found = {}
+    for info in pkgutil.iter_modules([str(_BLOCKS)]):
+        if info.ispkg or info.name.startswith("_") or info.name == "pure":
+            continue
+        module = importlib.import_module(f"runtime.blocks.{info.name}")
+        if block_classes(module):
+            found[info.name] = module
+    return found
+
+
+def python_blocks() -> dict[str, type]:
+    """Name → pure-Python class of every block of runtime/blocks (found, not listed)."""
+    return {
+        name: klass
+        for module in _python_modules().values()
+        for name, klass in block_classes(module).items()
+    }
+
+
+def load() -> dict[str, type]:
+    """Name → compiled class for every block of runtime/blocks; ImportError if not built."""
+    from runtime.blocks._cy._gen import source_hash
+
+    classes: dict[str, type] = {}
+    for name, py_module in _python_modules().items():
+        try:
+            compiled = importlib.import_module(f"{__name__}.{name}")
+        except ImportError as exc:
+            msg = f"{__name__}.{name} not built ({exc}): {REBUILD} with Cython and a C compiler"
+            raise ImportError(msg) from exc
+        source = Path(py_module.__file__ or "")
+        if getattr(compiled, "SOURCE_HASH", None) != source_hash(source):
+            raise ImportError(f"{__name__}.{name} was built from another {source.name}: {REBUILD}")
+        for block in block_classes(py_module):
+            klass = getattr(compiled, block, None)
+            if not isinstance(klass, type):
+                raise ImportError(f"{__name__}.{name} has no compiled {block}: {REBUILD}")
+            classes[block] = klass
+    return classes

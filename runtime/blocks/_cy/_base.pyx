@@ -2,17 +2,14 @@
 """Base of the Cython function blocks: construction, snapshot/restore and repr, as FunctionBlock.
 
 A cdef class cannot inherit the Python FunctionBlock, so ``Block`` re-implements its generic
-parts and is registered as a virtual subclass (``def _rebuild(cls, state):
-    blk = cls()
-    blk.restore(state)
-    return blk
+parts and is registered as a virtual subclass (``FunctionBlock.register(Block)``): every
+Cython block, also an app's own, passes ``isinstance(blk, FunctionBlock)``.
 
-
-FunctionBlock.register(Block)``): every
-Cython block, also an app's own, passes ``isinstance(blk, FunctionBlock)``. A subclass
-declares its ports twice: once as C attributes (``cdef public double PT``) and once as the
-INPUTS/OUTPUTS/STATE dicts the runtime reads, plus ``_VARS, _INPUT_NAMES, __annotations__ =
-declare(INPUTS, OUTPUTS, STATE)`` in the class body. Initial values are set in ``__cinit__``.
+The standard blocks' compiled classes are generated from their Python modules
+(runtime/blocks/_cy/_gen.py). An app's own .pyx block declares its ports twice: once as C
+attributes (``cdef public double PT``) and once as the INPUTS/OUTPUTS/STATE dicts the runtime
+reads, plus ``_VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)`` in the
+class body; initial values are set in ``__cinit__`` (see runtime/_pyx.py).
 """
 
 import copy
@@ -39,12 +36,20 @@ def declare(inputs, outputs, state):
     return all_vars, frozenset(inputs), notes
 
 
+def initial(value):
+    """A new instance's value of a variable declared with ``value`` (as FunctionBlock does)."""
+    if isinstance(value, type) and issubclass(value, FunctionBlock):
+        return value()
+    return copy.copy(value)
+
+
 cdef class Block:
     """Generic parts of a Cython function block (see the module docstring)."""
 
     INPUTS = {}
     OUTPUTS = {}
     STATE = {}
+    CLOCK_VARS = ()
     _VARS = {}
     _INPUT_NAMES = frozenset()
 

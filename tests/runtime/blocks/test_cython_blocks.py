@@ -1,4 +1,7 @@
-"""The Cython blocks as the runtime sees them: FunctionBlocks, selection, fallback, app .pyx."""
+"""The Cython blocks as the runtime sees them: FunctionBlocks, registration, selection, fallback.
+
+Also an app's own .pyx blocks on the compiled base.
+"""
 
 from __future__ import annotations
 
@@ -17,20 +20,47 @@ import runtime.blocks as blocks
 import runtime.blocks.pure as pure
 from runtime._fb import CycleContext, FunctionBlock
 from runtime._program import _snap, _walk
+from runtime.blocks._cy import load, python_blocks
+from runtime.blocks._cy._gen import block_modules
 
 try:
-    from runtime.blocks._cy import load
-
     CY = load()
 except ImportError as exc:  # pragma: no cover - only without a compiler
     pytest.skip(f"Cython blocks not built: {exc}", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[3]
-CLASSES = {k: v for k, v in CY.items() if isinstance(v, type)}
+
+
+def test_every_block_is_registered_in_both_builds_and_exported():
+    """A block missing from the compiled build, the Python build or the package fails here."""
+    py = python_blocks()
+    assert set(CY) == set(py)
+    assert set(vars(pure)) >= set(py) and set(pure.__all__) == set(py)
+    for name, klass in py.items():
+        exported = CY[name] if blocks.IMPLEMENTATION == "cython" else klass
+        assert getattr(blocks, name) is exported, name
+        assert name in blocks.__all__, name
+        assert CY[name].__name__ == klass.__name__ == name
+        assert CY[name].__module__ == klass.__module__.replace(".blocks.", ".blocks._cy."), name
+    # setup.py compiles the modules _gen finds; the loader expects those the import finds
+    assert {k.__module__.rsplit(".", 1)[1] for k in py.values()} == set(block_modules())
+    # no compiled module is left over from a block module that no longer exists
+    built = {p.name.split(".")[0] for p in (ROOT / "runtime/blocks/_cy").glob("*.so")}
+    assert built - {"_base"} <= set(block_modules()), built
+
+
+def test_a_build_older_than_its_source_is_refused(monkeypatch):
+    """An edited block module that was not rebuilt must not run its old compiled logic."""
+    import runtime.blocks._cy._gen as gen
+
+    real = gen.source_hash
+    monkeypatch.setattr(gen, "source_hash", lambda p: real(p) if p.stem != "pid" else "edited")
+    with pytest.raises(ImportError, match=r"_cy\.pid was built from another pid\.py"):
+        load()
 
 
 def test_cython_blocks_are_function_blocks_but_not_python_subclasses():
-    for name, klass in CLASSES.items():
+    for name, klass in CY.items():
         blk = klass()
         assert isinstance(blk, FunctionBlock), name
         assert issubclass(klass, FunctionBlock), name
@@ -56,7 +86,7 @@ def test_selection_follows_the_build_and_the_environment():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VPLC_BLOCKS", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["cython", "runtime.blocks._cy.timers", "runtime.blocks.phase"]
+    assert out.stdout.split() == ["cython", "runtime.blocks._cy.timers", "runtime.blocks._cy.phase"]
     env["VPLC_BLOCKS"] = "python"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["python", "runtime.blocks.timers", "runtime.blocks.phase"]
@@ -83,7 +113,7 @@ def test_missing_extensions_fall_back_and_warn_once():
 def test_deepcopy_and_repr_match_python():
     ctx = CycleContext()
     ctx.advance(0)
-    for name, klass in CLASSES.items():
+    for name, klass in CY.items():
         blk = klass()
         blk(ctx)
         clone = copy.deepcopy(blk)
@@ -101,6 +131,9 @@ def test_alarm_state_lists_are_copies_and_checked():
     assert alarm.COND[0] is True
     with pytest.raises(ValueError, match="5 values"):
         alarm.SINCE_NS = [0, 0]
+    with pytest.raises(TypeError):
+        alarm.SINCE_NS = [0, 0, 0, 0, "x"]
+    assert alarm.SINCE_NS == [0, 0, 0, 0, 0]  # a refused assignment changes nothing
     with pytest.raises(KeyError, match="NOPE"):
         alarm.restore({"NOPE": 1})
 
