@@ -2,7 +2,7 @@
 
 Part of the generator (_gen.py): standard library only, it runs before anything is installed.
 A variable's annotation gives its C type (``bool`` → bint, ``float`` → double, ``int`` → long
-long, ``str``/``list``/``dict``/``tuple`` → that Python type, else object). A fixed-size list
+long, ``list``/``dict``/``tuple`` → that Python type, ``str`` and anything else → object). A fixed-size list
 of numbers (``list[bool]`` initialised ``[False] * 5``) is a C array.
 
 An array index is used as is when it is provably in range: a number, a module constant, the
@@ -18,7 +18,9 @@ import ast
 from dataclasses import dataclass
 
 SCALARS = {"bool": "bint", "float": "double", "int": "long long"}
-_OBJECTS = {"str": "str", "list": "list", "dict": "dict", "tuple": "tuple"}
+# A ``str`` variable is a C ``object``: a typed ``str`` attribute refuses subclasses, and apps
+# pass StrEnum members (``PhaseCommand.HOLD``) where the pure-Python block takes any str.
+_OBJECTS = {"str": "object", "list": "list", "dict": "dict", "tuple": "tuple"}
 
 # name → (C type, name, value) of a private module constant bound to a number
 Constants = dict[str, tuple[str, str, int | float]]

@@ -110,7 +110,9 @@ def test_what_a_block_class_becomes(tmp_path):
     assert "cdef class _Base(Block):" in text and "cdef class SHIFT(_Base):" in text
     assert "from pkg.blk import (" in text and "    CycleContext," in text
     assert "cdef enum:\n    _N = 4" in text
-    assert "    cdef double _arr_REG[4]" in text and "    cdef public str NAME" in text
+    assert (
+        "    cdef double _arr_REG[4]" in text and "    cdef public object NAME" in text
+    )  # str: subclasses (StrEnum) too
     assert "        self.NAME = 'reg'" in text
     # inherited input first, then its own, in both call paths
     assert "    def call(self, ctx, *, EN=_UNSET, IN=_UNSET, POS=_UNSET):" in text

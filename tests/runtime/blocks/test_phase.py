@@ -211,3 +211,16 @@ def test_enums_name_every_state_and_command_and_leave_the_state_a_plain_str():
         assert type(ph.STATE_NAME) is str and type(ph.LAST_CMD) is str
         snaps.append(json.dumps(ph.snapshot()))
     assert snaps[0] == snaps[1]
+
+
+def test_the_compiled_phase_takes_enum_commands_like_the_python_one():
+    """Apps pass ``PhaseCommand.START`` to CMD: a typed-str C attribute would refuse it."""
+    from runtime._fb import CycleContext
+    from runtime.blocks._cy import python_blocks
+
+    for cls in {PHASE, python_blocks()["PHASE"]}:
+        ph = cls()
+        ph(CycleContext("t"), CMD=PhaseCommand.START)
+        ph.CMD = PhaseCommand.HOLD
+        ph(CycleContext("t"))
+        assert ph.STATE_NAME == "HOLDING" and type(ph.LAST_CMD) is str
