@@ -2,8 +2,8 @@
 
 Part of the generator (_gen.py): standard library only, it runs before anything is installed.
 A variable's annotation gives its C type (``bool`` → bint, ``float`` → double, ``int`` → long
-long, ``list``/``dict``/``tuple`` → that Python type, ``str`` and anything else → object). A fixed-size list
-of numbers (``list[bool]`` initialised ``[False] * 5``) is a C array.
+long, ``list``/``dict``/``tuple`` → that Python type, ``str`` and anything else → object). A
+fixed-size list of numbers (``list[bool]`` initialised ``[False] * 5``) is a C array.
 
 An array index is used as is when it is provably in range: a number, a module constant, the
 variable of a ``for i in range(n)`` loop that nothing else assigns, or an argument of a private
