@@ -46,6 +46,7 @@ def bridge(
         stats_s=0.5,
         keepalive_s=5,
         audit_file=tmp_path / "audit.jsonl",
+        allow_insecure=True,  # tokens over the plain test broker
     )
     b = ProcessBridge(engine, config, access=access)
     b.start()
