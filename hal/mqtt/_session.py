@@ -205,8 +205,16 @@ class MqttSession:
         warning = self.options.insecure_warning()
         if warning is not None:
             self.log.warning("mqtt_insecure_transport", who=self.name, warning=warning)
+        try:
+            await self._reconnecting(stop)
+        finally:
+            self.state.stopped = True
+            self.connected.clear()
+
+    async def _reconnecting(self, stop: asyncio.Event) -> None:
         o = self.options
         backoff = o.reconnect_min_s
+        self.state.stopped = False
         while not stop.is_set():
             was_up = False
             started = time.monotonic()

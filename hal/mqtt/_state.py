@@ -128,6 +128,7 @@ class ConnectionState:
         self.down_since: float | None = time.monotonic()
         self.up_since: float | None = None
         self.collision: str | None = None
+        self.stopped = False
         self.refused_subscriptions: dict[str, str] = {}
         self._logged_at = 0.0
         self._logged_kind = ""
@@ -259,6 +260,7 @@ class ConnectionState:
             "last_error": self.last_error,
             "down_s": round(time.monotonic() - down, 1) if down is not None else 0.0,
             "collision": self.collision,
+            "stopped": self.stopped,
             "refused_subscriptions": dict(self.refused_subscriptions),
         }
 

@@ -87,6 +87,10 @@ def test_killed_bridge_leaves_retained_offline_will(make_app: MakeApp, broker: B
                     f"{prefix}/birth", lambda b: b["status"] == "offline", after=mark
                 )
                 assert will["reason"] == "connection lost"
+                # Every retained value under the prefix is stale now; the scan's state is
+                # unknown (a will cannot tell a dead runtime from a dead network).
+                assert will["stale"] is True and will["state"] == "UNKNOWN"
+                assert will["instance"]["pid"] == proc.pid
             # A late subscriber sees the retained will, not the stale birth.
             async with hmi_client(broker.port, f"{prefix}/birth") as late:
                 body = await late.wait_for(f"{prefix}/birth")
