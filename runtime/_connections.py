@@ -28,7 +28,7 @@ def connection_lines(conns: list[dict[str, Any]]) -> list[str]:
         if c.get("connected"):
             state = "connected"
         elif c.get("stopped"):
-            state = "stopped"
+            state = "stopped" if c.get("connects") else "NEVER CONNECTED"
         else:
             state = f"DOWN ({c.get('reason') or 'connecting'}) for {c.get('down_s', 0)} s"
         counts = (

@@ -224,10 +224,12 @@ class MqttSession:
                 if await self._serve(client):
                     return
             except MqttError as err:
+                if stop.is_set() and not was_up:
+                    return  # asked to stop while connecting: not a failure to report
                 self._went_down(err, was_up=was_up)
-                if err.kind == "takeover" or time.monotonic() - started < _STABLE_S:
-                    pass  # flapping or a twin on our client id: keep backing off
-                else:
+                # Only a session that lasted resets the backoff: a flapping one, or one a
+                # twin on our client id took over, keeps backing off.
+                if err.kind != "takeover" and time.monotonic() - started >= _STABLE_S:
                     backoff = o.reconnect_min_s
             finally:
                 self._release()

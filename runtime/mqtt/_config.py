@@ -58,9 +58,11 @@ class MqttConfig(BrokerOptions):
     max_command_bytes: int = Field(default=64 * 1024, ge=256, le=1024 * 1024)
     command_timeout_s: float = Field(default=2.0, ge=0.01, le=3600)
     process: bool = Field(
-        default=False,
+        default=True,
         description="run the MQTT client in a child process: the scan only writes values to "
-        "shared memory, so network load cannot hold the scan process's GIL",
+        "shared memory, so network load cannot hold the scan process's GIL (false: a thread "
+        "of the scan process, which costs the scan up to ~100x its p99 wake latency under "
+        "load; see tests/bench/bench_mqtt.py)",
     )
     access_file: Path | None = Field(default=None, description="users, tokens and roles (YAML)")
     audit_file: Path | None = Field(default=None, description="JSON-lines hash-chained audit log")

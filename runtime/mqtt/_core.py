@@ -35,9 +35,14 @@ from runtime.mqtt._tap import (
 
 __all__ = ["BridgeCore"]
 
-_BATCH = 5000  # queue items published per drain before the pump sleeps again
 _CHUNK = 500  # messages handed to the client at once
-_COUNTERS = ("published", "point_updates", "publish_failures", "discarded_on_reconnect")
+_COUNTERS = (
+    "published",
+    "point_updates",
+    "coalesced",
+    "publish_failures",
+    "discarded_on_reconnect",
+)
 
 
 class BridgeCore(SessionHandler):
@@ -69,6 +74,7 @@ class BridgeCore(SessionHandler):
         self.handler = handler
         self.audit = audit
         self._point_topics = [self.topics.point(p.name) for p in tap.points]
+        self._point_names = [p.name for p in tap.points]
         self._round = [rounder(r) for r in resolutions]
         self.log = structlog.get_logger("vplc.mqtt").bind(app=app_name)
         client_id = config.client_id or f"vplc-{config.site}-{config.node}-{app_name}"
@@ -227,33 +233,56 @@ class BridgeCore(SessionHandler):
             await asyncio.sleep(period)
 
     async def _drain(self, session: MqttSession) -> None:
+        """Publish what the tap queued: every event, and each point's latest sample.
+
+        Like an OPC UA monitored item with a queue of one, a point that changed several
+        times since the last drain (``sample_ms`` below ``publish_ms``) is published once,
+        with its latest value: an HMI sees every point at most ``publish_ms`` old, and the
+        message rate is bounded by points × drains per second, whatever the scan rate.
+        """
         queue = self.tap.queue
         # Wall time of app time 0, so events carry the wall time at which they were sampled.
         wall0 = self._wall0_ns()
+        latest: dict[int, tuple[Any, ...]] = {}
+        events: list[tuple[str, dict[str, Any], int]] = []
+        # What is queued now (at most the tap's capacity); later samples wait for the next
+        # drain, so a scan faster than the network cannot keep this loop from sleeping.
+        samples = 0
+        for _ in range(len(queue)):
+            item = queue.popleft()
+            if item[0] == KIND_POINT:
+                latest[item[1]] = item
+                samples += 1
+            else:
+                events.append(self._event(item[0], item[1], item[2], item[5], wall0))
+        self._stats["coalesced"] += samples - len(latest)
+        self._stats["point_updates"] += len(latest)
+        await self._publish_drained(session, events, list(latest.values()), wall0)
+
+    async def _publish_drained(
+        self,
+        session: MqttSession,
+        events: list[tuple[str, dict[str, Any], int]],
+        latest: list[tuple[Any, ...]],
+        wall0: int,
+    ) -> None:
         each = self.config.point_messages != "batch"
         grouped = self.config.point_messages != "each"
-        sent = 0
-        while queue and sent < _BATCH:
+        rounders, topics, names = self._round, self._point_topics, self._point_names
+        self._publish_batch(session, events, {})
+        changed: dict[str, Any] = {}
+        for start in range(0, len(latest), _CHUNK):
             batch: list[tuple[str, dict[str, Any], int]] = []
-            changed: dict[str, Any] = {}
-            taken = updates = 0
-            while queue and taken < _CHUNK:
-                kind, idx, a, b, c, now_ns = queue.popleft()
-                taken += 1
-                if kind == KIND_POINT:
-                    updates += 1
-                    body = point_payload(self._round[idx](a), b, c, now_ns, wall0 + now_ns)
-                    if each:
-                        batch.append((self._point_topics[idx], body, 0))
-                    if grouped:
-                        changed[self.tap.points[idx].name] = body
-                    continue
-                batch.append(self._event(kind, idx, a, now_ns, wall0))
-            self._publish_batch(session, batch, changed)
-            sent += taken
-            self._stats["published"] += len(batch) + bool(changed)
-            self._stats["point_updates"] += updates
+            for _kind, idx, a, b, c, now_ns in latest[start : start + _CHUNK]:
+                body = point_payload(rounders[idx](a), b, c, now_ns, wall0 + now_ns)
+                if each:
+                    batch.append((topics[idx], body, 0))
+                if grouped:
+                    changed[names[idx]] = body
+            self._publish_batch(session, batch, {})
             await asyncio.sleep(0)  # let commands and socket writes in between chunks
+        if changed:
+            self._publish_batch(session, [], changed)
 
     def _event(
         self, kind: int, idx: int, view: Any, now_ns: int, wall0: int
@@ -281,9 +310,11 @@ class BridgeCore(SessionHandler):
             for topic, body, qos in batch:
                 retained[topic] = body
                 session.publish_nowait(topic, dumps(body), qos=qos, retain=True)
+            self._stats["published"] += 1
             if changed:
                 body = {"ts": iso(time.time_ns()), "points": changed}
                 session.publish_nowait(self.topics.points, dumps(body), qos=0, retain=False)
+                self._stats["published"] += 1
         except MqttError:
             self._stats["publish_failures"] += 1
             raise

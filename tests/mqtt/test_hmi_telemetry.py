@@ -150,7 +150,10 @@ def test_default_deadband_is_a_fraction_of_the_range_and_numbers_are_rounded(
 
         async def scenario() -> None:
             async with hmi_client(broker.port) as hmi:
-                birth = await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
+                ours = bridge.instance.id  # not a retained birth another test left behind
+                birth = await hmi.wait_for(
+                    f"{PREFIX}/birth", lambda b: (b.get("instance") or {}).get("id") == ours
+                )
                 described = {p["name"]: p for p in birth["points"]}
                 assert described["X"]["deadband"] == pytest.approx(0.2)
                 assert described["Y"]["resolution"] == 0.5
