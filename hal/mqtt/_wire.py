@@ -160,7 +160,11 @@ class Wire:
         """A clean DISCONNECT (the broker then drops the last will), after what is queued."""
         if self.down.done():
             return
-        if self.client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+        try:
+            sent = self.client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        except Exception:  # a socket already gone: nothing to say goodbye on
+            sent = False
+        if sent:
             with contextlib.suppress(TimeoutError, MqttError):
                 await asyncio.wait_for(asyncio.shield(self.down), timeout)
 
@@ -296,11 +300,14 @@ class Wire:
             self._on_loop(self._loop.remove_writer, fd)
 
     def _on_register_write(self, client: paho.Client, _u: Any, sock: Any) -> None:
-        if not self.closed:
-            self._on_loop(self._loop.add_writer, sock.fileno(), self._writable)
+        fd = sock.fileno()
+        if not self.closed and fd >= 0:  # -1: a socket closed under paho; down says why
+            self._on_loop(self._loop.add_writer, fd, self._writable)
 
     def _on_unregister_write(self, client: paho.Client, _u: Any, sock: Any) -> None:
-        self._on_loop(self._loop.remove_writer, sock.fileno())
+        fd = sock.fileno()
+        if fd >= 0:
+            self._on_loop(self._loop.remove_writer, fd)
 
     def _readable(self) -> None:
         client = self.client
