@@ -36,6 +36,7 @@ from runtime.mqtt._tap import (
 __all__ = ["BridgeCore"]
 
 _CHUNK = 500  # messages handed to the client at once
+_PREDECESSOR_S = 5.0  # a will this soon after our first connect: the run we replaced
 _COUNTERS = (
     "published",
     "point_updates",
@@ -79,6 +80,7 @@ class BridgeCore(SessionHandler):
         self.log = structlog.get_logger("vplc.mqtt").bind(app=app_name)
         client_id = config.client_id or f"vplc-{config.site}-{config.node}-{app_name}"
         will = offline_payload(app=app_name, reason="connection lost", instance=instance)
+        will["instance"]["client_id"] = client_id  # a twin on our id is named by its will
         self.session = MqttSession(
             config,
             self,
@@ -158,6 +160,7 @@ class BridgeCore(SessionHandler):
         self._down_since = None
         self._connection_changed(True)
         birth = self._birth(time.time_ns())
+        birth["instance"] = self.instance.as_dict() | {"client_id": session.client_id}
         await session.publish(self.topics.birth, dumps(birth), qos=1, retain=True)
         self.tap.request_refresh()
 
@@ -194,11 +197,20 @@ class BridgeCore(SessionHandler):
             instance=self.instance,
             state=self.tap.last_state[0] if self.tap.last_state else "STOP",
         )
+        goodbye["instance"]["client_id"] = session.client_id
         await session.publish(self.topics.birth, dumps(goodbye), qos=1, retain=True)
 
     # ------------------------------------------------------------------ collisions
     def _check_birth(self, session: MqttSession, msg: Inbound) -> None:
-        """Another instance's birth or will on our topic: two runtimes claim this node."""
+        """Another instance's birth or will on our topic: two runtimes claim this node.
+
+        Evidence: another instance's online birth arriving live (published while we are
+        connected); any message of another instance found retained when we *re*connect (it
+        replaced ours while we ran; with one client id it is the twin's will, which the broker
+        sends when our connect takes the id over); its will arriving live later on. Not
+        evidence: at our first connect, a retained or just-sent message of a predecessor (a
+        crashed run whose client id we took over) - an online one is only a warning.
+        """
         try:
             body = json.loads(msg.payload)
             other = body.get("instance") or {}
@@ -208,21 +220,32 @@ class BridgeCore(SessionHandler):
         if not other_id or other_id == self.instance.id:
             return
         who = f"instance {other_id} (host {other.get('host')}, pid {other.get('pid')})"
-        same_id = "and the same client id " if not self.config.client_id else ""
-        if msg.retain and session.state.connects <= 1:
-            if body.get("status") == "online":
+        state = session.state
+        first = state.connects <= 1
+        online = body.get("status") == "online"
+        if first and msg.retain:
+            if online:
                 self.log.warning(
                     "mqtt_previous_instance_online",
                     other=who,
-                    note=f"the retained birth on {self.topics.birth} says another instance is "
-                    "online; if it still runs, two runtimes publish as this node",
+                    note=f"the retained birth on {self.topics.birth} says another instance "
+                    "is online; if it still runs, two runtimes publish as this node",
                 )
             return
+        up_for = time.monotonic() - state.up_since if state.up_since is not None else 0.0
+        if first and not online and up_for < _PREDECESSOR_S:
+            return
+        if other.get("client_id") == session.client_id:
+            clash = (
+                f"with the same client id {session.client_id!r}: each connect of one makes "
+                "the broker drop the other"
+            )
+        else:
+            clash = "they overwrite each other's retained values"
         session.state.report_collision(
             f"{who} publishes on {self.topics.prefix} while this instance ({self.instance.id}) "
-            f"runs: two runtimes use site/node/app {self.topics.prefix!r} {same_id}— each "
-            "connect of one makes the broker drop the other. Give each its own node "
-            "(or client_id), or stop one."
+            f"runs: two runtimes as one node, {clash}. Give each its own node (and client "
+            "id), or stop one."
         )
 
     # ------------------------------------------------------------------ publishing

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from structlog.testing import capture_logs
 
 from containers._status import scan_summary
@@ -19,6 +20,7 @@ from containers.cli import _mqtt_problems
 from runtime import ScanEngine
 from runtime._connections import connection_lines, mqtt_connections
 from runtime._heartbeat import Heartbeat
+from runtime._view import LiveView
 from tests.mqtt.broker import Broker, free_port, make_certificates
 from tests.mqtt.conftest import NODE, SITE, BridgeFactory
 
@@ -136,6 +138,10 @@ def test_heartbeat_summary_and_status_show_a_down_connection(
     assert row["reason"] == "refused" and row["connected"] is False
     problems = _mqtt_problems([row])
     assert problems and "DOWN" in problems[0] and "connection refused" in problems[0]
+    console = Console(record=True, width=200)
+    console.print(LiveView(engine).render())
+    screen = console.export_text()
+    assert "MQTT" in screen and "DOWN refused" in screen and who in screen
 
 
 def test_two_instances_with_one_client_id_are_reported(
@@ -164,7 +170,8 @@ def test_two_instances_with_one_client_id_are_reported(
             "the collision report",
         )
         explanation = first.statistics()["connection"]["collision"]
-        assert "same client id" in explanation and "its own node" in explanation
+        assert "same client id 'vplc-plant1-edge7-testapp'" in explanation
+        assert "its own node" in explanation
         assert f"pid {proc.pid}" in explanation
         t0, connects0 = time.monotonic(), first.statistics()["connects"]
         time.sleep(6.0)
@@ -176,3 +183,32 @@ def test_two_instances_with_one_client_id_are_reported(
         _, err = proc.communicate(timeout=10)
     # The other instance found us as well, and said so in its log.
     assert b"mqtt_client_id_collision" in err, err[-3000:]
+
+
+def test_a_restart_after_a_crash_is_not_a_collision(
+    make_bridge: BridgeFactory, broker: Broker, engine: ScanEngine
+) -> None:
+    """The crashed run's will (and its client id taken over) must not look like a twin."""
+    node = "crashnode"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests/mqtt/bridge_proc.py"),
+            str(engine.app.app_dir),
+            str(broker.port),
+            SITE,
+            node,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    finally:
+        proc.kill()
+        proc.wait(5)
+    successor = make_bridge(node=node)
+    assert successor.connected.wait(5)
+    time.sleep(1.5)
+    assert successor.statistics()["connection"]["collision"] is None
