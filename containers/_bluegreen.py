@@ -16,10 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from hal.mqtt import BrokerOptions, Inbound, MqttError, MqttSession, SessionHandler
 
 __all__ = ["HandoverFailedError", "MqttCommander", "blue_green_handover"]
+
+_SEND_TIMEOUT_S = 5.0
 
 
 class HandoverFailedError(Exception):
@@ -30,21 +31,43 @@ class HandoverFailedError(Exception):
         self.report = report
 
 
-class MqttCommander:
-    """Sends commands to app instances and keeps the latest plant statistics (own thread)."""
+class MqttCommander(SessionHandler):
+    """Sends commands to app instances and keeps the latest plant statistics.
 
-    def __init__(self, *, host: str, port: int, user: str, token: str, plant: str) -> None:
+    A synchronous facade over the shared MQTT session (its own thread and loop): the
+    deployer's code calls ``command`` and waits for the answer. The connection is the
+    runtime's (TLS, login, backoff, loud failures); command tokens are credentials, so plain
+    TCP needs ``allow_insecure`` in the broker options.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerOptions,
+        *,
+        user: str,
+        token: str,
+        plant: str,
+        connect_timeout_s: float | None = None,
+    ) -> None:
         self.user, self.token, self.plant = user, token, plant
         self._answers: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self.plant_stats: dict[str, Any] | None = None
-        self.client = paho.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = self._on_message
-        self.client.connect(host, port)
-        self.client.subscribe([(f"{plant}/stats", 0), ("vplc/+/+/+/cmd/response", 1)])
-        self.client.loop_start()
+        self.session = MqttSession(
+            broker,
+            self,
+            client_id=f"vplc-deployer-{uuid.uuid4().hex[:8]}",
+            name=f"deployer {plant}",
+            subscriptions=[(f"{plant}/stats", 0), ("vplc/+/+/+/cmd/response", 1)],
+            secrets="command tokens (the deployer's handover commands)",
+        )
+        self.session.start("mqtt-deployer")
+        if not self.session.connected.wait(connect_timeout_s or broker.connect_timeout_s + 1):
+            status = self.session.connection_status()
+            self.session.stop(1.0)
+            raise ConnectionError(status["last_error"] or "no connection in time")
 
-    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
+    async def on_message(self, session: MqttSession, msg: Inbound) -> None:
         try:
             body = json.loads(msg.payload)
         except ValueError:
@@ -61,7 +84,17 @@ class MqttCommander:
         cid = f"bg-{uuid.uuid4().hex[:12]}"
         ts = datetime.now(UTC).isoformat(timespec="milliseconds")  # commands are single-use
         body = {"id": cid, "ts": ts, "cmd": cmd, "user": self.user, "token": self.token, **args}
-        self.client.publish(f"{prefix}/cmd", json.dumps(body), qos=1)
+        payload = json.dumps(body).encode()
+        session = self.session
+
+        async def send() -> None:
+            # Queued, not awaited: the answer is the acknowledgement that matters.
+            session.publish_nowait(f"{prefix}/cmd", payload, qos=1)
+
+        try:
+            session.call(send(), _SEND_TIMEOUT_S)
+        except (MqttError, TimeoutError) as exc:
+            return {"id": cid, "cmd": cmd, "status": "refused", "reason": f"not sent: {exc}"}
         with self._cond:
             if not self._cond.wait_for(lambda: cid in self._answers, timeout):
                 return {"id": cid, "cmd": cmd, "status": "refused", "reason": "no answer"}
@@ -81,8 +114,7 @@ class MqttCommander:
         return None
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.session.stop(2.0)
 
 
 # Called during the probation by the deployer: a problem the MQTT status cannot show (the

@@ -29,12 +29,14 @@ from containers._manager import DeploymentManager
 from containers._ops import container_name, create_options, last_logs
 from containers._spec import Deployment
 from containers._watch import stall_limit_s, wait_healthy
+from hal.mqtt import BrokerOptions, resolve_paths
 
 __all__ = [
     "COLORS",
     "bridge_config",
     "color_volume",
     "commander",
+    "deployer_broker",
     "discard",
     "instance_prefix",
     "other_color",
@@ -43,6 +45,8 @@ __all__ = [
     "wait_ready",
 ]
 
+# The connection keys of a bridge config (hal.mqtt.BrokerOptions) the deployer reuses.
+_BROKER_KEYS = set(BrokerOptions.model_fields) - {"client_id"}
 CONFIG_MOUNT = "/etc/vplc"
 INSTANCE_MOUNT = "/etc/vplc-instance"
 COLORS = ("blue", "green")
@@ -108,15 +112,30 @@ def commander(dep: Deployment) -> MqttCommander:
             f"blue_green.token_env: {bg.token_env} is not set; the deployer needs the token of "
             f"user {bg.user!r} (role engineer) to send handover commands"
         )
-    cfg = bridge_config(dep)
-    host = bg.broker_host or str(cfg.get("host", "127.0.0.1"))
-    port = bg.broker_port or int(cfg.get("port", 1883))
+    broker = deployer_broker(dep)
     try:
-        return MqttCommander(
-            host=host, port=port, user=bg.user, token=token, plant=bg.plant or "vplc/no-plant"
-        )
+        return MqttCommander(broker, user=bg.user, token=token, plant=bg.plant or "vplc/no-plant")
     except OSError as exc:
-        raise DeployError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from None
+        raise DeployError(f"cannot reach the MQTT broker at {broker.endpoint}: {exc}") from None
+
+
+def deployer_broker(dep: Deployment) -> BrokerOptions:
+    """The deployer's connection: the bridge config's (TLS, login, cleartext policy), with
+    ``broker_host``/``broker_port`` as the deployer sees the broker; never its client id."""
+    bg = dep.blue_green
+    assert dep.config_dir is not None
+    cfg = bridge_config(dep)
+    data = {k: v for k, v in cfg.items() if k in _BROKER_KEYS}
+    resolve_paths(data, dep.config_dir)
+    if bg.broker_host:
+        data["host"] = bg.broker_host
+    if bg.broker_port:
+        data["port"] = bg.broker_port
+    try:
+        return BrokerOptions.model_validate(data)
+    except ValueError as exc:
+        where = dep.config_dir / bg.mqtt_config
+        raise InvalidInputError(f"{where}: the deployer cannot use its connection: {exc}") from None
 
 
 def start_instance(

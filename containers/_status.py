@@ -41,6 +41,17 @@ def scan_summary(beat: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     tasks = beat.get("statistics", {}).get("tasks", {})
     return {
+        "mqtt": [
+            {
+                "who": c.get("who"),
+                "connected": c.get("connected"),
+                "reason": c.get("reason") or None,
+                "last_error": c.get("last_error") or None,
+                "down_s": c.get("down_s"),
+                "collision": c.get("collision"),
+            }
+            for c in beat.get("connections", [])
+        ],
         "state": beat.get("state"),
         "fault_reason": beat.get("fault_reason") or None,
         "app_time_s": round(float(beat.get("app_time_s", 0.0)), 1),

@@ -260,6 +260,18 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mqtt_problems(conns: list[dict[str, Any]]) -> list[str]:
+    """A broker connection that is down or collides, under its deployment's row."""
+    lines = []
+    for c in conns:
+        if c.get("collision"):
+            lines.append(f"mqtt {c['who']}: CLIENT-ID COLLISION: {c['collision']}")
+        elif not c.get("connected"):
+            why = c.get("last_error") or c.get("reason") or "connecting"
+            lines.append(f"mqtt {c['who']}: DOWN for {c.get('down_s')} s: {why}")
+    return lines
+
+
 def _status(args: argparse.Namespace) -> int:
     from containers import _swarm
 
@@ -288,4 +300,6 @@ def _status(args: argparse.Namespace) -> int:
             f"{r['deployment']:<22}{r['version']:<10}{r['state']:<10}"
             f"{scan.get('state') or '-':<8}{r['health']:<11}{r['restarts']:>8}  {tasks}{fault}"
         )
+        for line in _mqtt_problems(scan.get("mqtt", [])):
+            print(f"{'':<22}{line}")
     return 0

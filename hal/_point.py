@@ -96,6 +96,9 @@ class PointSpec(BaseModel):
     on_invalid: OnInvalid | None = Field(
         default=None, description="outputs: clamp (default), hold or fault on an invalid write"
     )
+    resolution: float | None = Field(
+        default=None, gt=0, description="engineering-unit step telemetry rounds values to"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PointSpec:
@@ -103,6 +106,8 @@ class PointSpec(BaseModel):
             self._check_range(self.range)
         if self.scaling is not None and not self.type.is_numeric:
             raise ValueError(f"scaling needs a numeric type, not {self.type.value}")
+        if self.resolution is not None and self.type not in (IecType.REAL, IecType.LREAL):
+            raise ValueError(f"resolution needs type REAL or LREAL, not {self.type.value}")
         if self.direction is Direction.OUT and self.safe is None:
             raise ValueError("an output point must declare its safe value ('safe')")
         if self.direction is Direction.IN and self.safe is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from runtime._connections import mqtt_connections
 from runtime._engine import ScanEngine
 from runtime._task import Task
 
@@ -74,6 +75,9 @@ class Heartbeat:
             "last_cycle_at": self.last_cycle_at,
             "cycles": {name: t["cycles"] for name, t in stats["tasks"].items()},
             "statistics": stats,
+            # Connection state of every MQTT session (bridge, drivers): `vplc status` shows a
+            # broker that refuses the login or a client-id collision without reading logs.
+            "connections": mqtt_connections(),
         }
 
     def write(self, *, stopped: bool = False) -> bool:

@@ -25,6 +25,7 @@ def configure_logging(
         processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
+    _route_stdlib(logging.getLevelNamesMapping()[level.upper()])
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -33,3 +34,21 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+
+
+class _ToStructlog(logging.Handler):
+    """Standard-library records of the ``vplc`` loggers (hal.mqtt's StdlibLog, used by parts
+    that may not import structlog) rendered like every other line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "vplc_event", None) or record.getMessage()
+        fields = getattr(record, "vplc_fields", None) or {}
+        structlog.get_logger(record.name).log(record.levelno, event, **fields)
+
+
+def _route_stdlib(level: int) -> None:
+    log = logging.getLogger("vplc")
+    log.handlers = [h for h in log.handlers if not isinstance(h, _ToStructlog)]
+    log.addHandler(_ToStructlog())
+    log.setLevel(level)
+    log.propagate = False

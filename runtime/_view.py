@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hal import Point, Quality
+from runtime._connections import mqtt_connections
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._fb import FunctionBlock
 
@@ -66,7 +67,16 @@ class LiveView:
             head.append(f"  FAULT: {eng.fault_reason}", style="red")
         for path, ph in self.phases:
             head.append(f"  {path}: {ph.STATE_NAME}", style="cyan")
-        return Group(head, self._points_table(), self._tasks_table(), self._alarms_table())
+        parts: list[Text | Table] = [
+            head,
+            self._points_table(),
+            self._tasks_table(),
+            self._alarms_table(),
+        ]
+        conns = mqtt_connections()
+        if conns:
+            parts.append(_mqtt_table(conns))
+        return Group(*parts)
 
     def _points_table(self) -> Table:
         table = Table(title="I/O", expand=False, box=None, padding=(0, 1))
@@ -122,3 +132,23 @@ class LiveView:
 
 def _is_alarm(block: FunctionBlock) -> bool:
     return hasattr(block, "ACTIVE") and hasattr(block, "UNACKED")
+
+
+def _mqtt_table(conns: list[dict[str, Any]]) -> Table:
+    """Each MQTT session: up, or down with the reason; a client-id collision stands out."""
+    table = Table(title="MQTT", box=None, padding=(0, 1))
+    for col in ("connection", "state", "detail"):
+        table.add_column(col)
+    for c in conns:
+        if c.get("collision"):
+            state, detail = Text("COLLISION", style="bold white on red"), c["collision"]
+        elif c.get("connected"):
+            state, detail = Text("connected", style="green"), c.get("endpoint", "")
+        elif c.get("stopped"):
+            state, detail = Text("stopped", style="yellow"), c.get("endpoint", "")
+        else:
+            why = c.get("reason") or "connecting"
+            state = Text(f"DOWN {why} {c.get('down_s', 0):.0f} s", style="bold red")
+            detail = c.get("last_error") or c.get("endpoint", "")
+        table.add_row(str(c.get("who")), state, detail)
+    return table

@@ -29,6 +29,7 @@ from runtime._cli_state import (
     retain_summary,
 )
 from runtime._clock import RealClock, VirtualClock
+from runtime._connections import connection_lines, mqtt_connections
 from runtime._engine import RuntimeState, ScanEngine
 from runtime._handover import HandoverError, attach_handover
 from runtime._heartbeat import Heartbeat
@@ -223,6 +224,7 @@ def _run(args: argparse.Namespace) -> int:
     app = load_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
+    mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
@@ -241,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
         attach_handover(engine, standby=args.standby)
     except HandoverError as exc:
         raise UsageError(str(exc)) from None
-    bridge = _attach_mqtt(engine, args.mqtt, args.log_format) if args.mqtt else None
+    bridge = _attach_mqtt(engine, mqtt_config, args.log_format) if mqtt_config else None
     audit = audit_trail(bridge)
     audit_warm_start(audit, retain)
     heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
@@ -264,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - wall0
     stats = engine.statistics()
     stats["wall_s"] = round(wall, 3)
+    stats["mqtt"] = mqtt_connections()
     if args.virtual:
         cycles = sum(t["cycles"] for t in stats["tasks"].values())
         stats["virtual_speedup"] = round(stats["app_time_s"] / wall, 1) if wall else None
@@ -339,22 +342,31 @@ def _cpu_list(text: str) -> list[int]:
     return cpus
 
 
-def _attach_mqtt(engine: ScanEngine, path: Path, log_format: str) -> Any:
-    """Start the MQTT bridge; a bad config file is invalid input (exit 2), named by path."""
+def _load_mqtt_config(path: Path) -> Any:
+    """The bridge config; a bad file is invalid input (exit 2), named by its path."""
     from pydantic import ValidationError
 
     from runtime.manifest import format_validation_error
-    from runtime.mqtt import attach_mqtt, load_mqtt_config
+    from runtime.mqtt import load_mqtt_config
 
     try:
-        config = load_mqtt_config(path)
+        return load_mqtt_config(path)
     except ValidationError as exc:
         raise UsageError(
             f"{path}: invalid MQTT config: " + "; ".join(format_validation_error(exc))
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
-    return attach_mqtt(engine, config, log_format=log_format)
+
+
+def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
+    """Start the MQTT bridge (a config whose access file cannot be used: exit 2)."""
+    from runtime.mqtt import attach_mqtt
+
+    try:
+        return attach_mqtt(engine, config, log_format=log_format)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--mqtt: cannot start the MQTT bridge: {exc}") from None
 
 
 def _run_realtime(
@@ -432,6 +444,8 @@ def _print_summary(stats: dict[str, Any], trace: TraceRecorder | None) -> None:
         print(f"cycle hook {hook} failed {count} time(s) (see the log)")
     if "retain" in stats:
         print(retain_summary(stats["retain"]))
+    for line in connection_lines(stats.get("mqtt", [])):
+        print(line)
     print("outputs: driven to safe values")
 
 

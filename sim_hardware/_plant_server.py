@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hal import Direction, DriverError, IecType, Point, PointSpec, coerce
+from hal.mqtt import BrokerOptions
 from sim_hardware.driver import SimDriver
 from sim_hardware.faults import parse_fault
 
@@ -28,15 +29,15 @@ class ServeOptions(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     initial: dict[str, float] = Field(default_factory=dict)
     noise: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    username: str | None = None
-    password: str | None = None
+    broker: BrokerOptions = Field(default_factory=BrokerOptions)
     prefix: str = Field("vplc/sim/plant", pattern=r"^[^#+\s]+(/[^#+\s]+)*$")
     rate_hz: float = Field(10.0, gt=0, le=1000)
     speed: float = Field(1.0, gt=0, le=1000, description="plant seconds per wall second")
     stats_s: float = Field(1.0, gt=0)
     actuator_timeout_s: float | None = Field(None, gt=0)
+    require_claim: bool = Field(
+        True, description="refuse actuator writes until an owner claimed an epoch on P/owner"
+    )
 
 
 def _iso(wall_ns: int) -> str:
@@ -119,7 +120,8 @@ class PlantServer:
         else:
             owner = self.owner_epoch
             if owner is None and epoch is None:
-                verdict = "applied"
+                # Anyone on the broker could drive the plant: only when explicitly allowed.
+                verdict = "refused_unclaimed" if self.opts.require_claim else "applied"
             elif owner is None or (epoch is not None and epoch > owner):
                 verdict = "refused_unclaimed"
             elif epoch is None or epoch < owner:
@@ -189,6 +191,7 @@ class PlantServer:
             "seed": o.seed,
             "speed": o.speed,
             "rate_hz": o.rate_hz,
+            "require_claim": o.require_claim,
             "sensors": [ch for ch, _ in self.sensors],
             "actuators": list(self.actuators),
         }

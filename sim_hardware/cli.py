@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from hal import DriverError
 
 if TYPE_CHECKING:
+    from hal.mqtt import BrokerOptions
     from sim_hardware.serve import ServeOptions
 
 EXIT_OK, EXIT_INVALID = 0, 2
@@ -32,8 +34,15 @@ def register(subparsers: Any) -> None:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plant", default="bioreactor", help="plant model (bioreactor, tank)")
     parser.add_argument("--seed", type=int, default=0, help="measurement-noise seed")
-    parser.add_argument("--host", default="127.0.0.1", help="MQTT broker host")
-    parser.add_argument("--port", type=int, default=1883, help="MQTT broker port")
+    parser.add_argument(
+        "--broker",
+        type=Path,
+        metavar="FILE.yaml",
+        help="broker connection (host, port, username, password_file/env, tls, "
+        "allow_insecure, ...: the connection keys of the bridge's mqtt.yaml)",
+    )
+    parser.add_argument("--host", help="MQTT broker host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="MQTT broker port (default 1883)")
     parser.add_argument("--prefix", default="vplc/sim/plant", help="topic prefix")
     parser.add_argument("--params", type=Path, metavar="FILE.json", help="plant parameters")
     parser.add_argument(
@@ -54,10 +63,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="de-energise actuators after this long without an applied write",
     )
     parser.add_argument("--username", help="broker user (password from $VPLC_SIM_PASSWORD)")
+    parser.add_argument("--ca-file", type=Path, help="TLS: CA of the broker's certificate")
+    parser.add_argument("--cert-file", type=Path, help="TLS: client certificate")
+    parser.add_argument("--key-file", type=Path, help="TLS: client certificate's key")
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a login over plain TCP (a warning is logged at every start)",
+    )
+    parser.add_argument(
+        "--allow-unclaimed",
+        action="store_true",
+        help="apply untagged actuator writes while nobody claimed ownership (default: refuse)",
+    )
 
 
 def _options(args: argparse.Namespace) -> ServeOptions:
-    # imported here: registering the command must not load aiomqtt for every vplc call
+    # imported here: registering the command must not load paho for every vplc call
     from sim_hardware.serve import ServeOptions
 
     params: dict[str, Any] = {}
@@ -79,11 +101,38 @@ def _options(args: argparse.Namespace) -> ServeOptions:
             raise ValueError(f"--initial {item!r}: expected NAME=NUMBER")
     return ServeOptions(
         plant=args.plant, seed=args.seed, params=params, initial=initial,
-        noise=not args.no_noise, host=args.host, port=args.port, prefix=args.prefix,
+        noise=not args.no_noise, broker=_broker(args), prefix=args.prefix,
         rate_hz=args.rate_hz, speed=args.speed, stats_s=args.stats_s,
-        actuator_timeout_s=args.actuator_timeout, username=args.username,
-        password=os.environ.get("VPLC_SIM_PASSWORD"),
+        actuator_timeout_s=args.actuator_timeout, require_claim=not args.allow_unclaimed,
     )  # fmt: skip
+
+
+_FLAGS = ("host", "port", "username", "ca_file", "cert_file", "key_file")
+
+
+def _broker(args: argparse.Namespace) -> BrokerOptions:
+    """The broker connection from ``--broker FILE`` or from the flags (not both)."""
+    # imported here, like serve: registering the command must not load paho for every call
+    from hal.mqtt import BrokerOptions, load_broker_options
+
+    given = [f"--{f.replace('_', '-')}" for f in _FLAGS if getattr(args, f) is not None]
+    if args.broker is not None:
+        if given or args.allow_insecure:
+            also = ", ".join(given) or "--allow-insecure"
+            raise ValueError(f"--broker {args.broker}: give the connection there, not also {also}")
+        return load_broker_options(args.broker)
+    broker: dict[str, Any] = {"allow_insecure": args.allow_insecure}
+    for key in ("host", "port", "username"):
+        if getattr(args, key) is not None:
+            broker[key] = getattr(args, key)
+    if args.username is not None and "VPLC_SIM_PASSWORD" in os.environ:
+        broker["password_env"] = "VPLC_SIM_PASSWORD"
+    if args.ca_file is not None:
+        broker["tls"] = {"ca_file": args.ca_file, "cert_file": args.cert_file,
+                         "key_file": args.key_file}  # fmt: skip
+    elif args.cert_file is not None or args.key_file is not None:
+        raise ValueError("--cert-file/--key-file need --ca-file (a client certificate is TLS)")
+    return BrokerOptions.model_validate(broker)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -95,11 +144,13 @@ def run_serve(args: argparse.Namespace) -> int:
     except (ValueError, ValidationError, DriverError) as exc:
         print(f"vplc sim serve: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"sim serve: {opts.plant} on {opts.host}:{opts.port} at {opts.prefix}", flush=True)
+    print(f"sim serve: {opts.plant} on {opts.broker.endpoint} at {opts.prefix}", flush=True)
     return run(opts)
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "vplc-sim-serve") -> int:
+    # Standalone (not under vplc's logging set-up): connection events as plain lines.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog=prog, description="serve a simulated plant over MQTT")
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))

@@ -22,9 +22,17 @@ with noise and faults, then published. Topics (``P`` = ``prefix``), all JSON::
                            (the order epochs wrote in: [[epoch, writes], ...], last 50).
 
 Ownership epochs (the same protocol as ``runtime.drivers.mqtt``): the server remembers the
-highest epoch ever claimed on P/owner. With no claim, untagged actuator writes are applied.
-Once a claim exists, a write is applied only if its ``epoch`` equals the highest claim;
-a lower epoch or no epoch is refused as stale, a higher (unclaimed) one as unclaimed.
+highest epoch ever claimed on P/owner. A write is applied only if its ``epoch`` equals the
+highest claim; a lower epoch or no epoch is refused as stale, a higher (unclaimed) one, or any
+write before the first claim, as unclaimed. ``--allow-unclaimed`` (``require_claim: false``)
+applies untagged writes while nobody has claimed, for a bench without ownership.
+
+The broker connection is the shared session of ``hal.mqtt`` with the bridge's connection
+model, BrokerOptions (``--broker FILE``: a YAML file with the connection keys of the bridge's
+mqtt.yaml — host, port, username, password_file/env, tls, allow_insecure, ...): TLS, login,
+backoff and loud connection failures work the same way; a login over plain TCP is refused
+unless ``allow_insecure``.
+
 An optional actuator watchdog (``actuator_timeout_s``) de-energises every actuator (0)
 when no write has been applied for that long, as remote I/O does on a lost controller.
 """
@@ -33,95 +41,81 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import time
-from typing import Any
 
-import aiomqtt
-
+from hal.mqtt import Inbound, MqttError, MqttSession, SessionHandler, StdlibLog, Will
 from sim_hardware._plant_server import PlantServer, ServeOptions, dumps
 
 __all__ = ["PlantServer", "ServeOptions", "run", "serve"]
 
 
+class _PlantLink(SessionHandler):
+    """The plant's side of the shared MQTT session: status, actuators, owner, faults, stats."""
+
+    def __init__(self, server: PlantServer) -> None:
+        self.server = server
+        self.live: MqttSession | None = None  # set while connected: the step loop publishes
+        self.steps = 0
+        self.overruns = 0
+
+    async def on_connect(self, session: MqttSession) -> None:
+        server = self.server
+        await session.publish(server.topic_status, dumps(server.status()), qos=1, retain=True)
+        self.live = session
+
+    def on_down(self, error: MqttError, *, was_up: bool) -> None:
+        self.live = None
+
+    async def serve(self, session: MqttSession) -> None:
+        server = self.server
+        while True:
+            body = server.stats(self.steps, self.overruns)
+            await session.publish(server.topic_stats, dumps(body), qos=0)
+            await asyncio.sleep(server.opts.stats_s)
+
+    async def on_message(self, session: MqttSession, msg: Inbound) -> None:
+        server = self.server
+        topic = msg.topic
+        if topic.startswith(server.actuator_prefix):
+            server.on_actuator(topic[len(server.actuator_prefix) :], msg.payload)
+        elif topic == server.topic_owner:
+            server.on_owner(msg.payload)
+        elif topic == server.topic_faults and not msg.retain:
+            answer = server.on_faults(msg.payload)
+            await session.publish(server.topic_faults + "/response", dumps(answer), qos=1)
+
+    async def on_stop(self, session: MqttSession) -> None:
+        self.live = None
+        offline = {"status": "offline", "reason": "shutdown"}
+        await session.publish(self.server.topic_status, dumps(offline), qos=1, retain=True)
+
+
 async def serve(opts: ServeOptions, stop: asyncio.Event) -> PlantServer:
     """Step the plant in real time and serve it until ``stop``; reconnects to the broker."""
     server = PlantServer(opts)
-    state: dict[str, Any] = {"client": None, "steps": 0, "overruns": 0}
-    stepper = asyncio.create_task(_step_loop(server, state, stop))
-    backoff = 0.2
+    link = _PlantLink(server)
+    topics = [server.actuator_prefix + "+", server.topic_owner, server.topic_faults]
+    session = MqttSession(
+        opts.broker,
+        link,
+        client_id=f"vplc-sim-{random.getrandbits(32):08x}",
+        name=f"sim serve {opts.prefix}",
+        will=Will(server.topic_status, dumps({"status": "offline"}), qos=1, retain=True),
+        subscriptions=[(t, 1) for t in topics],
+        log=StdlibLog("vplc.sim"),
+    )
+    stepper = asyncio.create_task(_step_loop(server, link, stop))
     try:
-        while not stop.is_set():
-            will = aiomqtt.Will(server.topic_status, dumps({"status": "offline"}), 1, True)
-            client = aiomqtt.Client(
-                opts.host, opts.port, username=opts.username, password=opts.password,
-                will=will, keepalive=10, timeout=5.0,
-            )  # fmt: skip
-            try:
-                async with client:
-                    backoff = 0.2
-                    await _session(server, client, state, stop)
-                    return server
-            except (aiomqtt.MqttError, OSError) as exc:
-                state["client"] = None
-                print(f"sim serve: broker connection: {exc}; retrying", flush=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 5.0)
+        await session.run(stop)
         return server
     finally:
         stepper.cancel()
         await asyncio.gather(stepper, return_exceptions=True)
 
 
-async def _session(
-    server: PlantServer, client: aiomqtt.Client, state: dict[str, Any], stop: asyncio.Event
-) -> None:
-    topics = [server.actuator_prefix + "+", server.topic_owner, server.topic_faults]
-    await client.subscribe([(t, 1) for t in topics])
-    await client.publish(server.topic_status, dumps(server.status()), qos=1, retain=True)
-    state["client"] = client
-    stopper = asyncio.create_task(stop.wait())
-    tasks = [
-        asyncio.create_task(_receive(server, client)),
-        asyncio.create_task(_stats(server, client, state)),
-    ]
-    try:
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        state["client"] = None
-        for task in [*tasks, stopper]:
-            task.cancel()
-        await asyncio.gather(*tasks, stopper, return_exceptions=True)
-    for task in done:
-        if task is not stopper and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-    offline = {"status": "offline", "reason": "shutdown"}
-    await client.publish(server.topic_status, dumps(offline), qos=1, retain=True)
-
-
-async def _receive(server: PlantServer, client: aiomqtt.Client) -> None:
-    async for msg in client.messages:
-        topic = msg.topic.value
-        raw = msg.payload
-        payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
-        if topic.startswith(server.actuator_prefix):
-            server.on_actuator(topic[len(server.actuator_prefix) :], payload)
-        elif topic == server.topic_owner:
-            server.on_owner(payload)
-        elif topic == server.topic_faults and not msg.retain:
-            answer = server.on_faults(payload)
-            await client.publish(server.topic_faults + "/response", dumps(answer), qos=1)
-
-
-async def _stats(server: PlantServer, client: aiomqtt.Client, state: dict[str, Any]) -> None:
-    while True:
-        body = server.stats(state["steps"], state["overruns"])
-        await client.publish(server.topic_stats, dumps(body), qos=0)
-        await asyncio.sleep(server.opts.stats_s)
-
-
-async def _step_loop(server: PlantServer, state: dict[str, Any], stop: asyncio.Event) -> None:
+async def _step_loop(server: PlantServer, link: _PlantLink, stop: asyncio.Event) -> None:
     """Fixed-rate steps on absolute deadlines; the plant runs on while the broker is away."""
     period = round(1e9 / server.opts.rate_hz)
     t0 = time.monotonic_ns()
@@ -133,16 +127,16 @@ async def _step_loop(server: PlantServer, state: dict[str, Any], stop: asyncio.E
             continue
         plant_ns = round((now - t0) * server.opts.speed)
         messages = server.step(plant_ns, time.time_ns())
-        state["steps"] += 1
-        client: aiomqtt.Client | None = state["client"]
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):  # the session loop reconnects
+        link.steps += 1
+        session = link.live
+        if session is not None:
+            with contextlib.suppress(MqttError):  # the session reconnects by itself
                 for topic, payload in messages:
-                    await client.publish(topic, payload, qos=0)
+                    session.publish_nowait(topic, payload, qos=0)
         deadline += period
         behind = (time.monotonic_ns() - deadline) // period
         if behind > 0:  # missed steps are skipped, never run back to back
-            state["overruns"] += 1
+            link.overruns += 1
             deadline += (behind + 1) * period
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,11 +16,16 @@ LAYERS = {"hal", "runtime", "sim_hardware", "plc_apps", "containers"}
 # What each layer may import besides the standard library and itself.
 ALLOWED: dict[str, set[str]] = {
     "hal": {"pydantic"},
-    "sim_hardware": {"pydantic", "hal", "aiomqtt"},  # aiomqtt: the plant served for HIL
+    "sim_hardware": {"pydantic", "hal"},  # the plant served for HIL talks MQTT via hal.mqtt
     "plc_apps": {"runtime", "hal"},
     "runtime": {"hal"},  # + third-party libraries, but no other layer
     "containers": {"runtime", "hal"},
 }
+# hal.mqtt is the one MQTT session shared by the bridge and driver (runtime), `sim serve`
+# (sim_hardware) and the blue-green deployer (containers): it must live in a layer all of them
+# may import, which is hal. Only that sub-package may use the MQTT client library (and PyYAML
+# for a broker file); the rest of hal stays stdlib + pydantic, and `import hal` does not load it.
+SUBPACKAGE_ALLOWED = {("hal", "mqtt"): {"paho", "yaml"}}
 THIRD_PARTY_OK = {"runtime", "containers"}
 # plc_apps see only the public API: runtime, runtime.blocks and hal (no private modules).
 PUBLIC_FOR_APPS = {"runtime", "runtime.blocks", "hal"}
@@ -42,10 +48,12 @@ def _sources(layer: str) -> list[Path]:
 
 def violations(layer: str, path: Path) -> list[str]:
     bad = []
+    parts = path.relative_to(ROOT).parts
+    extra = SUBPACKAGE_ALLOWED.get(tuple(parts[:2]), set()) if len(parts) > 2 else set()
     for line, module in _imports(path):
         top = module.split(".")[0]
         where = f"{path.relative_to(ROOT)}:{line} imports {module}"
-        if top == layer or top in STDLIB:
+        if top == layer or top in STDLIB or top in extra:
             continue
         if top in LAYERS - ALLOWED[layer] - {layer}:
             bad.append(f"{where}: layer {layer!r} must not import {top!r}")
@@ -71,6 +79,24 @@ def test_nothing_imports_containers() -> None:
         if module.split(".")[0] == "containers"
     ]
     assert not importers
+
+
+def test_import_hal_does_not_load_the_mqtt_client() -> None:
+    code = "import sys, hal; print([m for m in sys.modules if m == 'hal.mqtt' or 'paho' in m])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_mqtt_client_library_only_in_hal_mqtt() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for layer in LAYERS
+        for path in _sources(layer)
+        for line, module in _imports(path)
+        if module.split(".")[0] in ("paho", "aiomqtt")
+        and path.relative_to(ROOT).parts[:2] != ("hal", "mqtt")
+    ]
+    assert not found, "\n".join(found)
 
 
 def test_checker_catches_a_violation(tmp_path: Path) -> None:

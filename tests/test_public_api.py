@@ -15,6 +15,19 @@ def test_hal_exports() -> None:
     }  # fmt: skip
 
 
+def test_hal_mqtt_exports() -> None:
+    import hal.mqtt
+
+    assert set(hal.mqtt.__all__) == {
+        "BrokerOptions", "ConnectionState", "EventLog", "Inbound", "InsecureTransportError",
+        "MqttError", "MqttSession", "SessionHandler", "StdlibLog", "TlsConfig", "Will",
+        "check_transport", "connections", "load_broker_options", "read_password",
+        "register_connection", "resolve_paths", "unregister_connection",
+    }  # fmt: skip
+    for name in hal.mqtt.__all__:
+        assert getattr(hal.mqtt, name) is not None, name
+
+
 def test_runtime_exports_resolve() -> None:
     for name in runtime.__all__:
         assert getattr(runtime, name) is not None, name

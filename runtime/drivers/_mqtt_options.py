@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal import Direction, IecType, Quality, coerce
-from runtime.mqtt._config import TlsConfig, check_login_and_backoff, read_password
+from hal.mqtt import BrokerOptions
 from runtime.mqtt._payloads import iso
 
 __all__ = ["ChannelOptions", "MqttDriverOptions", "decode_input", "encode_output"]
@@ -45,17 +44,12 @@ class ChannelOptions(_Strict):
         return self
 
 
-class MqttDriverOptions(_Strict):
-    """The ``options`` of a ``type: mqtt`` driver in app.yaml."""
+class MqttDriverOptions(BrokerOptions):
+    """The ``options`` of a ``type: mqtt`` driver in app.yaml (broker keys: BrokerOptions)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str | None = Field(default=None, description="default: vplc-io-<driver>-<pid>")
-    username: str | None = None
-    password_file: Path | None = None
-    password_env: str | None = None
-    tls: TlsConfig | None = None
-    keepalive_s: int = Field(default=10, ge=2, le=3600)
+    client_id: str | None = Field(
+        default=None, max_length=128, description="default: vplc-io-<driver>-<random>"
+    )
     prefix: str = Field(pattern=_TOPIC, description="inputs <prefix>/sensors/<channel>, ...")
     channels: dict[str, ChannelOptions | Literal["in", "out"]] = Field(min_length=1)
     staleness_s: float = Field(
@@ -77,7 +71,6 @@ class MqttDriverOptions(_Strict):
     close_timeout_s: float = Field(
         default=1.0, ge=0, le=3600, description="final output flush on close"
     )
-    reconnect_min_s: float = Field(default=0.2, ge=0.01, le=3600)
     reconnect_max_s: float = Field(default=10.0, ge=0.01, le=3600)
     owner_epoch: int | None = Field(
         default=None, ge=0, description="claim <prefix>/owner with this epoch and tag writes"
@@ -88,7 +81,6 @@ class MqttDriverOptions(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> MqttDriverOptions:
-        check_login_and_backoff(self)
         topics: dict[str, str] = {}
         for name, ch in self.channel_map().items():
             topic = self.topic(name)
@@ -121,9 +113,6 @@ class MqttDriverOptions(_Strict):
     def staleness_ns(self, channel: str) -> int:
         ch = self.channel_map()[channel]
         return round((ch.staleness_s or self.staleness_s) * 1e9)
-
-    def password(self) -> str | None:
-        return read_password(self.password_file, self.password_env)
 
 
 def direction_of(ch: ChannelOptions) -> Direction:

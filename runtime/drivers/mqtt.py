@@ -210,7 +210,7 @@ class MqttDriver:
             "owner_epoch": self.epoch,
         }
         if link is not None:
-            base |= link.stats | {
+            base |= link.statistics() | {
                 "owner_claimed": link.claimed,
                 "superseded": link.superseded,
                 "max_epoch_seen": link.max_epoch_seen,

@@ -1,33 +1,13 @@
 """MQTT telemetry and commands for a running app: by-exception publishing, audited commands.
 
-Topic layout (``P`` = ``vplc/<site>/<node>/<app>``; all payloads JSON, UTF-8)::
+Topic layout, payloads, the stale marks after a stop, connection reporting and the security
+rules: runtime/mqtt/TOPICS.md (``P`` = ``vplc/<site>/<node>/<app>``)::
 
-    P/birth            retained, QoS 1. {"status": "online", "schema", "app", "app_version",
-                       "runtime_version", "ts", "points": [{name, type, direction, unit,
-                       description, range}], "parameters": [{name, type, unit, min, max,
-                       default, description}], "alarms": [paths], "phases": [paths],
-                       "tasks": [{name, period_ms}]} at every (re)connect. The last will on
-                       the same topic is {"status": "offline", "reason": "connection lost"};
-                       a clean stop publishes {"status": "offline", "reason": "shutdown"}.
-    P/state            retained, QoS 1. {"state": "RUN"|"STOP"|"FAULT", "fault_reason",
-                       "ts", "t_app"} on change and at every full refresh.
-    P/points/<name>    retained, QoS 0. {"v", "q": "GOOD"|"UNCERTAIN"|"BAD", "forced",
-                       "ts", "t_app"} by exception (value beyond the point's deadband,
-                       quality or forced flag changed) and at every full refresh (refresh_s).
-    P/points           QoS 0, not retained; only with point_messages batch|both: one message
-                       per drain, {"ts", "points": {<name>: {"v", "q", "forced", "ts",
-                       "t_app"}}} with every point that changed (≈10× the throughput).
-    P/alarms/<path>    retained, QoS 1. {"active", "unacked", "severity", "kinds": ["HH",
-                       "H", "L", "LL", "BAD"], "text", "ts", "t_app"}; <path> is the
-                       ALARM block's instance path, e.g. ``main.temp_alarm``.
-    P/stats            QoS 0, every stats_s. {"ts", "engine": ScanEngine.statistics(),
-                       "bridge": MqttBridge.statistics()} (queue drops, outages, commands,
-                       audit_head).
-    P/cmd              subscribed, QoS 1. A command (see ``runtime._commands``).
-    P/cmd/response     QoS 1. {"id", "cmd", "status": "accepted"|"refused", "reason",
-                       "old", "new", "user", "ts"}; id is null when none was recoverable.
+    P/birth, P/state, P/points/<name>, P/points, P/parameters/<name>, P/phases/<path>,
+    P/alarms/<path>, P/stats, P/cmd, P/cmd/response
 
-``ts`` is ISO 8601 UTC wall time; ``t_app`` is app time in seconds since the scan started.
+The connection itself is ``hal.mqtt.MqttSession`` (shared with the ``mqtt`` driver, ``vplc sim
+serve`` and the blue-green deployer).
 
 Use from a runner::
 
@@ -65,7 +45,8 @@ def attach_mqtt(
 ) -> MqttBridge | ProcessBridge:
     """Build a bridge for ``engine`` from a config (or its YAML file) and start it.
 
-    With ``process: true`` the MQTT client runs in a child process (ProcessBridge).
+    With ``process: true`` (the default) the MQTT client runs in a child process
+    (ProcessBridge); ``process: false`` runs it in a thread (MqttBridge).
     """
     if not isinstance(config, MqttConfig):
         config = load_mqtt_config(config)

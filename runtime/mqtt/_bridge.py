@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hal import Point
 from runtime._access import AccessConfig, load_access_config
 from runtime._audit import AuditLog
 from runtime._command_handler import CommandHandler
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._core import BridgeCore
+from runtime.mqtt._instance import Instance
 from runtime.mqtt._payloads import birth_payload
 from runtime.mqtt._tap import TelemetryTap
 
 if TYPE_CHECKING:
     from runtime._engine import ScanEngine
 
-__all__ = ["MqttBridge", "check_deadbands"]
+__all__ = ["MqttBridge", "check_deadbands", "resolve_deadbands"]
 
 
 def check_deadbands(engine: ScanEngine, config: MqttConfig) -> None:
@@ -25,15 +28,29 @@ def check_deadbands(engine: ScanEngine, config: MqttConfig) -> None:
         raise ValueError(f"deadband: unknown point(s) {unknown}")
 
 
+def resolve_deadbands(points: Sequence[Point], config: MqttConfig) -> dict[str, float]:
+    """Each point's deadband in engineering units: its own entry, else ``deadband_percent``
+    of its declared range (numeric points with a range), else 0 (every change is sent)."""
+    bands: dict[str, float] = {}
+    for p in points:
+        if p.name in config.deadband:
+            bands[p.name] = float(config.deadband[p.name])
+        elif p.type.is_numeric and p.spec.range is not None:
+            lo, hi = p.spec.range
+            bands[p.name] = (hi - lo) * config.deadband_percent / 100.0
+        else:
+            bands[p.name] = 0.0
+    return bands
+
+
 class MqttBridge(BridgeCore):
     """Publishes an engine's telemetry and serves its commands over MQTT.
 
     ``start()`` attaches a TelemetryTap to the engine's fastest task and starts a thread
-    running an asyncio loop with the aiomqtt client; ``stop()`` publishes "offline",
-    disconnects and detaches. The scan thread only ever touches the tap; a broker outage
-    costs the scan nothing (the bridge reconnects with capped exponential backoff). The
-    network thread shares the GIL with the scan: under heavy telemetry use
-    ``process: true`` (ProcessBridge) instead.
+    running an asyncio loop with the MQTT session; ``stop()`` publishes the last values, marks
+    every retained topic stale, says "offline" and disconnects. The scan thread only ever
+    touches the tap; a broker outage costs the scan nothing. The network thread shares the
+    GIL with the scan: under heavy telemetry use ``process: true`` (ProcessBridge) instead.
     """
 
     def __init__(
@@ -43,6 +60,7 @@ class MqttBridge(BridgeCore):
         *,
         access: AccessConfig | None = None,
         audit: AuditLog | None = None,
+        instance: Instance | None = None,
     ) -> None:
         check_deadbands(engine, config)
         self.engine = engine
@@ -59,29 +77,48 @@ class MqttBridge(BridgeCore):
             max_bytes=config.max_command_bytes,
             source=f"mqtt:{prefix}/cmd",
         )
+        points = engine.image.points
+        self.deadbands = resolve_deadbands(points, config)
         tap = TelemetryTap.for_engine(
             engine,
-            deadbands=config.deadband,
+            deadbands=self.deadbands,
             sample_ns=round(config.sample_ms * 1e6),
             capacity=config.queue_size,
         )
-        super().__init__(config, app_name=engine.app.name, tap=tap, handler=handler, audit=audit)
+        super().__init__(
+            config,
+            app_name=engine.app.name,
+            tap=tap,
+            handler=handler,
+            audit=audit,
+            instance=instance or Instance(),
+            resolutions=[p.spec.resolution for p in points],
+        )
 
     def start(self) -> None:
         """Attach the tap and start the network thread; returns at once."""
-        if self._thread is not None:
-            return
-        self.engine.fastest.hooks.append(self.tap)
+        if self.tap not in self.engine.fastest.hooks:
+            self.engine.fastest.hooks.append(self.tap)
         self.start_loop(f"mqtt-{self.engine.app.name}")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish 'offline', disconnect, join the thread and detach the tap."""
+        """Last values, stale marks, 'offline'; disconnect, join the thread, detach the tap."""
         self.stop_loop(timeout)
         if self.tap in self.engine.fastest.hooks:
             self.engine.fastest.hooks.remove(self.tap)
 
+    def connection_status(self) -> dict[str, Any]:
+        return self.session.connection_status()
+
+    def _final_sample(self) -> None:
+        # Only once the scan has stopped: the tap is the scan thread's while it runs.
+        if not self.engine.running:
+            self.tap.sample(self.engine.now_ns)
+
     def _birth(self, wall_ns: int) -> dict[str, Any]:
-        return birth_payload(self.engine, wall_ns=wall_ns)
+        return birth_payload(
+            self.engine, wall_ns=wall_ns, instance=self.instance, deadbands=self.deadbands
+        )
 
     def _engine_statistics(self) -> dict[str, Any]:
         return self.engine.statistics()

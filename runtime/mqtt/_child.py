@@ -21,6 +21,7 @@ from runtime._commands import CommandResponse
 from runtime._logging import configure_logging
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._core import BridgeCore
+from runtime.mqtt._instance import Instance
 from runtime.mqtt._payloads import iso
 from runtime.mqtt._shm import ALARM_FIELDS, Frame, SharedFrame
 from runtime.mqtt._tap import TelemetryTap
@@ -55,6 +56,13 @@ class ChildInit:
     types: list[IecType]
     kinds: list[str]
     alarm_paths: list[str]
+    param_names: list[str]
+    param_values: list[Any]
+    phase_paths: list[str]
+    phase_views: list[tuple[Any, Any]]
+    deadbands: dict[str, float]
+    resolutions: list[float | None]
+    instance: Instance
     birth: dict[str, Any]
     engine_stats: dict[str, Any]
     wall0_ns: int
@@ -70,6 +78,20 @@ class _PointMirror:
         self.value: Any = None
         self.quality: Any = None
         self.forced = False
+
+
+class _ValueMirror:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _PhaseMirror:
+    __slots__ = ("state", "step")
+
+    def __init__(self, state: Any, step: Any) -> None:
+        self.state, self.step = state, step
 
 
 class _AlarmMirror:
@@ -90,6 +112,9 @@ class ChildBridge(BridgeCore):
         self._ids = itertools.count()
         self.points = [_PointMirror(n, t) for n, t in zip(init.names, init.types, strict=True)]
         self.alarm_mirrors = [_AlarmMirror() for _ in init.alarm_paths]
+        # Filled at spawn, then kept current by the parent's texts over the pipe.
+        self.param_mirrors = [_ValueMirror(v) for v in init.param_values]
+        self.phase_mirrors = [_PhaseMirror(*view) for view in init.phase_views]
         self.state_code = 1
         self.reason = ""
         self.engine_stats = init.engine_stats
@@ -101,9 +126,11 @@ class ChildBridge(BridgeCore):
             self.points,
             list(zip(init.alarm_paths, self.alarm_mirrors, strict=True)),
             lambda: (STATES[self.state_code], self.reason),
-            deadbands=cfg.deadband,
+            deadbands=init.deadbands,
             sample_ns=0,
             capacity=cfg.queue_size,
+            params=list(zip(init.param_names, self.param_mirrors, strict=True)),
+            phases=list(zip(init.phase_paths, self.phase_mirrors, strict=True)),
         )
         audit = AuditLog(init.audit_file) if init.audit_file is not None else None
         prefix = f"vplc/{cfg.site}/{cfg.node}/{init.app_name}"
@@ -117,7 +144,15 @@ class ChildBridge(BridgeCore):
             app=init.app_name,
             apply=self._remote_apply,
         )
-        super().__init__(cfg, app_name=init.app_name, tap=tap, handler=handler, audit=audit)
+        super().__init__(
+            cfg,
+            app_name=init.app_name,
+            tap=tap,
+            handler=handler,
+            audit=audit,
+            instance=init.instance,
+            resolutions=init.resolutions,
+        )
 
     # ------------------------------------------------------------------ BridgeCore hooks
     def _birth(self, wall_ns: int) -> dict[str, Any]:
@@ -187,6 +222,10 @@ class ChildBridge(BridgeCore):
                     self.points[idx].value = value
                 elif what == "alarm":
                     self.alarm_mirrors[idx].TEXT = value
+                elif what == "param":
+                    self.param_mirrors[idx].value = value
+                elif what == "phase":
+                    self.phase_mirrors[idx].state, self.phase_mirrors[idx].step = value
                 else:
                     self.reason = value
             elif kind == "stop":

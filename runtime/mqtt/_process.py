@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from hal.mqtt import check_transport, register_connection
 from runtime._access import AccessConfig, load_access_config
 from runtime._command_handler import _ADAPTER
 from runtime._commands import CommandResponse, apply_command
-from runtime.mqtt._bridge import check_deadbands
+from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
 from runtime.mqtt._child import ChildInit, child_main
 from runtime.mqtt._config import MqttConfig
+from runtime.mqtt._instance import Instance
 from runtime.mqtt._payloads import birth_payload
 from runtime.mqtt._shm import SharedFrame
-from runtime.mqtt._tap import engine_alarms
+from runtime.mqtt._tap import engine_alarms, engine_phases
 from runtime.mqtt._writer import FrameWriter, point_kinds
 
 if TYPE_CHECKING:
@@ -50,12 +52,17 @@ class ProcessBridge:
         access: AccessConfig | None = None,
         audit_file: Path | None = None,
         log_format: str = "console",
+        instance: Instance | None = None,
     ) -> None:
         check_deadbands(engine, config)
         self.engine, self.config, self.log_format = engine, config, log_format
         if access is None and config.access_file is not None:
             access = load_access_config(config.access_file)
+        if access is not None:  # refused here, not only in the child: the caller sees why
+            check_transport(config, secrets="command tokens (access configuration)")
         self.access = access
+        self.instance = instance or Instance()
+        self.deadbands = resolve_deadbands(engine.image.points, config)
         self.audit_file = audit_file if audit_file is not None else config.audit_file
         self.alarm_paths = [path for path, _ in engine_alarms(engine)]
         self.frame = SharedFrame(len(engine.image.points), len(self.alarm_paths))
@@ -68,6 +75,7 @@ class ProcessBridge:
         self._conn: Connection | None = None
         self._stopping = threading.Event()
         self._link: threading.Thread | None = None
+        register_connection(self)
 
     @property
     def child_pid(self) -> int | None:
@@ -93,9 +101,14 @@ class ProcessBridge:
         self._link.join(timeout)
         self._link = None
         proc, conn = self._proc, self._conn
+        if not self.engine.running:
+            self.writer.write(self.engine.now_ns)  # the safe outputs, for the goodbye
         if conn is not None:
             deadline = time.monotonic() + timeout
             try:
+                side = self.writer.side
+                while side:
+                    conn.send(("text", *side.popleft()))
                 conn.send(("stop",))
                 while proc is not None and time.monotonic() < deadline:
                     if conn.poll(0.05):
@@ -130,6 +143,20 @@ class ProcessBridge:
             "writer": self.writer.statistics(),
         }
 
+    def connection_status(self) -> dict[str, Any]:
+        """The child's session as it last reported it (every 0.5 s)."""
+        conn = self._child_stats.get("connection")
+        if isinstance(conn, dict):
+            return conn
+        return {
+            "who": f"bridge vplc/{self.config.site}/{self.config.node}/{self.engine.app.name}",
+            "endpoint": self.config.endpoint,
+            "connected": False,
+            "reason": "starting" if self._proc is not None else "not started",
+            "last_error": "",
+            "collision": None,
+        }
+
     # ------------------------------------------------------------------ the child
     def _wall0(self) -> int:
         engine = self.engine
@@ -141,6 +168,7 @@ class ProcessBridge:
         mine, theirs = ctx.Pipe()
         engine = self.engine
         points = engine.image.points
+        phases = engine_phases(engine)
         init = ChildInit(
             config=self.config,
             access=self.access,
@@ -151,7 +179,16 @@ class ProcessBridge:
             types=[p.type for p in points],
             kinds=point_kinds(engine),
             alarm_paths=self.alarm_paths,
-            birth=birth_payload(engine, wall_ns=time.time_ns()),
+            param_names=list(engine.app.parameters),
+            param_values=[p.value for p in engine.app.parameters.values()],
+            phase_paths=[path for path, _ in phases],
+            phase_views=[(probe.state, probe.step) for _, probe in phases],
+            deadbands=self.deadbands,
+            resolutions=[p.spec.resolution for p in points],
+            instance=self.instance,
+            birth=birth_payload(
+                engine, wall_ns=time.time_ns(), instance=self.instance, deadbands=self.deadbands
+            ),
             engine_stats=engine.statistics(),
             wall0_ns=self._wall0(),
             log_format=self.log_format,

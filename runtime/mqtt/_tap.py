@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from runtime.blocks import ALARM
+from runtime.blocks import ALARM, PHASE
 
 if TYPE_CHECKING:
     from runtime._engine import ScanEngine
@@ -17,16 +17,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_ALARM",
+    "KIND_PARAM",
+    "KIND_PHASE",
     "KIND_POINT",
     "KIND_STATE",
+    "PhaseProbe",
     "TelemetryTap",
     "alarm_payload",
     "alarm_view",
     "engine_alarms",
+    "engine_phases",
 ]
 
 _log = structlog.get_logger("vplc.mqtt")
-KIND_POINT, KIND_ALARM, KIND_STATE = 0, 1, 2
+_NEVER = object()  # equal to no value: the first sample sends every parameter
+KIND_POINT, KIND_ALARM, KIND_STATE, KIND_PARAM, KIND_PHASE = 0, 1, 2, 3, 4
 _KINDS = ("HH", "H", "L", "LL", "BAD")
 
 
@@ -45,12 +50,34 @@ def alarm_view(block: Any) -> tuple[Any, ...]:
     )
 
 
+class PhaseProbe:
+    """What is published of a PHASE block: its state and its program's ``step`` variable.
+
+    An ISA-88 phase's state says where the procedure is; the step inside RUNNING is the
+    program's own business, by convention a program variable named ``step`` (None if absent).
+    """
+
+    __slots__ = ("block", "program")
+
+    def __init__(self, block: Any, program: Any) -> None:
+        self.block, self.program = block, program
+
+    @property
+    def state(self) -> Any:
+        return self.block.STATE_NAME
+
+    @property
+    def step(self) -> Any:
+        return getattr(self.program, "step", None)
+
+
 class TelemetryTap:
     """Runs on the scan thread after each cycle of the task it is attached to.
 
     Every ``sample_ns`` of app time it compares each point (value beyond its deadband,
-    quality, forced flag), each ALARM block and the lifecycle state against what it last
-    queued, and appends the changes as tuples to a bounded deque. The deque is the only
+    quality, forced flag), each ALARM block, each parameter value, each phase (state and step)
+    and the lifecycle state against what it last queued, and appends the changes as tuples to
+    a bounded deque. The deque is the only
     thing shared with the bridge thread: ``append``/``popleft`` are atomic under the GIL, so
     no lock is taken on the scan thread. When the deque is full a change is dropped and
     counted, and the last-queued value is left alone so the change is found again at the
@@ -66,8 +93,11 @@ class TelemetryTap:
         deadbands: Mapping[str, float],
         sample_ns: int,
         capacity: int,
+        params: Sequence[tuple[str, Any]] = (),
+        phases: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        # Points and alarms are duck-typed (value/quality/forced; ALARM outputs) so the same
+        # Points (value/quality/forced), alarms (ALARM outputs), parameters (.value) and phases
+        # (.state, .step) are duck-typed so the same
         # comparison runs on the scan thread over live objects and, in the out-of-process
         # bridge, in the child over mirrors filled from shared memory.
         self.points: list[Any] = list(points)
@@ -81,6 +111,10 @@ class TelemetryTap:
         self.state = state
         self.last_alarm: list[Any] = [None] * len(self.alarms)
         self.last_state: Any = None
+        self.params: list[tuple[str, Any]] = list(params)
+        self.last_param: list[Any] = [_NEVER] * len(self.params)
+        self.phases: list[tuple[str, Any]] = list(phases)
+        self.last_phase: list[Any] = [None] * len(self.phases)
         self.queue: deque[tuple[Any, ...]] = deque()
         self.capacity = capacity
         self.sample_ns = sample_ns
@@ -104,6 +138,8 @@ class TelemetryTap:
             deadbands=deadbands,
             sample_ns=sample_ns,
             capacity=capacity,
+            params=list(engine.app.parameters.items()),
+            phases=engine_phases(engine),
         )
 
     def request_refresh(self) -> None:
@@ -167,6 +203,7 @@ class TelemetryTap:
                     self.last_alarm[j] = view
                 else:
                     missed = True
+        missed |= self._sample_rare(now_ns, full)
         state = self.state()
         if full or state != self.last_state:
             if self._push((KIND_STATE, 0, state, None, None, now_ns)):
@@ -175,6 +212,27 @@ class TelemetryTap:
                 missed = True
         if missed and full:
             self.refresh_requested = True  # finish the refresh once there is room
+
+    def _sample_rare(self, now_ns: int, full: bool) -> bool:
+        """Parameters and phases: few, and they change only on a command or a transition."""
+        missed = False
+        last_param = self.last_param
+        for k, (_name, param) in enumerate(self.params):
+            v = param.value
+            if full or v != last_param[k] or type(v) is not type(last_param[k]):
+                if self._push((KIND_PARAM, k, v, None, None, now_ns)):
+                    last_param[k] = v
+                else:
+                    missed = True
+        last_phase = self.last_phase
+        for k, (_path, probe) in enumerate(self.phases):
+            view = (probe.state, probe.step)
+            if full or view != last_phase[k]:
+                if self._push((KIND_PHASE, k, view, None, None, now_ns)):
+                    last_phase[k] = view
+                else:
+                    missed = True
+        return missed
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -195,6 +253,16 @@ def engine_alarms(engine: ScanEngine) -> list[tuple[str, ALARM]]:
         for prog, program in engine.app.programs.items()
         for path, block in program.blocks()
         if isinstance(block, ALARM)
+    ]
+
+
+def engine_phases(engine: ScanEngine) -> list[tuple[str, PhaseProbe]]:
+    """Every PHASE block of the app with its instance path, probed with its program's step."""
+    return [
+        (f"{prog}.{path}", PhaseProbe(block, program))
+        for prog, program in engine.app.programs.items()
+        for path, block in program.blocks()
+        if isinstance(block, PHASE)
     ]
 
 

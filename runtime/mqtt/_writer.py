@@ -10,7 +10,7 @@ import structlog
 
 from hal import IecType
 from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
-from runtime.mqtt._tap import engine_alarms
+from runtime.mqtt._tap import engine_alarms, engine_phases
 
 if TYPE_CHECKING:
     from runtime._engine import ScanEngine
@@ -43,9 +43,10 @@ class FrameWriter:
 
     The scan pays a fixed, small cost per sample (one memoryview store per field, no
     pickling, no queue, no allocation beyond what reading the attributes costs) however
-    busy the network is. Texts (STRING points, alarm TEXT, the fault reason) are compared
-    by identity and, when they change, appended to ``side`` for the link thread to send
-    through the pipe: they change rarely and do not fit a fixed slot.
+    busy the network is. Texts (STRING points, alarm TEXT, the fault reason), parameter
+    values and phases (state, step) are compared by identity and, when they change, appended
+    to ``side`` for the link thread to send through the pipe: they change rarely (a command,
+    a transition) and do not fit a fixed slot.
     """
 
     def __init__(self, engine: ScanEngine, frame: SharedFrame, *, sample_ns: int) -> None:
@@ -62,7 +63,11 @@ class FrameWriter:
         self.last_point_text: list[Any] = [_UNSENT] * len(points)
         self.last_alarm_text: list[Any] = [_UNSENT] * len(self.alarms)
         self.last_reason: Any = _UNSENT
-        self.side: deque[tuple[str, int, str]] = deque()
+        self.params = list(enumerate(engine.app.parameters.values()))
+        self.phases = [(k, probe) for k, (_path, probe) in enumerate(engine_phases(engine))]
+        self.last_param: list[Any] = [_UNSENT] * len(self.params)
+        self.last_phase: list[Any] = [(_UNSENT, _UNSENT)] * len(self.phases)
+        self.side: deque[tuple[str, int, Any]] = deque()
         self.next_sample_ns = 0
         self.samples = 0
         self.errors = 0
@@ -74,11 +79,17 @@ class FrameWriter:
         self.last_point_text = [_UNSENT] * len(self.last_point_text)
         self.last_alarm_text = [_UNSENT] * len(self.last_alarm_text)
         self.last_reason = _UNSENT
+        self.last_param = [_UNSENT] * len(self.last_param)
+        self.last_phase = [(_UNSENT, _UNSENT)] * len(self.last_phase)
 
     def __call__(self, task: Task, now_ns: int) -> None:
         if now_ns < self.next_sample_ns:
             return
         self.next_sample_ns = now_ns + self.sample_ns
+        self.write(now_ns)
+
+    def write(self, now_ns: int) -> None:
+        """Store one frame; on the scan thread, or on another once the scan has stopped."""
         try:
             self._write(now_ns)
         except Exception as exc:
@@ -138,6 +149,18 @@ class FrameWriter:
         reason = engine.fault_reason
         if reason is not self.last_reason and self._text("reason", 0, reason):
             self.last_reason = reason
+        last_param = self.last_param
+        for k, param in self.params:
+            v = param.value
+            if v is not last_param[k] and self._text("param", k, v):
+                last_param[k] = v
+        last_phase = self.last_phase
+        for k, probe in self.phases:
+            state, step = probe.state, probe.step
+            was = last_phase[k]
+            changed = state is not was[0] or step is not was[1]
+            if changed and self._text("phase", k, (state, step)):
+                last_phase[k] = (state, step)
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -56,6 +56,7 @@ def _scenario(
     broker: Broker, tmp: Path, *, blue_green: bool, versions: bool = False
 ) -> dict[str, Any]:
     from containers._bluegreen import MqttCommander, blue_green_handover, plant_gap
+    from hal.mqtt import BrokerOptions
     from tests.hil.conftest import ServeProcess, Watcher, wait_until
     from tests.hil.test_handover import TOKEN, Instance, build_app, make_version
 
@@ -63,7 +64,9 @@ def _scenario(
     plant = f"vplc/sim/bench-{tmp.name}"
     watch = Watcher(broker.port, plant)
     server = ServeProcess(broker, plant, ["--stats-s", "0.2"], tmp / "serve.log")
-    cmdr = MqttCommander(host="127.0.0.1", port=broker.port, user="erik", token=TOKEN, plant=plant)
+    cmdr = MqttCommander(
+        BrokerOptions(port=broker.port, allow_insecure=True), user="erik", token=TOKEN, plant=plant
+    )
     made: list[Instance] = []
 
     def start(node: str, app: Path, *extra: str) -> Instance:

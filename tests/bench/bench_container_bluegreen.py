@@ -144,6 +144,7 @@ def _recreate(env: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
 
     from containers._bluegreen import MqttCommander, plant_gap
     from containers._rollout import update
+    from hal.mqtt import BrokerOptions
     from tests.containers._bg import PLANT, TOKEN
     from tests.containers.conftest import drop_release_tags
 
@@ -152,7 +153,8 @@ def _recreate(env: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
     path = env["folder"] / "sr.yaml"
     doc = {"name": name, "image": tags["v1"], "restart": "no", "probation_s": 4}
     path.write_text(yaml.safe_dump(doc))
-    cmdr = MqttCommander(host=env["host"], port=env["port"], user="erik", token=TOKEN, plant=PLANT)
+    broker = BrokerOptions(host=env["host"], port=env["port"], allow_insecure=True)  # test broker
+    cmdr = MqttCommander(broker, user="erik", token=TOKEN, plant=PLANT)
     try:
         mgr.deploy(path)
         time.sleep(3.0)

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from containers._bluegreen import MqttCommander
+from hal.mqtt import BrokerOptions
 from runtime._access import hash_token
 from tests.containers._net import bridge_gateway
 from tests.containers.conftest import PREFIX, _run, drop_release_tags
@@ -92,7 +93,7 @@ def start_plant(client: Any, image: str, *, host: str, port: int, name: str) -> 
         name=name, detach=True, read_only=True, cap_drop=["ALL"],
         security_opt=["no-new-privileges:true"], network_mode="bridge",
     )  # fmt: skip
-    cmdr = MqttCommander(host=host, port=port, user="erik", token=TOKEN, plant=PLANT)
+    cmdr = MqttCommander(_plain(host, port), user="erik", token=TOKEN, plant=PLANT)
     try:
         stats = cmdr.stats_after(time.monotonic(), timeout=30)
     finally:
@@ -192,6 +193,11 @@ def bg_images(client: Any, net: dict[str, Any]) -> Iterator[dict[str, str]]:
         _run(["docker", "image", "prune", "-f", "--filter", "label=org.vplc.stage=install"])
 
 
+def _plain(host: str, port: int) -> BrokerOptions:
+    """The test broker: plain TCP, so tokens need allow_insecure."""
+    return BrokerOptions(host=host, port=port, allow_insecure=True)
+
+
 def write_bg_deployment(folder: Path, *, host: str, port: int, **fields: Any) -> Path:
     """A blue-green deployment file (and its config folder: bridge config, access file)."""
     config = folder / "config"
@@ -201,7 +207,7 @@ def write_bg_deployment(folder: Path, *, host: str, port: int, **fields: Any) ->
     bridge = {
         "host": host, "port": port, "site": "s1", "node": "line1",
         "access_file": "access.yaml", "audit_file": "mqtt-audit.jsonl", "stats_s": 1.0,
-        "max_command_bytes": 512 * 1024,
+        "max_command_bytes": 512 * 1024, "allow_insecure": True,  # plain test broker
     }  # fmt: skip
     (config / "mqtt.yaml").write_text(yaml.safe_dump(bridge))
     config.chmod(0o755)

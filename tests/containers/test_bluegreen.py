@@ -19,6 +19,7 @@ import yaml
 
 from containers._bluegreen import MqttCommander
 from containers._errors import DeployError
+from hal.mqtt import BrokerOptions
 from tests.containers._bg import (
     ADDED_PARAMETER,
     NAME,
@@ -64,7 +65,10 @@ def test_blue_green_update_and_rollback(
     v1, v101 = (client.images.get(bg_images[k]).id for k in ("v1", "v101"))
     assert deployed["image_id"] == v1
     cmdr = MqttCommander(
-        host=plant["host"], port=plant["port"], user="erik", token=TOKEN, plant=PLANT
+        BrokerOptions(host=plant["host"], port=plant["port"], allow_insecure=True),
+        user="erik",
+        token=TOKEN,
+        plant=PLANT,
     )
     try:
         time.sleep(3.0)  # blue drives the plant: PIDs integrate, the batch phase moves on
@@ -163,7 +167,10 @@ def test_blue_green_across_versions_and_back(
     _bluegreen_deploy.deploy(manager, bg_deployment)
     v1, v110 = (client.images.get(bg_images[k]).id for k in ("v1", "v110"))
     cmdr = MqttCommander(
-        host=plant["host"], port=plant["port"], user="erik", token=TOKEN, plant=PLANT
+        BrokerOptions(host=plant["host"], port=plant["port"], allow_insecure=True),
+        user="erik",
+        token=TOKEN,
+        plant=PLANT,
     )
     try:
         time.sleep(3.0)  # blue drives the plant: the running state moves away from the initials

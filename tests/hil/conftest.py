@@ -138,6 +138,8 @@ def mqtt_app(tmp_path: Path, *, port: int, prefix: str, params: dict[str, Any]) 
                 "staleness_s": 1.0,
                 "qos": 0,
                 "open_wait_s": 5.0,
+                # `sim serve` applies writes only from a claimed owner (secure by default).
+                "owner_epoch": 1,
             },
         }
     }

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from containers._bluegreen import HandoverFailedError, MqttCommander, blue_green_handover
+from hal.mqtt import BrokerOptions
 from runtime._access import hash_token
 from runtime._audit import verify_audit_log
 from tests.hil.conftest import VPLC, ServeFactory, mqtt_app, wait_until
@@ -55,6 +56,7 @@ def _mqtt_config(tmp_path: Path, port: int, node: str) -> Path:
     cfg = {
         "port": port, "site": "s1", "node": node, "access_file": f"access-{node}.yaml",
         "audit_file": f"audit-{node}.jsonl", "stats_s": 1.0, "max_command_bytes": 512 * 1024,
+        "allow_insecure": True,  # tokens over the plain test broker
     }  # fmt: skip
     path = tmp_path / f"mqtt-{node}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -86,7 +88,9 @@ def bench(
     # The broker outlives a test, and so does its retained owner claim: one plant per test.
     plant = f"vplc/sim/{request.node.name[5:40]}"
     serve(plant, "--stats-s", "0.2")
-    cmdr = MqttCommander(host="127.0.0.1", port=broker.port, user="erik", token=TOKEN, plant=plant)
+    cmdr = MqttCommander(
+        BrokerOptions(port=broker.port, allow_insecure=True), user="erik", token=TOKEN, plant=plant
+    )
     made: list[Instance] = []
 
     def start(node: str, app: Path, *extra: str) -> Instance:

@@ -21,9 +21,18 @@ def write(s: PlantServer, body: object, channel: str = "heating_valve") -> str:
     return s.on_actuator(channel, json.dumps(body).encode())
 
 
-def test_ownership_rules() -> None:
+def test_writes_need_a_claim_by_default() -> None:
     s = server()
-    assert write(s, 5.0) == "applied"  # no claim yet: plain writes work (no ownership in use)
+    assert write(s, 5.0) == "refused_unclaimed"  # nobody claimed: an anonymous write
+    assert s.actuators["heating_valve"].value == 0.0
+    s.on_owner(b'{"epoch": 1}')
+    assert write(s, {"v": 6.0, "epoch": 1}) == "applied"
+    assert write(s, 7.0) == "refused_stale_epoch"  # untagged, once there is an owner
+
+
+def test_ownership_rules() -> None:
+    s = server(require_claim=False)
+    assert write(s, 5.0) == "applied"  # allowed: untagged writes while nobody claims
     assert write(s, {"v": 6.0, "epoch": 1}) == "refused_unclaimed"
     s.on_owner(b'{"epoch": 1}')
     assert write(s, {"v": 7.0}) == "refused_stale_epoch"
@@ -49,7 +58,7 @@ def test_ownership_rules() -> None:
 
 
 def test_step_publishes_every_sensor_and_applies_actuators() -> None:
-    s = server()
+    s = server(require_claim=False)
     write(s, 100.0, channel="agitator")
     s.step(0, time.time_ns())  # plant time starts at the first step
     msgs = dict(s.step(10_000_000_000, time.time_ns()))
@@ -70,7 +79,7 @@ def test_faults_are_all_or_nothing() -> None:
 
 
 def test_actuator_watchdog_de_energises() -> None:
-    s = server(actuator_timeout_s=0.05)
+    s = server(actuator_timeout_s=0.05, require_claim=False)
     write(s, 80.0)
     s.step(1_000_000_000, 0)
     assert s.actuators["heating_valve"].value == 80.0
@@ -86,6 +95,9 @@ def test_actuator_watchdog_de_energises() -> None:
         (["--initial", "temperature=hot"], "expected NAME=NUMBER"),
         (["--initial", "colour=3"], "unknown initial state 'colour'"),
         (["--params", "missing.json"], "--params missing.json"),
+        (["--username", "plant"], "would travel in clear text"),
+        (["--cert-file", "c.pem"], "need --ca-file"),
+        (["--broker", "b.yaml", "--port", "1"], "give the connection there, not also --port"),
     ],
 )
 def test_cli_refuses_bad_input_with_exit_2(args: list[str], message: str, tmp_path: Path) -> None:

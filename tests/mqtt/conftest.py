@@ -182,6 +182,8 @@ def make_bridge(
             "stats_s": 0.5,
             "reconnect_max_s": 1.0,
             "keepalive_s": 5,
+            # The test broker is plain TCP on loopback; tokens in commands need this then.
+            "allow_insecure": True,
         }
         cfg = MqttConfig(**(options | overrides))
         log = AuditLog(tmp_path / "audit.jsonl", fsync=False) if audit else None

@@ -34,6 +34,7 @@ def _config(tmp_path: Path, port: int) -> Path:
         "node": "node8",
         "access_file": "access.yaml",
         "audit_file": "audit.jsonl",
+        "allow_insecure": True,  # tokens over the plain test broker
     }
     path = tmp_path / "mqtt.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -32,6 +32,7 @@ def _config(tmp_path: Path, port: int) -> Path:
         "access_file": "access.yaml",
         "audit_file": "audit.jsonl",
         "stats_s": 0.5,
+        "allow_insecure": True,  # tokens over the plain test broker
     }
     path = tmp_path / "mqtt.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -54,5 +54,6 @@ def test_scan_runs_while_broker_was_never_reachable(
     time.sleep(0.8)
     stats = bridge.statistics()
     assert not stats["connected"] and stats["connect_failures"] >= 2
-    assert "Error" in stats["last_error"]
+    assert "connection refused" in stats["last_error"]
+    assert stats["connection"]["reason"] == "refused"
     assert engine.tasks[0].stats.cycles - start > 50

@@ -19,7 +19,7 @@ from hal import MemoryDriver
 from runtime import ScanEngine
 from runtime._access import AccessConfig
 from runtime._audit import verify_audit_log
-from runtime.mqtt import MqttConfig, ProcessBridge, attach_mqtt
+from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge, attach_mqtt
 from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
 from tests.conftest import MakeApp
 from tests.mqtt.broker import Broker
@@ -46,6 +46,7 @@ def bridge(
         stats_s=0.5,
         keepalive_s=5,
         audit_file=tmp_path / "audit.jsonl",
+        allow_insecure=True,  # tokens over the plain test broker
     )
     b = ProcessBridge(engine, config, access=access)
     b.start()
@@ -61,7 +62,12 @@ def test_config_key_selects_the_process_bridge(engine: ScanEngine, broker: Broke
         assert isinstance(b, ProcessBridge) and b.child_pid not in (None, os.getpid())
     finally:
         b.stop()
-    assert MqttConfig(site="a", node="b").process is False  # the default stays in-process
+    assert MqttConfig(site="a", node="b").process is True  # the default: its own process
+    thread = attach_mqtt(engine, MqttConfig(port=broker.port, site=SITE, node="sel", process=False))
+    try:
+        assert isinstance(thread, MqttBridge)
+    finally:
+        thread.stop()
 
 
 def test_birth_telemetry_commands_and_audit_round_trip(

@@ -87,6 +87,10 @@ def test_killed_bridge_leaves_retained_offline_will(make_app: MakeApp, broker: B
                     f"{prefix}/birth", lambda b: b["status"] == "offline", after=mark
                 )
                 assert will["reason"] == "connection lost"
+                # Every retained value under the prefix is stale now; the scan's state is
+                # unknown (a will cannot tell a dead runtime from a dead network).
+                assert will["stale"] is True and will["state"] == "UNKNOWN"
+                assert will["instance"]["pid"] == proc.pid
             # A late subscriber sees the retained will, not the stale birth.
             async with hmi_client(broker.port, f"{prefix}/birth") as late:
                 body = await late.wait_for(f"{prefix}/birth")
@@ -187,3 +191,27 @@ def test_batch_mode_publishes_changed_points_in_one_message(
             assert all(kept for t, _, kept in hmi.messages if t == f"{PREFIX}/points/Y")
 
     asyncio.run(scenario())
+
+
+def test_a_point_changing_between_drains_is_sent_once_with_its_latest_value(
+    make_bridge: BridgeFactory, broker: Broker, engine: ScanEngine
+) -> None:
+    mem = _mem(engine)
+    bridge = make_bridge(sample_ms=1, publish_ms=250, refresh_s=600, deadband={"X": 0.0})
+
+    async def scenario() -> None:
+        async with hmi_client(broker.port) as hmi:
+            x_topic = f"{PREFIX}/points/X"
+            await hmi.wait_for(x_topic, lambda b: not b.get("stale"))
+            mark = len(hmi.messages)
+            for i in range(1, 21):  # 20 changes, sampled every 10 ms cycle, in ~0.1 s
+                mem.values["x"] = float(i)
+                await asyncio.sleep(0.005)
+            await hmi.wait_for(x_topic, lambda b: b["v"] == 20.0, after=mark, timeout=5)
+            await asyncio.sleep(0.3)
+            sent = [b["v"] for t, b, _ in hmi.messages[mark:] if t == x_topic]
+            # One message per drain with the latest value, not one per sample.
+            assert len(sent) < 10 and sent[-1] == 20.0 and sent == sorted(sent)
+
+    asyncio.run(scenario())
+    assert bridge.statistics()["coalesced"] >= 5
