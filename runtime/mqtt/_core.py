@@ -178,7 +178,8 @@ class BridgeCore(SessionHandler):
     async def serve(self, session: MqttSession) -> None:
         tasks = [self._pump(session), self._periodic(session)]
         if self.audit_head is not None:  # the trail's signed head, retained, after each append
-            tasks.append(self.audit_head.run(lambda t, p: session.publish(t, p, qos=1, retain=True)))
+            head = self.audit_head.run(lambda t, p: session.publish(t, p, qos=1, retain=True))
+            tasks.append(head)
         await asyncio.gather(*tasks)
 
     async def on_message(self, session: MqttSession, msg: Inbound) -> None:
