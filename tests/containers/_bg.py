@@ -162,6 +162,7 @@ def build_bg_images(
         manifest["drivers"]["plant"]["options"] |= {
             "host": host, "owner_epoch": 2 if key == "epoch2" else 1, "publish_ms": 5,
         }  # fmt: skip
+        manifest["version"] = "1.0.0"  # the base every variant but v110 stands for
         (src / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
         if key == "broken":
             with (src / "loops.py").open("a") as f:
