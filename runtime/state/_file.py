@@ -21,6 +21,7 @@ SCHEMA = 1
 # generous per value, so lists and strings fit, and a parsed file stays far below 1 GiB.
 CAP_BASE = 1 << 20
 CAP_PER_VALUE = 64 << 10
+MAX_AGE_NS = 1 << 62  # ~146 years: any stamp made from it stays a 64-bit integer
 _OPEN_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -227,13 +228,45 @@ def _check_shape(doc: dict[str, Any]) -> None:
         part = data.get(key, {})
         if not isinstance(part, dict):
             raise CheckpointError(f"field 'data.{key}' is not a mapping of names to values")
+    initials = data.get("initials", {})
+    if not isinstance(initials, dict):
+        raise CheckpointError("field 'data.initials' is not a mapping")
+    for key in ("variables", "parameters"):
+        if not isinstance(initials.get(key, {}), dict):
+            raise CheckpointError(
+                f"field 'data.initials.{key}' is not a mapping of names to values"
+            )
+    _check_clock(data.get("clock", {}))
     time_s = doc.get("app_time_s", 0.0)
-    if isinstance(time_s, bool) or not isinstance(time_s, int | float):
+    if not _is_number(time_s):
         raise CheckpointError("field 'app_time_s' is not a number")
     if "saved_at" in doc and not isinstance(doc["saved_at"], str):
         raise CheckpointError("field 'saved_at' is not a text")
     if doc["seq"] < 0 or isinstance(doc["seq"], bool):
         raise CheckpointError("field 'seq' is not a non-negative integer")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_clock(clock: Any) -> None:
+    """Ages are nanoseconds a runtime subtracts from its own clock: each one a number (or a
+    list of numbers) inside the 64-bit range the compiled blocks hold times in."""
+    if not isinstance(clock, dict):
+        raise CheckpointError("field 'data.clock' is not a mapping")
+    if not _is_number(clock.get("app_time_ns", 0)):
+        raise CheckpointError("field 'data.clock.app_time_ns' is not a number")
+    ages = clock.get("ages", {})
+    if not isinstance(ages, dict):
+        raise CheckpointError("field 'data.clock.ages' is not a mapping of names to ages")
+    for path, age in ages.items():
+        items = age if isinstance(age, list) else [age]
+        if not all(_is_number(v) and abs(v) < MAX_AGE_NS for v in items):
+            raise CheckpointError(
+                f"field 'data.clock.ages.{path}' is not an age in nanoseconds "
+                f"(a number, or a list of numbers, of magnitude below {MAX_AGE_NS:.0e})"
+            )
 
 
 def _short(exc: BaseException) -> str:

@@ -239,6 +239,29 @@ def test_the_first_checkpoint_is_taken_at_start_up(make_app: MakeApp, tmp_path: 
         (lambda d: d.__setitem__("saved_at", 5), "'saved_at' is not a text"),
         (lambda d: d.__setitem__("seq", -3), "'seq' is not a non-negative integer"),
         (lambda d: d.__setitem__("seq", True), "'seq' is not a non-negative integer"),
+        # the merge's and the clock's parts (found by make fuzz: TypeError in plan_warm_start)
+        (lambda d: d["data"].__setitem__("initials", [1]), "'data.initials' is not a mapping"),
+        (
+            lambda d: d["data"]["initials"].__setitem__("variables", False),
+            "'data.initials.variables' is not a mapping",
+        ),
+        (
+            lambda d: d["data"]["initials"].__setitem__("parameters", "x"),
+            "'data.initials.parameters' is not a mapping",
+        ),
+        (lambda d: d["data"].__setitem__("clock", 1e-9), "'data.clock' is not a mapping"),
+        (
+            lambda d: d["data"]["clock"].__setitem__("ages", {"main.t.START": "abc"}),
+            "'data.clock.ages.main.t.START' is not an age",
+        ),
+        (
+            lambda d: d["data"]["clock"].__setitem__("ages", {"main.t.START": [1, 2**70]}),
+            "'data.clock.ages.main.t.START' is not an age",
+        ),
+        (
+            lambda d: d["data"]["clock"].__setitem__("app_time_ns", None),
+            "'data.clock.app_time_ns' is not a number",
+        ),
     ],
 )
 def test_a_file_of_the_wrong_shape_is_refused_like_a_corrupt_one(
