@@ -240,6 +240,10 @@ def _check_shape(doc: dict[str, Any]) -> None:
     time_s = doc.get("app_time_s", 0.0)
     if not _is_number(time_s):
         raise CheckpointError("field 'app_time_s' is not a number")
+    if not 0 <= time_s < MAX_AGE_NS / 1e9:  # older files turn it into nanosecond stamps
+        raise CheckpointError(
+            f"field 'app_time_s' is {time_s:g}: expected seconds from 0 to {MAX_AGE_NS / 1e9:.3g}"
+        )
     if "saved_at" in doc and not isinstance(doc["saved_at"], str):
         raise CheckpointError("field 'saved_at' is not a text")
     if doc["seq"] < 0 or isinstance(doc["seq"], bool):

@@ -236,6 +236,8 @@ def test_the_first_checkpoint_is_taken_at_start_up(make_app: MakeApp, tmp_path: 
         (lambda d: d["data"].__setitem__("variables", 2**31), "'data.variables' is not a mapping"),
         (lambda d: d["data"].__setitem__("parameters", None), "'data.parameters' is not a mapping"),
         (lambda d: d.__setitem__("app_time_s", "soon"), "'app_time_s' is not a number"),
+        (lambda d: d.__setitem__("app_time_s", 1e300), "'app_time_s' is 1e\\+300: expected"),
+        (lambda d: d.__setitem__("app_time_s", -1), "'app_time_s' is -1: expected"),
         (lambda d: d.__setitem__("saved_at", 5), "'saved_at' is not a text"),
         (lambda d: d.__setitem__("seq", -3), "'seq' is not a non-negative integer"),
         (lambda d: d.__setitem__("seq", True), "'seq' is not a non-negative integer"),
