@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime._outpaths import OutputPathError, check_output_dir
 from runtime.bench._replay import ReplayError, replay
 from runtime.bench._runner import run_scenario
 from runtime.bench._schema import ScenarioError, load_scenario
-from runtime.manifest import ManifestError
+from runtime.core.manifest import ManifestError
+from runtime.host._outpaths import OutputPathError, check_output_dir
 
 __all__ = ["add_bench_commands", "run_bench"]
 
@@ -129,7 +129,7 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"vplc: error: --set {item!r}: expected NAME=VALUE", file=sys.stderr)
             return EXIT_INVALID
         params[name.strip()] = _value(text.strip())
-    from runtime.cli import UsageError, resolve_app_dir  # loaded already: cli is the caller
+    from runtime.host.cli import UsageError, resolve_app_dir  # loaded already: cli is the caller
 
     try:
         app_dir = resolve_app_dir(args.app)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime._clock import VirtualClock
-from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, load_app
 from runtime.bench._prepare import Action, Compiled, _action, _compile, _parameter
 from runtime.bench._schema import Event, PowerCut, Scenario
 from runtime.bench._signals import make_resolver
+from runtime.core._clock import VirtualClock
+from runtime.core._engine import ScanEngine
+from runtime.core._loader import LoadedApp, load_app
 from runtime.state import RetainLoadReport, RetainStore
 
 __all__ = ["BenchRetain", "Restarted", "power_cut", "uses_power_cut"]

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from hal import Driver, DriverError, coerce, get_driver_factory
-from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, _build_drivers, load_app
 from runtime.bench._expr import ExprError, Getter, compile_expr, compile_signal
 from runtime.bench._schema import Assertion, Bound, Event, Scenario, ScenarioError
 from runtime.bench._signals import make_resolver
 from runtime.blocks import COMMANDS, PHASE
-from runtime.manifest import ManifestError
+from runtime.core._engine import ScanEngine
+from runtime.core._loader import LoadedApp, _build_drivers, load_app
+from runtime.core.manifest import ManifestError
 
 __all__ = ["Prepared", "prepare"]
 

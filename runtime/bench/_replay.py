@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from hal import ChannelInfo, Direction, Point, Quality, Value
-from runtime._clock import VirtualClock
-from runtime._engine import ScanEngine
-from runtime._loader import load_app
-from runtime._task import Task
 from runtime.bench._trace_reader import ReplayError, read_trace
+from runtime.core._clock import VirtualClock
+from runtime.core._engine import ScanEngine
+from runtime.core._loader import load_app
+from runtime.core._task import Task
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hal import IecType
-from runtime._clock import VirtualClock
-from runtime._engine import RuntimeState, ScanEngine, StopScan
-from runtime._loader import LoadedApp
-from runtime._task import Task
-from runtime._trace import TraceRecorder
 from runtime.bench._powercut import BenchRetain, power_cut, uses_power_cut
 from runtime.bench._prepare import Compiled, Prepared, prepare
 from runtime.bench._sampler import AssertionResult, Sampler
 from runtime.bench._schema import Event, Scenario, load_scenario
+from runtime.core._clock import VirtualClock
+from runtime.core._engine import RuntimeState, ScanEngine, StopScan
+from runtime.core._loader import LoadedApp
+from runtime.core._task import Task
+from runtime.host._trace import TraceRecorder
 
 __all__ = ["AssertionResult", "ScenarioResult", "run_scenario"]
 

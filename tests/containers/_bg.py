@@ -20,7 +20,7 @@ import yaml
 
 from containers._bluegreen import MqttCommander
 from hal.mqtt import BrokerOptions
-from runtime._access import hash_token
+from runtime.ops._access import hash_token
 from tests.containers._net import bridge_gateway
 from tests.containers.conftest import PREFIX, _run, drop_release_tags
 from tests.hil.conftest import mqtt_app, wait_until

@@ -14,8 +14,8 @@ import yaml
 
 from containers._bluegreen import HandoverFailedError, MqttCommander, blue_green_handover
 from hal.mqtt import BrokerOptions
-from runtime._access import hash_token
-from runtime._audit import verify_audit_log
+from runtime.ops._access import hash_token
+from runtime.ops._audit import verify_audit_log
 from tests.hil.conftest import VPLC, ServeFactory, mqtt_app, wait_until
 from tests.mqtt.broker import Broker
 

@@ -9,12 +9,12 @@ The standard blocks' compiled classes are generated from their Python modules
 (runtime/blocks/_cy/_gen.py). An app's own .pyx block declares its ports twice: once as C
 attributes (``cdef public double PT``) and once as the INPUTS/OUTPUTS/STATE dicts the runtime
 reads, plus ``_VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)`` in the
-class body; initial values are set in ``__cinit__`` (see runtime/_pyx.py).
+class body; initial values are set in ``__cinit__`` (see runtime/core/_pyx.py).
 """
 
 import copy
 
-from runtime._fb import FunctionBlock
+from runtime.core._fb import FunctionBlock
 
 _SCALARS = (float, int, bool, str)
 

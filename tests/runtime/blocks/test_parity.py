@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime._fb import CycleContext
 from runtime.blocks import COMMANDS
 from runtime.blocks._cy import load, python_blocks
+from runtime.core._fb import CycleContext
 
 try:
     CY = load()
