@@ -13,8 +13,9 @@ from runtime.bench._schema import Assertion, Bound, Event, Scenario, ScenarioErr
 from runtime.bench._signals import make_resolver
 from runtime.blocks import COMMANDS, PHASE
 from runtime.core._engine import ScanEngine
-from runtime.core._loader import LoadedApp, _build_drivers, load_app
+from runtime.core._loader import LoadedApp, _build_drivers
 from runtime.core.manifest import ManifestError
+from runtime.host._apps import open_app
 
 __all__ = ["Prepared", "prepare"]
 
@@ -55,7 +56,7 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
     where = scenario.source or "<scenario>"
     try:
         app_dir = scenario.app_dir()
-        app = load_app(app_dir, seed=scenario.seed)
+        app = open_app(app_dir, seed=scenario.seed)
     except ManifestError as exc:
         raise ScenarioError(where, [f"at app: {exc}"]) from None
     except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a NUL byte)
