@@ -197,6 +197,11 @@ class FunctionBlock(metaclass=_FBMeta):
     def execute(self, ctx: CycleContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")
 
+    def read_wired(self) -> None:
+        """Read the wired inputs now, as the next call will (e.g. to compute from PV first)."""
+        for var, source in self._wires or ():
+            setattr(self, var, source.value)
+
     def wired(self) -> dict[str, str]:
         """Input → name of the point, parameter or global variable it is wired to."""
         return {var: source.name for var, source in self._wires or ()}

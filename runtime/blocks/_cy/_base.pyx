@@ -71,6 +71,11 @@ cdef class Block:
             setattr(self, var, source.value)
         return 0
 
+    def read_wired(self):
+        """Read the wired inputs now, as the next call will (e.g. to compute from PV first)."""
+        if self._wires is not None:
+            self._pull()
+
     def wired(self):
         """Input → name of the point, parameter or global variable it is wired to."""
         return {var: source.name for var, source in self._wires or ()}

@@ -58,6 +58,14 @@ def test_a_wired_input_reads_its_source_at_every_call(lib: dict[str, type]) -> N
     assert pid.wired() == {"PV": "TT101", "SP": "temp_sp"}
 
 
+def test_read_wired_reads_without_executing(lib: dict[str, type]) -> None:
+    tt = point("TT101", value=30.0)
+    pid = lib["PID"](PV=tt, SP=40.0, KC=1.0)
+    pid.read_wired()
+    assert (pid.PV, pid.OUT) == (30.0, 0.0)
+    lib["PID"]().read_wired()  # nothing wired: nothing to do
+
+
 def test_a_keyword_wins_for_its_call_only(lib: dict[str, type]) -> None:
     tt = point("TT101", value=30.0)
     pid = lib["PID"](PV=tt, SP=40.0, KC=1.0)
