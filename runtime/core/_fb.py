@@ -158,7 +158,8 @@ class FunctionBlock(metaclass=_FBMeta):
     (``PID(PV=self.tt)``): every call reads the source's ``.value`` into the input first, then
     assigns the call's keywords (so a keyword wins for that call). Only the value is read;
     quality is the program's to check. Wires are no state: snapshots hold the input's last
-    value, and a program's ``__init__`` wires its blocks again wherever it is rebuilt.
+    value, a copy is unwired, and a program's ``__init__`` wires its blocks again wherever it
+    is rebuilt.
     """
 
     __slots__ = ("_wires",)
@@ -196,6 +197,13 @@ class FunctionBlock(metaclass=_FBMeta):
 
     def execute(self, ctx: CycleContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # copy, deepcopy and pickle give an unwired block (as the compiled build, which copies
+        # through the snapshot): a deep copy must not copy the live points it reads.
+        state = super().__getstate__()  # a slotted object's: (None, {slot: value})
+        assert isinstance(state, tuple)
+        return None, {**state[1], "_wires": None}
 
     def read_wired(self) -> None:
         """Read the wired inputs now, as the next call will (e.g. to compute from PV first)."""

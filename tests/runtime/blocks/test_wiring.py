@@ -6,7 +6,9 @@ when, what it refuses, and that it is no state.
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import re
 from typing import Any
 
@@ -101,6 +103,15 @@ def test_a_wire_is_no_state(lib: dict[str, type]) -> None:
     fresh = lib["PID"]()
     fresh.restore(snap)
     assert fresh.wired() == {} and fresh.PV == 12.5
+
+
+def test_a_copy_is_unwired_and_keeps_the_state(lib: dict[str, type]) -> None:
+    tt = point("TT101", value=12.5)
+    pid = lib["PID"](PV=tt, KC=3.0)
+    pid.call(ctx_at(CycleContext(), 0))
+    for clone in (copy.copy(pid), copy.deepcopy(pid), pickle.loads(pickle.dumps(pid))):
+        assert clone.wired() == {} and clone.snapshot() == pid.snapshot()
+    assert pid.wired() == {"PV": "TT101"}
 
 
 @pytest.mark.parametrize(
