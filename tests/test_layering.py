@@ -264,8 +264,8 @@ def import_graph(mods: dict[str, Path] | None = None) -> dict[str, dict[str, int
     Every import counts: at module level, inside a function and under TYPE_CHECKING alike.
     A lazy import only hides a cycle from the interpreter: the two modules still need each
     other, cannot be understood, tested or moved apart, and the next refactor that lifts the
-    import to the top fails at start-up. Four of the five cycles issue 14 found were such
-    deferred imports; counting them is what keeps them from coming back.
+    import to the top fails at start-up. Each of the five cycles issue 14 found hid behind an
+    import deferred into a function or under TYPE_CHECKING; counting them keeps them out.
     """
     mods = mods if mods is not None else _modules()
     graph: dict[str, dict[str, int]] = {}
