@@ -224,6 +224,7 @@ class _Module:
             out += ["", "    READS_WIRES = True"]
             out += ["", *_setter("__call__", self.inputs[cls.name])]
             out += ["", *_setter("call", self.inputs[cls.name], fast=True)]
+            out += ["", *_puller(self.inputs[cls.name])]
         self.proven = t.prove_helper_indexes(methods, self.constants) if arrays else {}
         for method in methods:
             out += ["", *self._method(cls.name, method, arrays)]
@@ -387,6 +388,22 @@ def _setter(name: str, inputs: list[str], *, fast: bool = False) -> list[str]:
     for k in inputs:
         out += [f"        if {k} is not _UNSET:", f"            self.{k} = {k}"]
     return [*out, "        self.execute(ctx)"]
+
+
+def _puller(inputs: list[str]) -> list[str]:
+    """``_pull``: each wired input assigned as a typed attribute (the generic base uses
+    setattr, about 20 ns more per wire on a compiled PID)."""
+    out = [
+        "    cdef int _pull(self) except -1:",
+        "        for var, source in self._wires:",
+        "            value = source.value",
+    ]
+    for i, k in enumerate(inputs):
+        out += [
+            f"            {'if' if i == 0 else 'elif'} var == {k!r}:",
+            f"                self.{k} = value",
+        ]
+    return [*out, "        return 0"]
 
 
 if __name__ == "__main__":
