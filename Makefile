@@ -17,11 +17,11 @@ help:
 
 # Compiled sources: the blocks (runtime/blocks/*.py, compiled through the .pyx that
 # runtime/blocks/_cy/_gen.py writes), their compiled base, the runtime's cores
-# (runtime/_*.pyx) and the hot sim modules (a .py with a .pxd next to it, listed in
+# (runtime/core/_*.pyx) and the hot sim modules (a .py with a .pxd next to it, listed in
 # sim_hardware/_accel.py). Editing one rebuilds, so no stale .so shadows its source.
 SIM_PXD := $(wildcard sim_hardware/*.pxd sim_hardware/*/*.pxd)
 CY_SOURCES := $(wildcard runtime/blocks/*.py runtime/blocks/_cy/*.py runtime/blocks/_cy/*.pyx \
-	runtime/blocks/_cy/*.pxd runtime/_*.pyx) \
+	runtime/blocks/_cy/*.pxd runtime/core/_*.pyx) \
 	$(SIM_PXD) $(wildcard $(SIM_PXD:.pxd=.py)) sim_hardware/_accel.py
 
 # A fresh Debian machine may lack python3-venv; install it only when venv creation fails.

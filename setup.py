@@ -1,7 +1,7 @@
 """Build hook: compile the Cython blocks and hot sim modules; install without them if impossible.
 
 ``pip install .`` / ``pip install -e .`` cythonize runtime/blocks/_cy/*.pyx, the runtime's
-cores (runtime/_*.pyx) and the simulator's hot modules (``HOT_MODULES`` in
+cores (runtime/core/_*.pyx) and the simulator's hot modules (``HOT_MODULES`` in
 sim_hardware/_accel.py: plain .py with an augmenting .pxd).
 Editable installs put the compiled modules next to the sources. Without Cython or a working C
 compiler the install still succeeds, pure Python only (runtime.blocks says so at start-up).
@@ -60,10 +60,10 @@ def _extensions() -> list:
     except ImportError:
         print("vplc: Cython not available, installing the pure-Python blocks only", file=sys.stderr)
         return []
-    # the blocks' compiled base, and the runtime's own compiled cores (runtime/_*.pyx, e.g.
+    # the blocks' compiled base, and the runtime's own compiled cores (runtime/core/_*.pyx, e.g.
     # the histogram)
     sources = sorted((HERE / "runtime" / "blocks" / "_cy").glob("*.pyx"))
-    sources += sorted((HERE / "runtime").glob("_*.pyx"))
+    sources += sorted((HERE / "runtime" / "core").glob("_*.pyx"))
     exts = [
         Extension(
             ".".join(src.relative_to(HERE).with_suffix("").parts),

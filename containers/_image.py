@@ -19,7 +19,7 @@ from containers._digest import listing
 from containers._dockerfile import render
 from containers._errors import InvalidInputError
 from containers._wheels import build_wheels
-from runtime.manifest import AppManifest, ManifestError, load_manifest
+from runtime import AppManifest, ManifestError, load_manifest
 
 __all__ = [
     "LABEL",

@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from containers._image import LABEL
-from runtime._audit import AuditLog, AuditVerification, verify_audit_log
-from runtime._audit_format import classify
-from runtime._audit_key import KEY_ENV, KEY_NAME, load_verify_key, public_path
+from runtime.ops import (
+    KEY_ENV,
+    KEY_NAME,
+    AuditLog,
+    AuditVerification,
+    classify,
+    load_verify_key,
+    public_path,
+    verify_audit_log,
+)
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -31,7 +38,7 @@ def default_user() -> str:
 
 
 class AuditTrail:
-    """The manager's audit trail: the one signed trail format of ``runtime._audit``.
+    """The manager's audit trail: the one signed trail format of ``runtime.ops._audit``.
 
     ``STATE_DIR/audit.jsonl``, one ``container`` record per deploy/update/rollback/remove
     (outcome ok, failed or refused, with image IDs) and per restart observed; signed with the

@@ -3,8 +3,8 @@
 Apps import only what is listed in ``__all__`` here and the blocks in ``runtime.blocks``.
 """
 
-from runtime._clock import Clock, RealClock, VirtualClock
-from runtime._declare import (
+from runtime.core._clock import Clock, RealClock, VirtualClock
+from runtime.core._declare import (
     AppConfigError,
     BoolGlobal,
     BoolIn,
@@ -27,13 +27,13 @@ from runtime._declare import (
     StringOut,
     StringParam,
 )
-from runtime._engine import RuntimeState, ScanEngine
-from runtime._fb import CycleContext, FunctionBlock
-from runtime._loader import LoadedApp, load_app
-from runtime._migrate import migration
-from runtime._program import AppContext, GlobalVar, Parameter, Program
-from runtime._task import Task
-from runtime.manifest import AppManifest, ManifestError, load_manifest
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._fb import CycleContext, FunctionBlock
+from runtime.core._loader import LoadedApp, load_app
+from runtime.core._migrate import migration
+from runtime.core._program import AppContext, GlobalVar, Parameter, Program
+from runtime.core._task import Task
+from runtime.core.manifest import AppManifest, ManifestError, load_manifest
 
 __all__ = [
     "AppConfigError",

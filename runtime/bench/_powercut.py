@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime._clock import VirtualClock
-from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, load_app
 from runtime.bench._prepare import Action, Compiled, _action, _compile, _parameter
 from runtime.bench._schema import Event, PowerCut, Scenario
 from runtime.bench._signals import make_resolver
+from runtime.core._clock import VirtualClock
+from runtime.core._engine import ScanEngine
+from runtime.core._loader import LoadedApp
+from runtime.host._apps import open_app
 from runtime.state import RetainLoadReport, RetainStore
 
 __all__ = ["BenchRetain", "Restarted", "power_cut", "uses_power_cut"]
@@ -87,7 +88,7 @@ def power_cut(
     # The plant runs on while the PLC is dark; a read is what advances a simulated plant.
     for driver in app.drivers.values():
         driver.read_inputs(now_ns + round(cut.off_for * 1e9))
-    new = load_app(app.app_dir, seed=scenario.seed)
+    new = open_app(app.app_dir, seed=scenario.seed)
     new.manifest = app.manifest  # with the scenario's driver overrides
     for name, value in scenario.parameters.items():
         _parameter(new, name).set(value)  # the bench's configuration, not an operator change

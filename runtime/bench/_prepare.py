@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from hal import Driver, DriverError, coerce, get_driver_factory
-from runtime._engine import ScanEngine
-from runtime._loader import LoadedApp, _build_drivers, load_app
 from runtime.bench._expr import ExprError, Getter, compile_expr, compile_signal
 from runtime.bench._schema import Assertion, Bound, Event, Scenario, ScenarioError
 from runtime.bench._signals import make_resolver
 from runtime.blocks import COMMANDS, PHASE
-from runtime.manifest import ManifestError
+from runtime.core._engine import ScanEngine
+from runtime.core._loader import LoadedApp, _build_drivers
+from runtime.core.manifest import ManifestError
+from runtime.host._apps import open_app
 
 __all__ = ["Prepared", "prepare"]
 
@@ -55,7 +56,7 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
     where = scenario.source or "<scenario>"
     try:
         app_dir = scenario.app_dir()
-        app = load_app(app_dir, seed=scenario.seed)
+        app = open_app(app_dir, seed=scenario.seed)
     except ManifestError as exc:
         raise ScenarioError(where, [f"at app: {exc}"]) from None
     except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a NUL byte)

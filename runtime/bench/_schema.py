@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from hal import Value
-from runtime._yaml import YamlError, read_yaml_file
-from runtime.manifest import _format_error
+from runtime.core._yaml import YamlError, read_yaml_file
+from runtime.core.manifest import _format_error
 
 __all__ = [
     "Assertion",

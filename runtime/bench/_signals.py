@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from runtime._fb import FunctionBlock
-from runtime._loader import LoadedApp
 from runtime.bench._expr import ExprError, Getter, signal_name
-from runtime.manifest import GLOBALS_ROOT
+from runtime.core._fb import FunctionBlock
+from runtime.core._loader import LoadedApp
+from runtime.core.manifest import GLOBALS_ROOT
 
 __all__ = ["make_resolver"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hal import Direction, IecType, Point, Quality, Value
-from runtime._trace import PARAMS_COLUMN, QUALITY_COLUMN, param_value
+from runtime.host._trace import PARAMS_COLUMN, QUALITY_COLUMN, param_value
 
 __all__ = ["RecordedTrace", "ReplayError", "read_trace"]
 

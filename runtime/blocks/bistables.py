@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime._fb import CycleContext, FunctionBlock
+from runtime.core._fb import CycleContext, FunctionBlock
 
 __all__ = ["RS", "SR"]
 

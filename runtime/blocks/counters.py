@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from runtime._fb import CycleContext, FunctionBlock
+from runtime.core._fb import CycleContext, FunctionBlock
 
 __all__ = ["CTD", "CTU", "CTUD"]
 

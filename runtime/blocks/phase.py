@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from runtime._fb import CycleContext, FunctionBlock
+from runtime.core._fb import CycleContext, FunctionBlock
 
 __all__ = [
     "ABORT",

@@ -62,7 +62,7 @@ class MqttLink(SessionHandler):
         self.max_epoch_seen: int | None = None
         self.claimed = False
         self.superseded = False
-        # Handover state (runtime._handover): the epoch may be claimed late (a standby claims
+        # Handover state (runtime.state._handover): the epoch may be claimed late (a standby claims
         # only when it takes over) and an owner may go silent before it is superseded.
         self.epoch: int | None = opts.owner_epoch
         self.standby = False

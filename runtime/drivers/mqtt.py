@@ -171,7 +171,7 @@ class MqttDriver:
             raise DriverError(f"mqtt driver {self.name!r}: snapshot names {sorted(unknown)}")
         self._restored = dict(outputs)
 
-    # -- ownership handover (runtime._handover drives these) ------------------------------
+    # -- ownership handover (runtime.state._handover drives these) ------------------------------
     def set_standby(self) -> None:
         """Before open: read inputs and follow the owner topic, never claim or write."""
         self._standby = True

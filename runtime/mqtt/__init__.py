@@ -27,7 +27,7 @@ from runtime.mqtt._payloads import Topics
 from runtime.mqtt._process import ProcessBridge
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
+    from runtime.core._engine import ScanEngine
 
 __all__ = [
     "MqttBridge",

@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runtime._audit import AuditLog
-from runtime._audit_format import encode
+from runtime.ops._audit import AuditLog
+from runtime.ops._audit_format import encode
 
 __all__ = ["AuditHeadPublisher"]
 

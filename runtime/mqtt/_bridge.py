@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hal import Point
-from runtime._access import AccessConfig, load_access_config
-from runtime._audit import AuditLog
-from runtime._command_handler import CommandHandler
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._core import BridgeCore
 from runtime.mqtt._instance import Instance
 from runtime.mqtt._payloads import birth_payload
 from runtime.mqtt._tap import TelemetryTap
+from runtime.ops._access import AccessConfig, load_access_config
+from runtime.ops._audit import AuditLog
+from runtime.ops._command_handler import CommandHandler
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
+    from runtime.core._engine import ScanEngine
 
 __all__ = ["MqttBridge", "check_deadbands", "resolve_deadbands"]
 

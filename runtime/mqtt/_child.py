@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hal import IecType, Quality
-from runtime._access import AccessConfig
-from runtime._audit import AuditLog
-from runtime._command_handler import CommandHandler
-from runtime._commands import CommandResponse
-from runtime._logging import configure_logging
+from runtime.core._logging import configure_logging
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._core import BridgeCore
 from runtime.mqtt._instance import Instance
@@ -26,6 +22,10 @@ from runtime.mqtt._payloads import iso
 from runtime.mqtt._shm import ALARM_FIELDS, Frame, SharedFrame
 from runtime.mqtt._tap import TelemetryTap
 from runtime.mqtt._writer import STATES
+from runtime.ops._access import AccessConfig
+from runtime.ops._audit import AuditLog
+from runtime.ops._command_handler import CommandHandler
+from runtime.ops._commands import CommandResponse
 
 __all__ = ["ChildInit", "child_main"]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from hal.mqtt import BrokerOptions, TlsConfig, check_transport, resolve_paths
-from runtime._yaml import YamlError, read_yaml_file
+from runtime.core._yaml import YamlError, read_yaml_file
 
 __all__ = ["MqttConfig", "TlsConfig", "load_mqtt_config"]
 

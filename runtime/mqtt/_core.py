@@ -10,8 +10,6 @@ from typing import Any
 import structlog
 
 from hal.mqtt import Inbound, MqttError, MqttSession, SessionHandler, Will
-from runtime._audit import AuditLog
-from runtime._command_handler import CommandHandler
 from runtime.mqtt._audit_head import AuditHeadPublisher
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._instance import Instance
@@ -33,6 +31,8 @@ from runtime.mqtt._tap import (
     TelemetryTap,
     alarm_payload,
 )
+from runtime.ops._audit import AuditLog
+from runtime.ops._command_handler import CommandHandler
 
 __all__ = ["BridgeCore"]
 

@@ -14,7 +14,7 @@ from runtime.blocks import ALARM, PHASE
 from runtime.mqtt._instance import Instance
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
+    from runtime.core._engine import ScanEngine
 
 __all__ = [
     "Topics",

@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hal.mqtt import check_transport, register_connection
-from runtime._access import AccessConfig, load_access_config
-from runtime._command_handler import _ADAPTER
-from runtime._commands import CommandResponse, apply_command
 from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
 from runtime.mqtt._child import ChildInit, child_main
 from runtime.mqtt._config import MqttConfig
@@ -24,9 +21,12 @@ from runtime.mqtt._payloads import birth_payload
 from runtime.mqtt._shm import SharedFrame
 from runtime.mqtt._tap import engine_alarms, engine_phases
 from runtime.mqtt._writer import FrameWriter, point_kinds
+from runtime.ops._access import AccessConfig, load_access_config
+from runtime.ops._command_handler import _ADAPTER
+from runtime.ops._commands import CommandResponse, apply_command
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
+    from runtime.core._engine import ScanEngine
 
 __all__ = ["ProcessBridge"]
 

@@ -12,8 +12,8 @@ import structlog
 from runtime.blocks import ALARM, PHASE
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
-    from runtime._task import Task
+    from runtime.core._engine import ScanEngine
+    from runtime.core._task import Task
 
 __all__ = [
     "KIND_ALARM",

@@ -13,8 +13,8 @@ from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
 from runtime.mqtt._tap import engine_alarms, engine_phases
 
 if TYPE_CHECKING:
-    from runtime._engine import ScanEngine
-    from runtime._task import Task
+    from runtime.core._engine import ScanEngine
+    from runtime.core._task import Task
 
 __all__ = ["STATES", "FrameWriter", "point_kinds"]
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import yaml
 
 from hal import ProcessImage
-from runtime._engine import ScanEngine
-from runtime._leaves import initial_values
-from runtime._loader import LoadedApp, _import_package, build_programs, find_migrate
-from runtime._migrate import Migrate
-from runtime._program import AppContext, Parameter, build_globals
-from runtime.manifest import AppManifest, load_manifest, parse_manifest
+from runtime.core._engine import ScanEngine
+from runtime.core._leaves import initial_values
+from runtime.core._loader import LoadedApp, _import_package, build_programs, find_migrate
+from runtime.core._migrate import Migrate
+from runtime.core._program import AppContext, Parameter, build_globals
+from runtime.core.manifest import AppManifest, load_manifest, parse_manifest
 from runtime.state._pacing import Pacer
 
-__all__ = ["Migrate", "build", "read_manifest"]  # Migrate: from runtime._migrate
+__all__ = ["Migrate", "build", "read_manifest"]  # Migrate: from runtime.core._migrate
 
 
 def read_manifest(app_dir: Path) -> AppManifest:

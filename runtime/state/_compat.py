@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runtime.manifest import AppManifest, TaskSpec
+from runtime.core.manifest import AppManifest, TaskSpec
 
 # What an online change may alter in a task besides its programs: its timing, from the next
 # release on (ScanEngine.retime_task). Priority orders the tasks against each other.

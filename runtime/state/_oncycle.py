@@ -6,8 +6,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from runtime._engine import ScanEngine
-from runtime._task import CycleHook, Task
+from runtime.core._engine import ScanEngine
+from runtime.core._task import CycleHook, Task
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import sys
 import threading
 from types import TracebackType
 
-from runtime._engine import ScanEngine
-from runtime._task import Task
+from runtime.core._engine import ScanEngine
+from runtime.core._task import Task
 from runtime.state._oncycle import add_hook, remove_hook
 
 _SWITCH_S = 0.0005  # while preparing, a waiting scan thread gets the GIL within ~0.5 ms

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hal import Direction, Driver, Point, PointSpec, ProcessImage
-from runtime._engine import ScanEngine
-from runtime.manifest import AppManifest
+from runtime.core._engine import ScanEngine
+from runtime.core.manifest import AppManifest
 
 Binding = list[tuple[Point, str]]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runtime._leaves import copy_value
-from runtime._loader import LoadedApp
+from runtime.core._leaves import copy_value
+from runtime.core._loader import LoadedApp
 from runtime.state import _tree
 from runtime.state._merge import (
     CARRIED,

@@ -6,8 +6,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runtime._leaves import copy_value, global_leaves, is_clock, program_leaves
-from runtime._program import GlobalVar, Program
+from runtime.core._leaves import copy_value, global_leaves, is_clock, program_leaves
+from runtime.core._program import GlobalVar, Program
 
 Accessor = tuple[object, str]  # (owner object, attribute name): where one leaf value lives
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from runtime._engine import RuntimeState, ScanEngine
-from runtime._loader import LoadedApp, unload_app
-from runtime._program import Program
-from runtime._task import Task
-from runtime.manifest import TaskSpec
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._loader import LoadedApp, unload_app
+from runtime.core._program import Program
+from runtime.core._task import Task
+from runtime.core.manifest import TaskSpec
 from runtime.state._merge import Plan
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runtime._loader import LoadedApp
-from runtime._migrate import Migrate
+from runtime.core._loader import LoadedApp
+from runtime.core._migrate import Migrate
 from runtime.state import _timebase, _tree
 from runtime.state._merge import (
     CARRIED,

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import structlog
 
-from runtime._engine import RuntimeState, ScanEngine
-from runtime._loader import LoadedApp, unload_app
-from runtime.manifest import ManifestError, TaskSpec
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._loader import LoadedApp, unload_app
+from runtime.core.manifest import ManifestError, TaskSpec
 from runtime.state._build import build, read_manifest
 from runtime.state._compat import incompatibilities, retimed
 from runtime.state._merge import Plan, Prefer, brief

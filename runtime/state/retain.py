@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import structlog
 
-from runtime._engine import RuntimeState, ScanEngine
-from runtime._loader import LoadedApp
-from runtime._task import Task
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._loader import LoadedApp
+from runtime.core._task import Task
 from runtime.state import _file, _timebase, _tree
 from runtime.state._merge import Prefer, brief
 from runtime.state._oncycle import add_hook

@@ -9,9 +9,9 @@ from typing import Any
 import structlog
 
 from hal import Quality
-from runtime._engine import RuntimeState, ScanEngine
-from runtime._loader import LoadedApp
-from runtime.manifest import GLOBALS_ROOT
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._loader import LoadedApp
+from runtime.core.manifest import GLOBALS_ROOT
 from runtime.state import _tree
 from runtime.state._merge import (
     CARRIED,

@@ -47,9 +47,9 @@ def _cpu() -> float:
 
 def virtual_run(app_dir: Path, app_seconds: float) -> tuple[Any, float]:
     """Run an app for ``app_seconds`` of virtual time; the closed engine and the wall time."""
-    from runtime._clock import VirtualClock
-    from runtime._engine import ScanEngine
-    from runtime._loader import load_app
+    from runtime.core._clock import VirtualClock
+    from runtime.core._engine import ScanEngine
+    from runtime.core._loader import load_app
 
     engine = ScanEngine(load_app(app_dir), clock=VirtualClock())
     engine.start()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import timeit
 from typing import Any
 
-from runtime._fb import CycleContext
 from runtime.blocks._cy import python_blocks
+from runtime.core._fb import CycleContext
 
 # Block → the inputs of a typical call (a timer timing, a PID in auto with I and D action).
 # Every block is measured; one not listed here with its initial values and no inputs.

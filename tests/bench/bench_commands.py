@@ -21,9 +21,9 @@ from typing import Any
 import aiomqtt
 
 from runtime import ScanEngine, load_app
-from runtime._access import AccessConfig, UserSpec, hash_token
-from runtime._audit import AuditLog, verify_audit_log
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge
+from runtime.ops._access import AccessConfig, UserSpec, hash_token
+from runtime.ops._audit import AuditLog, verify_audit_log
 from tests.conftest import write_app
 from tests.mqtt.broker import Broker, ensure_mosquitto, free_port, plain_broker
 from tests.mqtt.conftest import APP_LOGIC, app_manifest

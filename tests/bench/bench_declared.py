@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import load_app
-from runtime._fb import CycleContext
+from runtime.core._fb import CycleContext
 from tests.conftest import memory_manifest, write_app
 
 _BODY = """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime._stats import IMPLEMENTATION as TASK_STATS
 from runtime.bench import Scenario, run_scenario
 from runtime.blocks import IMPLEMENTATION as BLOCKS
+from runtime.core._stats import IMPLEMENTATION as TASK_STATS
 from sim_hardware._accel import fallback_reason, implementation
 from tests.bench._util import BIOREACTOR, app_variant
 

@@ -20,7 +20,7 @@ import yaml
 
 from containers._bluegreen import MqttCommander
 from hal.mqtt import BrokerOptions
-from runtime._access import hash_token
+from runtime.ops._access import hash_token
 from tests.containers._net import bridge_gateway
 from tests.containers.conftest import PREFIX, _run, drop_release_tags
 from tests.hil.conftest import mqtt_app, wait_until
@@ -126,8 +126,8 @@ def _version_110(src: Path) -> None:
     )
     (src / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     loops = (src / "loops.py").read_text()
-    assert "PID(KC=20.0, TI=3000.0" in loops
-    (src / "loops.py").write_text(loops.replace("PID(KC=20.0, TI=3000.0", "PID(KC=25.0, TI=3000.0"))
+    assert "KC=20.0, TI=3000.0" in loops
+    (src / "loops.py").write_text(loops.replace("KC=20.0, TI=3000.0", "KC=25.0, TI=3000.0"))
     alarms = (src / "alarms.py").read_text()
     old_vars = 'VARS = {"ph_prev": 7.0, "ph_rate": 0.0}'
     assert old_vars in alarms

@@ -26,7 +26,7 @@ Deployments = Callable[..., Path]
 
 def vplc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "runtime.host.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -49,7 +49,7 @@ def test_vplc_run_writes_the_heartbeat(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "runtime.cli",
+            "runtime.host.cli",
             "run",
             str(ROOT / "plc_apps" / "bioreactor"),
             "--no-view",

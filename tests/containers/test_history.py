@@ -58,7 +58,7 @@ def test_find_release_by_version_or_id_prefix() -> None:
 
 def _vplc(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "runtime.host.cli", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
 

@@ -74,7 +74,7 @@ def test_cli_build_streams_progress(images: dict[str, str], client: Any) -> None
             [
                 sys.executable,
                 "-m",
-                "runtime.cli",
+                "runtime.host.cli",
                 "image",
                 "build",
                 str(BIOREACTOR),
@@ -97,7 +97,7 @@ def test_cli_build_streams_progress(images: dict[str, str], client: Any) -> None
 
 def test_cli_build_of_a_non_app_is_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "image", "build", str(tmp_path)],
+        [sys.executable, "-m", "runtime.host.cli", "image", "build", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -186,7 +186,7 @@ def test_build_refuses_an_app_whose_logic_fails_to_import(
     before = _dangling_runtime_layers()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", "image", "build", str(app), "--tag", tag,
+            [sys.executable, "-m", "runtime.host.cli", "image", "build", str(app), "--tag", tag,
              "--wheelhouse", images["wheelhouse"]],
             capture_output=True, text=True, cwd=ROOT, timeout=600,
         )  # fmt: skip
@@ -217,7 +217,7 @@ def test_cli_builds_the_plant_image(images: dict[str, str], client: Any) -> None
     tag = f"{PREFIX}-sim:cli"
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", "image", "build-plant", "--tag", tag,
+            [sys.executable, "-m", "runtime.host.cli", "image", "build-plant", "--tag", tag,
              "--wheelhouse", images["wheelhouse"]],
             capture_output=True, text=True, cwd=ROOT, timeout=600,
         )  # fmt: skip

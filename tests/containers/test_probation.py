@@ -116,14 +116,15 @@ def test_a_faulted_runtime_is_unhealthy_and_status_shows_the_fault(
     assert c.status == "running"  # the runtime stays up in FAULT, outputs safe
 
     proc = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "status", "--json", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "runtime.host.cli", "status", "--json",
+         "--state-dir", str(state_dir)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     row = next(r for r in json.loads(proc.stdout) if r["deployment"] == dep.name)
     assert (row["engine"], row["health"]) == ("FAULT", "unhealthy")
     assert "deliberately late fault" in row["fault_reason"]
     table = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "status", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "runtime.host.cli", "status", "--state-dir", str(state_dir)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     ).stdout  # fmt: skip
     line = next(x for x in table.splitlines() if x.startswith(dep.name))

@@ -25,7 +25,7 @@ TAG = f"vplc-swarmtest-{uuid.uuid4().hex[:6]}"
 
 def vplc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "runtime.host.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

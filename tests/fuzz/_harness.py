@@ -68,9 +68,9 @@ class Case:
 
 
 def run_inproc(argv: list[str], timeout: float) -> Outcome:
-    """``runtime.cli.main(argv)`` with captured output, an alarm for hangs, nothing escaping."""
-    from runtime._logging import configure_logging
-    from runtime.cli import main
+    """``runtime.host.cli.main(argv)``: captured output, an alarm for hangs, nothing escaping."""
+    from runtime.core._logging import configure_logging
+    from runtime.host.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code: int | None

@@ -34,19 +34,20 @@ def _manifest(match: Callable[[Case, Outcome, str], bool]) -> Callable[[Case, Ou
 
 CLASSES: dict[str, Known] = {
     "manifest-encoding": Known(
-        "a non-UTF-8 app.yaml is a UnicodeDecodeError traceback (runtime/manifest.py, "
+        "a non-UTF-8 app.yaml is a UnicodeDecodeError traceback (runtime/core/manifest.py, "
         "load_manifest reads with read_text)",
         _manifest(_tb("UnicodeDecodeError")),
     ),
     "manifest-nesting": Known(
-        "deeply nested YAML in app.yaml is a RecursionError traceback (runtime/manifest.py, "
+        "deeply nested YAML in app.yaml is a RecursionError traceback (runtime/core/manifest.py, "
         "load_manifest: yaml.safe_load unbounded)",
         _manifest(_tb("RecursionError")),
     ),
     "manifest-numbers": Known(
         "NaN/inf in app.yaml numbers is accepted (parameter min/max, safe, range, "
-        "retain.interval_s: runtime/manifest.py models) or a traceback (parameter default NaN: "
-        "ValueError from runtime/_program.py; period_ms inf: OverflowError in runtime/_task.py)",
+        "retain.interval_s: runtime/core/manifest.py models) or a traceback (parameter default "
+        "NaN: ValueError from runtime/core/_program.py; period_ms inf: OverflowError in "
+        "runtime/core/_task.py)",
         _manifest(
             lambda case, o, cls: (
                 cls == "invalid_accepted"
@@ -58,7 +59,7 @@ CLASSES: dict[str, Known] = {
     ),
     "manifest-period": Known(
         "a period_ms far below a sane minimum (1e-9) validates and hangs the virtual run "
-        "(runtime/manifest.py TaskSpec.period_ms has no minimum)",
+        "(runtime/core/manifest.py TaskSpec.period_ms has no minimum)",
         _manifest(lambda case, o, cls: cls == "hang" and "period_ms" in case.what),
     ),
 }

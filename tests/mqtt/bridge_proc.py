@@ -6,7 +6,7 @@ import sys
 import time
 
 from runtime import ScanEngine, load_app
-from runtime._logging import configure_logging
+from runtime.core._logging import configure_logging
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge
 
 

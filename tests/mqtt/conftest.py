@@ -15,9 +15,9 @@ import aiomqtt
 import pytest
 
 from runtime import ScanEngine, load_app
-from runtime._access import AccessConfig, UserSpec, hash_token
-from runtime._audit import AuditLog
 from runtime.mqtt import MqttBridge, MqttConfig
+from runtime.ops._access import AccessConfig, UserSpec, hash_token
+from runtime.ops._audit import AuditLog
 from tests.conftest import MakeApp, memory_manifest
 from tests.mqtt.broker import Broker, ensure_mosquitto, plain_broker, secure_broker
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime._access import AccessConfig, AccessDeniedError, hash_token, load_access_config
+from runtime.ops._access import AccessConfig, AccessDeniedError, hash_token, load_access_config
 
 
 def test_access_file_roles_and_permissions(tmp_path: Path) -> None:

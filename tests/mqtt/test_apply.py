@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from runtime import ScanEngine, VirtualClock, load_app
-from runtime._commands import LifecycleCommand, SetParameterCommand, apply_command
+from runtime.ops._commands import LifecycleCommand, SetParameterCommand, apply_command
 from tests.conftest import MakeApp
 from tests.mqtt.conftest import APP_LOGIC, app_manifest
 

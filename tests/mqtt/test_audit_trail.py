@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from runtime._audit import AuditError, AuditKeyError, AuditLog, verify_audit_log
-from runtime._audit_format import GENESIS, encode, line_hash, signed_bytes
-from runtime._audit_key import key_id
-from runtime.cli import _parser
+from runtime.host.cli import _parser
+from runtime.ops._audit import AuditError, AuditKeyError, AuditLog, verify_audit_log
+from runtime.ops._audit_format import GENESIS, encode, line_hash, signed_bytes
+from runtime.ops._audit_key import key_id
 
 VPLC = str(Path(sys.executable).with_name("vplc"))
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from runtime._access import hash_token
-from runtime._audit import verify_audit_log
+from runtime.ops._access import hash_token
+from runtime.ops._audit import verify_audit_log
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import hmi_client, now_ts
 

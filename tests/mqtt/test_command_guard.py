@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from runtime import ScanEngine
-from runtime._access import AccessConfig, CommandPolicy
-from runtime._audit import AuditLog
-from runtime._command_guard import SeenIds, SeenIdsError
-from runtime._command_handler import CommandHandler
+from runtime.ops._access import AccessConfig, CommandPolicy
+from runtime.ops._audit import AuditLog
+from runtime.ops._command_guard import SeenIds, SeenIdsError
+from runtime.ops._command_handler import CommandHandler
 from tests.mqtt.conftest import cmd, now_ts
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hal import MemoryDriver
 from runtime import RuntimeState, ScanEngine
-from runtime._audit import verify_audit_log
+from runtime.ops._audit import verify_audit_log
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import PREFIX, BridgeFactory, cmd, hmi_client, wait_until
 

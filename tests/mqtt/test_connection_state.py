@@ -18,9 +18,9 @@ from structlog.testing import capture_logs
 from containers._status import scan_summary
 from containers.cli import _mqtt_problems
 from runtime import ScanEngine
-from runtime._connections import connection_lines, mqtt_connections
-from runtime._heartbeat import Heartbeat
-from runtime._view import LiveView
+from runtime.host._connections import connection_lines, mqtt_connections
+from runtime.host._heartbeat import Heartbeat
+from runtime.host._view import LiveView
 from tests.mqtt.broker import Broker, free_port, make_certificates
 from tests.mqtt.conftest import NODE, SITE, BridgeFactory
 

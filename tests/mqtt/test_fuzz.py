@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runtime import ScanEngine
-from runtime._access import AccessConfig
-from runtime._audit import AuditLog, verify_audit_log
-from runtime._command_handler import CommandHandler
+from runtime.ops._access import AccessConfig
+from runtime.ops._audit import AuditLog, verify_audit_log
+from runtime.ops._command_handler import CommandHandler
 from tests.mqtt.conftest import TOKENS
 
 FUZZ = settings(

@@ -11,8 +11,8 @@ import pytest
 
 from hal import MemoryDriver
 from runtime import ScanEngine, load_app
-from runtime._access import AccessConfig
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge
+from runtime.ops._access import AccessConfig
 from tests.conftest import MakeApp
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import APP_LOGIC, NODE, PREFIX, SITE, app_manifest, cmd, hmi_client

@@ -17,10 +17,10 @@ import pytest
 
 from hal import MemoryDriver
 from runtime import ScanEngine
-from runtime._access import AccessConfig
-from runtime._audit import verify_audit_log
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge, attach_mqtt
 from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
+from runtime.ops._access import AccessConfig
+from runtime.ops._audit import verify_audit_log
 from tests.conftest import MakeApp
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import APP_LOGIC, NODE, PREFIX, SITE, app_manifest, cmd, hmi_client

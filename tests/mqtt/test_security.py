@@ -15,9 +15,9 @@ from structlog.testing import capture_logs
 
 from hal.mqtt import InsecureTransportError
 from runtime import ScanEngine
-from runtime._access import AccessConfig
 from runtime.drivers.mqtt import MqttDriverOptions
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge, attach_mqtt, load_mqtt_config
+from runtime.ops._access import AccessConfig
 from tests.mqtt.broker import Broker
 from tests.mqtt.conftest import BROKER_USERS, NODE, PREFIX, SITE, BridgeFactory, hmi_client
 

@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 
 from runtime import ScanEngine
-from runtime._audit import verify_audit_log
+from runtime.ops._audit import verify_audit_log
 from tests.mqtt.broker import Broker, free_port
 from tests.mqtt.conftest import (
     BROKER_USERS,

@@ -16,7 +16,7 @@ import pytest
 
 from plc_apps.bioreactor.batch import migrate
 from runtime import ScanEngine, VirtualClock, load_app
-from runtime._migrate import applies
+from runtime.core._migrate import applies
 from runtime.state import RetainStore, _file
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"

@@ -24,7 +24,7 @@ _BLOCKS = Path(__file__).resolve().parent.parent  # runtime/blocks
 
 def block_classes(module: ModuleType) -> dict[str, type]:
     """The public block classes a pure-Python block module defines, by name."""
-    from runtime._fb import FunctionBlock
+    from runtime.core._fb import FunctionBlock
 
     return {
         name: obj

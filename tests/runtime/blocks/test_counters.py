@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime._fb import FunctionBlock
 from runtime.blocks import CTD, CTU, CTUD
+from runtime.core._fb import FunctionBlock
 from tests.runtime.blocks.helpers import VClock
 
 

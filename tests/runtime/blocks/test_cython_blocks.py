@@ -18,10 +18,10 @@ import pytest
 
 import runtime.blocks as blocks
 import runtime.blocks.pure as pure
-from runtime._fb import CycleContext, FunctionBlock
-from runtime._program import _snap, _walk
 from runtime.blocks._cy import load, python_blocks
 from runtime.blocks._cy._gen import block_modules
+from runtime.core._fb import CycleContext, FunctionBlock
+from runtime.core._program import _snap, _walk
 
 try:
     CY = load()
@@ -95,7 +95,7 @@ def test_selection_follows_the_build_and_the_environment():
 def test_missing_extensions_fall_back_and_warn_once():
     code = (
         "import sys; sys.modules['runtime.blocks._cy.timers'] = None\n"
-        "from runtime._logging import configure_logging\n"
+        "from runtime.core._logging import configure_logging\n"
         "configure_logging('json')\n"
         "import runtime.blocks as b\n"
         "b.log_implementation(); b.log_implementation()\n"
@@ -176,7 +176,7 @@ cdef class DEADBAND(Block):
 
 
 def test_app_pyx_is_built_once_and_imports_as_an_app_module(tmp_path, monkeypatch):
-    from runtime._pyx import PyxBuildError, build_app_extensions
+    from runtime.core._pyx import PyxBuildError, build_app_extensions
 
     monkeypatch.delenv("VPLC_PYX_CACHE", raising=False)
     app = tmp_path / "app"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import runtime.blocks as blocks
-from runtime._fb import FunctionBlock
 from runtime.blocks._cy import python_blocks
+from runtime.core._fb import FunctionBlock
 
 # Besides every block (found in runtime/blocks, not listed here): the constants around them.
 EXPECTED = {

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from runtime._fb import CycleContext, FunctionBlock
 from runtime.blocks._cy._gen import (
     BLOCKS_DIR,
     GenerateError,
@@ -24,6 +23,7 @@ from runtime.blocks._cy._gen import (
     source_hash,
     write_sources,
 )
+from runtime.core._fb import CycleContext, FunctionBlock
 
 HEAD = '''
 """A test block module."""
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from runtime._fb import CycleContext, FunctionBlock
+from runtime.core._fb import CycleContext, FunctionBlock
 
 _N: Final = 4
 '''
@@ -161,7 +161,7 @@ def test_modules_without_blocks_are_not_compiled(tmp_path):
 
 
 def test_a_generated_block_compiles_and_matches_its_python_source(tmp_path, monkeypatch):
-    from runtime._pyx import build_app_extensions
+    from runtime.core._pyx import build_app_extensions
 
     monkeypatch.delenv("VPLC_PYX_CACHE", raising=False)
     package = "_vplc_test_gen_pkg"

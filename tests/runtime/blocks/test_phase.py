@@ -215,8 +215,8 @@ def test_enums_name_every_state_and_command_and_leave_the_state_a_plain_str():
 
 def test_the_compiled_phase_takes_enum_commands_like_the_python_one():
     """Apps pass ``PhaseCommand.START`` to CMD: a typed-str C attribute would refuse it."""
-    from runtime._fb import CycleContext
     from runtime.blocks._cy import python_blocks
+    from runtime.core._fb import CycleContext
 
     for cls in {PHASE, python_blocks()["PHASE"]}:
         ph = cls()

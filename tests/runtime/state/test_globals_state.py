@@ -20,7 +20,7 @@ from runtime.state import (
     take_snapshot,
 )
 from tests.conftest import MakeApp
-from tests.runtime.test_globals import GLOBALS, SHARING, sharing_manifest
+from tests.runtime.core.test_globals import GLOBALS, SHARING, sharing_manifest
 
 
 def _engine(app: LoadedApp) -> ScanEngine:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runtime.manifest import ParameterSpec
+from runtime.core.manifest import ParameterSpec
 from runtime.state._merge import MISSING, Plan, changed_by, decide, merge, migrated, same
 
 NAN = math.nan

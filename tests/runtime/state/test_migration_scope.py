@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runtime import load_app, migration
-from runtime._migrate import Migrate, applies
+from runtime.core._migrate import Migrate, applies
 from runtime.state import RetainStore, change_online, take_snapshot
 from runtime.state.snapshot import plan_snapshot
 from tests.conftest import MakeApp

@@ -1,0 +1,440 @@
+"""The scan engine: cyclic tasks on absolute deadlines, lifecycle STOP/RUN/FAULT, safe outputs."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from enum import StrEnum
+from time import perf_counter_ns
+from typing import Any
+
+import structlog
+
+from hal import Driver, ProcessImage
+from runtime.core._clock import Clock, RealClock, Waker
+from runtime.core._loader import LoadedApp
+from runtime.core._outputs import OutputGuard
+from runtime.core._rt import GcControl, apply_thread_realtime
+from runtime.core._task import Task
+from runtime.core.manifest import OverrunPolicy, RealtimeConfig
+
+# Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
+ProgramGuard = Callable[["Task", str, Exception], bool]
+
+
+class StopScan(Exception):  # noqa: N818 - it is a request, not an error
+    """Raised by a cycle hook to end ``run_until`` on purpose (a bench whose plant diverged).
+
+    Every other exception of a hook is caught, logged once per hook and counted: a hook
+    observes the scan (trace, telemetry, retain, heartbeat) and must not end it.
+    """
+
+
+SWITCH_INTERVAL_S = 0.0002
+_LOG_EVERY = 1000  # after the first overrun of a task, log only every Nth: logging is not free
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class RuntimeState(StrEnum):
+    STOP = "STOP"
+    RUN = "RUN"
+    FAULT = "FAULT"
+
+
+_RUN = RuntimeState.RUN  # read every cycle: a module constant beats the enum class lookup
+
+
+class ScanEngine:
+    """Runs an app's tasks against its drivers on a clock, in priority order, without drift.
+
+    Tasks share one scan thread and are scheduled non-preemptively: at every wake the
+    highest-priority due task runs first (ties in declaration order). Commands from other
+    threads are queued with ``submit`` and run between two cycles, never inside one.
+    """
+
+    def __init__(self, app: LoadedApp, *, clock: Clock | None = None) -> None:
+        self.app = app
+        self.clock: Clock = clock or RealClock()
+        self.image: ProcessImage = app.image
+        self.drivers: list[Driver] = list(app.drivers.values())
+        self.log = structlog.get_logger("vplc.scan").bind(app=app.name)
+        self.outputs = OutputGuard(self.image, log=self.log, fault=self.fault)
+        specs = app.manifest.tasks
+        quickest = min(range(len(specs)), key=lambda i: (specs[i].period_ns, i))
+        self.tasks = [
+            Task(
+                spec,
+                [(p, app.programs[p]) for p in spec.programs],
+                i,
+                # outputs no program asked for are checked by the fastest task
+                outputs=self.outputs.plan(spec.name, spec.programs, fallback=i == quickest),
+            )
+            for i, spec in enumerate(specs)
+        ]
+        self._by_priority = sorted(self.tasks, key=lambda t: (-t.priority, t.order))
+        self.fastest = min(self.tasks, key=lambda t: (t.period_ns, t.order))
+        self.state = RuntimeState.STOP
+        self.fault_reason = ""
+        self.epoch_ns = 0
+        self.now_ns = 0  # app time of the cycle in progress or last finished
+        self.realtime: RealtimeConfig = app.manifest.realtime  # set_realtime may override
+        self.gc = GcControl(enabled=self.realtime.gc_freeze and not self.clock.virtual)
+        self.realtime_report: dict[str, str] = {}
+        self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
+        self._waker = Waker()  # submit() wakes a sleeping scan: commands never wait a period
+        self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
+        self._stop_requested = False
+        self._thread: threading.Thread | None = None
+        self._opened = False
+        self.program_guard: ProgramGuard | None = None
+        self.close_hooks: list[Callable[[ScanEngine], None]] = []  # run first in close()
+        # Sections added to statistics() by parts attached to the engine (e.g. "retain").
+        self.statistics_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.max_sleep_ns = 0  # 0: sleep to the next release (see run_until)
+
+    # ----------------------------------------------------------------- lifecycle commands
+    def start(self) -> None:
+        """STOP → RUN (also FAULT → RUN: the operator's restart after a fault)."""
+        if self.state is not RuntimeState.RUN:
+            self.log.info("lifecycle", old=self.state.value, new="RUN", reason=self.fault_reason)
+            self.state = RuntimeState.RUN
+            self.fault_reason = ""
+
+    def stop(self) -> None:
+        """RUN → STOP: outputs go to their safe values at once."""
+        if self.state is RuntimeState.RUN:
+            self.log.info("lifecycle", old="RUN", new="STOP")
+            self.state = RuntimeState.STOP
+        self._go_safe()
+
+    def reset(self) -> None:
+        """FAULT → STOP (acknowledge the fault, keep outputs safe)."""
+        if self.state is RuntimeState.FAULT:
+            self.log.info("lifecycle", old="FAULT", new="STOP", reason=self.fault_reason)
+            self.state = RuntimeState.STOP
+            self.fault_reason = ""
+
+    def fault(self, reason: str, **details: Any) -> None:
+        """Enter FAULT: outputs safe in this same cycle; the process stays up."""
+        if self.state is not RuntimeState.FAULT:
+            self.log.error("lifecycle", old=self.state.value, new="FAULT", reason=reason, **details)
+        self.state = RuntimeState.FAULT
+        self.fault_reason = reason
+        self._go_safe()
+
+    def _go_safe(self) -> None:
+        lifted = self.image.apply_safe()
+        if lifted:
+            self.log.warning("forces_lifted", points=lifted, state=self.state.value)
+
+    # ----------------------------------------------------------------------- commands
+    def submit(self, command: Callable[[ScanEngine], Any]) -> Future[Any]:
+        """Run ``command(engine)`` on the scan thread between two cycles."""
+        fut: Future[Any] = Future()
+        self._commands.append((command, fut))
+        self._waker.wake()
+        return fut
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            command, fut = self._commands.popleft()
+            try:
+                fut.set_result(command(self))
+            except Exception as exc:
+                fut.set_exception(exc)
+
+    # -------------------------------------------------------------------- the scan
+    def open(self) -> None:
+        """Open drivers and set the schedule's epoch; idempotent."""
+        if self._opened:
+            return
+        for driver in self.drivers:
+            driver.open()
+        self._opened = True
+        self.epoch_ns = self.clock.now_ns()
+        for task in self.tasks:
+            task.next_release_ns = self.epoch_ns
+
+    def close(self) -> None:
+        """Outputs safe, written once more, drivers closed."""
+        if not self._opened:
+            return
+        for hook in self.close_hooks:
+            try:
+                hook(self)
+            except Exception as exc:  # a failing hook must not keep outputs from going safe
+                self.log.error("close_hook_failed", error=repr(exc))
+        if self.state is RuntimeState.RUN:
+            self.state = RuntimeState.STOP
+            self.log.info("lifecycle", old="RUN", new="STOP", reason="shutdown")
+        self._go_safe()
+        for driver in self.drivers:
+            try:
+                driver.write_outputs(self.now_ns)
+            except Exception as exc:
+                self.log.error(
+                    "driver_error", driver=driver.name, phase="final_write", error=str(exc)
+                )
+            driver.close()
+        self._opened = False
+
+    def run_until(self, end_ns: int | None = None) -> None:
+        """Scan until app time ``end_ns`` (exclusive) or until ``request_stop``."""
+        self.open()
+        clock = self.clock
+        while not self._stop_requested:
+            if self._commands:
+                self._run_commands()
+            task = self._next_due()
+            release = task.next_release_ns
+            if end_ns is not None and release - self.epoch_ns >= end_ns:
+                break
+            now = clock.now_ns()
+            if release > now:
+                if clock.virtual and not self._commands:
+                    # Virtual time jumps to exactly this release, where _next_due already
+                    # picked the highest-priority task: nothing to re-check, run it now.
+                    clock.sleep_until(release)
+                    self._cycle(task, release)
+                    continue
+                # A standby waits for a handover command that must run within milliseconds,
+                # not at its next release: it sleeps in slices (``max_sleep_ns``).
+                cap = self.max_sleep_ns
+                if cap and release - now > cap:
+                    clock.sleep_until(now + cap, 0, self._waker)
+                else:
+                    clock.sleep_until(release, task.spin_ns, self._waker)
+                continue  # re-check: a command or a higher-priority task may be due first
+            self._cycle(task, release)
+            if not clock.virtual:
+                nxt = self._next_due().next_release_ns
+                self.gc.maybe_collect(nxt - clock.now_ns())
+
+    def _next_due(self) -> Task:
+        best = self._by_priority[0]
+        for task in self._by_priority:
+            if task.next_release_ns < best.next_release_ns:
+                best = task
+        return best
+
+    def _cycle(self, task: Task, release: int) -> None:
+        clock = self.clock
+        start = clock.now_ns()
+        # Execution time is CPU work, measured on the real counter even in virtual time.
+        work0 = perf_counter_ns()
+        app_now = release - self.epoch_ns
+        self.now_ns = app_now
+        task.ctx.advance(app_now)
+        self._read_inputs(app_now)
+        if self.state is _RUN:
+            self._run_programs(task)
+        plan = task.outputs  # coerce and check what the programs wrote (runtime/core/_outputs.py)
+        bad = plan.scan()
+        if bad is not None or self.outputs.open_episodes:
+            self.outputs.settle(plan, bad, app_now)
+        self._write_outputs(app_now)
+        for hook in task.hooks:
+            try:
+                hook(task, app_now)
+            except StopScan:
+                raise
+            except Exception as exc:
+                self._hook_failed(hook, exc)
+        work = perf_counter_ns() - work0
+        end = clock.now_ns()
+        stats = task.stats
+        stats.cycles += 1
+        stats.latency_hist.record(start - release)
+        stats.exec_hist.record(work)
+        nxt = release + task.period_ns
+        if end > nxt or task.watchdog_ns:  # late, or a watchdog to check: the full path
+            self._schedule_next(task, release, end, end - start)
+        else:
+            task.next_release_ns = nxt
+
+    def _run_programs(self, task: Task) -> None:
+        ctx = task.ctx
+        for name, call in task.calls:
+            try:
+                call(ctx)
+            except Exception as exc:
+                guard = self.program_guard
+                if guard is None or not guard(task, name, exc):
+                    self._program_fault(task, name, exc)
+                return
+            except (SystemExit, KeyboardInterrupt) as exc:
+                if isinstance(exc, KeyboardInterrupt) and _on_main_thread():
+                    raise  # a virtual run scans on the main thread: the operator's Ctrl-C
+                self._program_fault(task, name, exc)  # sys.exit() in logic ends nothing
+                return
+
+    def _program_fault(self, task: Task, name: str, exc: BaseException) -> None:
+        task.stats.faults += 1
+        self.fault(
+            f"program {name!r} raised {type(exc).__name__}: {exc}",
+            task=task.name,
+            program=name,
+            cycle=task.ctx.cycle,
+            traceback=traceback.format_exc(),
+        )
+
+    def _hook_failed(self, hook: Callable[..., Any], exc: Exception) -> None:
+        """Count a cycle hook's exception; log the first of each hook with its traceback.
+
+        The hook stays attached: most failures pass (a full disk, a broker away) and a
+        removed hook would silently stop tracing or checkpointing; the count shows in
+        ``statistics()["hook_errors"]``.
+        """
+        name = getattr(hook, "__qualname__", None) or type(hook).__qualname__
+        count = self.hook_errors.get(name, 0) + 1
+        self.hook_errors[name] = count
+        if count == 1:
+            self.log.error(
+                "cycle_hook_failed",
+                hook=name,
+                error=repr(exc),
+                traceback=traceback.format_exc(),
+                note="the hook stays attached; later failures are only counted",
+            )
+
+    def _read_inputs(self, app_now: int) -> None:
+        for driver in self.drivers:
+            try:
+                driver.read_inputs(app_now)
+            except Exception as exc:
+                self.fault(
+                    f"driver {driver.name!r} failed reading inputs: {exc}",
+                    driver=driver.name,
+                    traceback=traceback.format_exc(),
+                )
+
+    def _write_outputs(self, app_now: int) -> None:
+        for driver in self.drivers:
+            try:
+                driver.write_outputs(app_now)
+            except Exception as exc:
+                self.fault(
+                    f"driver {driver.name!r} failed writing outputs: {exc}",
+                    driver=driver.name,
+                    traceback=traceback.format_exc(),
+                )
+
+    def _schedule_next(self, task: Task, release: int, end: int, exec_ns: int) -> None:
+        period = task.period_ns
+        nxt = release + period
+        overrun = end > nxt or (task.watchdog_ns and exec_ns > task.watchdog_ns)
+        if overrun:
+            stats = task.stats
+            stats.overruns += 1
+            if end > nxt:
+                behind = (end - nxt) // period  # releases that are entirely in the past
+                # warn: the pending release runs at once, late; skip/fault: never run late.
+                dropped = behind if task.policy is OverrunPolicy.WARN else behind + 1
+                nxt += dropped * period
+                stats.skipped += dropped
+            if stats.overruns == 1 or stats.overruns % _LOG_EVERY == 0:
+                self.log.warning(
+                    "overrun",
+                    task=task.name,
+                    cycle=task.ctx.cycle,
+                    exec_us=exec_ns // 1000,
+                    period_us=period // 1000,
+                    overruns=stats.overruns,
+                    policy=task.policy.value,
+                )
+            if task.policy is OverrunPolicy.FAULT and self.state is RuntimeState.RUN:
+                self.fault(
+                    f"task {task.name!r} overran its period (watchdog policy 'fault')",
+                    task=task.name,
+                    cycle=task.ctx.cycle,
+                    exec_us=exec_ns // 1000,
+                )
+                self._write_outputs(self.now_ns)
+        task.next_release_ns = nxt
+
+    # ------------------------------------------------------------ real-time thread
+    def start_thread(self) -> None:
+        """Run the scan in its own thread with the manifest's real-time settings."""
+        rt = self.realtime
+
+        # Another busy thread (the live view, a network bridge) holds the GIL for up to the
+        # switch interval (5 ms by default) before the scan can run: shorten it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+        def body() -> None:
+            self.realtime_report = apply_thread_realtime(
+                fifo_priority=rt.fifo_priority, cpus=rt.cpus, timer_slack_ns=rt.timer_slack_ns
+            )
+            self.gc.freeze()
+            try:
+                self.run_until(None)
+            except BaseException as exc:  # the scan must never die silently
+                self.log.critical(
+                    "scan_thread_died", error=repr(exc), traceback=traceback.format_exc()
+                )
+                self.fault(f"scan thread died: {exc!r}")
+                raise
+            finally:
+                self.gc.release()
+
+        self._thread = threading.Thread(target=body, name=f"scan-{self.app.name}", daemon=True)
+        self._thread.start()
+
+    def set_realtime(
+        self,
+        *,
+        fifo_priority: int | None = None,
+        cpus: list[int] | None = None,
+        spin_us: int | None = None,
+    ) -> None:
+        """Override the manifest's real-time settings before ``start_thread`` (CLI flags).
+
+        Operators tune these per machine (which core is isolated, whether SCHED_FIFO is
+        allowed), so they must not need an edit of the app, which is versioned and audited.
+        ``spin_us`` applies to every task.
+        """
+        update: dict[str, Any] = {}
+        if fifo_priority is not None:
+            update["fifo_priority"] = fifo_priority
+        if cpus is not None:
+            update["cpus"] = cpus
+        self.realtime = RealtimeConfig.model_validate(self.realtime.model_dump() | update)
+        if spin_us is not None:
+            for task in self.tasks:
+                task.spin_ns = spin_us * 1000
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "app": self.app.name,
+            "version": self.app.version,
+            "state": self.state.value,
+            "fault_reason": self.fault_reason,
+            "app_time_s": self.now_ns / 1e9,
+            "gc_collections": list(self.gc.collections),
+            "gc_process_collections": self.gc.process_collections(),
+            "realtime": dict(self.realtime_report),
+            "outputs": self.outputs.statistics(),
+            "hook_errors": dict(self.hook_errors),
+            "tasks": {
+                t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
+                for t in self.tasks
+            },
+        } | {name: source() for name, source in self.statistics_sources.items()}

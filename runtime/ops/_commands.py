@@ -1,0 +1,346 @@
+"""Operator commands: pydantic models, validation against the app, applying them between cycles."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+from hal import coerce
+from runtime.blocks import ALARM, PHASE
+from runtime.core._fb import FunctionBlock
+
+if TYPE_CHECKING:
+    from runtime.core._engine import ScanEngine
+
+__all__ = [
+    "AckAlarmCommand",
+    "Command",
+    "CommandResponse",
+    "ForceCommand",
+    "HandoverCommand",
+    "LifecycleCommand",
+    "PhaseCommand",
+    "SetParameterCommand",
+    "UnforceCommand",
+    "apply_command",
+    "find_block",
+]
+
+CommandValue = StrictBool | StrictInt | StrictFloat | StrictStr
+CommandId = Annotated[StrictStr, Field(min_length=1, max_length=128)] | StrictInt
+
+
+class _CommandBase(BaseModel):
+    """What every command carries: an id to answer to, when it was sent, who sends it, and why.
+
+    ``id`` and ``ts`` make a command single-use: an id is accepted once per user, and a ``ts``
+    outside the policy's window (``runtime.ops._access.CommandPolicy``) is refused as stale.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: CommandId
+    ts: AwareDatetime = Field(
+        description="when the sender sent it: ISO 8601 with a zone (e.g. 2025-03-01T08:00:00Z) "
+        "or Unix seconds"
+    )
+    user: str = Field(min_length=1, max_length=64)
+    token: str | None = Field(default=None, max_length=256, repr=False)
+    role: str | None = Field(default=None, max_length=64)
+    reason: str = Field(default="", max_length=1000, description="why (goes to the audit log)")
+
+
+class LifecycleCommand(_CommandBase):
+    """start (STOP/FAULT → RUN), stop (RUN → STOP, outputs safe), reset (FAULT → STOP)."""
+
+    cmd: Literal["start", "stop", "reset"]
+
+
+class SetParameterCommand(_CommandBase):
+    """Write a declared parameter or setpoint; the manifest's type and range apply."""
+
+    cmd: Literal["set_parameter"]
+    name: str = Field(max_length=128)
+    value: CommandValue
+
+
+class ForceCommand(_CommandBase):
+    """Force a point to a value (debugging); visible in telemetry and status."""
+
+    cmd: Literal["force"]
+    point: str = Field(max_length=128)
+    value: CommandValue
+
+
+class UnforceCommand(_CommandBase):
+    cmd: Literal["unforce"]
+    point: str = Field(max_length=128)
+
+
+class AckAlarmCommand(_CommandBase):
+    """Acknowledge an ALARM block, named by instance path ``program.path``."""
+
+    cmd: Literal["ack_alarm"]
+    block: str = Field(max_length=256)
+
+
+class PhaseCommand(_CommandBase):
+    """An ISA-88 command (START, HOLD, RESTART, STOP, ABORT, RESET) to a PHASE block."""
+
+    cmd: Literal["phase"]
+    block: str = Field(max_length=256)
+    command: str = Field(max_length=32)
+
+
+class HandoverCommand(_CommandBase):
+    """Blue-green handover steps (``runtime.state._handover``): release, claim, resume, status."""
+
+    cmd: Literal["handover_release", "handover_claim", "handover_resume", "handover_status"]
+    release: dict[str, Any] | None = Field(default=None, description="claim: release answer")
+    epoch: StrictInt | None = Field(default=None, ge=0, description="claim/resume: epoch")
+    prefer: Literal["new", "running"] | None = Field(
+        default=None, description="claim: state merge conflicts (another version's snapshot)"
+    )
+    strict: bool = Field(default=False, description="claim: refuse unresolved conflicts")
+
+
+Command = Annotated[
+    HandoverCommand
+    | LifecycleCommand
+    | SetParameterCommand
+    | ForceCommand
+    | UnforceCommand
+    | AckAlarmCommand
+    | PhaseCommand,
+    Field(discriminator="cmd"),
+]
+
+
+class CommandResponse(BaseModel):
+    """The answer to one command; ``old``/``new`` show what changed (None when nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | int | None
+    cmd: str | None = None
+    status: Literal["accepted", "refused"]
+    reason: str = ""
+    old: Any = None
+    new: Any = None
+    user: str | None = None
+    ts: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+
+class RefusedError(Exception):
+    """Raised while validating or applying a command; the message is the response's reason."""
+
+
+# An action runs on the scan thread and returns (old, new) or raises RefusedError.
+_Action = Callable[["ScanEngine"], tuple[Any, Any]]
+
+
+def find_block(engine: ScanEngine, path: str) -> FunctionBlock:
+    """The block at ``program.instance.path`` (as ``Program.blocks()`` names it)."""
+    prog_name, _, inner = path.partition(".")
+    program = engine.app.programs.get(prog_name)
+    if program is None:
+        raise RefusedError(f"no program {prog_name!r} (programs: {', '.join(engine.app.programs)})")
+    for bpath, block in program.blocks():
+        if bpath == inner:
+            return block
+    raise RefusedError(f"program {prog_name!r} has no block {inner!r}")
+
+
+def _lifecycle(cmd: LifecycleCommand) -> _Action:
+    def action(engine: ScanEngine) -> tuple[Any, Any]:
+        old = engine.state.value
+        if cmd.cmd == "start":
+            engine.start()
+        elif cmd.cmd == "stop":
+            engine.stop()
+        else:
+            if old != "FAULT":
+                raise RefusedError(f"reset acknowledges a FAULT; the runtime is in {old}")
+            engine.reset()
+        return old, engine.state.value
+
+    return action
+
+
+def _set_parameter(engine: ScanEngine, cmd: SetParameterCommand) -> _Action:
+    param = engine.app.parameters.get(cmd.name)
+    if param is None:
+        known = ", ".join(engine.app.parameters) or "none"
+        raise RefusedError(f"unknown parameter {cmd.name!r} (parameters: {known})")
+    try:
+        checked = param.spec.check(cmd.value)
+    except (TypeError, ValueError) as exc:
+        raise RefusedError(str(exc)) from None
+    return lambda _engine: (param.set(checked), checked)
+
+
+def _force(engine: ScanEngine, cmd: ForceCommand | UnforceCommand) -> _Action:
+    if cmd.point not in engine.image:
+        raise RefusedError(f"unknown point {cmd.point!r}")
+    point = engine.image[cmd.point]
+    if isinstance(cmd, UnforceCommand):
+
+        def unforce(_engine: ScanEngine) -> tuple[Any, Any]:
+            if not point.forced:
+                raise RefusedError(f"point {point.name!r} is not forced")
+            old = point.forced_value
+            point.unforce()
+            return old, None
+
+        return unforce
+    try:
+        value = coerce(point.type, cmd.value)
+    except (TypeError, ValueError) as exc:
+        raise RefusedError(f"point {point.name!r}: {exc}") from None
+    rng = point.spec.range
+    if rng is not None and isinstance(value, int | float) and not rng[0] <= value <= rng[1]:
+        raise RefusedError(f"point {point.name!r}: {value} is outside its range {list(rng)}")
+
+    def force(_engine: ScanEngine) -> tuple[Any, Any]:
+        old = point.forced_value if point.forced else point.value
+        point.force(value)
+        return old, value
+
+    return force
+
+
+def _ack(engine: ScanEngine, cmd: AckAlarmCommand) -> _Action:
+    block = find_block(engine, cmd.block)
+    if not isinstance(block, ALARM):
+        raise RefusedError(f"block {cmd.block!r} is a {type(block).__name__}, not an ALARM")
+
+    def ack(_engine: ScanEngine) -> tuple[Any, Any]:
+        old = block.UNACKED
+        block.acknowledge()
+        return {"unacked": old}, {"unacked": block.UNACKED}
+
+    return ack
+
+
+def _phase(engine: ScanEngine, cmd: PhaseCommand) -> _Action:
+    block = find_block(engine, cmd.block)
+    if not isinstance(block, PHASE):
+        raise RefusedError(f"block {cmd.block!r} is a {type(block).__name__}, not a PHASE")
+
+    def phase(_engine: ScanEngine) -> tuple[Any, Any]:
+        result = block.command(cmd.command)
+        if not result.accepted:
+            raise RefusedError(f"phase {cmd.block!r}: {cmd.command!r} {result.reason}")
+        return result.state_before, result.state_after
+
+    return phase
+
+
+def _handover(engine: ScanEngine, cmd: HandoverCommand) -> _Action:
+    from runtime.state._handover import HandoverError, agent_for
+
+    agent = agent_for(engine)
+    if agent is None:
+        raise RefusedError("no handover here: the app has no driver with output ownership")
+    if cmd.cmd == "handover_claim" and (cmd.release is None or cmd.epoch is None):
+        raise RefusedError("handover_claim needs release (the old instance's answer) and epoch")
+
+    def step(_engine: ScanEngine) -> tuple[Any, Any]:
+        before = agent.mode
+        try:
+            if cmd.cmd == "handover_release":
+                return before, agent.release()
+            if cmd.cmd == "handover_claim":
+                assert cmd.release is not None and cmd.epoch is not None
+                return before, agent.claim(
+                    cmd.release, cmd.epoch, prefer=cmd.prefer, strict=cmd.strict
+                )
+            if cmd.cmd == "handover_resume":
+                return before, agent.resume(cmd.epoch)
+            return before, agent.status()
+        except HandoverError as exc:
+            raise RefusedError(str(exc)) from None
+
+    return step
+
+
+def _action_for(engine: ScanEngine, cmd: Any) -> _Action:
+    if isinstance(cmd, HandoverCommand):
+        return _handover(engine, cmd)
+    if isinstance(cmd, LifecycleCommand):
+        return _lifecycle(cmd)
+    if isinstance(cmd, SetParameterCommand):
+        return _set_parameter(engine, cmd)
+    if isinstance(cmd, ForceCommand | UnforceCommand):
+        return _force(engine, cmd)
+    if isinstance(cmd, AckAlarmCommand):
+        return _ack(engine, cmd)
+    if isinstance(cmd, PhaseCommand):
+        return _phase(engine, cmd)
+    raise RefusedError(f"unsupported command {type(cmd).__name__}")
+
+
+def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> CommandResponse:
+    """Validate ``cmd`` against the app, run it between two cycles, and say what changed.
+
+    Never raises for a bad command: every problem becomes a refused response. If the scan
+    does not pick the command up within ``timeout_s`` it is withdrawn (and never runs
+    later), because an operator told "refused" must be able to trust that nothing happened.
+    """
+
+    def answer(
+        status: Literal["accepted", "refused"], reason: str = "", old: Any = None, new: Any = None
+    ) -> CommandResponse:
+        return CommandResponse(
+            id=cmd.id, cmd=cmd.cmd, status=status, reason=reason, old=old, new=new, user=cmd.user
+        )
+
+    try:
+        action = _action_for(engine, cmd)
+    except RefusedError as exc:
+        return answer("refused", str(exc))
+    gate = threading.Lock()
+    phase = {"started": False, "withdrawn": False}
+
+    def guarded(eng: ScanEngine) -> tuple[bool, Any, Any]:
+        with gate:
+            if phase["withdrawn"]:
+                return False, "withdrawn", None
+            phase["started"] = True
+        try:
+            old, new = action(eng)
+        except RefusedError as exc:
+            return False, str(exc), None
+        return True, old, new
+
+    future = engine.submit(guarded)
+    try:
+        ok, old, new = future.result(timeout=timeout_s)
+    except FutureTimeout:
+        with gate:
+            phase["withdrawn"] = not phase["started"]
+        if phase["withdrawn"]:
+            return answer("refused", f"the scan did not take the command within {timeout_s} s")
+        try:
+            ok, old, new = future.result(timeout=timeout_s)
+        except Exception as exc:
+            return answer("refused", f"internal error: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # an action bug must not become an unanswered command
+        return answer("refused", f"internal error: {type(exc).__name__}: {exc}")
+    if not ok:
+        return answer("refused", str(old))
+    return answer("accepted", "", old, new)
