@@ -12,6 +12,7 @@ to the kinds the connection state logs (see :data:`hal.mqtt._state.HINTS`).
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,10 @@ _AUTH = {"Bad user name or password", "Not authorized", "Bad authentication meth
 # MQTT 3.1.1 CONNACK return codes, should a broker's refusal arrive as a bare number.
 _V311_CONNACK = {1: "protocol", 2: "client_id", 3: "refused", 4: "auth", 5: "auth"}
 _NORMAL = {"Success", "Normal disconnection"}
+# Nagle's algorithm held a small message (a command's answer) while the previous one was
+# unacknowledged, until the peer's delayed ACK: ~40 ms per answer (tests/bench/bench_commands.py).
+# MQTT messages are whole packets already, written as they are queued: send them at once.
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ def new_client(
         tls_context=tls,
         queue_type=queue_type,
         max_queued_incoming_messages=max_inbound,
+        socket_options=_SOCKET_OPTIONS,  # set by aiomqtt on the socket once it is connected
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import socket
@@ -424,3 +425,28 @@ def test_a_takeover_is_reported_as_a_client_id_collision() -> None:
     assert state.as_dict()["takeovers"] == 1
     assert "same client id 'cid'" in (state.as_dict()["collision"] or "")
     assert "mqtt_client_id_collision" in [e for e, _ in records]
+
+
+def _sockets_to(port: int) -> list[socket.socket]:
+    """This process's open sockets connected to ``port`` (found by the garbage collector)."""
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, socket.socket) and obj.family == socket.AF_INET and obj.fileno() >= 0:
+            with contextlib.suppress(OSError):
+                if obj.getpeername()[1] == port:
+                    found.append(obj)
+    return found
+
+
+def test_the_session_socket_sends_without_nagle_delay(own_broker: Broker) -> None:
+    """TCP_NODELAY: a command's answer must not wait for the ACK of the previous message."""
+    session = MqttSession(BrokerOptions(port=own_broker.port), SessionHandler(), client_id="t-nd",
+                          name="t-nd")  # fmt: skip
+    session.start()
+    try:
+        assert session.connected.wait(5)
+        socks = _sockets_to(own_broker.port)
+        assert len(socks) == 1, socks
+        assert socks[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        session.stop()
