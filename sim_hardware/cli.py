@@ -79,7 +79,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> ServeOptions:
-    # imported here: registering the command must not load paho for every vplc call
+    # imported here: registering the command must not load aiomqtt for every vplc call
     from sim_hardware.serve import ServeOptions
 
     params: dict[str, Any] = {}
@@ -112,7 +112,7 @@ _FLAGS = ("host", "port", "username", "ca_file", "cert_file", "key_file")
 
 def _broker(args: argparse.Namespace) -> BrokerOptions:
     """The broker connection from ``--broker FILE`` or from the flags (not both)."""
-    # imported here, like serve: registering the command must not load paho for every call
+    # imported here, like serve: registering the command must not load aiomqtt for every call
     from hal.mqtt import BrokerOptions, load_broker_options
 
     given = [f"--{f.replace('_', '-')}" for f in _FLAGS if getattr(args, f) is not None]

@@ -26,9 +26,10 @@ ALLOWED: dict[str, set[str]] = {
 }
 # hal.mqtt is the one MQTT session shared by the bridge and driver (runtime), `sim serve`
 # (sim_hardware) and the blue-green deployer (containers): it must live in a layer all of them
-# may import, which is hal. Only that sub-package may use the MQTT client library (and PyYAML
-# for a broker file); the rest of hal stays stdlib + pydantic, and `import hal` does not load it.
-SUBPACKAGE_ALLOWED = {("hal", "mqtt"): {"paho", "yaml"}}
+# may import, which is hal. Only that sub-package may use the MQTT client library, aiomqtt (and
+# PyYAML for a broker file); the rest of hal stays stdlib + pydantic, and `import hal` does not
+# load it. paho-mqtt comes with aiomqtt and is used by none of our modules, hal.mqtt included.
+SUBPACKAGE_ALLOWED = {("hal", "mqtt"): {"aiomqtt", "yaml"}}
 THIRD_PARTY_OK = {"runtime", "containers"}
 # plc_apps see only the public API: runtime, runtime.blocks and hal (no private modules).
 PUBLIC_FOR_APPS = {"runtime", "runtime.blocks", "hal"}
@@ -85,7 +86,10 @@ def test_nothing_imports_containers() -> None:
 
 
 def test_import_hal_does_not_load_the_mqtt_client() -> None:
-    code = "import sys, hal; print([m for m in sys.modules if m == 'hal.mqtt' or 'paho' in m])"
+    code = (
+        "import sys, hal; print([m for m in sys.modules "
+        "if m == 'hal.mqtt' or m.split('.')[0] in ('aiomqtt', 'paho')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -100,6 +104,33 @@ def test_mqtt_client_library_only_in_hal_mqtt() -> None:
         and path.relative_to(ROOT).parts[:2] != ("hal", "mqtt")
     ]
     assert not found, "\n".join(found)
+
+
+def _foreign_private_attributes(path: Path) -> list[str]:
+    """``x._name`` where x is not self/cls (or a dunder): reaching into another object."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not (node.attr.startswith("__") and node.attr.endswith("__"))
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses .{node.attr}")
+    return found
+
+
+def test_hal_mqtt_uses_only_the_public_api_of_its_client() -> None:
+    """aiomqtt's private attributes (``client._client`` and the like) change without notice."""
+    found = [v for p in sorted((ROOT / "hal" / "mqtt").glob("*.py"))
+             for v in _foreign_private_attributes(p)]  # fmt: skip
+    assert not found, "\n".join(found)
+    probe = ROOT / "hal" / "mqtt" / "_private_probe.py"
+    probe.write_text("def f(client):\n    return client._client\n")
+    try:
+        assert len(_foreign_private_attributes(probe)) == 1  # the check can fail
+    finally:
+        probe.unlink()
 
 
 def test_checker_catches_a_violation(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Used by the runtime's bridge and ``mqtt`` driver, by ``vplc sim serve`` (sim_hardware) and by the
 blue-green deployer (containers). It lives in ``hal`` because ``hal`` is the one layer all of
-them may import; it is the only part of ``hal`` that may import paho-mqtt (and PyYAML, for a
-broker file), and ``import hal`` does not load it (tests/test_layering.py checks both).
+them may import; it is the only part of ``hal`` that may import the MQTT client, aiomqtt 2.x
+(and PyYAML, for a broker file), and ``import hal`` does not load it (tests/test_layering.py
+checks both).
 """
 
 from hal.mqtt._options import (

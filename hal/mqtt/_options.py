@@ -88,7 +88,13 @@ class BrokerOptions(_Strict):
         default="5", description="5 names the broker's reasons (e.g. session taken over)"
     )
     keepalive_s: int = Field(default=10, ge=2, le=3600)
-    connect_timeout_s: float = Field(default=5.0, ge=0.1, le=600)
+    connect_timeout_s: float = Field(
+        default=5.0,
+        ge=0.1,
+        le=600,
+        description="the wait for the broker's CONNACK (and SUBACKs: twice it); the TCP "
+        "connect itself is bounded by paho-mqtt's own 5 s, which aiomqtt does not expose",
+    )
     reconnect_min_s: float = Field(default=0.2, ge=0.01, le=3600)
     reconnect_max_s: float = Field(default=30.0, ge=0.01, le=3600)
 

@@ -4,7 +4,8 @@ A user supplies a :class:`SessionHandler`; the session calls it on every (re)con
 subscriptions are acknowledged, runs its ``serve`` coroutine and feeds it the inbound messages
 until the connection drops (then backs off and reconnects) or a stop is requested (then it
 lets the handler say its last words and disconnects cleanly, so the last will is not sent).
-Each connection is a :class:`hal.mqtt._wire.Wire` (paho-mqtt on the loop).
+Each connection attempt is a new ``aiomqtt.Client`` (aiomqtt 2.x, public API only); its
+messages are published by the connection's :class:`hal.mqtt._outbox.Outbox`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,36 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+import aiomqtt
+
 from hal.mqtt._options import BrokerOptions, check_transport
-from hal.mqtt._state import ConnectionState, EventLog, MqttError, StdlibLog, register_connection
-from hal.mqtt._wire import Inbound, Will, Wire
+from hal.mqtt._outbox import Outbox
+from hal.mqtt._state import (
+    ConnectionState,
+    EventLog,
+    MqttError,
+    StdlibLog,
+    classify,
+    register_connection,
+)
+from hal.mqtt._wire import (
+    Inbound,
+    Will,
+    connect_error,
+    drop_error,
+    inbound,
+    inbox_type,
+    new_client,
+    reason_text,
+    refused,
+)
 
 __all__ = ["Inbound", "MqttSession", "SessionHandler", "Will"]
 
 _STABLE_S = 10.0  # a session that lasted this long resets the reconnect backoff
 _INBOUND_CAPACITY = 100_000
 _STOP_GRACE_S = 3.0  # the handler's last words and the DISCONNECT, at most
+_DROP_SETTLE_S = 0.5  # a refused publish: time for the receiver to learn why the link dropped
 
 
 class SessionHandler:
@@ -56,7 +78,7 @@ class MqttSession:
     daemon thread of its own. ``connected`` (a threading.Event) is set while the session is
     up with its subscriptions in place. Publishing goes through ``publish`` (awaits the
     broker's acknowledgement for QoS ≥ 1) or ``publish_nowait`` (queues, for QoS 0), both on
-    the session's loop; from another thread use ``call``.
+    the session's loop and sent in call order; from another thread use ``call``.
     """
 
     def __init__(
@@ -84,11 +106,14 @@ class MqttSession:
         )
         self.connected = threading.Event()
         self.inbound_dropped = 0
+        self._outbound_dropped = 0  # of connections that ended
+        self._was_up = False
         self._subs: dict[str, int] = dict(subscriptions)
-        self._wire: Wire | None = None
+        self._client: aiomqtt.Client | None = None
+        self._outbox: Outbox | None = None
+        self._inbox_type = inbox_type(self._inbound_overflow)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._inbox: asyncio.Queue[Inbound] | None = None
         self._thread: threading.Thread | None = None
         register_connection(self)
 
@@ -160,23 +185,21 @@ class MqttSession:
         backoff = o.reconnect_min_s
         self.state.stopped = False
         while not stop.is_set():
-            was_up = False
+            self._was_up = False
             started = time.monotonic()
             try:
-                wire = await self._connect(stop)
-                was_up = True
-                if await self._serve(wire):
+                if await self._attempt(stop):
                     return
             except MqttError as err:
-                if stop.is_set() and not was_up:
+                if stop.is_set() and not self._was_up:
                     return  # asked to stop while connecting: not a failure to report
-                self._went_down(err, was_up=was_up)
+                self._went_down(err, was_up=self._was_up)
                 # Only a session that lasted resets the backoff: a flapping one, or one a
                 # twin on our client id took over, keeps backing off.
                 if err.kind != "takeover" and time.monotonic() - started >= _STABLE_S:
                     backoff = o.reconnect_min_s
             finally:
-                self._release()
+                self.connected.clear()
             # Jitter spreads the reconnects of many clients after a broker restart.
             delay = backoff * random.uniform(0.8, 1.2)
             backoff = min(backoff * 2, o.reconnect_max_s)
@@ -194,42 +217,103 @@ class MqttSession:
         except Exception:
             self.log.error("mqtt_handler_error", who=self.name, traceback=traceback.format_exc())
 
-    async def _serve(self, wire: Wire) -> bool:
-        """Subscriptions, the handler's session; True after a clean stop, raises on a drop."""
+    async def _attempt(self, stop: asyncio.Event) -> bool:
+        """One connection from CONNECT to its end: True after a clean stop, else raises."""
+        client = new_client(
+            self.options,
+            client_id=self.client_id,
+            will=self.will,
+            queue_type=self._inbox_type,
+            max_inbound=_INBOUND_CAPACITY,
+        )
+        if not await self._enter(client, stop):
+            return True
+        self._was_up = True
+        outbox = Outbox(client, log=self.log, name=self.name)
+        try:
+            await self._subscribe(client, list(self._subs.items()))
+            self._client, self._outbox = client, outbox
+            await self._serve(client, outbox)
+            return True
+        finally:
+            self._client = self._outbox = None
+            self.connected.clear()
+            self._outbound_dropped += outbox.dropped
+            outbox.close(MqttError("closed", "the session ended"))
+            await self._leave(client)
+
+    async def _enter(self, client: aiomqtt.Client, stop: asyncio.Event) -> bool:
+        """Connect; False if a stop came first. Raises a classified MqttError."""
+        entering = asyncio.ensure_future(client.__aenter__())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([entering, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not entering.done():
+            # Abandoned, paho would go on connecting on its executor thread and this loop
+            # would then serve the socket: a ghost session under our client id. So the
+            # attempt in flight ends first (its connect and CONNACK waits are bounded).
+            await asyncio.wait([entering])
+            if not entering.cancelled() and entering.exception() is None:
+                await self._leave(client)
+            return False
+        try:
+            entering.result()
+        except aiomqtt.MqttError as err:
+            raise connect_error(err, self.options) from None
+        except Exception as exc:
+            raise classify(exc, endpoint=self.options.endpoint) from None
+        return True
+
+    async def _leave(self, client: aiomqtt.Client) -> None:
+        """DISCONNECT if still connected (the broker then drops the will); bounded."""
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            await asyncio.wait_for(client.__aexit__(None, None, None), _STOP_GRACE_S)
+
+    async def _serve(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        """The handler's session until a stop (its goodbye, then returns) or a drop (raises)."""
         assert self._stop is not None
-        await self._subscribe(wire, list(self._subs.items()))
         self.state.up()
         self.connected.set()
-        down = wire.down
-        tasks: list[asyncio.Future[Any]] = [
-            asyncio.create_task(self._guard(self.handler.on_connect(self))),
-            asyncio.create_task(self._receive()),
+        receiver = asyncio.create_task(self._receive(client))
+        handler: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._guard(self.handler.on_connect(self)))
         ]
-        stopper: asyncio.Future[Any] = asyncio.create_task(self._stop.wait())
-        running: asyncio.Task[None] | None = None
+        publishers = outbox.start()
+        stopper = asyncio.create_task(self._stop.wait())
+        serving = False
         try:
             while True:
                 done, _ = await asyncio.wait(
-                    [*tasks, stopper, down], return_when=asyncio.FIRST_COMPLETED
+                    [*handler, receiver, *publishers, stopper],
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-                if down in done:
-                    down.result()  # raises the reason of the drop
                 if stopper in done:
                     break
                 for task in done:
-                    if task.exception() is not None and down.done():
-                        down.result()  # the drop's own reason, not its echo
-                    task.result()  # a failed handler task raises (MqttError) here
-                    tasks.remove(task)
-                    if running is None:  # on_connect() finished: the session's own work
-                        running = asyncio.create_task(self._guard(self.handler.serve(self)))
-                        tasks.append(running)
+                    if task.exception() is not None:
+                        raise await self._why(task, receiver)
+                    handler.remove(task)  # only a handler's coroutine ends without an error
+                    if not serving:  # on_connect() finished: the session's own work
+                        serving = True
+                        handler.append(asyncio.create_task(self._guard(self.handler.serve(self))))
         finally:
-            for task in [*tasks, stopper]:
+            for task in [*handler, receiver, stopper]:
                 task.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
-        await self._goodbye(wire)
-        return True
+            await asyncio.gather(*handler, receiver, stopper, return_exceptions=True)
+        await self._goodbye(outbox)
+
+    async def _why(self, task: asyncio.Task[Any], receiver: asyncio.Task[None]) -> BaseException:
+        """Why the session ends; a failed publish defers to the receiver, which knows the
+        reason of a drop (paho refuses a publish only once the connection is gone)."""
+        exc = task.exception()
+        assert exc is not None
+        if isinstance(exc, MqttError) and exc.kind == "closed" and not receiver.done():
+            await asyncio.wait([receiver], timeout=_DROP_SETTLE_S)
+        if receiver.done() and not receiver.cancelled() and receiver.exception() is not None:
+            return receiver.exception() or exc
+        return exc
 
     async def _guard(self, coro: Any) -> None:
         """A handler's coroutine; a bug in it becomes a logged drop, never a dead thread."""
@@ -246,67 +330,48 @@ class MqttSession:
             )
             raise MqttError("protocol", f"handler failed: {exc!r}") from exc
 
-    async def _goodbye(self, wire: Wire) -> None:
+    async def _goodbye(self, outbox: Outbox) -> None:
         try:
             await asyncio.wait_for(self._guard(self.handler.on_stop(self)), _STOP_GRACE_S)
         except (MqttError, TimeoutError) as exc:
             self.log.warning("mqtt_goodbye_incomplete", who=self.name, error=str(exc))
-        await wire.disconnect(_STOP_GRACE_S)
+        if not await outbox.flush(_STOP_GRACE_S):
+            self.log.warning(
+                "mqtt_goodbye_incomplete", who=self.name, error="messages unsent at DISCONNECT"
+            )
         self.connected.clear()
         self.state.connected = False
 
-    async def _receive(self) -> None:
-        assert self._inbox is not None
-        inbox = self._inbox
-        while True:
-            msg = await inbox.get()
-            await self._guard(self.handler.on_message(self, msg))
-
-    # ------------------------------------------------------------------ connecting
-    async def _connect(self, stop: asyncio.Event) -> Wire:
-        """A new connection, accepted by the broker; raises a classified MqttError."""
-        self._inbox = asyncio.Queue(_INBOUND_CAPACITY)
-        wire = Wire(self.options, client_id=self.client_id, will=self.will, deliver=self._deliver)
-        self._wire = wire
-        wire.down.add_done_callback(lambda _: self.connected.clear())
-        await wire.open(stop)
-        return wire
-
-    def _release(self) -> None:
-        """Forget the connection that ended (its socket, its waiters)."""
-        wire, self._wire = self._wire, None
-        if wire is not None:
-            wire.close()
-        self.connected.clear()
-
-    def _deliver(self, msg: Inbound) -> None:
-        inbox = self._inbox
-        if inbox is None:
-            return
+    async def _receive(self, client: aiomqtt.Client) -> None:
         try:
-            inbox.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.inbound_dropped += 1
-            if self.inbound_dropped == 1 or self.inbound_dropped % 10_000 == 0:
-                self.log.error(
-                    "mqtt_inbound_overflow",
-                    who=self.name,
-                    dropped=self.inbound_dropped,
-                    capacity=_INBOUND_CAPACITY,
-                )
+            async for message in client.messages:
+                await self._guard(self.handler.on_message(self, inbound(message)))
+        except aiomqtt.MqttError as err:
+            raise drop_error(err, self.options.endpoint) from None
+        raise MqttError("closed", f"{self.options.endpoint}: the message stream ended")
+
+    def _inbound_overflow(self) -> None:
+        self.inbound_dropped += 1
+        if self.inbound_dropped == 1 or self.inbound_dropped % 10_000 == 0:
+            self.log.error(
+                "mqtt_inbound_overflow",
+                who=self.name,
+                dropped=self.inbound_dropped,
+                capacity=_INBOUND_CAPACITY,
+            )
 
     # ------------------------------------------------------------------ while connected
-    def _require(self) -> Wire:
-        wire = self._wire
-        if wire is None or wire.down.done() or not self.connected.is_set():
+    def _require(self) -> Outbox:
+        outbox = self._outbox
+        if outbox is None or not self.connected.is_set():
             raise MqttError("closed", "not connected")
-        return wire
+        return outbox
 
     def publish_nowait(
         self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False
     ) -> None:
-        """Queue one message (on the session's loop); QoS 0 is then fire-and-forget."""
-        self._require().publish_nowait(topic, payload, qos, retain)
+        """Queue one message (on the session's loop); sent in call order, nothing awaited."""
+        self._require().put(topic, payload, qos, retain)
 
     async def publish(
         self,
@@ -317,12 +382,15 @@ class MqttSession:
         retain: bool = False,
         timeout: float | None = None,
     ) -> None:
-        """Publish; for QoS ≥ 1 return once the broker acknowledged it."""
-        wire = self._require()
-        mid = wire.publish_nowait(topic, payload, qos, retain)
-        if mid >= 0:
-            limit = timeout if timeout is not None else self.options.connect_timeout_s * 2
-            await wire.acknowledged(mid, topic, limit)
+        """Publish after what is queued; for QoS ≥ 1 return once the broker acknowledged it."""
+        outbox = self._require()
+        if qos == 0:
+            outbox.put(topic, payload, 0, retain)
+            return
+        limit = timeout if timeout is not None else self.options.connect_timeout_s * 2
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        outbox.put(topic, payload, qos, retain, done, limit)
+        await done
 
     def subscribed(self, topic: str) -> bool:
         """True if ``topic`` is among the subscriptions restored at every connect."""
@@ -331,14 +399,27 @@ class MqttSession:
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now (if connected) and again after every reconnect."""
         self._subs[topic] = qos
-        wire = self._wire
-        if wire is not None and self.connected.is_set():
-            await self._subscribe(wire, [(topic, qos)])
+        client = self._client
+        if client is not None and self.connected.is_set():
+            await self._subscribe(client, [(topic, qos)])
 
-    async def _subscribe(self, wire: Wire, topics: list[tuple[str, int]]) -> None:
-        if topics:
-            for topic, reason in await wire.subscribe(topics):
-                self.state.subscription_refused(topic, reason)
+    async def _subscribe(self, client: aiomqtt.Client, topics: list[tuple[str, int]]) -> None:
+        if not topics:
+            return
+        limit = self.options.connect_timeout_s * 2
+        try:
+            codes = await client.subscribe(topics, timeout=limit)
+        except aiomqtt.MqttCodeError as err:
+            raise MqttError("closed", f"{self.options.endpoint}: subscribe failed: {err}") from None
+        except aiomqtt.MqttError:
+            raise MqttError("timeout", f"{self.options.endpoint}: no SUBACK in {limit} s") from None
+        for (topic, _qos), code in zip(topics, codes, strict=False):
+            if refused(code):
+                self.state.subscription_refused(topic, reason_text(code))
 
     def connection_status(self) -> dict[str, Any]:
-        return self.state.as_dict() | {"inbound_dropped": self.inbound_dropped}
+        outbox = self._outbox
+        return self.state.as_dict() | {
+            "inbound_dropped": self.inbound_dropped,
+            "outbound_dropped": self._outbound_dropped + (outbox.dropped if outbox else 0),
+        }

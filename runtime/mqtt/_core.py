@@ -335,7 +335,7 @@ class BridgeCore(SessionHandler):
         batch: list[tuple[str, dict[str, Any], int]],
         changed: dict[str, Any],
     ) -> None:
-        # Queued without waiting (paho's publish): the socket writer flushes them in bulk;
+        # Queued without waiting (publish_nowait): the session sends them in order, in bulk;
         # QoS 1 messages are acknowledged on the way, and a reconnect republishes everything.
         retained = self._retained
         try:

@@ -91,7 +91,9 @@ def _case(
     if login:
         (folder / "pw").write_text("broker-pw")
         bridge_login = {"username": "vplc", "password_file": folder / "pw"}
-    cfg = MqttConfig(port=broker.port, site="plant1", node="edge7", process=process, **bridge_login)
+    # The test broker has no TLS listener: tokens in clear text are accepted knowingly.
+    cfg = MqttConfig(port=broker.port, site="plant1", node="edge7", process=process,
+                     allow_insecure=True, **bridge_login)  # fmt: skip
     audit_file = folder / "audit.jsonl"
     bridge: MqttBridge | ProcessBridge
     if process:

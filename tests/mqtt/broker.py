@@ -135,7 +135,11 @@ class Broker:
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
-            "max_keepalive 60\n" + ("user root\n" if os.geteuid() == 0 else "") + self.extra_config
+            "max_keepalive 60\n"
+            # As the shipped runtime/mqtt/examples/mosquitto.conf: no Nagle delay on answers.
+            "set_tcp_nodelay true\n"
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + self.extra_config
             # As root mosquitto would switch to user "mosquitto", who cannot read our 0600 files.
         )
 

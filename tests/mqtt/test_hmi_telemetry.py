@@ -154,6 +154,11 @@ def test_default_deadband_is_a_fraction_of_the_range_and_numbers_are_rounded(
                 birth = await hmi.wait_for(
                     f"{PREFIX}/birth", lambda b: (b.get("instance") or {}).get("id") == ours
                 )
+                # After its birth the bridge sends every value once, whatever the deadband:
+                # that full publish must have sampled X before X moves inside the deadband.
+                await asyncio.sleep(0.2)
+                while bridge.tap.refresh_requested:
+                    await asyncio.sleep(0.01)
                 described = {p["name"]: p for p in birth["points"]}
                 assert described["X"]["deadband"] == pytest.approx(0.2)
                 assert described["Y"]["resolution"] == 0.5
