@@ -187,7 +187,7 @@ def replay(
                 result.first_diffs[point.name] = (row[col], point.value)
 
     for task in engine.tasks:
-        task.hooks.append(compare)
+        engine.add_cycle_hook(compare, task=task)
     engine.start()
     try:
         engine.run_until(times[-1] + 1)

@@ -144,12 +144,12 @@ class _Run:
             if p.type in (IecType.REAL, IecType.LREAL) and p.spec.driver not in vouched
         ]
         self.live = [s for s in self.samplers if not s.done]  # at_end checks sample once
-        engine.fastest.hooks.append(self.hook)
+        engine.add_cycle_hook(self.hook)
         if self.trace is not None:
             trace, offset = self.trace, self.offset_ns
             if isinstance(trace, _Trace):
                 trace.restart(app, offset)
-            engine.fastest.hooks.append(trace)
+            engine.add_cycle_hook(trace)
 
     def hook(self, task: Task, now_ns: int) -> None:
         t = (now_ns + self.offset_ns) / 1e9

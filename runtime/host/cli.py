@@ -235,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
-        engine.fastest.hooks.append(trace)
+        engine.add_cycle_hook(trace)
     retain = attach_retain(engine, app, args)  # a bad retain file stops here, nothing started
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")

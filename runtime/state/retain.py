@@ -16,7 +16,6 @@ from runtime.core._loader import LoadedApp
 from runtime.core._task import Task
 from runtime.state import _file, _timebase, _tree
 from runtime.state._merge import Prefer, brief
-from runtime.state._oncycle import add_hook
 from runtime.state._warm import WarmStartError, plan_warm_start, retained_initials
 
 StartMode = Literal["warm", "cold"]
@@ -296,9 +295,9 @@ class RetainStore:
                 self._submit(self.capture())  # a clean stop: keep the values it stopped with
             self._was_running = running
 
-        add_hook(engine, engine.fastest, hook)
-        engine.close_hooks.append(lambda e: self.close())
-        engine.statistics_sources["retain"] = self.statistics  # stats JSON, heartbeat, MQTT
+        engine.add_cycle_hook(hook)
+        engine.add_close_hook(lambda e: self.close())
+        engine.add_statistics("retain", self.statistics)  # stats JSON, heartbeat, MQTT
         self._writer = threading.Thread(target=self._drain, name="retain-writer", daemon=True)
         self._writer.start()
 

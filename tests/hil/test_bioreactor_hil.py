@@ -46,7 +46,7 @@ def test_app_holds_its_bands_over_mqtt_then_sees_the_plant_vanish(
     def record(task: Any, now_ns: int) -> None:
         bad_cycles.extend((now_ns / 1e9, p.name) for p in image.points if p.quality is Quality.BAD)
 
-    engine.fastest.hooks.append(record)
+    engine.add_cycle_hook(record)
     engine.start()
     engine.start_thread()
     try:

@@ -30,7 +30,7 @@ def four_hours() -> dict[str, Any]:
         )
         steps.add(batch.step)  # type: ignore[attr-defined]
 
-    engine.fastest.hooks.append(record)
+    engine.add_cycle_hook(record)
     engine.start()
     engine.run_until(4 * 3600 * 10**9)
     alarms = {p: b for p, b in app.programs["alarms"].blocks() if type(b).__name__ == "ALARM"}

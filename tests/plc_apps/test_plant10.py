@@ -56,7 +56,7 @@ def near_setpoint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             worst[u] = max(worst[u], abs(temps[u].value - 37.0))
             steps[u].add(batches[u].step)  # type: ignore[attr-defined]
 
-    engine.fastest.hooks.append(record)
+    engine.add_cycle_hook(record)
     engine.start()
     engine.run_until(240 * 10**9)
     result = {"app": app, "engine": engine, "worst": worst, "steps": steps}
