@@ -248,22 +248,13 @@ class TelemetryTap:
 
 def engine_alarms(engine: ScanEngine) -> list[tuple[str, ALARM]]:
     """Every ALARM block of the app with its instance path ``program.path``."""
-    return [
-        (f"{prog}.{path}", block)
-        for prog, program in engine.app.programs.items()
-        for path, block in program.blocks()
-        if isinstance(block, ALARM)
-    ]
+    return engine.app.tree.of_type(ALARM)
 
 
 def engine_phases(engine: ScanEngine) -> list[tuple[str, PhaseProbe]]:
     """Every PHASE block of the app with its instance path, probed with its program's step."""
-    return [
-        (f"{prog}.{path}", PhaseProbe(block, program))
-        for prog, program in engine.app.programs.items()
-        for path, block in program.blocks()
-        if isinstance(block, PHASE)
-    ]
+    tree = engine.app.tree
+    return [(path, PhaseProbe(block, tree.program_of(path))) for path, block in tree.of_type(PHASE)]
 
 
 def alarm_payload(view: tuple[Any, ...]) -> dict[str, Any]:

@@ -401,10 +401,9 @@ class RetainStore:
 def retained_leaves(app: LoadedApp) -> dict[str, _tree.Accessor]:
     """Expand the manifest's ``retain.variables`` to leaves (an unknown path is an error), and
     add the global variables declared with ``retain: true``."""
-    everything = _tree.leaves(app.programs, app.globals)
-    chosen: dict[str, _tree.Accessor] = _tree.global_accessors(
-        {n: g for n, g in app.globals.items() if g.spec.retain}
-    )
+    tree = app.tree
+    everything = tree.leaves()
+    chosen: dict[str, _tree.Accessor] = tree.global_leaves(retained_only=True)
     for i, prefix in enumerate(app.manifest.retain.variables):
         found = _tree.select(everything, prefix)
         if not found:
