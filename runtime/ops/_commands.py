@@ -164,13 +164,20 @@ def find_block(engine: ScanEngine, path: str) -> FunctionBlock:
 
 def _typed_block(app: LoadedApp, path: str, cls: type[B]) -> B:
     """The ``cls`` instance at ``path``; refused naming the instances of ``cls`` there are."""
-    block = app.tree.find(path) if "." in path else None
-    if isinstance(block, cls):
-        return block
+    try:
+        block = _find_block(app, path)
+    except RefusedError as exc:
+        why = f": {exc}"
+    else:
+        if isinstance(block, cls):
+            return block
+        why = f" but a {type(block).__name__}"
     name = cls.__name__
-    known = ", ".join(p for p, _ in app.tree.of_type(cls)) or "none"
-    but = f" but a {type(block).__name__}" if block is not None else ""
-    raise RefusedError(f"{path!r} is not a {name} instance{but} ({name} blocks: {known})")
+    paths = [p for p, _ in app.tree.of_type(cls)]
+    more = f", … {len(paths) - 10} more" if len(paths) > 10 else ""
+    known = ", ".join(paths[:10]) + more if paths else "none"
+    article = "an" if name[0] in "AEIOU" else "a"
+    raise RefusedError(f"{path!r} is not {article} {name} instance{why} ({name} blocks: {known})")
 
 
 def _find_block(app: LoadedApp, path: str) -> FunctionBlock:
