@@ -40,7 +40,6 @@ class Compiled:
 class Prepared:
     scenario: Scenario
     app: LoadedApp
-    engine: ScanEngine
     clock_s: list[float]  # [current app time], read by the ``t`` signal
     events: list[tuple[Event, Action]] = field(default_factory=list)
     checks: list[Compiled] = field(default_factory=list)
@@ -51,7 +50,7 @@ class _Problems(list[str]):
         self.append(f"at {where}: {exc}")
 
 
-def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEngine]) -> Prepared:
+def prepare(scenario: Scenario) -> Prepared:
     """Load the app with the scenario's overrides and compile every event and assertion.
 
     Raises ScenarioError listing every problem with its YAML path, before anything runs.
@@ -71,9 +70,8 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
             _parameter(app, name).set(value)
         except (KeyError, TypeError, ValueError) as exc:
             problems.add(f"parameters.{name}", _msg(exc))
-    engine = engine_factory(app)
     clock_s = [0.0]
-    prepared = Prepared(scenario, app, engine, clock_s)
+    prepared = Prepared(scenario, app, clock_s)
     order = sorted(range(len(scenario.timeline)), key=lambda i: scenario.timeline[i].at)
     for i in order:
         ev = scenario.timeline[i]
