@@ -16,7 +16,7 @@ import structlog
 
 from hal import Driver, ProcessImage
 from runtime.core._clock import Clock, RealClock, Waker
-from runtime.core._handles import Handle
+from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
 from runtime.core._rt import GcControl, apply_thread_realtime
@@ -123,16 +123,7 @@ class ScanEngine:
         ``handle.remove()`` detaches it from any thread (see :class:`Handle`).
         """
         target = task if task is not None else self.fastest
-        with self._edit_lock:
-            target._hooks = (*target._hooks, hook)
-
-        def undo() -> None:
-            with self._edit_lock:
-                hooks = list(target._hooks)
-                hooks.remove(hook)  # this one attachment: the same hook may be added twice
-                target._hooks = tuple(hooks)
-
-        return Handle(undo)
+        return attach(self._edit_lock, target, "_hooks", hook)
 
     def add_program_guard(self, guard: ProgramGuard) -> Handle:
         """Consult ``guard(task, program, exc)`` when a program raises, before any FAULT.
@@ -141,16 +132,7 @@ class ScanEngine:
         probation it happens in); the first that returns True or a :class:`Handled` ends
         the exception, a guard returning False passes it on. Any thread; ``remove()`` too.
         """
-        with self._edit_lock:
-            self._guards = (*self._guards, guard)
-
-        def undo() -> None:
-            with self._edit_lock:
-                guards = list(self._guards)
-                guards.remove(guard)
-                self._guards = tuple(guards)
-
-        return Handle(undo)
+        return attach(self._edit_lock, self, "_guards", guard)
 
     @property
     def program_guards(self) -> tuple[ProgramGuard, ...]:
@@ -159,16 +141,7 @@ class ScanEngine:
 
     def add_close_hook(self, hook: Callable[[ScanEngine], None]) -> Handle:
         """Call ``hook(engine)`` first in ``close()``, before outputs go safe (final checkpoint)."""
-        with self._edit_lock:
-            self._close_hooks = (*self._close_hooks, hook)
-
-        def undo() -> None:
-            with self._edit_lock:
-                hooks = list(self._close_hooks)
-                hooks.remove(hook)
-                self._close_hooks = tuple(hooks)
-
-        return Handle(undo)
+        return attach(self._edit_lock, self, "_close_hooks", hook)
 
     def add_statistics(self, section: str, source: Callable[[], dict[str, Any]]) -> None:
         """Add ``statistics()[section] = source()`` (retain, a bridge): stats JSON, heartbeat."""

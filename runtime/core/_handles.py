@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 
 class Handle:
@@ -28,3 +29,21 @@ class Handle:
             undo, self._undo = self._undo, None
         if undo is not None:
             undo()
+
+
+def attach(lock: threading.Lock, owner: object, attr: str, item: Any) -> Handle:
+    """Append ``item`` to the tuple ``owner.<attr>`` (copy-on-write, under ``lock``).
+
+    Readers (the scan) take the tuple without a lock and never see it change under them;
+    the handle removes this one attachment (the same item may be attached twice).
+    """
+    with lock:
+        setattr(owner, attr, (*getattr(owner, attr), item))
+
+    def undo() -> None:
+        with lock:
+            items = list(getattr(owner, attr))
+            items.remove(item)
+            setattr(owner, attr, tuple(items))
+
+    return Handle(undo)
