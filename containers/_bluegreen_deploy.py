@@ -40,6 +40,7 @@ from containers._errors import DeployError, InvalidInputError
 from containers._image import LABEL
 from containers._manager import DeploymentManager
 from containers._ops import container_name, last_logs
+from containers._replacement import plan_replacement
 from containers._spec import Deployment, Strategy, load_deployment
 from containers._watch import probation_window_s, probe, stall_limit_s, watch_probation
 
@@ -117,8 +118,6 @@ def update(
     deadline_s: float | None = None,
 ) -> dict[str, Any]:
     """Replace ``name``'s running image by ``image`` through a handover; roll back on failure."""
-    from containers._rollout import plan_replacement  # _rollout dispatches here lazily
-
     plan = plan_replacement(mgr, name, image, what=what, deadline_s=deadline_s)
     rec, old_dep, new_dep, old = plan.rec, plan.old_dep, plan.new_dep, plan.old
     old_labels, new_labels, app = plan.old_labels, plan.new_labels, plan.app

@@ -152,11 +152,3 @@ def run(opts: ServeOptions) -> int:
 
     asyncio.run(main())
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    from sim_hardware.cli import main as _main
-
-    sys.exit(_main(prog="python -m sim_hardware.serve"))

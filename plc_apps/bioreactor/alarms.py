@@ -27,7 +27,9 @@ class Alarms(Program):
     def __init__(self, app: AppContext, *, unit: str = "") -> None:
         pre = f"{unit}_" if unit else ""
         super().__init__(app, prefix=pre)
+        # Each analogue alarm is wired to the measurement it watches: a call reads it.
         self.temp = ALARM(
+            IN=self.tt,
             TEXT=f"{pre}TT101 broth temperature",
             DEADBAND=0.2,
             DELAY=10.0,
@@ -35,8 +37,11 @@ class Alarms(Program):
             HH_EN=True,
             LATCH=True,
         )
-        self.ph_alarm = ALARM(TEXT=f"{pre}AT201 pH", DEADBAND=0.02, DELAY=30.0, LATCH=True)
+        self.ph_alarm = ALARM(
+            IN=self.ph, TEXT=f"{pre}AT201 pH", DEADBAND=0.02, DELAY=30.0, LATCH=True
+        )
         self.do_alarm = ALARM(
+            IN=self.do,
             TEXT=f"{pre}AT301 dissolved oxygen",
             L=20.0,
             LL=10.0,
@@ -45,6 +50,7 @@ class Alarms(Program):
             LATCH=True,
         )
         self.level = ALARM(
+            IN=self.lt,
             TEXT=f"{pre}LT401 vessel level",
             H=90.0,
             HH=95.0,
@@ -69,7 +75,6 @@ class Alarms(Program):
         sp = self.temp_sp.value
         self.temp.call(
             ctx,
-            IN=self.tt.value,
             H=sp + 1.0,
             HH=sp + 2.0,
             L=sp - 1.0,
@@ -81,17 +86,14 @@ class Alarms(Program):
         psp = self.ph_sp.value
         self.ph_alarm.call(
             ctx,
-            IN=self.ph.value,
             H=psp + 0.2,
             L=psp - 0.2,
             H_EN=grow,
             L_EN=grow,
             BAD=self.ph.quality is _BAD,
         )
-        self.do_alarm.call(
-            ctx, IN=self.do.value, L_EN=grow, LL_EN=grow, BAD=self.do.quality is _BAD
-        )
-        self.level.call(ctx, IN=self.lt.value, BAD=self.lt.quality is _BAD)
+        self.do_alarm.call(ctx, L_EN=grow, LL_EN=grow, BAD=self.do.quality is _BAD)
+        self.level.call(ctx, BAD=self.lt.quality is _BAD)
         self.feed_nf.call(ctx, IN=self.feed_cmd.value > 5.0 and self.feed_flow.value < 0.05)
         self.feed_fail.call(ctx, IN=1.0 if self.feed_nf.Q else 0.0)
         self._ph_rate(ctx, grow)

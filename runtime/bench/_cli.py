@@ -11,11 +11,10 @@ from runtime.bench._replay import ReplayError, replay
 from runtime.bench._runner import run_scenario
 from runtime.bench._schema import ScenarioError, load_scenario
 from runtime.core.manifest import ManifestError
+from runtime.host._apps import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, UsageError, resolve_app_dir
 from runtime.host._outpaths import OutputPathError, check_output_dir
 
 __all__ = ["add_bench_commands", "run_bench"]
-
-EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
 
 def add_bench_commands(sub: Any) -> None:
@@ -129,7 +128,6 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"vplc: error: --set {item!r}: expected NAME=VALUE", file=sys.stderr)
             return EXIT_INVALID
         params[name.strip()] = _value(text.strip())
-    from runtime.host.cli import UsageError, resolve_app_dir  # loaded already: cli is the caller
 
     try:
         app_dir = resolve_app_dir(args.app)

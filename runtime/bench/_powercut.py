@@ -11,8 +11,9 @@ from runtime.bench._prepare import Action, Compiled, _action, _compile, _paramet
 from runtime.bench._schema import Event, PowerCut, Scenario
 from runtime.bench._signals import make_resolver
 from runtime.core._clock import VirtualClock
-from runtime.core._loader import LoadedApp, load_app
+from runtime.core._loader import LoadedApp
 from runtime.core._task import CycleHook
+from runtime.host._apps import open_app
 from runtime.host._runtime import Runtime
 from runtime.host._trace import TraceRecorder
 from runtime.state import RetainLoadReport, RetainStore
@@ -92,7 +93,7 @@ def power_cut(
     # The plant runs on while the PLC is dark; a read is what advances a simulated plant.
     for driver in app.drivers.values():
         driver.read_inputs(now_ns + round(cut.off_for * 1e9))
-    new = load_app(app.app_dir, seed=scenario.seed)
+    new = open_app(app.app_dir, seed=scenario.seed)
     new.manifest = app.manifest  # with the scenario's driver overrides
     for name, value in scenario.parameters.items():
         _parameter(new, name).set(value)  # the bench's configuration, not an operator change

@@ -15,8 +15,9 @@ from runtime.bench._expr import ExprError, Getter, compile_expr, compile_signal
 from runtime.bench._schema import Assertion, Bound, Event, Scenario, ScenarioError
 from runtime.bench._signals import make_resolver
 from runtime.core._engine import ScanEngine
-from runtime.core._loader import LoadedApp, _build_drivers, load_app
+from runtime.core._loader import LoadedApp, _build_drivers
 from runtime.core.manifest import ManifestError, format_validation_error
+from runtime.host._apps import open_app
 from runtime.ops import Command, RefusedError, command_action
 
 __all__ = ["Prepared", "prepare"]
@@ -58,7 +59,7 @@ def prepare(scenario: Scenario) -> Prepared:
     where = scenario.source or "<scenario>"
     try:
         app_dir = scenario.app_dir()
-        app = load_app(app_dir, seed=scenario.seed)
+        app = open_app(app_dir, seed=scenario.seed)
     except ManifestError as exc:
         raise ScenarioError(where, [f"at app: {exc}"]) from None
     except (OSError, ValueError) as exc:  # a path the OS refuses (too long, a NUL byte)

@@ -10,8 +10,8 @@ from typing import Any
 from hal import ChannelInfo, Direction, Point, Quality, Value
 from runtime.bench._trace_reader import ReplayError, read_trace
 from runtime.core._clock import VirtualClock
-from runtime.core._loader import load_app
 from runtime.core._task import Task
+from runtime.host._apps import open_app
 from runtime.host._runtime import Runtime
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
@@ -142,7 +142,7 @@ def replay(
 
     Raises ReplayError (or ManifestError) when the trace does not fit the app.
     """
-    app = load_app(app_dir, seed=seed)
+    app = open_app(app_dir, seed=seed)
     for name, value in (parameters or {}).items():
         if name not in app.parameters:
             raise ReplayError(

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from runtime.bench._runner import AssertionResult, ScenarioResult
+from runtime.bench._result import AssertionResult, ScenarioResult
 
 log = structlog.get_logger("vplc.bench")
 

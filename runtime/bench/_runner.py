@@ -6,14 +6,14 @@ import functools
 import math
 import operator
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from hal import IecType
 from runtime.bench._powercut import BenchRetain, power_cut, uses_power_cut
 from runtime.bench._prepare import Compiled, Prepared, prepare
-from runtime.bench._sampler import AssertionResult, Sampler
+from runtime.bench._result import AssertionResult, ScenarioResult
+from runtime.bench._sampler import Sampler
 from runtime.bench._schema import Event, Scenario, load_scenario
 from runtime.core._clock import VirtualClock
 from runtime.core._engine import RuntimeState, ScanEngine, StopScan
@@ -28,36 +28,6 @@ _CHUNK_NS = 60 * 10**9  # run in slices of simulated time so progress can be sho
 _isfinite = math.isfinite
 _value = operator.attrgetter("value")
 _FAULT = RuntimeState.FAULT
-
-
-@dataclass
-class ScenarioResult:
-    """Everything a report needs; ``passed`` and ``failures`` are what tests look at."""
-
-    scenario: str
-    app: str
-    duration_s: float
-    passed: bool = False
-    failures: list[str] = field(default_factory=list)
-    assertions: list[AssertionResult] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
-    sim_s: float = 0.0
-    wall_s: float = 0.0
-    times: list[float] = field(default_factory=list)
-    series: dict[str, list[Any]] = field(default_factory=dict)
-    report_dir: Path | None = None
-    output_errors: list[str] = field(default_factory=list)  # trace/report writes that failed
-
-    @property
-    def speed(self) -> float:
-        """Simulated seconds per wall second."""
-        return self.sim_s / self.wall_s if self.wall_s > 0 else 0.0
-
-    @property
-    def expression_errors(self) -> list[str]:
-        """Conditions that could not be evaluated: the scenario is wrong, not the app."""
-        return [a.error for a in self.assertions if a.error]
 
 
 class _DivergedError(StopScan):

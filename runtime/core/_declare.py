@@ -17,12 +17,9 @@ every unit).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
-from hal import Direction, IecType, Quality
-
-if TYPE_CHECKING:
-    from runtime.core._program import AppContext
+from hal import Direction, IecType, Point, Quality
 
 __all__ = [
     "AppConfigError",
@@ -48,6 +45,15 @@ __all__ = [
     "StringOut",
     "StringParam",
 ]
+
+
+class Binder(Protocol):
+    """What a declaration binds through: ``runtime.AppContext`` (a protocol here, so this
+    module needs nothing of the program module that uses it)."""
+
+    def point(self, name: str) -> Point: ...
+    def param(self, name: str) -> Any: ...
+    def global_var(self, name: str) -> Any: ...
 
 
 class AppConfigError(Exception):
@@ -156,7 +162,7 @@ class Declared(Generic[V]):
         """The manifest name this declaration binds to under a program's ``prefix``."""
         return prefix + self.name if self.prefixed else self.name
 
-    def bind(self, app: AppContext, prefix: str) -> object:
+    def bind(self, app: Binder, prefix: str) -> object:
         """The live cell for one program instance; raise AppConfigError saying what is wrong."""
         raise NotImplementedError
 
@@ -171,7 +177,7 @@ class _PointDecl(Declared[V]):
     KIND = "point"
     DIRECTION: ClassVar[Direction]
 
-    def bind(self, app: AppContext, prefix: str) -> object:
+    def bind(self, app: Binder, prefix: str) -> object:
         name = self.full_name(prefix)
         point = app.point(name)
         if point.direction is not self.DIRECTION:
@@ -197,7 +203,7 @@ class _Out(_PointDecl[OutputPoint[T]]):
 class _ParamDecl(Declared[ParamValue[T]]):
     KIND = "parameter"
 
-    def bind(self, app: AppContext, prefix: str) -> object:
+    def bind(self, app: Binder, prefix: str) -> object:
         name = self.full_name(prefix)
         param = app.param(name)
         if param.spec.type not in self.TYPES:
@@ -208,7 +214,7 @@ class _ParamDecl(Declared[ParamValue[T]]):
 class _GlobalDecl(Declared[GlobalValue[T]]):
     KIND = "global variable"
 
-    def bind(self, app: AppContext, prefix: str) -> object:
+    def bind(self, app: Binder, prefix: str) -> object:
         name = self.full_name(prefix)
         var = app.global_var(name)
         if var.spec.type not in self.TYPES:

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from hal import Direction, Driver, DriverError, PointSpec, ProcessImage, get_driver_factory
-from runtime.blocks import log_implementation
 from runtime.core._declare import AppConfigError
 from runtime.core._instances import InstanceTree
 from runtime.core._leaves import initial_values
@@ -271,7 +270,6 @@ def _import_package(manifest: AppManifest, app_dir: Path) -> str:
     tag = re.sub(r"\W", "_", manifest.version)
     package = f"_vplc_app_{manifest.name}_{tag}_{next(_load_counter)}"
     module = types.ModuleType(package)
-    log_implementation()  # once per process: warns if the Cython blocks are not available
     try:  # the app's own *.pyx blocks, compiled (or found in the cache) as app modules
         module.__path__ = [str(app_dir), *build_app_extensions(app_dir)]
     except PyxBuildError as exc:

@@ -11,7 +11,7 @@ import structlog
 
 from hal import Point, ProcessImage, Value
 from runtime.core._declare import AppConfigError, Declared
-from runtime.core._fb import CycleContext
+from runtime.core._fb import CycleContext, wireable
 from runtime.core.manifest import GLOBALS_ROOT, GlobalSpec, ParameterSpec
 
 
@@ -50,6 +50,9 @@ class GlobalVar:
 
     def __repr__(self) -> str:
         return f"<GlobalVar {self.name}={self.value!r}>"
+
+
+wireable(Parameter, GlobalVar)  # a block input may read one at every call: PID(SP=self.sp)
 
 
 def build_globals(specs: list[GlobalSpec]) -> dict[str, GlobalVar]:

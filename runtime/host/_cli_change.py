@@ -42,11 +42,10 @@ def add_change_commands(sub: Any) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from runtime.core._loader import load_app
+    from runtime.host._apps import open_app, resolve_app_dir
     from runtime.host._cli_state import default_retain_path
-    from runtime.host.cli import resolve_app_dir
 
-    app = load_app(resolve_app_dir(args.app))
+    app = open_app(resolve_app_dir(args.app))
     if args.against_snapshot is not None:
         plan, source = _from_snapshot(app, args)
     else:
@@ -143,6 +142,6 @@ def _from_snapshot(app: Any, args: argparse.Namespace) -> tuple[Any, dict[str, A
 
 def _usage(message: str) -> Exception:
     """Invalid input of the command (exit 2), as ``vplc`` reports it."""
-    from runtime.host.cli import UsageError
+    from runtime.host._apps import UsageError
 
     return UsageError(message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +16,19 @@ from typing import Any
 import structlog
 
 from hal import DriverError
-from runtime.bench._cli import add_bench_commands
 from runtime.core._clock import RealClock, VirtualClock
 from runtime.core._engine import RuntimeState, ScanEngine
-from runtime.core._loader import LoadedApp, load_app
+from runtime.core._loader import LoadedApp
 from runtime.core._logging import configure_logging
 from runtime.core.manifest import ManifestError
+from runtime.host._apps import (
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_OK,
+    UsageError,
+    open_app,
+    resolve_app_dir,
+)
 from runtime.host._cli_audit import add_audit_commands
 from runtime.host._cli_change import add_change_commands
 from runtime.host._cli_state import (
@@ -38,37 +44,6 @@ from runtime.host._runtime import AssemblyError, Realtime, Runtime
 from runtime.host._trace import TraceRecorder
 from runtime.ops._audit import AuditError, AuditKeyError
 from runtime.state import RetainError
-
-EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad command-line input that argparse cannot see (exit 2)."""
-
-
-def resolve_app_dir(ref: str) -> Path:
-    """An app folder path, or the name of an installed app (entry point group ``vplc.apps``)."""
-    path = Path(ref)
-    kind, problem = 0, None
-    try:
-        kind = path.stat().st_mode
-    except OSError as exc:  # missing, or a name the OS refuses (too long, a file as a folder)
-        problem = exc
-    if stat.S_ISDIR(kind):
-        return path
-    for ep in entry_points(group="vplc.apps"):
-        if ep.name == ref:
-            module = ep.load()
-            return Path(next(iter(module.__path__)))
-    if kind:
-        raise UsageError(f"{ref}: not a folder; expected an app folder holding app.yaml")
-    if problem is not None and not isinstance(problem, FileNotFoundError | NotADirectoryError):
-        raise UsageError(f"{ref[:200]}: cannot use as an app folder: {problem.strerror}")
-    installed = ", ".join(sorted(ep.name for ep in entry_points(group="vplc.apps"))) or "none"
-    raise UsageError(
-        f"{ref}: no such app folder, and no installed app of that name "
-        f"(installed apps: {installed})"
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,11 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         "command over --mqtt (the app needs a driver with output ownership, type mqtt)",
     )
     add_state_arguments(run)
-    add_bench_commands(sub)  # `vplc bench run|replay` (runtime.bench)
     add_change_commands(sub)  # `vplc change plan`
     add_audit_commands(sub)  # `vplc audit verify|show`
-    # Subcommands from other packages (e.g. `vplc image`, `vplc deploy` from containers) are
-    # found by name, so runtime never imports them: each is `register(subparsers) -> None`.
+    # Subcommands of other packages (`vplc bench` from runtime.bench, `vplc image`/`deploy` from
+    # containers, `vplc sim` from sim_hardware) are found by name, so the host never imports
+    # them: each is `register(subparsers) -> None`.
     for ep in entry_points(group="vplc.commands"):
         try:
             ep.load()(sub)
@@ -203,7 +178,7 @@ def check_before_run(app: LoadedApp) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    app = load_app(resolve_app_dir(args.app))
+    app = open_app(resolve_app_dir(args.app))
     check_before_run(app)
     m = app.manifest
     print(
@@ -219,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
-    app = load_app(resolve_app_dir(args.app), seed=args.seed)
+    app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sim_hardware.components import Motor, Pump, Valve
 
 if TYPE_CHECKING:
-    from sim_hardware.plants.bioreactor import BioreactorParams
+    from sim_hardware.plants._bioreactor_params import BioreactorParams
 
 __all__ = ["SENSORS", "BioreactorModel", "constants"]
 

@@ -126,8 +126,8 @@ def _version_110(src: Path) -> None:
     )
     (src / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     loops = (src / "loops.py").read_text()
-    assert "PID(KC=20.0, TI=3000.0" in loops
-    (src / "loops.py").write_text(loops.replace("PID(KC=20.0, TI=3000.0", "PID(KC=25.0, TI=3000.0"))
+    assert "KC=20.0, TI=3000.0" in loops
+    (src / "loops.py").write_text(loops.replace("KC=20.0, TI=3000.0", "KC=25.0, TI=3000.0"))
     alarms = (src / "alarms.py").read_text()
     old_vars = 'VARS = {"ph_prev": 7.0, "ph_rate": 0.0}'
     assert old_vars in alarms

@@ -182,7 +182,7 @@ def make_version(
     if extra_param:
         manifest["parameters"].append({"name": "spare_gain", "type": "REAL", "default": 1.5})
     (app / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-    loops = (app / "loops.py").read_text().replace("PID(KC=20.0,", f"PID(KC={kc},")
+    loops = (app / "loops.py").read_text().replace("KC=20.0, TI=3000.0", f"KC={kc}, TI=3000.0")
     (app / "loops.py").write_text(loops)
     if legacy_var:
         batch = (app / "batch.py").read_text()

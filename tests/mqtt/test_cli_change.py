@@ -48,7 +48,7 @@ def _new_version(app: Path) -> None:
     )
     (app / "app.yaml").write_text(manifest)
     loops = (app / "loops.py").read_text()
-    (app / "loops.py").write_text(loops.replace("PID(KC=20.0,", "PID(KC=25.0,"))
+    (app / "loops.py").write_text(loops.replace("KC=20.0, TI=3000.0", "KC=25.0, TI=3000.0"))
 
 
 def _audit_records(path: Path, event: str) -> list[dict[str, Any]]:

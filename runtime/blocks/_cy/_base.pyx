@@ -10,11 +10,17 @@ The standard blocks' compiled classes are generated from their Python modules
 attributes (``cdef public double PT``) and once as the INPUTS/OUTPUTS/STATE dicts the runtime
 reads, plus ``_VARS, _INPUT_NAMES, __annotations__ = declare(INPUTS, OUTPUTS, STATE)`` in the
 class body; initial values are set in ``__cinit__`` (see runtime/core/_pyx.py).
+
+Wired inputs (``PID(PV=point)``, see FunctionBlock) are accepted and checked by the same
+``split_inputs`` as the Python base. A generated class reads them at the start of its
+``__call__``/``call`` with ``if self._wires is not None: self._pull()`` (one pointer compare
+when nothing is wired) and says so with ``READS_WIRES = True``; a hand-written .pyx block
+without that refuses wires (TypeError) instead of ignoring them.
 """
 
 import copy
 
-from runtime.core._fb import FunctionBlock
+from runtime.core._fb import FunctionBlock, split_inputs
 
 _SCALARS = (float, int, bool, str)
 
@@ -53,12 +59,26 @@ cdef class Block:
     _VARS = {}
     _INPUT_NAMES = frozenset()
 
+    READS_WIRES = False  # a generated class sets it: its calls read the wires
+
     def __init__(self, **inputs):
-        names = self._INPUT_NAMES
-        for var, value in inputs.items():
-            if var not in names:
-                raise TypeError(f"{type(self).__name__} has no input {var!r}")
+        values, self._wires = split_inputs(self, inputs)
+        for var, value in values.items():
             setattr(self, var, value)
+
+    cdef int _pull(self) except -1:
+        for var, source in self._wires:
+            setattr(self, var, source.value)
+        return 0
+
+    def read_wired(self):
+        """Read the wired inputs now, as the next call will (e.g. to compute from PV first)."""
+        if self._wires is not None:
+            self._pull()
+
+    def wired(self):
+        """Input → name of the point, parameter or global variable it is wired to."""
+        return {var: source.name for var, source in self._wires or ()}
 
     cpdef execute(self, ctx):
         raise NotImplementedError(f"{type(self).__name__}.execute")

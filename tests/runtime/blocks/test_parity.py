@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hal import Direction, IecType, Point, PointSpec
 from runtime.blocks import COMMANDS
 from runtime.blocks._cy import load, python_blocks
 from runtime.core._fb import CycleContext
@@ -32,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - only without a compiler
 
 PY = python_blocks()
 NAN = math.nan
+IN = Direction.IN
 BOOL = ("bool",)
 
 
@@ -177,11 +179,34 @@ def call(blk: Any, ctx: CycleContext, style: int, inputs: dict[str, Any]) -> Non
         blk.execute(ctx)
 
 
-def drive(name: str, init: dict[str, Any], steps: list[tuple[int, int, int, dict[str, Any]]]):
+def sources(name: str, wired: set[str]) -> dict[str, Point]:
+    """One input point per wired input, of the IEC type its declared type may be wired to."""
+    iec = {"bool": IecType.BOOL, "int": IecType.DINT, "float": IecType.LREAL, "str": IecType.STRING}
+    notes = PY[name].__annotations__
+    return {
+        var: Point(
+            PointSpec(name=f"W_{var}", type=iec[notes[var]], direction=IN, driver="t", channel=var)
+        )
+        for var in sorted(wired)
+    }
+
+
+def drive(
+    name: str,
+    init: dict[str, Any],
+    steps: list[tuple[int, int, int, dict[str, Any]]],
+    wired: set[str] | None = None,
+):
     """steps: (dt_ns, call style, action, inputs); action 1: the block's operator action
     (``BETWEEN``) before the call, 2: snapshot → JSON → restore into fresh instances, crossed
-    between implementations."""
+    between implementations. ``wired`` inputs are wired to points, shared by both builds: a
+    step's value for one is written to its point, which the calls read."""
+    src = sources(name, wired or set())
+    for var, point in src.items():
+        point.value = init.pop(var, PY[name].INPUTS[var])
+    init = {**init, **src}
     py, cb = PY[name](**init), CY[name](**init)
+    assert py.wired() == cb.wired() == {var: point.name for var, point in src.items()}
     assert exact(py.snapshot()) == exact(cb.snapshot())
     ctx_py, ctx_cy = CycleContext("py"), CycleContext("cy")
     now = 1_000_000_000
@@ -195,9 +220,12 @@ def drive(name: str, init: dict[str, Any], steps: list[tuple[int, int, int, dict
             text_py = json.dumps(py.snapshot())
             text_cy = json.dumps(cb.snapshot())
             assert text_py == text_cy, (name, i)
-            py, cb = PY[name](), CY[name]()
+            py, cb = PY[name](**src), CY[name](**src)
             py.restore(json.loads(text_cy))
             cb.restore(json.loads(text_py))
+        for var in src.keys() & inputs.keys():
+            src[var].value = inputs[var]
+        inputs = {k: v for k, v in inputs.items() if k not in src}
         got_py = outcome(lambda: call(py, ctx_py, style, inputs))  # noqa: B023
         got_cy = outcome(lambda: call(cb, ctx_cy, style, inputs))  # noqa: B023
         assert got_py == got_cy, (name, i, inputs)
@@ -247,6 +275,24 @@ def test_parity_random_sequences(name: str) -> None:
     check()
 
 
+@pytest.mark.parametrize("name", sorted(PY))
+def test_parity_wired_inputs(name: str) -> None:
+    """Inputs wired to points (``PID(PV=point)``) are read the same way by both builds."""
+    names = sorted(specs(name))
+    init = st.fixed_dictionaries({}, optional={k: strategy(v) for k, v in specs(name).items()})
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(init=init, steps=steps_strategy(name), wired=st.sets(st.sampled_from(names), min_size=1))
+    def check(init: dict[str, Any], steps: list[Any], wired: set[str]) -> None:
+        drive(name, init, steps, wired)
+
+    check()
+
+
 # --- a long seeded run per block ----------------------------------------------------------
 
 
@@ -278,3 +324,4 @@ def test_parity_long_seeded_run(name: str) -> None:
         action = 2 if rng.random() < 0.01 else 1 if rng.random() < 0.05 else 0
         steps.append((dt, rng.randrange(3), action, {k: draw(rng, spec[k]) for k in keys}))
     drive(name, {}, steps)
+    drive(name, {}, steps, {k for k in spec if rng.random() < 0.5} or {next(iter(spec))})

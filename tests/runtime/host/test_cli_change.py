@@ -46,7 +46,7 @@ def _edit(
     (app / "app.yaml").write_text(manifest)
     if kc is not None:
         loops = (app / "loops.py").read_text()
-        (app / "loops.py").write_text(loops.replace("PID(KC=20.0,", f"PID(KC={kc},"))
+        (app / "loops.py").write_text(loops.replace("KC=20.0, TI=3000.0", f"KC={kc}, TI=3000.0"))
     if batch is not None:
         text = (app / "batch.py").read_text()
         assert batch[0] in text
