@@ -11,9 +11,11 @@ from runtime.bench._prepare import Action, Compiled, _action, _compile, _paramet
 from runtime.bench._schema import Event, PowerCut, Scenario
 from runtime.bench._signals import make_resolver
 from runtime.core._clock import VirtualClock
-from runtime.core._engine import ScanEngine
 from runtime.core._loader import LoadedApp
+from runtime.core._task import CycleHook
 from runtime.host._apps import open_app
+from runtime.host._runtime import Runtime
+from runtime.host._trace import TraceRecorder
 from runtime.state import RetainLoadReport, RetainStore
 
 __all__ = ["BenchRetain", "Restarted", "power_cut", "uses_power_cut"]
@@ -57,7 +59,7 @@ class Restarted:
     """The runtime after power returned: what the runner swaps in for the old one."""
 
     app: LoadedApp
-    engine: ScanEngine
+    runtime: Runtime
     store: BenchRetain
     events: list[tuple[Event, Action]]
     checks: list[Compiled]
@@ -74,6 +76,9 @@ def power_cut(
     events: list[tuple[Event, Action]],
     checks: list[Compiled],
     clock: Callable[[], float],
+    *,
+    hooks: list[CycleHook],
+    trace: TraceRecorder | None,
 ) -> Restarted:
     """Cut the PLC's power at engine time ``now_ns`` and power it up ``off_for`` later.
 
@@ -97,12 +102,12 @@ def power_cut(
             [(new.image[s.name], s.channel) for s in new.manifest.points if s.driver == name]
         )
         new.drivers[name] = driver
-    engine = ScanEngine(new, clock=VirtualClock())
     restore = BenchRetain(new, store.folder)
     restore._tmp, store._tmp = store._tmp, None  # the folder now belongs to the new store
     report = restore.load(mode="cold" if cut.cold else "warm", on_bad="refuse")
-    restore.attach(engine)
-    engine.start()
+    # The same assembly as at the start of the run (runtime.host), on the new app.
+    runtime = Runtime(new, clock=VirtualClock(), hooks=hooks, trace=trace, retain=restore)
+    runtime.start()
     resolve = make_resolver(new, clock)
     rebound = [(ev, _action(new, ev)) for ev, _ in events]
     recompiled = [_compile(c.spec, resolve, c.where) for c in checks]
@@ -112,4 +117,4 @@ def power_cut(
         else f"{report.started} start (retained values ignored)"
     )
     summary = f"PLC off for {cut.off_for:g} s; {how}"
-    return Restarted(new, engine, restore, rebound, recompiled, report, summary)
+    return Restarted(new, runtime, restore, rebound, recompiled, report, summary)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hal import Driver, DriverError, coerce, get_driver_factory
+from pydantic import TypeAdapter, ValidationError
+
+from hal import Driver, DriverError, get_driver_factory
 from runtime.bench._expr import ExprError, Getter, compile_expr, compile_signal
 from runtime.bench._schema import Assertion, Bound, Event, Scenario, ScenarioError
 from runtime.bench._signals import make_resolver
-from runtime.blocks import COMMANDS, PHASE
 from runtime.core._engine import ScanEngine
 from runtime.core._loader import LoadedApp, _build_drivers
-from runtime.core.manifest import ManifestError
+from runtime.core.manifest import ManifestError, format_validation_error
 from runtime.host._apps import open_app
+from runtime.ops import Command, RefusedError, command_action
 
 __all__ = ["Prepared", "prepare"]
 
 Action = Callable[[ScanEngine], str]
+OpsAction = Callable[[ScanEngine], tuple[Any, Any]]  # a command's action (runtime.ops)
 
 
 @dataclass
@@ -37,7 +41,6 @@ class Compiled:
 class Prepared:
     scenario: Scenario
     app: LoadedApp
-    engine: ScanEngine
     clock_s: list[float]  # [current app time], read by the ``t`` signal
     events: list[tuple[Event, Action]] = field(default_factory=list)
     checks: list[Compiled] = field(default_factory=list)
@@ -48,7 +51,7 @@ class _Problems(list[str]):
         self.append(f"at {where}: {exc}")
 
 
-def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEngine]) -> Prepared:
+def prepare(scenario: Scenario) -> Prepared:
     """Load the app with the scenario's overrides and compile every event and assertion.
 
     Raises ScenarioError listing every problem with its YAML path, before anything runs.
@@ -68,9 +71,8 @@ def prepare(scenario: Scenario, *, engine_factory: Callable[[LoadedApp], ScanEng
             _parameter(app, name).set(value)
         except (KeyError, TypeError, ValueError) as exc:
             problems.add(f"parameters.{name}", _msg(exc))
-    engine = engine_factory(app)
     clock_s = [0.0]
-    prepared = Prepared(scenario, app, engine, clock_s)
+    prepared = Prepared(scenario, app, clock_s)
     order = sorted(range(len(scenario.timeline)), key=lambda i: scenario.timeline[i].at)
     for i in order:
         ev = scenario.timeline[i]
@@ -167,42 +169,29 @@ def _fault_driver(app: LoadedApp, ev: Event, method: str) -> Driver:
 
 
 def _action(app: LoadedApp, ev: Event) -> Action:
-    """Validate one event now; return what applies it between two cycles."""
+    """Validate one event now; return what applies it between two cycles.
+
+    Operator actions (set, command, phase, force, unforce) are commands through the one
+    command path (runtime.ops): validated here, before the run, and applied as an operator's
+    would be; plant actions (inject, clear_faults, power_cut) are the bench's own.
+    """
     if ev.set_ is not None:
-        updates = {n: _parameter(app, n).spec.check(v) for n, v in ev.set_.items()}
-
-        def set_params(_e: ScanEngine) -> str:
-            return ", ".join(
-                f"{n}: {app.parameters[n].set(v)!r} → {v!r}" for n, v in updates.items()
-            )
-
-        return set_params
+        sets = [_command(app, cmd="set_parameter", name=n, value=v) for n, v in ev.set_.items()]
+        names = list(ev.set_)
+        return _joined(sets, lambda i, old, new: f"{names[i]}: {old!r} → {new!r}")
     if ev.command is not None:
-        return _lifecycle(ev.command)
+        return _joined([_command(app, cmd=ev.command)], lambda i, old, new: f"{old} → {new}")
     if ev.phase is not None:
-        return _phase(app, ev.phase.block, ev.phase.command)
+        path = ev.phase.block
+        phase = _command(app, cmd="phase", block=path, command=ev.phase.command)
+        return _joined([phase], lambda i, old, new: f"{path}: {old} → {new}")
     if ev.force is not None:
-        forced = {}
-        for name, value in ev.force.items():
-            if name not in app.image:
-                raise KeyError(f"unknown point {name!r}")
-            forced[app.image[name]] = coerce(app.image[name].type, value)
-
-        def force(_e: ScanEngine) -> str:
-            for point, value in forced.items():
-                point.force(value)
-            return ", ".join(f"{p.name} forced to {v!r}" for p, v in forced.items())
-
-        return force
+        forced = [_command(app, cmd="force", point=n, value=v) for n, v in ev.force.items()]
+        points = list(ev.force)
+        return _joined(forced, lambda i, old, new: f"{points[i]} forced to {new!r}")
     if ev.unforce is not None:
-        points = [app.image[n] for n in ev.unforce if n in app.image or _unknown(n)]
-
-        def unforce(_e: ScanEngine) -> str:
-            for p in points:
-                p.unforce()
-            return "unforced " + ", ".join(p.name for p in points)
-
-        return unforce
+        unforced = [_command(app, cmd="unforce", point=n) for n in ev.unforce]
+        return _joined(unforced, lambda i, old, new: "", head="unforced " + ", ".join(ev.unforce))
     if ev.inject is not None:
         return _inject(app, ev)
     if ev.power_cut is not None:
@@ -212,44 +201,32 @@ def _action(app: LoadedApp, ev: Event) -> Action:
     return lambda _e: f"{driver.clear_faults(channel)} fault(s) cleared"  # type: ignore[attr-defined]
 
 
-def _unknown(name: str) -> bool:
-    raise KeyError(f"unknown point {name!r}")
+_COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
+_SENT = datetime(2000, 1, 1, tzinfo=UTC)  # commands of a bench are not checked for staleness
 
 
-def _lifecycle(cmd: str) -> Action:
-    def lifecycle(engine: ScanEngine) -> str:
-        before = engine.state.value
-        {"start": engine.start, "stop": engine.stop, "reset": engine.reset}[cmd]()
-        return f"{before} → {engine.state.value}"
+def _command(app: LoadedApp, **fields: Any) -> OpsAction:
+    """An operator command of the timeline, validated against the app by runtime.ops."""
+    try:
+        cmd = _COMMAND.validate_python({"id": "bench", "ts": _SENT, "user": "bench", **fields})
+    except ValidationError as exc:
+        raise ValueError("; ".join(format_validation_error(exc))) from None
+    try:
+        return command_action(app, cmd)
+    except RefusedError as exc:
+        raise ValueError(str(exc)) from None
 
-    return lifecycle
 
+def _joined(
+    actions: list[OpsAction], text: Callable[[int, Any, Any], str], *, head: str = ""
+) -> Action:
+    """Run commands' actions in order (between cycles); one line saying what each changed."""
 
-def _phase(app: LoadedApp, path: str, command: str) -> Action:
-    prog_name, _, inner = path.partition(".")
-    program = app.programs.get(prog_name)
-    blocks = dict(program.blocks()) if program is not None else {}
-    block = blocks.get(inner)
-    if not isinstance(block, PHASE):
-        phases = [
-            f"{p}.{b}"
-            for p, prog in app.programs.items()
-            for b, blk in prog.blocks()
-            if isinstance(blk, PHASE)
-        ]
-        raise ValueError(
-            f"{path!r} is not a PHASE instance (PHASE blocks: {', '.join(phases) or 'none'})"
-        )
-    if command.strip().upper() not in COMMANDS:
-        raise ValueError(f"unknown phase command {command!r} (commands: {', '.join(COMMANDS)})")
+    def run(engine: ScanEngine) -> str:
+        lines = [text(i, *action(engine)) for i, action in enumerate(actions)]
+        return head or ", ".join(lines)
 
-    def phase(_e: ScanEngine) -> str:
-        result = block.command(command)
-        if not result.accepted:
-            raise RuntimeError(f"{path}: {command} refused: {result.reason}")
-        return f"{path}: {result.state_before} → {result.state_after}"
-
-    return phase
+    return run
 
 
 def _inject(app: LoadedApp, ev: Event) -> Action:

@@ -10,9 +10,9 @@ from typing import Any
 from hal import ChannelInfo, Direction, Point, Quality, Value
 from runtime.bench._trace_reader import ReplayError, read_trace
 from runtime.core._clock import VirtualClock
-from runtime.core._engine import ScanEngine
 from runtime.core._task import Task
 from runtime.host._apps import open_app
+from runtime.host._runtime import Runtime
 
 __all__ = ["ReplayDriver", "ReplayError", "ReplayResult", "replay"]
 
@@ -166,7 +166,8 @@ def replay(
     )
     driver.bind([(p, p.name) for p in app.image])
     app.drivers = {"replay": driver}
-    engine = ScanEngine(app, clock=VirtualClock())
+    runtime = Runtime(app, clock=VirtualClock())  # the one assembly, on the replay driver
+    engine = runtime.engine
     result = ReplayResult(rows=len(rows))
     outputs = [(p, columns.index(p.name)) for p in app.image.outputs]
 
@@ -187,12 +188,12 @@ def replay(
                 result.first_diffs[point.name] = (row[col], point.value)
 
     for task in engine.tasks:
-        task.hooks.append(compare)
-    engine.start()
+        engine.add_cycle_hook(compare, task=task)
+    runtime.start()
     try:
-        engine.run_until(times[-1] + 1)
+        runtime.run_until(times[-1] + 1)
     finally:
-        engine.close()
+        runtime.close()
     if driver.error:
         raise ReplayError(f"{trace}: {driver.error}")
     if result.compared < len(rows):

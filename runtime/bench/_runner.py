@@ -19,6 +19,7 @@ from runtime.core._clock import VirtualClock
 from runtime.core._engine import RuntimeState, ScanEngine, StopScan
 from runtime.core._loader import LoadedApp
 from runtime.core._task import Task
+from runtime.host._runtime import Runtime
 from runtime.host._trace import TraceRecorder
 
 __all__ = ["AssertionResult", "ScenarioResult", "run_scenario"]
@@ -51,7 +52,7 @@ def run_scenario(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    prep = prepare(scenario, engine_factory=lambda app: ScanEngine(app, clock=VirtualClock()))
+    prep = prepare(scenario)
     out_dir = Path(out) if out is not None else None
     keep = out_dir is not None if record is None else record
     trace = None
@@ -95,31 +96,31 @@ class _Run:
         if uses_power_cut(sc):  # the real retain file is what a power cut leaves behind
             self.store = BenchRetain(prep.app)
             self.store.load(mode="warm")
-        self._bind(prep.app, prep.engine, prep.checks)
-        if self.store is not None:
-            self.store.attach(prep.engine)  # after a power cut, power_cut attaches its own
+        self._bind(prep.app, prep.checks)
+        # The one runtime assembly (runtime.host): samplers, then the trace, then retain.
+        self.runtime = Runtime(
+            prep.app, clock=VirtualClock(), hooks=[self.hook], trace=trace, retain=self.store
+        )
+        self.engine = self.runtime.engine
 
-    def _bind(self, app: LoadedApp, engine: ScanEngine, checks: list[Compiled]) -> None:
-        self.app, self.engine = app, engine
+    def _bind(self, app: LoadedApp, checks: list[Compiled]) -> None:
+        """Samplers, watched inputs and the trace follow ``app`` (a new one after a power cut)."""
+        self.app = app
         for s, c in zip(self.samplers, checks, strict=True):
             s.c = c
         self.recorded = {n: g for c in checks for n, g in c.signals.items()} if self.keep else {}
         for n in self.recorded:
             self.result.series.setdefault(n, [])
         # Drivers that vouch for finite readings (the simulator raises instead) need no check.
-        vouched = {d.name for d in engine.drivers if getattr(d, "finite_inputs", False)}
+        vouched = {n for n, d in app.drivers.items() if getattr(d, "finite_inputs", False)}
         self.watch = [
             p
             for p in app.image.inputs
             if p.type in (IecType.REAL, IecType.LREAL) and p.spec.driver not in vouched
         ]
         self.live = [s for s in self.samplers if not s.done]  # at_end checks sample once
-        engine.fastest.hooks.append(self.hook)
-        if self.trace is not None:
-            trace, offset = self.trace, self.offset_ns
-            if isinstance(trace, _Trace):
-                trace.restart(app, offset)
-            engine.fastest.hooks.append(trace)
+        if isinstance(self.trace, _Trace):
+            self.trace.restart(app, self.offset_ns)
 
     def hook(self, task: Task, now_ns: int) -> None:
         t = (now_ns + self.offset_ns) / 1e9
@@ -162,10 +163,13 @@ class _Run:
             self.events,
             [s.c for s in self.samplers],
             lambda: self.prep.clock_s[0],
+            hooks=[self.hook],
+            trace=self.trace,
         )
         self.events, self.store = new.events, new.store
         self.offset_ns += cut_ns + round(ev.power_cut.off_for * 1e9)
-        self._bind(new.app, new.engine, new.checks)
+        self._bind(new.app, new.checks)
+        self.runtime, self.engine = new.runtime, new.runtime.engine
         return new.summary
 
     def execute(self, progress: TextIO | None) -> ScenarioResult:
@@ -182,7 +186,7 @@ class _Run:
             self.prep.clock_s[0] = self.now_ns / 1e9
             result.assertions = [s.finish(self.now_ns / 1e9) for s in self.samplers]
         finally:
-            self.engine.close()
+            self.runtime.close()  # the trace too: run_scenario's own close is then a no-op
             if self.store is not None:
                 self.store.discard()
         result.wall_s = time.perf_counter() - wall0

@@ -6,8 +6,9 @@ the engine only through its API: cycle hooks, program guards, ``submit``, pause/
 """
 
 from runtime.core._clock import Clock, RealClock, VirtualClock
-from runtime.core._engine import ProgramGuard, RuntimeState, ScanEngine, StopScan
+from runtime.core._engine import Handled, ProgramGuard, RuntimeState, ScanEngine, StopScan
 from runtime.core._fb import CycleContext, FunctionBlock
+from runtime.core._handles import Handle
 from runtime.core._loader import LoadedApp, load_app, unload_app
 from runtime.core._program import AppContext, GlobalVar, Parameter, Program
 from runtime.core._task import CycleHook, Task
@@ -21,6 +22,8 @@ __all__ = [
     "CycleHook",
     "FunctionBlock",
     "GlobalVar",
+    "Handle",
+    "Handled",
     "LoadedApp",
     "ManifestError",
     "Parameter",

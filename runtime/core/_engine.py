@@ -8,7 +8,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from enum import StrEnum
+from enum import Enum, StrEnum
 from time import perf_counter_ns
 from typing import Any
 
@@ -16,14 +16,24 @@ import structlog
 
 from hal import Driver, ProcessImage
 from runtime.core._clock import Clock, RealClock, Waker
+from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
 from runtime.core._rt import GcControl, apply_thread_realtime
-from runtime.core._task import Task
+from runtime.core._task import CycleHook, Task
 from runtime.core.manifest import OverrunPolicy, RealtimeConfig
 
-# Consulted when a program raises: True means "handled" (online change fallback), no FAULT.
-ProgramGuard = Callable[["Task", str, Exception], bool]
+
+class Handled(Enum):
+    """What a program guard did with an exception it handled (``True`` means ``SKIP``)."""
+
+    SKIP = "skip"  # the task's remaining programs skip this cycle
+    RERUN = "rerun"  # the guard replaced the programs: the task runs them again this cycle
+
+
+# Consulted when a program raises, newest first: False passes the exception on to the next
+# guard and finally to FAULT; True or a ``Handled`` ends it (online change fallback).
+ProgramGuard = Callable[[Task, str, Exception], bool | Handled]
 
 
 class StopScan(Exception):  # noqa: N818 - it is a request, not an error
@@ -49,6 +59,7 @@ class RuntimeState(StrEnum):
 
 
 _RUN = RuntimeState.RUN  # read every cycle: a module constant beats the enum class lookup
+_RERUN = Handled.RERUN
 
 
 class ScanEngine:
@@ -93,11 +104,67 @@ class ScanEngine:
         self._stop_requested = False
         self._thread: threading.Thread | None = None
         self._opened = False
-        self.program_guard: ProgramGuard | None = None
-        self.close_hooks: list[Callable[[ScanEngine], None]] = []  # run first in close()
+        # Attachments (hooks, guards, close hooks) are copy-on-write tuples: writers from any
+        # thread bind a new tuple under this lock, the scan reads its snapshot without one.
+        self._edit_lock = threading.Lock()
+        self._guards: tuple[ProgramGuard, ...] = ()
+        self._close_hooks: tuple[Callable[[ScanEngine], None], ...] = ()  # run first in close()
         # Sections added to statistics() by parts attached to the engine (e.g. "retain").
-        self.statistics_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._statistics_sources: dict[str, Callable[[], dict[str, Any]]] = {}
         self.max_sleep_ns = 0  # 0: sleep to the next release (see run_until)
+
+    # ------------------------------------------------------------------ attachments
+    def add_cycle_hook(self, hook: CycleHook, *, task: Task | None = None) -> Handle:
+        """Call ``hook(task, app_now_ns)`` after every cycle of ``task`` (default: the fastest).
+
+        Callable from any thread; the hook runs on the scan thread after the outputs are
+        written, in the order hooks were added. An exception of the hook is logged (first
+        time) and counted, never fatal; :class:`StopScan` ends ``run_until`` on purpose.
+        ``handle.remove()`` detaches it from any thread (see :class:`Handle`).
+        """
+        target = task if task is not None else self.fastest
+        return attach(self._edit_lock, target, "_hooks", hook)
+
+    def add_program_guard(self, guard: ProgramGuard) -> Handle:
+        """Consult ``guard(task, program, exc)`` when a program raises, before any FAULT.
+
+        Guards are consulted newest first (an online change's trial before the handover
+        probation it happens in); the first that returns True or a :class:`Handled` ends
+        the exception, a guard returning False passes it on. Any thread; ``remove()`` too.
+        """
+        return attach(self._edit_lock, self, "_guards", guard)
+
+    @property
+    def program_guards(self) -> tuple[ProgramGuard, ...]:
+        """The guards attached now, oldest first."""
+        return self._guards
+
+    def add_close_hook(self, hook: Callable[[ScanEngine], None]) -> Handle:
+        """Call ``hook(engine)`` first in ``close()``, before outputs go safe (final checkpoint)."""
+        return attach(self._edit_lock, self, "_close_hooks", hook)
+
+    def add_statistics(self, section: str, source: Callable[[], dict[str, Any]]) -> None:
+        """Add ``statistics()[section] = source()`` (retain, a bridge): stats JSON, heartbeat."""
+        with self._edit_lock:
+            self._statistics_sources = self._statistics_sources | {section: source}
+
+    def pause_programs(self) -> None:
+        """Every task keeps scanning I/O but runs no program (standby, released instance).
+
+        Programs keep their state; run this on the scan thread (a command or a hook) so no
+        cycle sees half the tasks paused. ``set_programs`` on a paused task keeps it paused.
+        """
+        for task in self.tasks:
+            task._pause()
+
+    def resume_programs(self) -> None:
+        """Undo ``pause_programs``: every task runs its (current) programs from its next cycle."""
+        for task in self.tasks:
+            task._resume()
+
+    @property
+    def programs_paused(self) -> bool:
+        return all(task.paused for task in self.tasks)
 
     # ----------------------------------------------------------------- lifecycle commands
     def start(self) -> None:
@@ -166,7 +233,7 @@ class ScanEngine:
         """Outputs safe, written once more, drivers closed."""
         if not self._opened:
             return
-        for hook in self.close_hooks:
+        for hook in self._close_hooks:
             try:
                 hook(self)
             except Exception as exc:  # a failing hook must not keep outputs from going safe
@@ -233,14 +300,17 @@ class ScanEngine:
         self.now_ns = app_now
         task.ctx.advance(app_now)
         self._read_inputs(app_now)
-        if self.state is _RUN:
+        if self.state is _RUN and self._run_programs(task) is _RERUN:
+            # A guard put other programs in (an online change's fallback): they run this
+            # same cycle on the same inputs, outside the handler of the first exception.
+            # Once: a second RERUN in the same cycle is treated as SKIP.
             self._run_programs(task)
         plan = task.outputs  # coerce and check what the programs wrote (runtime/core/_outputs.py)
         bad = plan.scan()
         if bad is not None or self.outputs.open_episodes:
             self.outputs.settle(plan, bad, app_now)
         self._write_outputs(app_now)
-        for hook in task.hooks:
+        for hook in task._hooks:
             try:
                 hook(task, app_now)
             except StopScan:
@@ -259,21 +329,30 @@ class ScanEngine:
         else:
             task.next_release_ns = nxt
 
-    def _run_programs(self, task: Task) -> None:
+    def _run_programs(self, task: Task) -> Handled | None:
+        """Run the task's programs; a guard's verdict if one of them raised and was handled."""
         ctx = task.ctx
-        for name, call in task.calls:
+        for name, call in task._calls:
             try:
                 call(ctx)
             except Exception as exc:
-                guard = self.program_guard
-                if guard is None or not guard(task, name, exc):
-                    self._program_fault(task, name, exc)
-                return
+                return self._program_raised(task, name, exc)
             except (SystemExit, KeyboardInterrupt) as exc:
                 if isinstance(exc, KeyboardInterrupt) and _on_main_thread():
                     raise  # a virtual run scans on the main thread: the operator's Ctrl-C
                 self._program_fault(task, name, exc)  # sys.exit() in logic ends nothing
-                return
+                return None
+        return None
+
+    def _program_raised(self, task: Task, name: str, exc: Exception) -> Handled | None:
+        for guard in reversed(self._guards):
+            verdict = guard(task, name, exc)
+            if verdict is True:
+                return Handled.SKIP
+            if isinstance(verdict, Handled):
+                return verdict
+        self._program_fault(task, name, exc)
+        return None
 
     def _program_fault(self, task: Task, name: str, exc: BaseException) -> None:
         task.stats.faults += 1
@@ -437,4 +516,4 @@ class ScanEngine:
                 t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
                 for t in self.tasks
             },
-        } | {name: source() for name, source in self.statistics_sources.items()}
+        } | {name: source() for name, source in self._statistics_sources.items()}

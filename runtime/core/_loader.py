@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from hal import Direction, Driver, DriverError, PointSpec, ProcessImage, get_driver_factory
 from runtime.core._declare import AppConfigError
+from runtime.core._instances import InstanceTree
 from runtime.core._leaves import initial_values
 from runtime.core._migrate import Migrate, applies
 from runtime.core._program import AppContext, GlobalVar, Parameter, Program, build_globals
@@ -48,6 +49,11 @@ class LoadedApp:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def tree(self) -> InstanceTree:
+        """Programs, blocks and state leaves by instance path (runtime.core._instances)."""
+        return InstanceTree(self.programs, self.globals)
 
     def migrate_for(self, old_version: str) -> Migrate | None:
         """The app's migrate hook if state of ``old_version`` must go through it, else None

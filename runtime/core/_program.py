@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import structlog
 
 from hal import Point, ProcessImage, Value
 from runtime.core._declare import AppConfigError, Declared
-from runtime.core._fb import CycleContext, FunctionBlock, wireable
+from runtime.core._fb import CycleContext, wireable
 from runtime.core.manifest import GLOBALS_ROOT, GlobalSpec, ParameterSpec
 
 
@@ -193,73 +193,3 @@ class Program:
 
     def execute(self, ctx: CycleContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")
-
-    def blocks(self) -> Iterator[tuple[str, FunctionBlock]]:
-        """Every function-block instance this program owns, with its instance path."""
-        for name, value in vars(self).items():
-            yield from _walk(name, value)
-
-    def snapshot(self) -> dict[str, Any]:
-        state: dict[str, Any] = {var: copy.deepcopy(getattr(self, var)) for var in self.VARS}
-        for name, value in vars(self).items():
-            snap = _snap(value)
-            if snap is not None:
-                state[name] = snap
-        return state
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        for name, value in state.items():
-            current = getattr(self, name, None)
-            if name in self.VARS:
-                setattr(self, name, copy.deepcopy(value))
-            elif current is None or _snap(current) is None:
-                raise KeyError(f"{type(self).__name__} has no state variable {name!r}")
-            else:
-                _restore(current, value)
-
-
-def _walk(path: str, value: object) -> Iterator[tuple[str, FunctionBlock]]:
-    if isinstance(value, FunctionBlock):
-        yield path, value
-        for var in value._VARS:
-            yield from _walk(f"{path}.{var}", getattr(value, var))
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            if isinstance(item, FunctionBlock):
-                yield from _walk(f"{path}[{i}]", item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, FunctionBlock):
-                yield from _walk(f"{path}[{key}]", item)
-
-
-def _snap(value: object) -> Any:
-    if isinstance(value, FunctionBlock):
-        return value.snapshot()
-    if (
-        isinstance(value, list | tuple)
-        and value
-        and all(isinstance(v, FunctionBlock) for v in value)
-    ):
-        return [v.snapshot() for v in value]
-    if (
-        isinstance(value, dict)
-        and value
-        and all(isinstance(v, FunctionBlock) for v in value.values())
-    ):
-        return {str(k): v.snapshot() for k, v in value.items()}
-    return None
-
-
-def _restore(current: Any, state: Any) -> None:
-    if isinstance(current, FunctionBlock):
-        current.restore(state)
-    elif isinstance(current, list | tuple):
-        if len(state) != len(current):
-            raise ValueError(f"snapshot has {len(state)} instances, program has {len(current)}")
-        for blk, st in zip(current, state, strict=True):
-            blk.restore(st)
-    else:
-        for key, blk in current.items():
-            if str(key) in state:
-                blk.restore(state[str(key)])

@@ -14,13 +14,18 @@ from runtime.core.manifest import TaskSpec
 CycleHook = Callable[["Task", int], None]
 
 
+def _calls_of(programs: list[tuple[str, Program]]) -> tuple[tuple[str, Callable[..., None]], ...]:
+    return tuple((name, prog.execute) for name, prog in programs)
+
+
 class Task:
     """One cyclic task: its programs, schedule, cycle context and statistics."""
 
     __slots__ = (
-        "calls",
+        "_calls",
+        "_hooks",
+        "_paused",
         "ctx",
-        "hooks",
         "name",
         "next_release_ns",
         "order",
@@ -48,19 +53,43 @@ class Task:
         self.retime(spec)
         self.order = order
         self.programs = programs
-        self.calls = [(name, prog.execute) for name, prog in programs]
+        self._paused = False
+        self._calls = _calls_of(programs)
         self.ctx = CycleContext(spec.name)
         self.stats = TaskStatistics()
         self.next_release_ns = 0
-        self.hooks: list[CycleHook] = []
+        # Copy-on-write: the engine binds a new tuple to add or remove a hook, so the scan
+        # iterates its snapshot without a lock (ScanEngine.add_cycle_hook).
+        self._hooks: tuple[CycleHook, ...] = ()
         self.outputs = outputs  # the outputs its programs can write, checked after each cycle
 
+    @property
+    def hooks(self) -> tuple[CycleHook, ...]:
+        """The cycle hooks in call order (read-only: attach with ``engine.add_cycle_hook``)."""
+        return self._hooks
+
+    @property
+    def paused(self) -> bool:
+        """Programs paused (``engine.pause_programs``): the task scans I/O but runs no logic."""
+        return self._paused
+
     def set_programs(self, programs: list[tuple[str, Program]]) -> None:
-        """Replace the programs between two cycles (online change): two pointer stores."""
-        calls = [(name, prog.execute) for name, prog in programs]
+        """Replace the programs between two cycles (online change): two pointer stores.
+
+        A paused task stays paused: the new programs run once it is resumed.
+        """
+        calls = () if self._paused else _calls_of(programs)
         self.programs = programs
-        self.calls = calls
+        self._calls = calls
         self.outputs.replan([name for name, _ in programs])
+
+    def _pause(self) -> None:
+        self._paused = True
+        self._calls = ()
+
+    def _resume(self) -> None:
+        self._paused = False
+        self._calls = _calls_of(self.programs)
 
     def retime(self, spec: TaskSpec) -> None:
         """Take the timing of ``spec`` (period, overrun policy, watchdog, spin) between cycles.

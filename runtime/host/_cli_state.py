@@ -78,8 +78,10 @@ def _declares_retain(app: LoadedApp) -> bool:
     return bool(m.retain.variables) or any(p.retain for p in m.parameters)
 
 
-def attach_retain(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) -> Any:
-    """Load retained values before RUN and checkpoint while running; None if not wanted.
+def load_retain(app: LoadedApp, args: argparse.Namespace) -> Any:
+    """The retain store with the retained values loaded before RUN; None if not wanted.
+
+    ``Runtime`` attaches it (checkpoints while running).
 
     Raises ``runtime.state.RetainError`` (invalid input, exit 2) for a file that must not
     be loaded; nothing is written before the file was read and judged.
@@ -99,7 +101,6 @@ def attach_retain(engine: ScanEngine, app: LoadedApp, args: argparse.Namespace) 
         prefer=args.prefer,
         strict=args.strict_change,
     )
-    store.attach(engine)
     return store
 
 

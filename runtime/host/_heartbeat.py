@@ -44,7 +44,7 @@ class Heartbeat:
         # A file left by an earlier process (a previous container on the same volume) must not
         # look like this process's heartbeat; the host name check in the reader covers the rest.
         self.path.unlink(missing_ok=True)
-        engine.fastest.hooks.append(self._on_cycle)
+        self._hook = engine.add_cycle_hook(self._on_cycle)
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
         self._thread.start()
 
@@ -106,4 +106,5 @@ class Heartbeat:
         False when that write failed (``error`` says why)."""
         self._stop.set()
         self._thread.join(timeout=2.0)
+        self._hook.remove()
         return self.write(stopped=True)

@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from hal import Point, Quality
+from runtime.blocks import ALARM, PHASE
 from runtime.core._engine import RuntimeState, ScanEngine
-from runtime.core._fb import FunctionBlock
 from runtime.host._connections import mqtt_connections
 
 _STATE_STYLE = {
@@ -48,12 +48,9 @@ class LiveView:
         if app is self._app:
             return
         self._app = app
-        blocks = [
-            (f"{prog}.{path}", blk) for prog, p in app.programs.items() for path, blk in p.blocks()
-        ]
-        # Found by shape, not by class: an app's own alarm block shows up too.
-        self.alarms = [(p, b) for p, b in blocks if _is_alarm(b)]
-        self.phases = [(p, b) for p, b in blocks if type(b).__name__ == "PHASE"]
+        tree = app.tree  # the one matching rule: instances of ALARM / PHASE (subclasses too)
+        self.alarms = list(tree.of_type(ALARM))
+        self.phases = list(tree.of_type(PHASE))
 
     def render(self) -> Group:
         self._find_blocks()
@@ -128,10 +125,6 @@ class LiveView:
         if not active:
             table.add_row("(none)", "")
         return table
-
-
-def _is_alarm(block: FunctionBlock) -> bool:
-    return hasattr(block, "ACTIVE") and hasattr(block, "UNACKED")
 
 
 def _mqtt_table(conns: list[dict[str, Any]]) -> Table:

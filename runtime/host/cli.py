@@ -33,19 +33,17 @@ from runtime.host._cli_audit import add_audit_commands
 from runtime.host._cli_change import add_change_commands
 from runtime.host._cli_state import (
     add_state_arguments,
-    attach_retain,
-    audit_trail,
-    audit_warm_start,
     install_online_change,
+    load_retain,
     retain_summary,
 )
 from runtime.host._connections import connection_lines, mqtt_connections
 from runtime.host._heartbeat import Heartbeat
 from runtime.host._outpaths import OutputPathError, check_output_file, describe_os_error
+from runtime.host._runtime import AssemblyError, Realtime, Runtime
 from runtime.host._trace import TraceRecorder
 from runtime.ops._audit import AuditError, AuditKeyError
 from runtime.state import RetainError
-from runtime.state._handover import HandoverError, attach_handover
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -200,8 +198,6 @@ def _run(args: argparse.Namespace) -> int:
     check_before_run(app)  # also where no retain file is used (a virtual run)
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
-    clock = VirtualClock() if args.virtual else RealClock()
-    engine = ScanEngine(app, clock=clock)
     trace = None
     if args.trace is not None:
         try:
@@ -210,34 +206,33 @@ def _run(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             raise UsageError(f"--trace {args.trace}: cannot write: {exc.strerror}") from None
-        engine.fastest.hooks.append(trace)
-    retain = attach_retain(engine, app, args)  # a bad retain file stops here, nothing started
+    retain = load_retain(app, args)  # a bad retain file stops here, nothing started
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
     try:
-        attach_handover(engine, standby=args.standby)
-    except HandoverError as exc:
-        raise UsageError(str(exc)) from None
-    bridge = _attach_mqtt(engine, mqtt_config, args.log_format) if mqtt_config else None
-    audit = audit_trail(bridge)
-    audit_warm_start(audit, retain)
-    heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
-    engine.set_realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us)
-    engine.start()
+        runtime = Runtime(
+            app,
+            clock=VirtualClock() if args.virtual else RealClock(),
+            trace=trace,
+            retain=retain,
+            standby=args.standby,
+            mqtt=mqtt_config,
+            log_format=args.log_format,
+            heartbeat=args.heartbeat,
+            realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
+        )
+    except AssemblyError as exc:
+        raise UsageError(f"--mqtt: {exc}" if exc.part == "mqtt" else str(exc)) from None
+    engine, heartbeat = runtime.engine, runtime.heartbeat
+    runtime.start()
     wall0 = time.perf_counter()
     try:
         if args.virtual:
-            engine.run_until(round(args.duration * 1e9))
+            runtime.run_until(round(args.duration * 1e9))
         else:
-            _run_realtime(engine, app, args, audit)
+            _run_realtime(engine, app, args, runtime.audit)
     finally:
-        engine.close()
-        if bridge is not None:
-            bridge.stop()
-        if trace is not None:
-            trace.close()
-        if heartbeat is not None:
-            heartbeat.close()
+        runtime.close()
     wall = time.perf_counter() - wall0
     stats = engine.statistics()
     stats["wall_s"] = round(wall, 3)
@@ -332,16 +327,6 @@ def _load_mqtt_config(path: Path) -> Any:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
-
-
-def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
-    """Start the MQTT bridge (a config whose access file cannot be used: exit 2)."""
-    from runtime.mqtt import attach_mqtt
-
-    try:
-        return attach_mqtt(engine, config, log_format=log_format)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--mqtt: cannot start the MQTT bridge: {exc}") from None
 
 
 def _run_realtime(

@@ -18,6 +18,7 @@ from runtime.ops._command_handler import CommandHandler
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
+    from runtime.core._handles import Handle
 
 __all__ = ["MqttBridge", "check_deadbands", "resolve_deadbands"]
 
@@ -64,6 +65,7 @@ class MqttBridge(BridgeCore):
     ) -> None:
         check_deadbands(engine, config)
         self.engine = engine
+        self._tap_hook: Handle | None = None
         if access is None and config.access_file is not None:
             access = load_access_config(config.access_file)
         if audit is None and config.audit_file is not None:
@@ -97,15 +99,16 @@ class MqttBridge(BridgeCore):
 
     def start(self) -> None:
         """Attach the tap and start the network thread; returns at once."""
-        if self.tap not in self.engine.fastest.hooks:
-            self.engine.fastest.hooks.append(self.tap)
+        if self._tap_hook is None:  # the engine's hook API: safe from this thread
+            self._tap_hook = self.engine.add_cycle_hook(self.tap)
         self.start_loop(f"mqtt-{self.engine.app.name}")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Last values, stale marks, 'offline'; disconnect, join the thread, detach the tap."""
         self.stop_loop(timeout)
-        if self.tap in self.engine.fastest.hooks:
-            self.engine.fastest.hooks.remove(self.tap)
+        if self._tap_hook is not None:
+            self._tap_hook.remove()
+            self._tap_hook = None
 
     def connection_status(self) -> dict[str, Any]:
         return self.session.connection_status()

@@ -137,11 +137,7 @@ def birth_payload(
 ) -> dict[str, Any]:
     """Everything an HMI needs to build its screens without reading app.yaml."""
     app = engine.app
-    blocks = [
-        (f"{prog}.{path}", block)
-        for prog, program in app.programs.items()
-        for path, block in program.blocks()
-    ]
+    blocks = list(app.tree.blocks().items())
     return {
         "status": "online",
         "schema": SCHEMA,

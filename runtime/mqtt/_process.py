@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hal.mqtt import check_transport, register_connection
+from runtime.core._handles import Handle
 from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
 from runtime.mqtt._child import ChildInit, child_main
 from runtime.mqtt._config import MqttConfig
@@ -67,6 +68,7 @@ class ProcessBridge:
         self.alarm_paths = [path for path, _ in engine_alarms(engine)]
         self.frame = SharedFrame(len(engine.image.points), len(self.alarm_paths))
         self.writer = FrameWriter(engine, self.frame, sample_ns=round(config.sample_ms * 1e6))
+        self._writer_hook = Handle(lambda: None)  # attached by start()
         self.connected = threading.Event()
         self.restarts = 0
         self.log = structlog.get_logger("vplc.mqtt").bind(app=engine.app.name, mode="process")
@@ -86,7 +88,7 @@ class ProcessBridge:
         """Attach the writer, spawn the child and the link thread; returns at once."""
         if self._link is not None:
             return
-        self.engine.fastest.hooks.append(self.writer)
+        self._writer_hook = self.engine.add_cycle_hook(self.writer)
         self._spawn()
         self._link = threading.Thread(
             target=self._run_link, name=f"mqtt-link-{self.engine.app.name}", daemon=True
@@ -126,8 +128,7 @@ class ProcessBridge:
         if conn is not None:
             conn.close()
         self.connected.clear()
-        if self.writer in self.engine.fastest.hooks:
-            self.engine.fastest.hooks.remove(self.writer)
+        self._writer_hook.remove()
         self.frame.close()
 
     def statistics(self) -> dict[str, Any]:

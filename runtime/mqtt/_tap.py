@@ -27,6 +27,7 @@ __all__ = [
     "alarm_view",
     "engine_alarms",
     "engine_phases",
+    "follow_app",
 ]
 
 _log = structlog.get_logger("vplc.mqtt")
@@ -95,7 +96,10 @@ class TelemetryTap:
         capacity: int,
         params: Sequence[tuple[str, Any]] = (),
         phases: Sequence[tuple[str, Any]] = (),
+        follow: Callable[[], Any] | None = None,
     ) -> None:
+        """``follow`` returns the running app (``lambda: engine.app``): after an online change
+        the alarms, phases and parameters are read from the new version's instances."""
         # Points (value/quality/forced), alarms (ALARM outputs), parameters (.value) and phases
         # (.state, .step) are duck-typed so the same
         # comparison runs on the scan thread over live objects and, in the out-of-process
@@ -125,6 +129,8 @@ class TelemetryTap:
         self.errors = 0
         self.last_error = ""
         self.samples = 0
+        self._follow = follow
+        self._app = follow() if follow is not None else None
 
     @classmethod
     def for_engine(
@@ -140,6 +146,7 @@ class TelemetryTap:
             capacity=capacity,
             params=list(engine.app.parameters.items()),
             phases=engine_phases(engine),
+            follow=lambda: engine.app,
         )
 
     def request_refresh(self) -> None:
@@ -179,6 +186,11 @@ class TelemetryTap:
 
     def _sample(self, now_ns: int) -> None:
         self.samples += 1
+        if self._follow is not None and self._follow() is not self._app:
+            self._app = app = self._follow()
+            self.alarms, self.params, self.phases = follow_app(
+                app, self.alarms, self.params, self.phases
+            )
         full = self.refresh_requested
         self.refresh_requested = False
         missed = False
@@ -246,24 +258,37 @@ class TelemetryTap:
         }
 
 
+def follow_app(
+    app: Any,
+    alarms: list[tuple[str, Any]],
+    params: list[tuple[str, Any]],
+    phases: list[tuple[str, Any]],
+) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """The same paths and names, at the same indexes (the bridge publishes by index), bound to
+    the instances of ``app`` (a new version after an online change). One the new version no
+    longer has keeps its last instance; one it adds is published after the next restart."""
+    tree = app.tree
+    by_alarm = dict(tree.of_type(ALARM))
+    by_phase = dict(tree.of_type(PHASE))
+    return (
+        [(p, by_alarm.get(p, b)) for p, b in alarms],
+        [(n, app.parameters.get(n, prm)) for n, prm in params],
+        [
+            (p, PhaseProbe(by_phase[p], tree.program_of(p)) if p in by_phase else probe)
+            for p, probe in phases
+        ],
+    )
+
+
 def engine_alarms(engine: ScanEngine) -> list[tuple[str, ALARM]]:
     """Every ALARM block of the app with its instance path ``program.path``."""
-    return [
-        (f"{prog}.{path}", block)
-        for prog, program in engine.app.programs.items()
-        for path, block in program.blocks()
-        if isinstance(block, ALARM)
-    ]
+    return engine.app.tree.of_type(ALARM)
 
 
 def engine_phases(engine: ScanEngine) -> list[tuple[str, PhaseProbe]]:
     """Every PHASE block of the app with its instance path, probed with its program's step."""
-    return [
-        (f"{prog}.{path}", PhaseProbe(block, program))
-        for prog, program in engine.app.programs.items()
-        for path, block in program.blocks()
-        if isinstance(block, PHASE)
-    ]
+    tree = engine.app.tree
+    return [(path, PhaseProbe(block, tree.program_of(path))) for path, block in tree.of_type(PHASE)]
 
 
 def alarm_payload(view: tuple[Any, ...]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import structlog
 
 from hal import IecType
 from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
-from runtime.mqtt._tap import engine_alarms, engine_phases
+from runtime.mqtt._tap import engine_alarms, engine_phases, follow_app
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
@@ -59,12 +59,17 @@ class FrameWriter:
         self.ints = [(i, p) for i, p in enumerate(points) if kinds[i] in "ib"]
         self.texts = [(i, p) for i, p in enumerate(points) if kinds[i] == "s"]
         self.points = list(enumerate(points))
-        self.alarms = [(j, block) for j, (_path, block) in enumerate(engine_alarms(engine))]
+        alarms = engine_alarms(engine)
+        self.alarms = [(j, block) for j, (_path, block) in enumerate(alarms)]
         self.last_point_text: list[Any] = [_UNSENT] * len(points)
         self.last_alarm_text: list[Any] = [_UNSENT] * len(self.alarms)
         self.last_reason: Any = _UNSENT
         self.params = list(enumerate(engine.app.parameters.values()))
-        self.phases = [(k, probe) for k, (_path, probe) in enumerate(engine_phases(engine))]
+        phases = engine_phases(engine)
+        self.phases = [(k, probe) for k, (_path, probe) in enumerate(phases)]
+        # Paths and names by index (the child's layout), to follow an online change by name.
+        self._app = engine.app
+        self._named = (alarms, list(engine.app.parameters.items()), phases)
         self.last_param: list[Any] = [_UNSENT] * len(self.params)
         self.last_phase: list[Any] = [(_UNSENT, _UNSENT)] * len(self.phases)
         self.side: deque[tuple[str, int, Any]] = deque()
@@ -117,6 +122,8 @@ class FrameWriter:
     def _write(self, now_ns: int) -> None:
         self.samples += 1
         engine = self.engine
+        if engine.app is not self._app:
+            self._follow(engine.app)
         frame = self.frame
         frame.begin(now_ns, _STATE_CODE.get(engine.state.value, 2))
         f64, i64, quality, forced = frame.f64, frame.i64, frame.quality, frame.forced
@@ -161,6 +168,14 @@ class FrameWriter:
             changed = state is not was[0] or step is not was[1]
             if changed and self._text("phase", k, (state, step)):
                 last_phase[k] = (state, step)
+
+    def _follow(self, app: Any) -> None:
+        """After an online change: read the new version's instances (same slots, by name)."""
+        self._app = app
+        alarms, params, phases = self._named = follow_app(app, *self._named)
+        self.alarms = [(j, block) for j, (_path, block) in enumerate(alarms)]
+        self.params = [(k, param) for k, (_name, param) in enumerate(params)]
+        self.phases = [(k, probe) for k, (_path, probe) in enumerate(phases)]
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,14 @@ from runtime.ops._audit import AuditError, AuditLog, AuditVerification, verify_a
 from runtime.ops._audit_format import classify
 from runtime.ops._audit_key import KEY_ENV, KEY_NAME, AuditKeyError, load_verify_key, public_path
 from runtime.ops._command_handler import CommandHandler
-from runtime.ops._commands import Command, CommandResponse, apply_command, find_block
+from runtime.ops._commands import (
+    Command,
+    CommandResponse,
+    RefusedError,
+    apply_command,
+    command_action,
+    find_block,
+)
 
 __all__ = [
     "KEY_ENV",
@@ -24,8 +31,10 @@ __all__ = [
     "Command",
     "CommandHandler",
     "CommandResponse",
+    "RefusedError",
     "apply_command",
     "classify",
+    "command_action",
     "find_block",
     "load_access_config",
     "load_verify_key",

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -20,11 +20,12 @@ from pydantic import (
 )
 
 from hal import coerce
-from runtime.blocks import ALARM, PHASE
+from runtime.blocks import ALARM, COMMANDS, PHASE
 from runtime.core._fb import FunctionBlock
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
+    from runtime.core._loader import LoadedApp
 
 __all__ = [
     "AckAlarmCommand",
@@ -34,9 +35,11 @@ __all__ = [
     "HandoverCommand",
     "LifecycleCommand",
     "PhaseCommand",
+    "RefusedError",
     "SetParameterCommand",
     "UnforceCommand",
     "apply_command",
+    "command_action",
     "find_block",
 ]
 
@@ -151,18 +154,41 @@ class RefusedError(Exception):
 
 # An action runs on the scan thread and returns (old, new) or raises RefusedError.
 _Action = Callable[["ScanEngine"], tuple[Any, Any]]
+B = TypeVar("B", bound=FunctionBlock)
 
 
 def find_block(engine: ScanEngine, path: str) -> FunctionBlock:
-    """The block at ``program.instance.path`` (as ``Program.blocks()`` names it)."""
-    prog_name, _, inner = path.partition(".")
-    program = engine.app.programs.get(prog_name)
-    if program is None:
-        raise RefusedError(f"no program {prog_name!r} (programs: {', '.join(engine.app.programs)})")
-    for bpath, block in program.blocks():
-        if bpath == inner:
+    """The block at ``program.instance.path`` (the app's InstanceTree path)."""
+    return _find_block(engine.app, path)
+
+
+def _typed_block(app: LoadedApp, path: str, cls: type[B]) -> B:
+    """The ``cls`` instance at ``path``; refused naming the instances of ``cls`` there are."""
+    try:
+        block = _find_block(app, path)
+    except RefusedError as exc:
+        why = f": {exc}"
+    else:
+        if isinstance(block, cls):
             return block
-    raise RefusedError(f"program {prog_name!r} has no block {inner!r}")
+        why = f" but a {type(block).__name__}"
+    name = cls.__name__
+    paths = [p for p, _ in app.tree.of_type(cls)]
+    more = f", … {len(paths) - 10} more" if len(paths) > 10 else ""
+    known = ", ".join(paths[:10]) + more if paths else "none"
+    article = "an" if name[0] in "AEIOU" else "a"
+    raise RefusedError(f"{path!r} is not {article} {name} instance{why} ({name} blocks: {known})")
+
+
+def _find_block(app: LoadedApp, path: str) -> FunctionBlock:
+    tree = app.tree
+    prog_name, _, inner = path.partition(".")
+    if prog_name not in tree.programs:
+        raise RefusedError(f"no program {prog_name!r} (programs: {', '.join(tree.programs)})")
+    block = tree.find(path) if inner else None
+    if not isinstance(block, FunctionBlock):
+        raise RefusedError(f"program {prog_name!r} has no block {inner!r}")
+    return block
 
 
 def _lifecycle(cmd: LifecycleCommand) -> _Action:
@@ -181,10 +207,10 @@ def _lifecycle(cmd: LifecycleCommand) -> _Action:
     return action
 
 
-def _set_parameter(engine: ScanEngine, cmd: SetParameterCommand) -> _Action:
-    param = engine.app.parameters.get(cmd.name)
+def _set_parameter(app: LoadedApp, cmd: SetParameterCommand) -> _Action:
+    param = app.parameters.get(cmd.name)
     if param is None:
-        known = ", ".join(engine.app.parameters) or "none"
+        known = ", ".join(app.parameters) or "none"
         raise RefusedError(f"unknown parameter {cmd.name!r} (parameters: {known})")
     try:
         checked = param.spec.check(cmd.value)
@@ -193,10 +219,10 @@ def _set_parameter(engine: ScanEngine, cmd: SetParameterCommand) -> _Action:
     return lambda _engine: (param.set(checked), checked)
 
 
-def _force(engine: ScanEngine, cmd: ForceCommand | UnforceCommand) -> _Action:
-    if cmd.point not in engine.image:
+def _force(app: LoadedApp, cmd: ForceCommand | UnforceCommand) -> _Action:
+    if cmd.point not in app.image:
         raise RefusedError(f"unknown point {cmd.point!r}")
-    point = engine.image[cmd.point]
+    point = app.image[cmd.point]
     if isinstance(cmd, UnforceCommand):
 
         def unforce(_engine: ScanEngine) -> tuple[Any, Any]:
@@ -223,10 +249,8 @@ def _force(engine: ScanEngine, cmd: ForceCommand | UnforceCommand) -> _Action:
     return force
 
 
-def _ack(engine: ScanEngine, cmd: AckAlarmCommand) -> _Action:
-    block = find_block(engine, cmd.block)
-    if not isinstance(block, ALARM):
-        raise RefusedError(f"block {cmd.block!r} is a {type(block).__name__}, not an ALARM")
+def _ack(app: LoadedApp, cmd: AckAlarmCommand) -> _Action:
+    block = _typed_block(app, cmd.block, ALARM)
 
     def ack(_engine: ScanEngine) -> tuple[Any, Any]:
         old = block.UNACKED
@@ -236,10 +260,12 @@ def _ack(engine: ScanEngine, cmd: AckAlarmCommand) -> _Action:
     return ack
 
 
-def _phase(engine: ScanEngine, cmd: PhaseCommand) -> _Action:
-    block = find_block(engine, cmd.block)
-    if not isinstance(block, PHASE):
-        raise RefusedError(f"block {cmd.block!r} is a {type(block).__name__}, not a PHASE")
+def _phase(app: LoadedApp, cmd: PhaseCommand) -> _Action:
+    block = _typed_block(app, cmd.block, PHASE)
+    if cmd.command.strip().upper() not in COMMANDS:
+        raise RefusedError(
+            f"unknown phase command {cmd.command!r} (commands: {', '.join(COMMANDS)})"
+        )
 
     def phase(_engine: ScanEngine) -> tuple[Any, Any]:
         result = block.command(cmd.command)
@@ -281,16 +307,26 @@ def _handover(engine: ScanEngine, cmd: HandoverCommand) -> _Action:
 def _action_for(engine: ScanEngine, cmd: Any) -> _Action:
     if isinstance(cmd, HandoverCommand):
         return _handover(engine, cmd)
+    return command_action(engine.app, cmd)
+
+
+def command_action(app: LoadedApp, cmd: Any) -> _Action:
+    """Validate ``cmd`` (any command but a handover step) against ``app``; what applies it.
+
+    Raises RefusedError with the reason. The action, ``action(engine) -> (old, new)``, must run
+    on the scan thread between two cycles and may itself refuse (RefusedError): this is what
+    ``apply_command`` submits, and what a bench timeline runs between its ``run_until`` slices.
+    """
     if isinstance(cmd, LifecycleCommand):
         return _lifecycle(cmd)
     if isinstance(cmd, SetParameterCommand):
-        return _set_parameter(engine, cmd)
+        return _set_parameter(app, cmd)
     if isinstance(cmd, ForceCommand | UnforceCommand):
-        return _force(engine, cmd)
+        return _force(app, cmd)
     if isinstance(cmd, AckAlarmCommand):
-        return _ack(engine, cmd)
+        return _ack(app, cmd)
     if isinstance(cmd, PhaseCommand):
-        return _phase(engine, cmd)
+        return _phase(app, cmd)
     raise RefusedError(f"unsupported command {type(cmd).__name__}")
 
 

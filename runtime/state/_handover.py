@@ -29,7 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from hal import Direction
-from runtime.core._engine import ProgramGuard, RuntimeState, ScanEngine
+from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._handles import Handle
 from runtime.core._task import Task
 from runtime.state._merge import Prefer, brief
 from runtime.state.snapshot import SnapshotError, restore_snapshot, take_snapshot
@@ -106,13 +107,13 @@ class HandoverAgent:
         self._release_points: dict[str, Any] = {}
         self._probation_left = 0
         self._release: dict[str, Any] | None = None
-        self._outer_guard: ProgramGuard | None = None
+        self._probation_guard: Handle | None = None
         if standby:
             for d in owners:
                 d.set_standby()
-            self._pause()
+            engine.pause_programs()
             engine.max_sleep_ns = STANDBY_SLICE_NS
-        engine.fastest.hooks.append(self._on_cycle)
+        self._hook = engine.add_cycle_hook(self._on_cycle)
         _agents[engine] = self
 
     # -- steps (scan thread) -----------------------------------------------------------
@@ -141,7 +142,7 @@ class HandoverAgent:
             return  # resumed (rolled back) before the release ran
         snap = take_snapshot(eng)
         self._release_points = {p.name: p.value for p in eng.image}
-        self._pause()
+        eng.pause_programs()
         for d in self.owners:
             d.hold()
         eng.max_sleep_ns = STANDBY_SLICE_NS  # a rollback (resume) must be quick too
@@ -187,11 +188,12 @@ class HandoverAgent:
                 d.hold(last_write=False)
             self.mode, self.reason = "failed", f"could not claim epoch {epoch}"
             raise HandoverError(self.reason)
-        self._resume_programs()
+        eng.resume_programs()
         eng.max_sleep_ns = 0
         self.epoch, self.mode = epoch, "probation"
         self._probation_left = self.probation_cycles
-        self._outer_guard, eng.program_guard = eng.program_guard, self._guard
+        # Its own guard, beside any other (an online change's trial adds and removes its own).
+        self._probation_guard = eng.add_program_guard(self._guard)
         self.events["claimed"] = self._mark() | {"skipped_releases": skipped}
         summary = plan.summary()
         log.info("handover_claimed", epoch=epoch, plan=brief(summary), **self.events["claimed"])
@@ -220,7 +222,7 @@ class HandoverAgent:
                 point.value = self._release_points[point.name]
         if not all(d.claim(epoch) for d in self.owners):
             raise HandoverError(f"could not claim epoch {epoch} (highest claim {seen})")
-        self._resume_programs()
+        eng.resume_programs()
         eng.start()
         eng.max_sleep_ns = 0
         self.epoch, self.mode, self.reason = epoch, "active", ""
@@ -249,7 +251,8 @@ class HandoverAgent:
         elif mode in ("active", "probation", "released") and any(d.superseded for d in self.owners):
             self.mode = "superseded"
             self.reason = f"superseded by epoch {self._max_seen()}"
-            self._pause()
+            self.engine.pause_programs()
+            self._end_probation()
             self.engine.stop()  # safe values stay local: a superseded driver publishes nothing
             self.events["superseded"] = self._mark()
             log.warning("handover_superseded", reason=self.reason)
@@ -259,12 +262,15 @@ class HandoverAgent:
             self._probation_left -= 1
             if self._probation_left <= 0 and self.engine.state is RuntimeState.RUN:
                 self.mode = "active"
-                self.engine.program_guard = self._outer_guard
+                self._end_probation()
+
+    def _end_probation(self) -> None:
+        if self._probation_guard is not None:
+            self._probation_guard.remove()
+            self._probation_guard = None
 
     def _guard(self, task: Task, program: str, exc: Exception) -> bool:
-        outer = self._outer_guard
-        if outer is not None and outer(task, program, exc):
-            return True
+        """Probation: the exception faults as usual, but the outputs are held, not made safe."""
         if self.mode == "probation":
             # The old instance still has the state of the release: better it takes the
             # plant back than this one writes safe values over a running process.
@@ -272,6 +278,7 @@ class HandoverAgent:
                 d.hold(last_write=False)
             self.mode, self.reason = "failed", f"program {program!r} raised in probation: {exc}"
             self.events["failed"] = self._mark()
+            self._end_probation()
             log.error("handover_probation_failed", reason=self.reason)
         return False
 
@@ -291,14 +298,6 @@ class HandoverAgent:
                 if task is eng.fastest:
                     skipped = int(behind)
         return skipped
-
-    def _pause(self) -> None:
-        for task in self.engine.tasks:
-            task.calls = []
-
-    def _resume_programs(self) -> None:
-        for task in self.engine.tasks:
-            task.set_programs(task.programs)
 
     def _max_seen(self) -> int | None:
         seen = [d.max_epoch_seen for d in self.owners if d.max_epoch_seen is not None]

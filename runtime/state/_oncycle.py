@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from runtime.core._engine import ScanEngine
-from runtime.core._task import CycleHook, Task
+from runtime.core._task import Task
 
 T = TypeVar("T")
 
@@ -34,13 +34,12 @@ def between_cycles(
         result: T = engine.submit(fn).result(timeout)
         return result
     outcome: Future[T] = Future()
-    task = engine.fastest
 
     def after_cycle(t: Task, now_ns: int) -> None:
-        t.hooks = [h for h in t.hooks if h != after_cycle]  # one shot; on the scan thread
+        handle.remove()  # one shot
         engine.submit(fn).add_done_callback(lambda f: _chain(f, outcome))
 
-    add_hook(engine, task, after_cycle)
+    handle = engine.add_cycle_hook(after_cycle)
     return outcome.result(timeout)
 
 
@@ -50,27 +49,3 @@ def _chain(source: Future[Any], target: Future[Any]) -> None:
         target.set_exception(exc)
     else:
         target.set_result(source.result())
-
-
-def add_hook(engine: ScanEngine, task: Task, hook: CycleHook) -> None:
-    """Append a cycle hook on the scan thread, the only thread that edits hook lists.
-
-    A new list is bound, never the one a running cycle iterates over.
-    """
-
-    def edit(e: ScanEngine) -> None:
-        task.hooks = [*task.hooks, hook]
-
-    between_cycles(engine, edit, slack=False)
-
-
-def remove_hook(engine: ScanEngine, task: Task, hook: CycleHook) -> None:
-    """Remove a cycle hook on the scan thread; does not wait for it."""
-
-    def edit(e: ScanEngine) -> None:
-        task.hooks = [h for h in task.hooks if h != hook]
-
-    if engine.running:
-        engine.submit(edit)
-    else:
-        edit(engine)

@@ -7,8 +7,8 @@ import threading
 from types import TracebackType
 
 from runtime.core._engine import ScanEngine
+from runtime.core._handles import Handle
 from runtime.core._task import Task
-from runtime.state._oncycle import add_hook, remove_hook
 
 _SWITCH_S = 0.0005  # while preparing, a waiting scan thread gets the GIL within ~0.5 ms
 _lock = threading.Lock()
@@ -31,6 +31,7 @@ class Pacer:
         self.active = engine.running
         self._event = threading.Event()
         self._timeout = 2 * engine.fastest.period_ns / 1e9 + 0.1
+        self._handle: Handle | None = None
 
     def _hook(self, task: Task, now_ns: int) -> None:
         self._event.set()
@@ -43,7 +44,7 @@ class Pacer:
                     _saved = sys.getswitchinterval()
                     sys.setswitchinterval(min(_saved, _SWITCH_S))  # lower it, never raise it
                 _users += 1
-            add_hook(self.engine, self.engine.fastest, self._hook)
+            self._handle = self.engine.add_cycle_hook(self._hook)
         return self
 
     def step(self) -> None:
@@ -61,7 +62,8 @@ class Pacer:
         global _users
         if not self.active:
             return
-        remove_hook(self.engine, self.engine.fastest, self._hook)
+        if self._handle is not None:
+            self._handle.remove()
         with _lock:
             _users -= 1
             if _users == 0:

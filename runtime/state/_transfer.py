@@ -49,7 +49,7 @@ class Transfer:
         self.prefer, self.strict = prefer, strict
         # The app's migrate hook, if it is for the running version (it makes the swap slow).
         self.migrate = new.migrate_for(old.version)
-        self.new = _tree.leaves(new.programs, new.globals)  # nobody runs these yet: safe
+        self.new = new.tree.leaves()  # nobody runs these yet: safe
         self.old: dict[str, _tree.Accessor] = {}
         self.pairs: list[_tree.Pair] = []
         self.changed: list[Changed] = []
@@ -57,7 +57,7 @@ class Transfer:
 
     def read_old(self) -> dict[str, Any]:
         """Walk the running version's instances and read their state; between cycles only."""
-        self.old = _tree.leaves(self.old_app.programs, self.old_app.globals)
+        self.old = self.old_app.tree.leaves()
         return _tree.read(self.old)
 
     def plan(self, source: dict[str, Any]) -> Plan:

@@ -1,4 +1,4 @@
-"""Instance paths over an app's state: enumerate leaves, read them, convert and transfer them."""
+"""Leaves of an app's state (from its InstanceTree): select, read, convert and transfer them."""
 
 from __future__ import annotations
 
@@ -6,31 +6,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runtime.core._leaves import copy_value, global_leaves, is_clock, program_leaves
-from runtime.core._program import GlobalVar, Program
+from runtime.core._instances import Accessor
+from runtime.core._leaves import copy_value, is_clock
 
-Accessor = tuple[object, str]  # (owner object, attribute name): where one leaf value lives
-
-
-def program_accessors(name: str, program: Program) -> dict[str, Accessor]:
-    """The leaves of one program, by instance path."""
-    return {path: (owner, attr) for path, owner, attr in program_leaves(name, program)}
-
-
-def global_accessors(global_vars: Mapping[str, GlobalVar]) -> dict[str, Accessor]:
-    """The global variables, by instance path (``globals.<name>``)."""
-    return {path: (owner, attr) for path, owner, attr in global_leaves(global_vars)}
-
-
-def leaves(
-    programs: Mapping[str, Program], global_vars: Mapping[str, GlobalVar] | None = None
-) -> dict[str, Accessor]:
-    """All leaves of all programs and the global variables, by instance path."""
-    out: dict[str, Accessor] = {}
-    for name, prog in programs.items():
-        out.update(program_accessors(name, prog))
-    out.update(global_accessors(global_vars or {}))
-    return out
+__all__ = ["Accessor", "assign", "clock_paths", "convert", "copy_pairs", "read", "select"]
 
 
 def select(all_leaves: Mapping[str, Accessor], prefix: str) -> dict[str, Accessor]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import traceback
-from collections.abc import Callable
+import weakref
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from runtime.core._engine import RuntimeState, ScanEngine
+from runtime.core._engine import Handled, RuntimeState, ScanEngine
+from runtime.core._handles import Handle
 from runtime.core._loader import LoadedApp, unload_app
 from runtime.core._program import Program
 from runtime.core._task import Task
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from runtime.state._points import PointChange
 
 log = structlog.get_logger("vplc.online_change")
+_trials: weakref.WeakKeyDictionary[ScanEngine, Trial] = weakref.WeakKeyDictionary()
+
+
+def active_trial(engine: ScanEngine) -> Trial | None:
+    """The online change of ``engine`` still in its first cycles, if any."""
+    return _trials.get(engine)
 
 
 @dataclass
@@ -103,18 +110,22 @@ class Trial:
         self.old_timing = old_timing or {}
         self.pending = {t.name for t in engine.tasks}
         self.finished = False
-        self._hook: Callable[[Task, int], None] = self.after_cycle
+        self._handles: list[Handle] = []
 
     def install(self) -> None:
-        self.engine.program_guard = self.guard
-        for task in self.engine.tasks:
-            task.hooks = [*task.hooks, self._hook]  # a new list: never mutate one being iterated
+        engine = self.engine
+        self._handles = [engine.add_program_guard(self.guard)] + [
+            engine.add_cycle_hook(self.after_cycle, task=t) for t in engine.tasks
+        ]
+        _trials[engine] = self
 
     def _uninstall(self) -> None:
+        """Detach this trial's guard and hooks only: a handover's guard stays in place."""
         self.finished = True
-        self.engine.program_guard = None
-        for task in self.engine.tasks:
-            task.hooks = [h for h in task.hooks if h is not self._hook]
+        for handle in self._handles:
+            handle.remove()
+        if _trials.get(self.engine) is self:
+            del _trials[self.engine]
 
     def after_cycle(self, task: Task, now_ns: int) -> None:
         if self.finished or self.engine.state is not RuntimeState.RUN:
@@ -127,13 +138,14 @@ class Trial:
             log.info("online_change_committed", **_ids(self.report))
             self.report.done.set()
 
-    def guard(self, task: Task, program: str, exc: Exception) -> bool:
+    def guard(self, task: Task, program: str, exc: Exception) -> Handled:
         """A program of the new version raised while on trial: put the old version back.
 
         The old programs (untouched since the swap, so their state is the pre-swap state) run
         this same cycle again on the same inputs after the outputs are put back to their
-        pre-swap values: what is published is exactly what the old version computes, and
-        the engine stays in RUN. Any exception of the old version then faults as usual.
+        pre-swap values (``Handled.RERUN``: the engine runs them once the exception is
+        handled): what is published is exactly what the old version computes, and the
+        engine stays in RUN. Any exception of the old version then faults as usual.
         """
         self._uninstall()
         engine = self.engine
@@ -166,9 +178,8 @@ class Trial:
             traceback=traceback.format_exception(exc),
         )
         unload_app(self.new_app)
-        engine._run_programs(task)  # the old version's run of this cycle; faults as usual
         report.done.set()
-        return True
+        return Handled.RERUN  # the old version's run of this cycle; faults as usual
 
 
 def _ids(report: ChangeReport) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from runtime.state._oncycle import between_cycles
 from runtime.state._pacing import Pacer
 from runtime.state._points import PointChange, plan_points
 from runtime.state._transfer import Transfer, TransferError, parameter_values
-from runtime.state._trial import ChangeReport, Trial, plan_reason
+from runtime.state._trial import ChangeReport, Trial, active_trial, plan_reason
 from runtime.state.retain import RetainError, retained_leaves
 
 log = structlog.get_logger("vplc.online_change")
@@ -101,7 +101,7 @@ class PreparedChange:
             # A fresh report: the one of a change that did go in must keep its outcome.
             again = ChangeReport(report.app, report.old_version, report.new_version)
             raise _refuse(again, "stale: the running version changed since it was prepared")
-        if engine.program_guard is not None:
+        if active_trial(engine) is not None:
             raise _refuse(report, "the previous online change is still in its first cycle")
         t0 = time.perf_counter_ns()
         try:  # the state of this very cycle, merged into the new instances

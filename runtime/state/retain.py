@@ -16,7 +16,6 @@ from runtime.core._loader import LoadedApp
 from runtime.core._task import Task
 from runtime.state import _file, _timebase, _tree
 from runtime.state._merge import Prefer, brief
-from runtime.state._oncycle import add_hook
 from runtime.state._warm import WarmStartError, plan_warm_start, retained_initials
 
 StartMode = Literal["warm", "cold"]
@@ -296,9 +295,9 @@ class RetainStore:
                 self._submit(self.capture())  # a clean stop: keep the values it stopped with
             self._was_running = running
 
-        add_hook(engine, engine.fastest, hook)
-        engine.close_hooks.append(lambda e: self.close())
-        engine.statistics_sources["retain"] = self.statistics  # stats JSON, heartbeat, MQTT
+        engine.add_cycle_hook(hook)
+        engine.add_close_hook(lambda e: self.close())
+        engine.add_statistics("retain", self.statistics)  # stats JSON, heartbeat, MQTT
         self._writer = threading.Thread(target=self._drain, name="retain-writer", daemon=True)
         self._writer.start()
 
@@ -402,10 +401,9 @@ class RetainStore:
 def retained_leaves(app: LoadedApp) -> dict[str, _tree.Accessor]:
     """Expand the manifest's ``retain.variables`` to leaves (an unknown path is an error), and
     add the global variables declared with ``retain: true``."""
-    everything = _tree.leaves(app.programs, app.globals)
-    chosen: dict[str, _tree.Accessor] = _tree.global_accessors(
-        {n: g for n, g in app.globals.items() if g.spec.retain}
-    )
+    tree = app.tree
+    everything = tree.leaves()
+    chosen: dict[str, _tree.Accessor] = tree.global_leaves(retained_only=True)
     for i, prefix in enumerate(app.manifest.retain.variables):
         found = _tree.select(everything, prefix)
         if not found:

@@ -43,6 +43,7 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
     another version merges the state (``restore_snapshot``).
     """
     app = engine.app
+    tree = app.tree
     return {
         "format": SNAPSHOT_FORMAT,
         "schema": SNAPSHOT_SCHEMA,
@@ -71,11 +72,8 @@ def take_snapshot(engine: ScanEngine) -> dict[str, Any]:
         },
         # State by instance-path root: every program, then the globals (no program may be
         # named "globals"), so a merge and a handover digest see them like program variables.
-        "programs": {
-            name: _tree.read(_tree.program_accessors(name, prog))
-            for name, prog in app.programs.items()
-        }
-        | ({GLOBALS_ROOT: _tree.read(_tree.global_accessors(app.globals))} if app.globals else {}),
+        "programs": {name: _tree.read(tree.program_leaves(name)) for name in app.programs}
+        | ({GLOBALS_ROOT: _tree.read(tree.global_leaves())} if app.globals else {}),
         "parameters": {name: p.value for name, p in app.parameters.items()},
         "initials": {"variables": app.initials, "parameters": app.parameter_defaults},
         "points": {
@@ -125,7 +123,7 @@ def restore_snapshot(
             f"snapshot of {snap['app']} {snap['version']} does not fit {app.name} "
             f"{app.version}: " + "; ".join(plan.problems())
         )
-    accessors = _tree.leaves(app.programs, app.globals)
+    accessors = app.tree.leaves()
     carried = [d for d in plan.decisions if d.outcome in CARRIED]
     engine.open()
     _tree.assign((*accessors[d.path], d.value) for d in carried if d.path in accessors)

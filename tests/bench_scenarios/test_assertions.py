@@ -88,7 +88,9 @@ def test_refused_phase_command_fails_the_run(ramp_app: Path) -> None:
         ramp_app, [], timeline=[{"at": 1, "phase": {"block": "main.phase", "command": "RESTART"}}]
     )
     assert not result.passed
-    assert "RESTART refused" in result.failures[0]
+    # refused by the one command path (runtime.ops), with the phase's reason
+    assert "'RESTART' not allowed in IDLE" in result.failures[0]
+    assert result.events[0]["ok"] is False
 
 
 def test_force_and_lifecycle_events(ramp_app: Path) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from hal import Quality
-from runtime import ScanEngine, load_app
+from runtime import load_app
+from runtime.host import Runtime
 from tests.hil.conftest import ServeFactory, mqtt_app, wait_until
 from tests.mqtt.broker import Broker
 
@@ -39,16 +40,16 @@ def test_app_holds_its_bands_over_mqtt_then_sees_the_plant_vanish(
         params={"fill_target_l": 60.0, "heat_settle_s": 1.0},
     )  # fmt: skip
     app = load_app(app_dir)
-    engine = ScanEngine(app)
     image, batch = app.image, app.programs["batch"]
     bad_cycles: list[tuple[float, str]] = []
 
     def record(task: Any, now_ns: int) -> None:
         bad_cycles.extend((now_ns / 1e9, p.name) for p in image.points if p.quality is Quality.BAD)
 
-    engine.fastest.hooks.append(record)
-    engine.start()
-    engine.start_thread()
+    # Assembled as `vplc run` assembles it (runtime.host.Runtime), with the test's recorder.
+    runtime = Runtime(app, hooks=[record])
+    engine = runtime.engine
+    runtime.start(thread=True)
     try:
         wait_until(lambda: getattr(batch, "step", "") == "GROW", 10, "batch in GROW")
         bad_cycles.clear()
@@ -87,8 +88,7 @@ def test_app_holds_its_bands_over_mqtt_then_sees_the_plant_vanish(
             "fallback air published",
         )
     finally:
-        engine.request_stop()
-        engine.join(5)
-        engine.close()
+        runtime.stop_thread(5)
+        runtime.close()
     # The safe value is written on close; the watcher sees it when the broker delivers it.
     wait_until(lambda: watch.last("actuators/air_valve")["v"] == 0.0, 2, "safe air on close")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import RuntimeState, ScanEngine, VirtualClock, load_app, load_manifest
+from runtime.blocks import ALARM
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -30,10 +31,11 @@ def four_hours() -> dict[str, Any]:
         )
         steps.add(batch.step)  # type: ignore[attr-defined]
 
-    engine.fastest.hooks.append(record)
+    engine.add_cycle_hook(record)
     engine.start()
     engine.run_until(4 * 3600 * 10**9)
-    alarms = {p: b for p, b in app.programs["alarms"].blocks() if type(b).__name__ == "ALARM"}
+    # Paths inside the "alarms" program (its ALARM instances, from the app's instance tree).
+    alarms = {p.split(".", 1)[1]: b for p, b in app.tree.of_type(ALARM) if p.startswith("alarms.")}
     result = {
         "rows": rows,
         "steps": steps,

@@ -14,6 +14,7 @@ import yaml
 from hal import Direction, IecType
 from plc_apps.plant10 import generate
 from runtime import RuntimeState, ScanEngine, VirtualClock, load_app
+from runtime.blocks import ALARM
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "plant10"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -56,7 +57,7 @@ def near_setpoint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             worst[u] = max(worst[u], abs(temps[u].value - 37.0))
             steps[u].add(batches[u].step)  # type: ignore[attr-defined]
 
-    engine.fastest.hooks.append(record)
+    engine.add_cycle_hook(record)
     engine.start()
     engine.run_until(240 * 10**9)
     result = {"app": app, "engine": engine, "worst": worst, "steps": steps}
@@ -81,20 +82,12 @@ def test_an_alarm_on_every_analogue_input(near_setpoint: dict[str, Any]) -> None
         if p.direction is Direction.IN and p.type in (IecType.REAL, IecType.LREAL)
     ]
     assert len(analog) == 10 * 84
-    watched = {
-        blk.TEXT.split()[0]
-        for unit in UNITS
-        for _, blk in app.programs[f"{unit}_instruments"].blocks()
-        if type(blk).__name__ == "ALARM"
-    }
+    instruments = tuple(f"{unit}_instruments." for unit in UNITS)
+    unit_alarms = [blk for p, blk in app.tree.of_type(ALARM) if p.startswith(instruments)]
+    watched = {blk.TEXT.split()[0] for blk in unit_alarms}
     assert set(analog) <= watched
     # Nothing in the plant is outside its instrument limits in a normal start.
-    active = [
-        blk.TEXT
-        for unit in UNITS
-        for _, blk in app.programs[f"{unit}_instruments"].blocks()
-        if type(blk).__name__ == "ALARM" and blk.ACTIVE
-    ]
+    active = [blk.TEXT for blk in unit_alarms if blk.ACTIVE]
     assert active == []
 
 

@@ -21,7 +21,7 @@ import runtime.blocks.pure as pure
 from runtime.blocks._cy import load, python_blocks
 from runtime.blocks._cy._gen import block_modules
 from runtime.core._fb import CycleContext, FunctionBlock
-from runtime.core._program import _snap, _walk
+from runtime.core._instances import InstanceTree
 
 try:
     CY = load()
@@ -69,13 +69,25 @@ def test_cython_blocks_are_function_blocks_but_not_python_subclasses():
     assert not issubclass(float, FunctionBlock)
 
 
-def test_program_walk_and_snapshot_see_cython_blocks():
-    owner = {"t": [CY["TON"](PT=1.0), CY["TON"](PT=2.0)], "a": CY["ALARM"](H_EN=True)}
-    paths = [p for p, _ in _walk("timers", owner["t"])]
-    assert paths == ["timers[0]", "timers[1]"]
-    assert [p for p, _ in _walk("alarm", owner["a"])] == ["alarm"]
-    snap = _snap(owner["t"])
-    assert snap == [pure.TON(PT=1.0).snapshot(), pure.TON(PT=2.0).snapshot()]
+def test_the_instance_tree_sees_cython_blocks():
+    class Owner:  # what the tree reads of a program: VARS and the instance's attributes
+        VARS: dict[str, object] = {}
+
+    owner = Owner()
+    owner.timers = [CY["TON"](PT=1.0), CY["TON"](PT=2.0)]  # type: ignore[attr-defined]
+    owner.alarm = CY["ALARM"](H_EN=True)  # type: ignore[attr-defined]
+    tree = InstanceTree({"p": owner})  # type: ignore[dict-item]
+    assert list(tree.blocks()) == ["p.timers[0]", "p.timers[1]", "p.alarm"]
+    assert [p for p, _ in tree.of_type(CY["ALARM"])] == ["p.alarm"]
+    leaves = tree.leaves()
+    for i, pt in enumerate((1.0, 2.0)):
+        expected = pure.TON(PT=pt).snapshot()
+        got = {
+            path.rsplit(".", 1)[1]: getattr(owner_, attr)
+            for path, (owner_, attr) in leaves.items()
+            if path.startswith(f"p.timers[{i}].")
+        }
+        assert got == expected
 
 
 def test_selection_follows_the_build_and_the_environment():

@@ -170,7 +170,7 @@ def test_exception_in_program_faults_with_safe_outputs_same_cycle(make_app: Make
     driver = engine.app.drivers["mem"]
     assert isinstance(driver, MemoryDriver)
     seen: list[tuple[int, float, str]] = []
-    engine.tasks[0].hooks.append(
+    engine.add_cycle_hook(
         lambda task, now: seen.append((task.ctx.cycle, driver.values["y"], engine.state.value))
     )
     engine.run_until(100_000_000)

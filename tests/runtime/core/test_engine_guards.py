@@ -60,7 +60,8 @@ def test_a_failing_hook_is_logged_once_counted_and_the_scan_goes_on(make_app: Ma
     def broken(task: Any, now_ns: int) -> None:
         raise OSError(28, "No space left on device")
 
-    engine.tasks[0].hooks.extend([broken, lambda task, now: seen.append(now)])
+    engine.add_cycle_hook(broken)
+    engine.add_cycle_hook(lambda task, now: seen.append(now))
     with capture_logs() as logs:
         engine.run_until(100_000_000)
     failures = [e for e in logs if e["event"] == "cycle_hook_failed"]
@@ -78,7 +79,7 @@ def test_stop_scan_from_a_hook_ends_the_run_on_purpose(make_app: MakeApp) -> Non
         if now_ns >= 30_000_000:
             raise StopScan("enough")
 
-    engine.tasks[0].hooks.append(stop)
+    engine.add_cycle_hook(stop)
     with pytest.raises(StopScan):
         engine.run_until(100_000_000)
     assert engine.now_ns == 30_000_000 and engine.hook_errors == {}

@@ -66,7 +66,7 @@ class Rig:
         assert isinstance(driver, MemoryDriver)
         self.driver = driver
         self.trace: list[tuple[Any, ...]] = []
-        self.engine.fastest.hooks.append(self._hook)
+        self.engine.add_cycle_hook(self._hook)
         self.engine.start()
 
     def _hook(self, task: Any, now_ns: int) -> None:
