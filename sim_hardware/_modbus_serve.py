@@ -115,7 +115,7 @@ class ModbusPlant:
         if point.type is IecType.BOOL:
             return int(bool(point.value)) if point.quality.name != "BAD" else 0
         if point.quality.name == "BAD":
-            return _NAN[k]
+            return int(_NAN[k])
         return encode(float(point.value), DataType.FLOAT32)[0][k]
 
     def write(
