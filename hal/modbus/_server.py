@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,8 +60,11 @@ class RegisterBank(Protocol):
 
     def write(
         self, table: Table, address: int, values: Sequence[int], unit: int, peer: str
-    ) -> None:
-        """Write bits or registers (``peer``: the client's ``host:port``); may refuse."""
+    ) -> Awaitable[None] | None:
+        """Write bits or registers (``peer``: the client's ``host:port``); may refuse.
+
+        May be a coroutine (awaited on the server's loop: other clients are served meanwhile).
+        """
         ...
 
 
@@ -158,7 +162,7 @@ class ModbusTcpServer:
                 pdu = await asyncio.wait_for(
                     reader.readexactly(length - 1), self.limits.idle_timeout_s
                 )
-                answer = self.handle(pdu, unit, peer)
+                answer = await self.handle(pdu, unit, peer)
                 writer.write(struct.pack(">HHHB", tid, 0, len(answer) + 1, unit) + answer)
                 await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -169,12 +173,12 @@ class ModbusTcpServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def handle(self, pdu: bytes, unit: int, peer: str) -> bytes:
+    async def handle(self, pdu: bytes, unit: int, peer: str) -> bytes:
         """One request PDU → its response PDU (an exception response for a bad request)."""
         self.stats["requests"] += 1
         fc = pdu[0]
         try:
-            return self._dispatch(fc, pdu[1:], unit, peer)
+            return await self._dispatch(fc, pdu[1:], unit, peer)
         except ModbusRefusedError as exc:
             code = exc.code
         except Exception:  # a bank's bug is the device's failure, not the server's end
@@ -183,7 +187,7 @@ class ModbusTcpServer:
         self.stats["exceptions"] += 1
         return bytes([(fc | 0x80) & 0xFF, code])
 
-    def _dispatch(self, fc: int, body: bytes, unit: int, peer: str) -> bytes:
+    async def _dispatch(self, fc: int, body: bytes, unit: int, peer: str) -> bytes:
         if fc in _READ:
             address, count = _fields(body, 4, ">HH")
             if not 1 <= count <= _MAX_READ[fc]:
@@ -198,11 +202,11 @@ class ModbusTcpServer:
             address, raw = _fields(body, 4, ">HH")
             if raw not in (0x0000, 0xFF00):
                 raise ModbusRefusedError(ILLEGAL_VALUE, f"coil value {raw:#06x}")
-            self._write(Table.COIL, address, [1 if raw else 0], unit, peer)
+            await self._write(Table.COIL, address, [1 if raw else 0], unit, peer)
             return bytes([fc]) + body
         if fc == 6:
             address, raw = _fields(body, 4, ">HH")
-            self._write(Table.HOLDING, address, [raw], unit, peer)
+            await self._write(Table.HOLDING, address, [raw], unit, peer)
             return bytes([fc]) + body
         if fc in (15, 16):
             if len(body) < 5:
@@ -215,19 +219,23 @@ class ModbusTcpServer:
             _span(address, count)
             if fc == 15:
                 values = [(data[i // 8] >> (i % 8)) & 1 for i in range(count)]
-                self._write(Table.COIL, address, values, unit, peer)
+                await self._write(Table.COIL, address, values, unit, peer)
             else:
-                self._write(Table.HOLDING, address, list(struct.unpack(f">{count}H", data)),
+                await self._write(Table.HOLDING, address, list(struct.unpack(f">{count}H", data)),
                             unit, peer)  # fmt: skip
             return bytes([fc]) + struct.pack(">HH", address, count)
         raise ModbusRefusedError(ILLEGAL_FUNCTION, f"function code {fc}")
 
-    def _write(self, table: Table, address: int, values: list[int], unit: int, peer: str) -> None:
+    async def _write(
+        self, table: Table, address: int, values: list[int], unit: int, peer: str
+    ) -> None:
         if unit == 0:
             # A broadcast is answered by nobody (so nobody learns it was refused): never act on
             # one, a PLC's parameters are not written by a message addressed to everyone.
             raise ModbusRefusedError(ILLEGAL_FUNCTION, "broadcast writes are not accepted")
-        self.bank.write(table, address, values, unit, peer)
+        result = self.bank.write(table, address, values, unit, peer)
+        if inspect.isawaitable(result):
+            await result
         self.stats["writes"] += 1
 
     def statistics(self) -> dict[str, Any]:

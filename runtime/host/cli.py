@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="publish telemetry and take commands over MQTT (real time only)",
     )
     run.add_argument(
+        "--modbus",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="serve points and parameters as Modbus TCP registers (real time only)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     run.add_argument(
@@ -194,8 +200,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
+    if args.virtual and args.modbus:
+        raise UsageError("--modbus needs real time: a virtual run has no wall clock to serve in")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
+    modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
     trace = None
@@ -220,9 +229,11 @@ def _run(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             heartbeat=args.heartbeat,
             realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
+            modbus=modbus_config,
         )
     except AssemblyError as exc:
-        raise UsageError(f"--mqtt: {exc}" if exc.part == "mqtt" else str(exc)) from None
+        flag = {"mqtt": "--mqtt: ", "modbus": f"--modbus {args.modbus}: "}.get(exc.part, "")
+        raise UsageError(f"{flag}{exc}") from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
     wall0 = time.perf_counter()
@@ -327,6 +338,16 @@ def _load_mqtt_config(path: Path) -> Any:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
+
+
+def _load_modbus_config(path: Path, app: LoadedApp) -> Any:
+    """The Modbus server's file checked against the app; invalid input is exit 2."""
+    from runtime.modbus import ModbusConfigError, load_modbus_config
+
+    try:
+        return load_modbus_config(path, app)
+    except ModbusConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run_realtime(
