@@ -143,7 +143,7 @@ def client_poll() -> dict[str, Any]:
             "p50": _pct(cycles, 0.5),
             "p99": _pct(cycles, 0.99),
             "mean": round(statistics.fmean(cycles) / 1e6, 3) if cycles else 0,
-        },  # fmt: skip
+        },
         "read_errors": stats.get("read_errors"),
         "scan_period_ms": SCAN_MS,
         "scan_idle_memory_driver": idle,
