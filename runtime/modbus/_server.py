@@ -197,6 +197,14 @@ class ModbusFrontEnd:
         )  # fmt: skip
         resp = apply_command(self.engine, cmd, timeout_s=self.config.command_timeout_s)
         self.counts["accepted" if resp.status == "accepted" else "refused"] += 1
+        if resp.status == "accepted":
+            # Read-after-write shows the new value at once, not one cycle later (the hook's
+            # next list is built from the parameter, which already holds it).
+            values = list(self.values)
+            for i, e in enumerate(self.entries):
+                if e.parameter == name:
+                    values[i] = resp.new
+            self.values = values
         if self.audit is not None:
             try:
                 self.audit.append(
