@@ -11,8 +11,8 @@ it at start), unit id 1 (any unit is answered, as by most TCP-only devices):
 
 A sensor without a reading (BAD, e.g. an injected fault) reads as NaN, which a Modbus client
 can only take as "no value". A write is clamped by the plant like any actuator command; a NaN
-or ±inf, a write to half of a float or outside the map is refused with exception code 03 or
-02. Modbus has no ownership claims: any client that can reach the port drives the plant, so
+or ±inf is refused with exception code 03, half of a float or an address outside the map with
+02, and a refused request changes nothing. Modbus has no ownership claims: any client that can reach the port drives the plant, so
 the server listens on 127.0.0.1 unless told otherwise. ``actuator_timeout_s`` de-energises
 every actuator when no write has arrived for that long, as remote I/O does on a lost master.
 """
@@ -131,11 +131,13 @@ class ModbusPlant:
             if table is Table.COIL:
                 updates[name] = bool(raw)
                 continue
-            regs = updates.get(name) or self._current(name)
-            regs = list(regs)
+            regs = list(updates.get(name) or [None, None])
             regs[k] = raw
             updates[name] = regs
         for name, value in updates.items():
+            if isinstance(value, list) and None in value:
+                self.counters["refused"] += 1
+                raise ModbusRefusedError(ILLEGAL_ADDRESS, f"{name}: half of a float32")
             if isinstance(value, list):
                 number = decode(value, DataType.FLOAT32)
                 if not math.isfinite(number):
@@ -147,9 +149,6 @@ class ModbusPlant:
         self.counters["writes"] += 1
         self._last_write = time.monotonic()
         self._tripped = False
-
-    def _current(self, name: str) -> list[int]:
-        return encode(float(self.points[name].value), DataType.FLOAT32)[0]
 
     # -------------------------------------------------------------------- the plant
     def step(self, plant_ns: int) -> None:

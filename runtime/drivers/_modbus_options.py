@@ -57,11 +57,13 @@ class PollGroup(_Strict):
     period_ms: float = Field(ge=1, le=3_600_000, description="how often its blocks are read")
 
 
-def _parse_short(text: str) -> dict[str, Any]:
+def _parse_short(name: str, text: str) -> dict[str, Any]:
     """``holding:100:float32`` (table:address[:type]) → the long form."""
     parts = text.split(":")
     if not 2 <= len(parts) <= 3 or not parts[1].isdigit():
-        raise ValueError(f"{text!r}: expected table:address[:type], e.g. holding:100:float32")
+        raise ValueError(
+            f"channels.{name}: {text!r}: expected table:address[:type], e.g. holding:100:float32"
+        )
     out: dict[str, Any] = {"table": parts[0], "address": int(parts[1])}
     if len(parts) == 3:
         out["type"] = parts[2]
@@ -99,7 +101,8 @@ class ModbusDriverOptions(_Strict):
     def _short_forms(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("channels"), dict):
             chans = {
-                k: _parse_short(v) if isinstance(v, str) else v for k, v in data["channels"].items()
+                k: _parse_short(str(k), v) if isinstance(v, str) else v
+                for k, v in data["channels"].items()
             }
             data = dict(data) | {"channels": chans}
         return data
