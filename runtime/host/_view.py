@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -12,7 +14,7 @@ from runtime.blocks import ALARM, PHASE, PID
 from runtime.core._engine import RuntimeState, ScanEngine
 from runtime.host._connections import mqtt_connections
 
-__all__ = ["LiveView"]
+__all__ = ["LiveView", "show_live"]
 
 _STATE_STYLE = {
     RuntimeState.RUN: "bold green",
@@ -22,6 +24,7 @@ _STATE_STYLE = {
 _QUALITY_STYLE = {Quality.GOOD: "", Quality.UNCERTAIN: "yellow", Quality.BAD: "bold red"}
 _KINDS = (("HH", "HH_ACTIVE"), ("H", "H_ACTIVE"), ("L", "L_ACTIVE"), ("LL", "LL_ACTIVE"))
 _TITLE = "bold cyan"
+_IO_WIDTH = 49  # one I/O row: name, value, unit, quality, direction, FORCED
 Section = list[Text]
 
 
@@ -72,7 +75,8 @@ class LiveView:
     health in one line, MQTT connections, forced and BAD points, then each phase with its
     step, the PID loops (PV, SP, output, mode, with units from the points and parameters they
     are wired to) and the active alarms; the I/O list gets the rows left over. ``io_page``
-    shows the whole I/O list instead (page ``io_offset``), for the key ``i``.
+    shows the whole I/O list instead, in pages (``key``: ``i`` toggles it, space/PgDn and
+    b/PgUp page through it).
     """
 
     def __init__(self, engine: ScanEngine, key_points: list[str] | None = None) -> None:
@@ -82,7 +86,8 @@ class LiveView:
         self.points: list[Point] = [image[n] for n in names]
         self.io_page = False
         self.io_offset = 0
-        self.keys_hint = ""  # set by whoever reads keys: "i I/O list  q quit"
+        self.keys = False  # set by whoever reads keys (show_live on a terminal): hints name them
+        self._per = 1  # I/O points on the last page drawn: what a page key moves by
         self._app: object = None
         self.alarms: list[tuple[str, Any]] = []
         self.phases: list[tuple[str, Any, Any]] = []
@@ -135,8 +140,8 @@ class LiveView:
         top = [*self._header(width), self._tasks_line()]
         top += self._connections() + self._marked_points()
         if self.io_page:
-            body = self._io_page(height - len(top) - 1)
-            out = top + body + [self._hint(f"I/O page {self._page_label(height - len(top) - 1)}")]
+            top.append(self._alarms()[0])  # the alarm count stays in sight on the I/O pages
+            out = top + self._io_page(width, height - len(top) - 1) + [self._page_hint()]
         else:
             out = top + self._operator_body(height - len(top))
         for line in out:
@@ -162,9 +167,7 @@ class LiveView:
         more = total - shown
         hint = f"I/O: {shown} of {total} points" if more else f"I/O: all {total} points"
         if more:
-            hint += " · " + (self.keys_hint or "a taller terminal shows the rest")
-        elif self.keys_hint:
-            hint += " · " + self.keys_hint
+            hint += " · " + ("i: the full list" if self.keys else "a taller terminal shows all")
         out.append(self._hint(hint))
         return out
 
@@ -285,20 +288,70 @@ class LiveView:
         return out
 
     # ------------------------------------------------------------------ I/O list
-    def _io_page(self, rows: int) -> list[Text]:
-        """The whole I/O list, one page of ``rows`` lines starting at ``io_offset``."""
-        per = max(rows - 1, 1)
-        total = len(self.points)
-        self.io_offset = max(0, min(self.io_offset, (max(total - 1, 0) // per) * per))
-        head = _io_head()
-        return [head] + [_io_row(p) for p in self.points[self.io_offset : self.io_offset + per]]
+    def _io_page(self, width: int, rows: int) -> list[Text]:
+        """One page of the whole I/O list, in as many columns as the width holds."""
+        cols = max(1, (width + 2) // (_IO_WIDTH + 2))
+        per_col = max(rows - 1, 1)
+        self._per = per = per_col * cols
+        last = (max(len(self.points) - 1, 0) // per) * per
+        self.io_offset = max(0, min(self.io_offset, last))
+        page = self.points[self.io_offset : self.io_offset + per]
+        used = min(cols, -(-len(page) // per_col)) or 1
+        out = [_columns([_io_head()] * used)]
+        for r in range(min(per_col, len(page))):
+            out.append(_columns([_io_row(p) for p in page[r::per_col]]))
+        return out
 
-    def _page_label(self, rows: int) -> str:
-        per = max(rows - 1, 1)
+    def _page_hint(self) -> Text:
         total = len(self.points)
         first = self.io_offset + 1 if total else 0
-        label = f"{first}-{min(self.io_offset + per, total)} of {total}"
-        return label + (" · " + self.keys_hint if self.keys_hint else "")
+        label = f"I/O {first}-{min(self.io_offset + self._per, total)} of {total}"
+        keys = " · space/PgDn next · b/PgUp back · i operator screen" if self.keys else ""
+        return self._hint(label + keys)
+
+    def key(self, key: str) -> None:
+        """Act on a key press: ``i`` toggles the I/O pages, which space/PgDn/n and
+        b/PgUp/p move through; Esc or o go back to the operator screen."""
+        if key in ("i", "I"):
+            self.io_page = not self.io_page
+            self.io_offset = 0
+        elif not self.io_page:
+            return
+        elif key in (" ", "n", "pgdn", "down"):
+            self.io_offset += self._per
+        elif key in ("b", "p", "pgup", "up"):
+            self.io_offset = max(0, self.io_offset - self._per)
+        elif key in ("o", "\x1b"):
+            self.io_page = False
+
+
+def show_live(engine: ScanEngine, keep_going: Callable[[], bool]) -> None:
+    """Show the view on this terminal while ``keep_going()``: redrawn 4 times a second and at
+    once on a key press. It only reads the engine, from this thread; the scan runs in its own.
+    Stopping stays Ctrl-C (a stray key must not stop a running plant)."""
+    from rich.live import Live
+
+    from runtime.host._keys import KeyReader
+
+    view = LiveView(engine)
+    with KeyReader(sys.stdin.fileno()) as keys:
+        view.keys = keys.active
+        with Live(view.render(), auto_refresh=False, screen=False) as live:
+            while keep_going():
+                for key in keys.read(0.25):
+                    view.key(key)
+                live.update(view.render(), refresh=True)
+
+
+def _columns(cells: list[Text]) -> Text:
+    out = Text()
+    for i, cell in enumerate(cells):
+        if i:
+            out.append("  ")
+        if i < len(cells) - 1:  # pad (or cut) to the column; the last column needs no padding
+            cell.align("left", _IO_WIDTH)
+        out.append_text(cell)
+    return out
 
 
 def _period(ns: int) -> str:
