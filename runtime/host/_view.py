@@ -137,7 +137,7 @@ class LiveView:
     def lines(self, width: int, height: int) -> list[Text]:
         self._find_blocks()
         height = max(height, 3)
-        top = [*self._header(width), self._tasks_line()]
+        top = [*self._header(width), self._tasks_line(width)]
         top += self._connections() + self._marked_points()
         if self.io_page:
             top.append(self._alarms()[0])  # the alarm count stays in sight on the I/O pages
@@ -189,10 +189,16 @@ class LiveView:
             ]
         return out
 
-    def _tasks_line(self) -> Text:
-        """Every task's period, p99 wake latency / p99 exec time and overruns, in one line."""
+    def _tasks_line(self, width: int) -> Text:
+        """Every task's period, p99 wake latency / p99 exec time and overruns, in one line
+        (without the legend when the line would not fit)."""
+        line = self._tasks_text(legend=True)
+        return line if len(line) <= width else self._tasks_text(legend=False)
+
+    def _tasks_text(self, *, legend: bool) -> Text:
         line = Text("tasks ", _TITLE)
-        line.append("p99 wake/exec µs: ", "dim")
+        if legend:
+            line.append("p99 wake/exec µs: ", "dim")
         for i, t in enumerate(self.engine.tasks):
             s = t.stats
             lat, ex = s.latency_hist.percentile(0.99), s.exec_hist.percentile(0.99)
@@ -254,13 +260,11 @@ class LiveView:
             return []
         names = max(len(p) for p, *_ in self.loops)
         out = [
-            Text(
-                f"{'loop':<{names}} {'PV':>10} {'':<5} {'SP':>10} {'':<5} {'OUT':>8}  mode", _TITLE
-            )
+            Text(f"{'loop':<{names}} {'PV':>8} {'':<5} {'SP':>8} {'':<5} {'OUT':>8} mode", _TITLE)
         ]
         for path, pid, pv, sp in self.loops:
-            line = Text(f"{path:<{names}} {_num(pid.PV):>10} {pv.unit:<5} ")
-            line.append(f"{_num(pid.SP):>10} {sp.unit:<5} {_num(pid.OUT):>8}  ")
+            line = Text(f"{path:<{names}} {_num(pid.PV):>8} {pv.unit:<5} ")
+            line.append(f"{_num(pid.SP):>8} {sp.unit:<5} {_num(pid.OUT):>8} ")
             mode = str(pid.MODE)
             line.append(mode, "bold" if mode == "AUTO" else "yellow")
             line.append_text(pv.marks())
