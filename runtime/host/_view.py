@@ -211,7 +211,7 @@ class LiveView:
     def _connections(self) -> list[Text]:
         out = []
         for c in mqtt_connections():
-            line = Text(f"mqtt {c.get('who')} ", _TITLE)
+            line = Text(f"MQTT {c.get('who')} ", _TITLE)
             if c.get("collision"):
                 line.append(f"CLIENT-ID COLLISION {c['collision']}", "bold white on red")
             elif c.get("connected"):
