@@ -354,15 +354,9 @@ def _run_realtime(
         while keep_going():
             time.sleep(0.05)
     else:
-        from rich.live import Live
+        from runtime.host._view import show_live
 
-        from runtime.host._view import LiveView
-
-        view = LiveView(engine)
-        with Live(view.render(), refresh_per_second=4, screen=False) as live:
-            while keep_going():
-                time.sleep(0.25)
-                live.update(view.render())
+        show_live(engine, keep_going)  # fitted to the terminal; key i: the whole I/O list
     structlog.get_logger("vplc.cli").info(
         "stopping", app=app.name, reason="signal" if stop["requested"] else "duration"
     )
