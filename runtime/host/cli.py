@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="publish telemetry and take commands over MQTT (real time only)",
     )
     run.add_argument(
+        "--opcua",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="serve the app over OPC UA: a secured server in its own process (real time only)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     run.add_argument(
@@ -196,10 +202,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
+    if args.virtual and args.opcua:
+        raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
+    opcua_config = _load_opcua_config(args.opcua) if args.opcua else None
     clock = VirtualClock() if args.virtual else RealClock()
     engine = ScanEngine(app, clock=clock)
     trace = None
@@ -219,6 +228,7 @@ def _run(args: argparse.Namespace) -> int:
     except HandoverError as exc:
         raise UsageError(str(exc)) from None
     bridge = _attach_mqtt(engine, mqtt_config, args.log_format) if mqtt_config else None
+    opcua = _attach_opcua(engine, opcua_config, args.log_format) if opcua_config else None
     audit = audit_trail(bridge)
     audit_warm_start(audit, retain)
     heartbeat = Heartbeat(engine, args.heartbeat) if args.heartbeat else None
@@ -234,6 +244,8 @@ def _run(args: argparse.Namespace) -> int:
         engine.close()
         if bridge is not None:
             bridge.stop()
+        if opcua is not None:
+            opcua.stop()
         if trace is not None:
             trace.close()
         if heartbeat is not None:
@@ -342,6 +354,35 @@ def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
         return attach_mqtt(engine, config, log_format=log_format)
     except (OSError, ValueError) as exc:
         raise UsageError(f"--mqtt: cannot start the MQTT bridge: {exc}") from None
+
+
+def _load_opcua_config(path: Path) -> Any:
+    """The OPC UA server config; a bad file is invalid input (exit 2), named by its path."""
+    from pydantic import ValidationError
+
+    from runtime.core.manifest import format_validation_error
+    from runtime.opcua import load_opcua_config
+
+    try:
+        return load_opcua_config(path)
+    except ValidationError as exc:
+        raise UsageError(
+            f"{path}: invalid OPC UA config: " + "; ".join(format_validation_error(exc))
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot use as OPC UA config: {exc}") from None
+
+
+def _attach_opcua(engine: ScanEngine, config: Any, log_format: str) -> Any:
+    """Start the OPC UA server process (an access file that cannot be used: exit 2)."""
+    from pydantic import ValidationError
+
+    from runtime.opcua import attach_opcua
+
+    try:
+        return attach_opcua(engine, config, log_format=log_format)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise UsageError(f"--opcua: cannot start the OPC UA server: {exc}") from None
 
 
 def _run_realtime(

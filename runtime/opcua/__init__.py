@@ -1,0 +1,49 @@
+"""The OPC UA server of a running app (``vplc run APP --opcua opcua.yaml``), asyncua 2.x.
+
+Address space (one namespace per app, ``urn:vplc:<app>``; string NodeIds from instance
+paths, so they stay the same across versions)::
+
+    Objects/vplc/<app>/State                          RUN | STOP | FAULT
+    Objects/vplc/<app>/Points/<point>                 AnalogItemType: EURange, EngineeringUnits
+    Objects/vplc/<app>/Parameters/<parameter>         writable through the command path
+    Objects/vplc/<app>/Tasks/<task>/{Cycles, ExecP99Us, WakeLatencyP99Us, …}
+    Objects/vplc/<app>/Batch/<phase path>/{State, Step, Start(), Hold(), Restart(), Stop(),
+                                            Abort(), Reset()}
+
+The server runs in its own process fed by the same shared-memory frame as the MQTT bridge's
+process mode; writes and method calls are commands on the one command path
+(``runtime.ops``): the access file's users (password = token) and roles, single use, rate
+limits and the signed audit trail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runtime.opcua._bridge import OpcuaServer
+from runtime.opcua._config import OpcuaConfig, load_opcua_config
+from runtime.opcua._units import eu_information, unit_id
+
+if TYPE_CHECKING:
+    from runtime.core._engine import ScanEngine
+
+__all__ = [
+    "OpcuaConfig",
+    "OpcuaServer",
+    "attach_opcua",
+    "eu_information",
+    "load_opcua_config",
+    "unit_id",
+]
+
+
+def attach_opcua(
+    engine: ScanEngine, config: OpcuaConfig | Path | str, *, log_format: str = "console"
+) -> OpcuaServer:
+    """Build the server for ``engine`` from a config (or its YAML file) and start it."""
+    if not isinstance(config, OpcuaConfig):
+        config = load_opcua_config(config)
+    server = OpcuaServer(engine, config, log_format=log_format)
+    server.start()
+    return server
