@@ -1,0 +1,97 @@
+"""`vplc run --opcua`: a broken config is exit 2 naming the key; None is warned; the certificate."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+
+from runtime.opcua import OpcuaConfig, load_opcua_config
+from runtime.opcua._pki import ensure_certificate
+from tests.opcua.conftest import APP, VPLC, start_run, stop_run, write_access
+
+
+def _run_with(tmp_path: Path, cfg: object, *extra: str) -> subprocess.CompletedProcess[str]:
+    write_access(tmp_path)
+    path = tmp_path / "opcua.yaml"
+    path.write_text(yaml.safe_dump(cfg) if not isinstance(cfg, str) else cfg)
+    return subprocess.run(
+        [VPLC, "run", str(APP), "--opcua", str(path), "--no-view", "--duration", "1", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"VPLC_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("cfg", "named"),
+    [
+        ({"access_file": "access.yaml", "prot": 4840}, "at prot: unknown key"),
+        ({"access_file": "access.yaml", "port": 70000}, "at port:"),
+        (
+            {"access_file": "access.yaml", "security_policies": ["Basic128Rsa15"]},
+            "security_policies.0",
+        ),
+        ({"port": 4840}, "access_file: required unless anonymous"),
+        ({"access_file": "access.yaml", "sample_ms": 1}, "at sample_ms:"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_broken_config_is_exit_2_naming_the_key(tmp_path: Path, cfg: object, named: str) -> None:
+    res = _run_with(tmp_path, cfg)
+    assert res.returncode == 2, res.stderr
+    assert "opcua.yaml" in res.stderr and named in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_a_virtual_run_refuses_opcua(tmp_path: Path) -> None:
+    res = _run_with(tmp_path, {"access_file": "access.yaml"}, "--virtual")
+    assert res.returncode == 2 and "--opcua needs real time" in res.stderr
+
+
+def test_relative_paths_resolve_against_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "opcua.yaml"
+    path.write_text(yaml.safe_dump({"access_file": "a.yaml", "pki_dir": "pki"}))
+    cfg = load_opcua_config(path)
+    assert cfg.access_file == tmp_path / "a.yaml" and cfg.pki_dir == tmp_path / "pki"
+    assert cfg.security_policies == [
+        "Basic256Sha256",
+        "Aes128_Sha256_RsaOaep",
+        "Aes256_Sha256_RsaPss",
+    ]
+    assert not cfg.anonymous and not cfg.insecure
+
+
+def test_certificate_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = ensure_certificate(tmp_path / "pki", app_uri="urn:vplc:h:app", app_name="app")
+    der, key = first.cert.read_bytes(), first.key.read_bytes()
+    assert first.key.stat().st_mode & 0o777 == 0o600
+    again = ensure_certificate(tmp_path / "pki", app_uri="urn:vplc:h:app", app_name="app")
+    assert again.cert.read_bytes() == der and again.key.read_bytes() == key
+    cert = x509.load_der_x509_certificate(der)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "urn:vplc:h:app" in sans.get_values_for_type(x509.UniformResourceIdentifier)
+    # Another application URI needs another certificate; the key is kept.
+    moved = ensure_certificate(tmp_path / "pki", app_uri="urn:vplc:h:other", app_name="app")
+    assert moved.cert.read_bytes() != der and moved.key.read_bytes() == key
+    assert (tmp_path / "pki" / "trusted").is_dir() and (tmp_path / "pki" / "rejected").is_dir()
+
+
+def test_policy_none_only_when_configured_and_warned(tmp_path: Path) -> None:
+    run = start_run(tmp_path, extra={"security_policies": ["Basic256Sha256", "None"]}, duration=60)
+    try:
+        cert = tmp_path / "state" / "opcua" / "bioreactor" / "server-cert.der"
+        assert cert.exists()  # made at first start, in the state directory
+    finally:
+        log = stop_run(run)
+    assert "opcua_security_none" in log
+    assert run.proc.returncode == 0, log
+
+
+def test_config_model_forbids_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        OpcuaConfig.model_validate({"anonymous": True, "colour": "red"})
