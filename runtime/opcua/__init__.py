@@ -18,11 +18,14 @@ limits and the signed audit trail.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime.opcua._bridge import OpcuaServer
+from runtime.opcua._child import application_uri
 from runtime.opcua._config import OpcuaConfig, load_opcua_config
+from runtime.opcua._pki import ensure_certificate
 from runtime.opcua._units import eu_information, unit_id
 
 if TYPE_CHECKING:
@@ -41,9 +44,31 @@ __all__ = [
 def attach_opcua(
     engine: ScanEngine, config: OpcuaConfig | Path | str, *, log_format: str = "console"
 ) -> OpcuaServer:
-    """Build the server for ``engine`` from a config (or its YAML file) and start it."""
+    """Build the server for ``engine`` from a config (or its YAML file) and start it.
+
+    Raises OSError or ValueError before anything starts when the port is taken, the access
+    file is unusable or the certificate folder cannot be written: a server process that
+    could never listen would otherwise only be restarted, with backoff, for ever.
+    """
     if not isinstance(config, OpcuaConfig):
         config = load_opcua_config(config)
+    _check_port(config)
     server = OpcuaServer(engine, config, log_format=log_format)
+    try:
+        ensure_certificate(
+            server.pki_dir, app_uri=application_uri(engine.app.name), app_name=engine.app.name
+        )
+    except OSError as exc:
+        server.frame.close()
+        raise OSError(f"certificate folder {server.pki_dir}: {exc.strerror or exc}") from None
     server.start()
     return server
+
+
+def _check_port(config: OpcuaConfig) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((config.host, config.port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None

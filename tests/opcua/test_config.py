@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -95,3 +96,21 @@ def test_policy_none_only_when_configured_and_warned(tmp_path: Path) -> None:
 def test_config_model_forbids_unknown_keys() -> None:
     with pytest.raises(ValueError, match="extra"):
         OpcuaConfig.model_validate({"anonymous": True, "colour": "red"})
+
+
+def test_a_taken_port_is_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = _run_with(tmp_path, {"access_file": "access.yaml", "host": "127.0.0.1", "port": port})
+    assert res.returncode == 2, res.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
+
+
+def test_an_unwritable_certificate_folder_is_exit_2(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    res = _run_with(tmp_path, {"access_file": "access.yaml", "pki_dir": str(blocked)})
+    assert res.returncode == 2, res.stderr
+    assert "certificate folder" in res.stderr and "file-not-folder" in res.stderr
