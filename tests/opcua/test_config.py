@@ -114,3 +114,10 @@ def test_an_unwritable_certificate_folder_is_exit_2(tmp_path: Path) -> None:
     res = _run_with(tmp_path, {"access_file": "access.yaml", "pki_dir": str(blocked)})
     assert res.returncode == 2, res.stderr
     assert "certificate folder" in res.stderr and "file-not-folder" in res.stderr
+
+
+def test_the_example_config_is_valid_and_all_defaults() -> None:
+    example = Path(__file__).resolve().parents[2] / "runtime" / "opcua" / "examples" / "opcua.yaml"
+    cfg = load_opcua_config(example)
+    defaults = OpcuaConfig(access_file=cfg.access_file, audit_file=cfg.audit_file)
+    assert cfg == defaults
