@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from asyncua import Client, ua
+from asyncua.ua.uaerrors import UaStatusCodeError
 from cryptography import x509
 
 from runtime.opcua import OpcuaConfig, load_opcua_config
 from runtime.opcua._pki import ensure_certificate
-from tests.opcua.conftest import APP, VPLC, start_run, stop_run, write_access
+from tests.opcua.conftest import APP, NAMESPACE, VPLC, Run, start_run, stop_run, write_access
 
 
 def _run_with(tmp_path: Path, cfg: object, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -82,15 +85,38 @@ def test_certificate_is_made_once_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / "pki" / "trusted").is_dir() and (tmp_path / "pki" / "rejected").is_dir()
 
 
-def test_policy_none_only_when_configured_and_warned(tmp_path: Path) -> None:
-    run = start_run(tmp_path, extra={"security_policies": ["Basic256Sha256", "None"]}, duration=60)
+def test_policy_none_and_anonymous_only_when_configured(tmp_path: Path) -> None:
+    run = start_run(
+        tmp_path,
+        extra={"security_policies": ["Basic256Sha256", "None"], "anonymous": True},
+        duration=60,
+    )
     try:
         cert = tmp_path / "state" / "opcua" / "bioreactor" / "server-cert.der"
         assert cert.exists()  # made at first start, in the state directory
+        state, write = asyncio.run(_anonymous_over_none(run))
     finally:
         log = stop_run(run)
+    assert state == "RUN"
+    assert write == ua.StatusCodes.BadUserAccessDenied  # anonymous reads, never writes
     assert "opcua_security_none" in log
     assert run.proc.returncode == 0, log
+    refusals = [r for r in run.audit() if r.get("event") == "command_refusals"]
+    assert refusals and refusals[-1]["counts"].get("unauthenticated") == 1
+
+
+async def _anonymous_over_none(run: Run) -> tuple[str, int]:
+    client = Client(run.url, timeout=10)
+    async with client:
+        idx = await client.get_namespace_index(NAMESPACE)
+        state = await client.get_node(ua.NodeId("State", idx)).read_value()
+        sp = client.get_node(ua.NodeId("Parameters.temp_sp", idx))
+        try:
+            await sp.write_value(ua.DataValue(ua.Variant(38.0, ua.VariantType.Float)))
+            code: int = ua.StatusCodes.Good
+        except UaStatusCodeError as exc:
+            code = int(exc.code)
+    return str(state), code
 
 
 def test_config_model_forbids_unknown_keys() -> None:
