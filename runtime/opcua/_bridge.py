@@ -34,6 +34,7 @@ class OpcuaServer(ProcessBridge):
     the MQTT ProcessBridge's: the two children speak the same pipe protocol.
     """
 
+    child_kind = "opcua"
     config: OpcuaConfig  # type: ignore[assignment]  # the MQTT parent's is an MqttConfig
 
     def __init__(
