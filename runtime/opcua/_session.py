@@ -66,7 +66,11 @@ class VplcSession(InternalSession):
         user = self.user or User()
         for i, item in enumerate(items):
             k = space.param_by_node.get(item.NodeId)
-            if k is None:
+            if k is None and item.NodeId not in self.aspace:
+                results[i] = _code(ua.StatusCodes.BadNodeIdUnknown)
+            elif k is None and item.NodeId.NamespaceIndex == space.idx:
+                results[i] = _code(ua.StatusCodes.BadNotWritable)  # points, tasks, batch
+            elif k is None:
                 others.append(i)
             elif item.AttributeId != ua.AttributeIds.Value or item.IndexRange:
                 results[i] = ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNotWritable))
@@ -93,12 +97,18 @@ class VplcSession(InternalSession):
                 results.extend(await super().call([request]))
                 continue
             result = ua.CallMethodResult()
-            if request.InputArguments:
+            if request.ObjectId != target.object_id:
+                result.StatusCode = _code(ua.StatusCodes.BadMethodInvalid)
+            elif request.InputArguments:
                 result.StatusCode = ua.StatusCode(ua.UInt32(ua.StatusCodes.BadTooManyArguments))
             else:
                 result.StatusCode = await gateway.call(user, target)
             results.append(result)
         return results
+
+
+def _code(code: int) -> ua.StatusCode:
+    return ua.StatusCode(ua.UInt32(code))
 
 
 class VplcInternalServer(InternalServer):

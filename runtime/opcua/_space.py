@@ -66,10 +66,15 @@ def node_id(idx: int, path: str) -> ua.NodeId:
 
 @dataclass(frozen=True)
 class MethodTarget:
-    """What a method node does: an ISA-88 command to the PHASE block at ``block``."""
+    """What a method node does: an ISA-88 command to the PHASE block at ``block``.
+
+    ``object_id`` is the phase object the method belongs to; a call naming another object
+    is refused (Bad_MethodInvalid), as OPC 10000-4 asks.
+    """
 
     block: str
     command: str
+    object_id: ua.NodeId
 
 
 @dataclass
@@ -250,7 +255,9 @@ async def _batch(server: Server, app: Node, init: OpcuaInit, space: AppSpace) ->
             method = await obj.add_method(
                 node_id(idx, f"{base}.{name}"), ua.QualifiedName(name, idx), _never, [], []
             )
-            space.methods[method.nodeid] = MethodTarget(block=path, command=command)
+            space.methods[method.nodeid] = MethodTarget(
+                block=path, command=command, object_id=obj.nodeid
+            )
 
 
 async def _never(parent: ua.NodeId, *args: Any) -> ua.StatusCode:

@@ -237,17 +237,40 @@ def test_refused_writes_answer_with_status_codes_and_are_audited(
     assert vera and vera[-1]["status"] == "refused" and "needs role" in vera[-1]["reason"]
 
 
-def test_points_are_read_only(served: Run, client_cert: Cert) -> None:
-    async def go() -> int:
-        async with ua_client(served, client_cert, "erik") as client:
-            tt = node(client, await ns(client), "Points.TT101")
-            try:
-                await tt.write_value(ua.DataValue(ua.Variant(20.0, ua.VariantType.Float)))
-            except UaStatusCodeError as exc:
-                return _code(exc)
-            return ua.StatusCodes.Good
+def test_points_are_read_only_and_unknown_nodes_said_so(served: Run, client_cert: Cert) -> None:
+    async def write(client: Any, path: str) -> int:
+        try:
+            await node(client, await ns(client), path).write_value(
+                ua.DataValue(ua.Variant(20.0, ua.VariantType.Float))
+            )
+        except UaStatusCodeError as exc:
+            return _code(exc)
+        return ua.StatusCodes.Good
 
-    assert asyncio.run(go()) == ua.StatusCodes.BadUserAccessDenied
+    async def go() -> list[int]:
+        async with ua_client(served, client_cert, "erik") as client:
+            idx = await ns(client)
+            try:  # a phase method called on another object than its phase
+                await node(client, idx, "Points").call_method(
+                    ua.NodeId("Batch.batch.phase.Hold", idx)
+                )
+                wrong: int = ua.StatusCodes.Good
+            except UaStatusCodeError as exc:
+                wrong = _code(exc)
+            return [
+                await write(client, "Points.TT101"),
+                await write(client, "Parameters.no_such"),
+                await write(client, "Tasks.control.Cycles"),
+                wrong,
+            ]
+
+    assert asyncio.run(go()) == [
+        ua.StatusCodes.BadNotWritable,
+        ua.StatusCodes.BadNodeIdUnknown,
+        ua.StatusCodes.BadNotWritable,
+        ua.StatusCodes.BadMethodInvalid,
+    ]
+    assert not _records(served, user="erik", cmd="phase", target="batch.phase:HOLD")
 
 
 def test_hold_and_restart_the_batch_phase(served: Run, client_cert: Cert) -> None:
