@@ -70,7 +70,13 @@ class Run:
         return [json.loads(line) for line in lines]
 
 
-def start_run(folder: Path, *, extra: dict[str, Any] | None = None, duration: int = 120) -> Run:
+def start_run(
+    folder: Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    duration: int = 120,
+    args: tuple[str, ...] = (),
+) -> Run:
     folder.mkdir(parents=True, exist_ok=True)
     write_access(folder)
     port = free_port()
@@ -86,7 +92,7 @@ def start_run(folder: Path, *, extra: dict[str, Any] | None = None, duration: in
     log = folder / "run.log"
     env = {**os.environ, "VPLC_STATE_DIR": str(folder / "state")}
     cmd = [VPLC, "run", str(APP), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
-    cmd += ["--cold", "--duration", str(duration)]
+    cmd += ["--cold", "--duration", str(duration), *args]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
     run = Run(proc, port, folder, log)
