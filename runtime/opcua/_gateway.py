@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import struct
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from runtime.ops._access import AccessConfig, AccessDeniedError
 from runtime.ops._command_handler import CommandHandler
 from runtime.ops._commands import CommandResponse, PhaseCommand, SetParameterCommand
 
-__all__ = ["ANONYMOUS", "CommandGateway", "SessionUser"]
+__all__ = ["ANONYMOUS", "CommandGateway", "SessionUser", "shortest_float32"]
 
 ANONYMOUS = "anonymous"  # the command path's user name for an anonymous session
 _log = structlog.get_logger("vplc.opcua")
@@ -73,6 +75,8 @@ class CommandGateway:
             return _status(S.BadTypeMismatch)
         if not isinstance(value, bool | int | float | str):
             return _status(S.BadTypeMismatch)
+        if variant.VariantType == ua.VariantType.Float and isinstance(value, float):
+            value = shortest_float32(value)
         name, secret = _who(user)
         cmd = SetParameterCommand(
             cmd="set_parameter",
@@ -157,6 +161,23 @@ class CommandGateway:
         except AccessDeniedError:
             return False
         return True
+
+
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same binary32 as ``value`` (36.6f → 36.6).
+
+    A client sends a REAL as a 32-bit Float: 36.6 arrives as 36.599998474121094. The
+    parameter (a Python float) and its audit record should hold what the operator typed,
+    which is the shortest decimal rounding to the same Float.
+    """
+    if not math.isfinite(value):
+        return value
+    packed = struct.pack("<f", value)
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == packed:
+            return candidate
+    return value
 
 
 def _who(user: User) -> tuple[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from asyncua import ua
 from asyncua.ua.uaerrors import UaStatusCodeError
 
 from runtime.opcua import unit_id
+from runtime.opcua._gateway import shortest_float32
 from tests.opcua.conftest import Run, node, ns, ua_client
 
 Cert = tuple[Path, Path]
@@ -192,16 +194,27 @@ def test_operator_writes_a_parameter_through_the_command_path(
             before = await sp.read_value()
             await sp.write_value(ua.DataValue(ua.Variant(42.5, ua.VariantType.Float)))
             # Read back what the running app holds (the engine's value, sent by the scan).
-            return before, await _wait_value(sp, {42.5}, 5)
+            after = await _wait_value(sp, {42.5}, 5)
+            # 41.3 has no exact binary32: the app gets what the operator typed, not 41.29999…
+            await sp.write_value(ua.DataValue(ua.Variant(41.3, ua.VariantType.Float)))
+            return before, after
 
     before, after = asyncio.run(go())
     assert after == 42.5
     records = _records(served, user="olga", cmd="set_parameter", target="do_sp")
     assert records, served.audit()
-    last = records[-1]
-    assert last["status"] == "accepted" and last["role"] == "operator"
-    assert last["old"] == before and last["new"] == 42.5
-    assert last["source"] == f"opcua:{served.url}"
+    first, last = records[-2], records[-1]
+    assert first["status"] == "accepted" and first["role"] == "operator"
+    assert first["old"] == before and first["new"] == 42.5
+    assert first["source"] == f"opcua:{served.url}"
+    assert last["status"] == "accepted" and (last["old"], last["new"]) == (42.5, 41.3)
+
+
+def test_float_writes_keep_the_decimal_the_operator_typed() -> None:
+    for typed in (36.6, 0.1, 7.05, 42.5, 1e-7):
+        as_float32 = struct.unpack("<f", struct.pack("<f", typed))[0]
+        assert shortest_float32(as_float32) == typed
+    assert shortest_float32(1 / 3) != 1 / 3  # a double that is no Float is rounded to one
 
 
 def test_refused_writes_answer_with_status_codes_and_are_audited(
