@@ -41,13 +41,13 @@ POLICIES = {
 }
 
 
-def write_access(folder: Path) -> Path:
+def write_access(folder: Path, commands: dict[str, Any] | None = None) -> Path:
     users = {
         name: {"role": ROLES[name], "token_sha256": hash_token(pw)}
         for name, pw in PASSWORDS.items()
     }
     path = folder / "access.yaml"
-    path.write_text(yaml.safe_dump({"users": users}))
+    path.write_text(yaml.safe_dump({"users": users, "commands": commands or {}}))
     return path
 
 
@@ -76,9 +76,10 @@ def start_run(
     extra: dict[str, Any] | None = None,
     duration: int = 120,
     args: tuple[str, ...] = (),
+    commands: dict[str, Any] | None = None,
 ) -> Run:
     folder.mkdir(parents=True, exist_ok=True)
-    write_access(folder)
+    write_access(folder, commands)
     port = free_port()
     cfg = {
         "host": "127.0.0.1",
