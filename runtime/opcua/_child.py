@@ -26,6 +26,7 @@ from runtime.opcua._pki import ensure_certificate
 from runtime.opcua._sampler import Sampler
 from runtime.opcua._session import AccessUserManager, VplcInternalServer
 from runtime.opcua._space import build_space
+from runtime.opcua._trust import TrustList
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_handler import CommandHandler
 
@@ -68,6 +69,8 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
     await server.load_certificate(str(certs.cert))
     await server.load_private_key(str(certs.key))
     server.set_security_policy([_POLICIES[p] for p in cfg.security_policies])
+    if not cfg.trust_all_clients:
+        server.set_certificate_validator(TrustList(certs.trusted, certs.rejected))
     tokens: list[type] = [ua.UserNameIdentityToken]
     if cfg.anonymous:
         tokens.append(ua.AnonymousIdentityToken)
@@ -107,11 +110,18 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
             note="security policy None is offered: traffic (and passwords) cross the network "
             "unencrypted; remove 'None' from security_policies",
         )
+    if cfg.trust_all_clients:
+        _log.warning(
+            "opcua_trust_all_clients",
+            note="any client application certificate is accepted; set trust_all_clients: "
+            "false and put the clients' certificates in the trusted/ folder",
+        )
     _log.info(
         "opcua_server_started",
         endpoint=cfg.endpoint,
         policies=cfg.security_policies,
         anonymous=cfg.anonymous,
+        trust_list=None if cfg.trust_all_clients else str(init.pki_dir / "trusted"),
         namespace=namespace_uri(cfg, init.app_name),
     )
     link.send(("conn", True))

@@ -50,6 +50,10 @@ class OpcuaConfig(BaseModel):
     anonymous: bool = Field(
         default=False, description="anonymous sessions may browse, read and subscribe (no writes)"
     )
+    trust_all_clients: bool = Field(
+        default=False,
+        description="accept any client application certificate (no trust list; warned at start)",
+    )
     access_file: Path | None = Field(
         default=None, description="users (the token is the OPC UA password) and roles (YAML)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -77,9 +78,15 @@ def start_run(
     duration: int = 120,
     args: tuple[str, ...] = (),
     commands: dict[str, Any] | None = None,
+    trust: tuple[Path, ...] = (),
 ) -> Run:
+    """Start the run; ``trust``: client certificates put in the server's trust list first."""
     folder.mkdir(parents=True, exist_ok=True)
     write_access(folder, commands)
+    trusted = folder / "state" / "opcua" / "bioreactor" / "trusted"
+    trusted.mkdir(parents=True, exist_ok=True)
+    for cert in trust:
+        shutil.copy(cert, trusted / cert.name)
     port = free_port()
     cfg = {
         "host": "127.0.0.1",
@@ -125,9 +132,12 @@ def stop_run(run: Run) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """The bioreactor in real time with the OPC UA server (one run for a test module)."""
-    run = start_run(tmp_path_factory.mktemp("opcua"))
+def served(
+    tmp_path_factory: pytest.TempPathFactory, client_cert: tuple[Path, Path]
+) -> Iterator[Run]:
+    """The bioreactor in real time with the OPC UA server (one run for a test module); the
+    test client's certificate is in its trust list."""
+    run = start_run(tmp_path_factory.mktemp("opcua"), trust=(client_cert[0],))
     yield run
     stop_run(run)
 

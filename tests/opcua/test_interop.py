@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runtime.opcua import unit_id
-from tests.opcua.conftest import PASSWORDS, Run
+from tests.opcua.conftest import PASSWORDS, Run, start_run, stop_run
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 
@@ -42,15 +43,13 @@ def node_bin() -> str:
     return _ensure_node_client()
 
 
-def test_node_opcua_browses_reads_subscribes_writes_and_calls(
-    served: Run, node_bin: str, tmp_path: Path
-) -> None:
-    res = subprocess.run(
+def _node_client(node_bin: str, run: Run, pki: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             node_bin,
             str(INTEROP / "client.js"),
-            served.url,
-            str(tmp_path / "pki"),
+            run.url,
+            str(pki),
             f"olga:{PASSWORDS['olga']}",
             f"vera:{PASSWORDS['vera']}",
         ],
@@ -58,6 +57,27 @@ def test_node_opcua_browses_reads_subscribes_writes_and_calls(
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """A run of its own: node-opcua's certificate is not trusted at first."""
+    run = start_run(tmp_path_factory.mktemp("opcua-interop"))
+    yield run
+    stop_run(run)
+
+
+def test_node_opcua_browses_reads_subscribes_writes_and_calls(
+    served: Run, node_bin: str, tmp_path: Path
+) -> None:
+    pki = served.folder / "state" / "opcua" / "bioreactor"
+    first = _node_client(node_bin, served, tmp_path / "pki")
+    # Its own certificate, made at its first start, is unknown: refused and kept for review.
+    assert first.returncode != 0 and "BadCertificateUntrusted" in first.stderr, first.stderr
+    rejected = list((pki / "rejected").glob("urn_vplc_interop_node-opcua-*.der"))
+    assert len(rejected) == 1, list((pki / "rejected").iterdir())
+    rejected[0].rename(pki / "trusted" / rejected[0].name)
+    res = _node_client(node_bin, served, tmp_path / "pki")
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert {"TT101", "AT201", "P401H"} <= set(out["points"])

@@ -16,7 +16,12 @@ Cert = tuple[Path, Path]
 def test_a_users_rate_limit_refuses_writes_beyond_the_burst(
     tmp_path: Path, client_cert: Cert
 ) -> None:
-    run = start_run(tmp_path, duration=60, commands={"user_rate": 0.1, "user_burst": 2})
+    run = start_run(
+        tmp_path,
+        duration=60,
+        commands={"user_rate": 0.1, "user_burst": 2},
+        trust=(client_cert[0],),
+    )
 
     async def go() -> list[int]:
         codes = []

@@ -24,7 +24,7 @@ def _server_pid(vplc_pid: int) -> int:
 
 
 def test_killed_server_process_is_restarted(tmp_path: Path, client_cert: Cert) -> None:
-    run = start_run(tmp_path, duration=90)
+    run = start_run(tmp_path, duration=90, trust=(client_cert[0],))
     try:
 
         async def cycles() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
 from datetime import UTC, datetime
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 from asyncua import ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.ua.uaerrors import UaStatusCodeError
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from runtime.opcua import unit_id
 from runtime.opcua._gateway import shortest_float32
@@ -323,3 +326,30 @@ def test_hold_and_restart_the_batch_phase(served: Run, client_cert: Cert) -> Non
         _records(served, user="vera", cmd="phase", target="batch.phase:HOLD")[-1]["status"]
         == "refused"
     )
+
+
+def test_unknown_client_certificate_is_rejected_until_trusted(served: Run, tmp_path: Path) -> None:
+    key, cert = tmp_path / "other-key.pem", tmp_path / "other-cert.der"
+    asyncio.run(
+        setup_self_signed_certificate(
+            key,
+            cert,
+            "urn:vplc:test-client",
+            socket.gethostname(),
+            [ExtendedKeyUsageOID.CLIENT_AUTH],
+            {"commonName": "unknown client"},
+        )
+    )
+    pki = served.folder / "state" / "opcua" / "bioreactor"
+
+    async def state() -> str:
+        async with ua_client(served, (cert, key), "vera") as client:
+            return str(await node(client, await ns(client), "State").read_value())
+
+    with pytest.raises(UaStatusCodeError) as refused:
+        asyncio.run(state())
+    assert _code(refused.value) == ua.StatusCodes.BadCertificateUntrusted
+    rejected = [p for p in (pki / "rejected").iterdir() if p.read_bytes() == cert.read_bytes()]
+    assert len(rejected) == 1
+    rejected[0].rename(pki / "trusted" / rejected[0].name)  # what an administrator does
+    assert asyncio.run(state()) == "RUN"
