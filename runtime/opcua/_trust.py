@@ -7,8 +7,8 @@ from pathlib import Path
 
 import structlog
 from asyncua import ua
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.common.utils import ServiceError
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
