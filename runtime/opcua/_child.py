@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from asyncua import Server, ua
+from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
 
 from runtime.core._logging import configure_logging
@@ -57,6 +58,13 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
         user_manager=AccessUserManager(init.access, anonymous=cfg.anonymous)
     )
     server = Server(iserver=iserver)
+    chunk = server.limits.max_recv_buffer  # a hostile client's huge message ends here
+    server.limits = TransportLimits(
+        max_recv_buffer=chunk,
+        max_send_buffer=server.limits.max_send_buffer,
+        max_chunk_count=-(-cfg.max_message_bytes // chunk),
+        max_message_size=cfg.max_message_bytes,
+    )
     await server.init()
     server.set_endpoint(cfg.endpoint)
     server.set_server_name(f"vplc {init.app_name}")
@@ -129,7 +137,7 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
     next_stats = 0.0
     try:
         while not link.done.is_set():
-            await sampler.sample()
+            await sampler.sample_safely()
             now = time.monotonic()
             if now >= next_stats:
                 next_stats = now + _STATS_TO_PARENT_S
@@ -137,7 +145,7 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
                     break
                 link.send(("bstats", _statistics(sampler, handler)))
             await asyncio.sleep(period)
-        await sampler.sample()  # the last values (the safe outputs after a stop)
+        await sampler.sample_safely()  # the last values (the safe outputs after a stop)
     finally:
         await server.stop()
         handler.close()

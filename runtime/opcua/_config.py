@@ -71,6 +71,12 @@ class OpcuaConfig(BaseModel):
     stats_s: float = Field(default=1.0, ge=0.1, le=3600, description="task statistics period")
     command_timeout_s: float = Field(default=2.0, ge=0.01, le=3600)
     max_sessions: int = Field(default=50, ge=1, le=10_000)
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="largest request a client may send (asyncua's default is 100 MiB)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OpcuaConfig:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from asyncua import Server, ua
 
 from runtime.mqtt._shm import SharedFrame
@@ -17,6 +19,7 @@ __all__ = ["Sampler", "status_of"]
 
 _GOOD, _UNCERTAIN, _BAD = 2, 1, 0  # hal.Quality values as the frame stores them
 _UNSET = object()
+_log = structlog.get_logger("vplc.opcua")
 
 
 def status_of(quality: int, forced: bool) -> ua.StatusCode:
@@ -53,6 +56,27 @@ class Sampler:
         self.frame_seen = -1
         self.samples = 0
         self.writes = 0
+        self.errors = 0
+        self.last_error = ""
+
+    async def sample_safely(self) -> None:
+        """``sample``, never raising: a bug here must not take the server down with it.
+
+        The first failure is logged with its traceback, later ones only counted (as the
+        MQTT bridge's FrameWriter does): a stuck address space is not silent.
+        """
+        try:
+            await self.sample()
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = repr(exc)
+            if self.errors == 1:
+                _log.error(
+                    "opcua_sample_failed",
+                    error=self.last_error,
+                    traceback=traceback.format_exc(),
+                    note="later failures are only counted (statistics: sampler.errors)",
+                )
 
     async def sample(self) -> None:
         self.samples += 1
@@ -148,6 +172,8 @@ class Sampler:
         return {
             "samples": self.samples,
             "writes": self.writes,
+            "errors": self.errors,
+            "last_error": self.last_error,
             "frame_seq": self.frame_seen,
             "frame_read_retries": self.frame.retries,
         }

@@ -88,21 +88,41 @@ def test_certificate_is_made_once_and_kept(tmp_path: Path) -> None:
 def test_policy_none_and_anonymous_only_when_configured(tmp_path: Path) -> None:
     run = start_run(
         tmp_path,
-        extra={"security_policies": ["Basic256Sha256", "None"], "anonymous": True},
+        extra={
+            "security_policies": ["Basic256Sha256", "None"],
+            "anonymous": True,
+            "max_message_bytes": 65536,
+        },
         duration=60,
     )
     try:
         cert = tmp_path / "state" / "opcua" / "bioreactor" / "server-cert.der"
         assert cert.exists()  # made at first start, in the state directory
         state, write = asyncio.run(_anonymous_over_none(run))
+        huge = asyncio.run(_huge_write(run))
+        after, _ = asyncio.run(_anonymous_over_none(run))  # the server still serves
     finally:
         log = stop_run(run)
-    assert state == "RUN"
+    assert state == "RUN" and after == "RUN"
+    assert huge is not None and "BadRequestTooLarge" in repr(huge)
     assert write == ua.StatusCodes.BadUserAccessDenied  # anonymous reads, never writes
     assert "opcua_security_none" in log
     assert run.proc.returncode == 0, log
     refusals = [r for r in run.audit() if r.get("event") == "command_refusals"]
-    assert refusals and refusals[-1]["counts"].get("unauthenticated") == 1
+    # The two anonymous writes; the huge one never got past the transport.
+    assert refusals and refusals[-1]["counts"].get("unauthenticated") == 2
+
+
+async def _huge_write(run: Run) -> BaseException | None:
+    """A 1 MiB write against a 64 KiB message limit."""
+    try:
+        async with Client(run.url, timeout=5) as client:
+            idx = await client.get_namespace_index(NAMESPACE)
+            sp = client.get_node(ua.NodeId("Parameters.temp_sp", idx))
+            await sp.write_value(ua.DataValue(ua.Variant("x" * (1 << 20), ua.VariantType.String)))
+    except Exception as exc:
+        return exc
+    return None
 
 
 async def _anonymous_over_none(run: Run) -> tuple[str, int]:
