@@ -353,3 +353,18 @@ def test_unknown_client_certificate_is_rejected_until_trusted(served: Run, tmp_p
     assert len(rejected) == 1
     rejected[0].rename(pki / "trusted" / rejected[0].name)  # what an administrator does
     assert asyncio.run(state()) == "RUN"
+
+
+def test_hal_quality_maps_to_status_codes() -> None:
+    from hal import Quality
+    from runtime.opcua._sampler import status_of
+
+    codes = {
+        (q.name, forced): status_of(int(q), forced).value
+        for q in Quality
+        for forced in (False, True)
+    }
+    assert codes[("GOOD", False)] == ua.StatusCodes.Good
+    assert codes[("GOOD", True)] == ua.StatusCodes.GoodLocalOverride  # forced: not the field's
+    assert codes[("UNCERTAIN", False)] == ua.StatusCodes.Uncertain
+    assert codes[("BAD", False)] == codes[("BAD", True)] == ua.StatusCodes.Bad
