@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="publish telemetry and take commands over MQTT (real time only)",
     )
     run.add_argument(
+        "--opcua",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="serve the app over OPC UA: a secured server in its own process (real time only)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     run.add_argument(
@@ -194,10 +200,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
+    if args.virtual and args.opcua:
+        raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
+    opcua_config = _load_opcua_config(args.opcua) if args.opcua else None
     trace = None
     if args.trace is not None:
         try:
@@ -217,12 +226,15 @@ def _run(args: argparse.Namespace) -> int:
             retain=retain,
             standby=args.standby,
             mqtt=mqtt_config,
+            opcua=opcua_config,
             log_format=args.log_format,
             heartbeat=args.heartbeat,
             realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
         )
     except AssemblyError as exc:
-        raise UsageError(f"--mqtt: {exc}" if exc.part == "mqtt" else str(exc)) from None
+        raise UsageError(
+            f"--{exc.part}: {exc}" if exc.part in ("mqtt", "opcua") else str(exc)
+        ) from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
     wall0 = time.perf_counter()
@@ -327,6 +339,23 @@ def _load_mqtt_config(path: Path) -> Any:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
+
+
+def _load_opcua_config(path: Path) -> Any:
+    """The OPC UA server config; a bad file is invalid input (exit 2), named by its path."""
+    from pydantic import ValidationError
+
+    from runtime.core.manifest import format_validation_error
+    from runtime.opcua import load_opcua_config
+
+    try:
+        return load_opcua_config(path)
+    except ValidationError as exc:
+        raise UsageError(
+            f"{path}: invalid OPC UA config: " + "; ".join(format_validation_error(exc))
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot use as OPC UA config: {exc}") from None
 
 
 def _run_realtime(
