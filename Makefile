@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APP ?= plc_apps/bioreactor
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo-virtual test lint format bench fuzz clean
+.PHONY: help install run demo-virtual test lint format bench fuzz clean opcua-interop
 
 help:
 	@echo "make run     - bioreactor demo on simulated hardware, real time, live view (Ctrl-C stops)"
@@ -39,6 +39,11 @@ run: $(STAMP)
 
 demo-virtual: $(STAMP)
 	$(VENV)/bin/vplc run $(APP) --virtual --duration 14400 --trace reports/bioreactor-trace.csv
+
+# node-opcua, an independent OPC UA stack, pinned by package-lock.json: the client of the
+# interop test (tests/opcua/test_interop.py runs this itself when the packages are missing).
+opcua-interop:
+	cd tests/opcua/interop && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

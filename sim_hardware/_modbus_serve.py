@@ -12,9 +12,10 @@ it at start), unit id 1 (any unit is answered, as by most TCP-only devices):
 A sensor without a reading (BAD, e.g. an injected fault) reads as NaN, which a Modbus client
 can only take as "no value". A write is clamped by the plant like any actuator command; a NaN
 or ±inf is refused with exception code 03, half of a float or an address outside the map with
-02, and a refused request changes nothing. Modbus has no ownership claims: any client that can reach the port drives the plant, so
-the server listens on 127.0.0.1 unless told otherwise. ``actuator_timeout_s`` de-energises
-every actuator when no write has arrived for that long, as remote I/O does on a lost master.
+02, and a refused request changes nothing. Modbus has no ownership claims: any client that
+can reach the port drives the plant, so the server listens on 127.0.0.1 unless told otherwise.
+``actuator_timeout_s`` de-energises every actuator when no write has arrived for that long, as
+remote I/O does on a lost master.
 """
 
 from __future__ import annotations

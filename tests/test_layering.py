@@ -161,6 +161,8 @@ RUNTIME_RANKS: dict[str, int] = {
     # The MQTT I/O driver (found by name through vplc.drivers) writes the front-end's JSON
     # wire format (timestamps, compact JSON), so it sits just above it.
     "drivers": 5,
+    # The OPC UA server reuses the MQTT process bridge's shared frame and supervision.
+    "opcua": 5,
     "host": 6,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
     "bench": 7,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }

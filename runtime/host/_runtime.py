@@ -10,11 +10,12 @@ than wiring an engine each their own way. The order is the contract:
    was attached): its checkpoint hook, its close hook and its statistics;
 4. blue-green handover (standby: programs paused before the first cycle);
 5. the MQTT bridge (it reads the handover agent and serves commands from its first cycle),
-   then the audit trail's warm-start record (the bridge owns the audit file);
+   then the OPC UA server, then the audit trail's warm-start record (the bridge owns the
+   audit file);
 6. the heartbeat file, and the operator's real-time overrides last (they need every task).
 
 ``close()`` undoes it in the order the CLI always did: engine (outputs safe, final write,
-final retain checkpoint), bridge (last values, ``offline``), trace, heartbeat.
+final retain checkpoint), bridge (last values, ``offline``), OPC UA server, trace, heartbeat.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ class Runtime:
         retain: Any = None,
         standby: bool = False,
         mqtt: Any = None,
+        opcua: Any = None,
         log_format: str = "console",
         heartbeat: Path | None = None,
         realtime: Realtime | None = None,
         modbus: Any = None,
     ) -> None:
-        """``retain`` is a loaded ``RetainStore`` (or the bench's); ``mqtt`` an ``MqttConfig``;
-        ``modbus`` a checked ``ModbusServerConfig`` (served once the audit trail is known).
+        """``retain``: a loaded ``RetainStore`` (or the bench's); ``mqtt``: an ``MqttConfig``;
+        ``opcua``: an ``OpcuaConfig``; ``modbus``: a checked ``ModbusServerConfig`` (served once
+        the audit trail is known).
 
         Raises AssemblyError when the handover or the MQTT bridge cannot be attached; what
         was started by then (trace, bridge, heartbeat) is closed again.
@@ -85,6 +88,7 @@ class Runtime:
         self.retain = retain
         self.handover: HandoverAgent | None = None
         self.bridge: Any = None
+        self.opcua: Any = None
         self.audit: AuditLog | None = None
         self.heartbeat: Heartbeat | None = None
         self.modbus: Any = None
@@ -101,6 +105,8 @@ class Runtime:
                 raise AssemblyError("handover", str(exc)) from None
             if mqtt is not None:
                 self.bridge = _attach_mqtt(engine, mqtt, log_format)
+            if opcua is not None:
+                self.opcua = _attach_opcua(engine, opcua, log_format)
             self.audit = audit_trail(self.bridge)
             audit_warm_start(self.audit, retain)
             if modbus is not None:
@@ -149,11 +155,18 @@ class Runtime:
                 self.bridge.stop()
         finally:
             try:
-                if self.trace is not None:
-                    self.trace.close()
+                if self.opcua is not None:
+                    self.opcua.stop()
             finally:
-                if self.heartbeat is not None:
-                    self.heartbeat.close()
+                self._close_files()
+
+    def _close_files(self) -> None:
+        try:
+            if self.trace is not None:
+                self.trace.close()
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.close()
 
     def __enter__(self) -> Runtime:
         return self
@@ -185,3 +198,14 @@ def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
         return attach_mqtt(engine, config, log_format=log_format)
     except (OSError, ValueError) as exc:
         raise AssemblyError("mqtt", f"cannot start the MQTT bridge: {exc}") from None
+
+
+def _attach_opcua(engine: ScanEngine, config: Any, log_format: str) -> Any:
+    from pydantic import ValidationError
+
+    from runtime.opcua import attach_opcua  # only a runtime with OPC UA pays for the import
+
+    try:
+        return attach_opcua(engine, config, log_format=log_format)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise AssemblyError("opcua", f"cannot start the OPC UA server: {exc}") from None

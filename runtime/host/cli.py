@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         help="publish telemetry and take commands over MQTT (real time only)",
     )
     run.add_argument(
+        "--opcua",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="serve the app over OPC UA: a secured server in its own process (real time only)",
+    )
+    run.add_argument(
         "--modbus",
         type=Path,
         metavar="CONFIG.yaml",
@@ -202,11 +208,14 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
     if args.virtual and args.modbus:
         raise UsageError("--modbus needs real time: a virtual run has no wall clock to serve in")
+    if args.virtual and args.opcua:
+        raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
+    opcua_config = _load_opcua_config(args.opcua) if args.opcua else None
     trace = None
     if args.trace is not None:
         try:
@@ -226,14 +235,15 @@ def _run(args: argparse.Namespace) -> int:
             retain=retain,
             standby=args.standby,
             mqtt=mqtt_config,
+            opcua=opcua_config,
             log_format=args.log_format,
             heartbeat=args.heartbeat,
             realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
             modbus=modbus_config,
         )
     except AssemblyError as exc:
-        flag = {"mqtt": "--mqtt: ", "modbus": f"--modbus {args.modbus}: "}.get(exc.part, "")
-        raise UsageError(f"{flag}{exc}") from None
+        flag = {"mqtt": "--mqtt: ", "opcua": "--opcua: ", "modbus": f"--modbus {args.modbus}: "}
+        raise UsageError(f"{flag.get(exc.part, '')}{exc}") from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
     wall0 = time.perf_counter()
@@ -350,6 +360,23 @@ def _load_modbus_config(path: Path, app: LoadedApp) -> Any:
         raise UsageError(str(exc)) from None
 
 
+def _load_opcua_config(path: Path) -> Any:
+    """The OPC UA server config; a bad file is invalid input (exit 2), named by its path."""
+    from pydantic import ValidationError
+
+    from runtime.core.manifest import format_validation_error
+    from runtime.opcua import load_opcua_config
+
+    try:
+        return load_opcua_config(path)
+    except ValidationError as exc:
+        raise UsageError(
+            f"{path}: invalid OPC UA config: " + "; ".join(format_validation_error(exc))
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot use as OPC UA config: {exc}") from None
+
+
 def _run_realtime(
     engine: ScanEngine, app: LoadedApp, args: argparse.Namespace, audit: Any = None
 ) -> None:
@@ -375,15 +402,9 @@ def _run_realtime(
         while keep_going():
             time.sleep(0.05)
     else:
-        from rich.live import Live
+        from runtime.host._view import show_live
 
-        from runtime.host._view import LiveView
-
-        view = LiveView(engine)
-        with Live(view.render(), refresh_per_second=4, screen=False) as live:
-            while keep_going():
-                time.sleep(0.25)
-                live.update(view.render())
+        show_live(engine, keep_going)  # fitted to the terminal; key i: the whole I/O list
     structlog.get_logger("vplc.cli").info(
         "stopping", app=app.name, reason="signal" if stop["requested"] else "duration"
     )

@@ -45,6 +45,9 @@ class ProcessBridge:
     sends texts and engine statistics, and restarts a child that died, with backoff.
     """
 
+    # The prefix of the supervision's log events; the OPC UA server reuses this supervision.
+    child_kind = "mqtt"
+
     def __init__(
         self,
         engine: ScanEngine,
@@ -122,7 +125,7 @@ class ProcessBridge:
         if proc is not None:
             proc.join(timeout)
             if proc.is_alive():
-                self.log.warning("mqtt_child_kill", pid=proc.pid)
+                self.log.warning(f"{self.child_kind}_child_kill", pid=proc.pid)
                 proc.kill()
                 proc.join(1)
         if conn is not None:
@@ -216,7 +219,9 @@ class ProcessBridge:
                 exitcode = proc.exitcode if proc is not None else None
                 if time.monotonic() - started > _HEALTHY_S:
                     backoff = _RESTART_MIN_S
-                self.log.error("mqtt_child_died", exitcode=exitcode, restart_in_s=backoff)
+                self.log.error(
+                    f"{self.child_kind}_child_died", exitcode=exitcode, restart_in_s=backoff
+                )
                 if conn is not None:
                     conn.close()
                 if self._stopping.wait(backoff):
@@ -225,7 +230,9 @@ class ProcessBridge:
                 self.restarts += 1
                 self._spawn()
                 started = time.monotonic()
-                self.log.warning("mqtt_child_restarted", pid=self.child_pid, restarts=self.restarts)
+                self.log.warning(
+                    f"{self.child_kind}_child_restarted", pid=self.child_pid, restarts=self.restarts
+                )
                 continue
             try:
                 timeout = _POLL_S
