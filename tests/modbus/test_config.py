@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
+from pymodbus.client import ModbusTcpClient
 
 from runtime import load_app
 from runtime.modbus import ModbusConfigError, load_modbus_config
+from tests.drivers.modbus_device import free_port
 from tests.modbus.conftest import MAP, app_dir
 
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -88,3 +92,29 @@ def test_vplc_run_exits_2_naming_the_path(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert virtual.returncode == 2 and "--modbus needs real time" in virtual.stderr
+
+
+def test_vplc_run_serves_the_map(tmp_path: Path) -> None:
+    """The CLI end to end: `vplc run --modbus` in real time, read by pymodbus' client."""
+    port = free_port()
+    good = config(tmp_path, {"port": port, "map": MAP})
+    proc = subprocess.Popen(
+        [VPLC, "run", str(app_dir(tmp_path)), "--modbus", str(good), "--no-view",
+         "--duration", "20", "--stats-json", str(tmp_path / "stats.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+    try:
+        deadline = time.monotonic() + 15
+        while not client.connect():
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            time.sleep(0.1)
+        rr = client.read_holding_registers(10, count=2, device_id=1)
+        assert ModbusTcpClient.convert_from_registers(rr.registers, client.DATATYPE.FLOAT32) == 2.0
+        assert client.write_register(12, 7, device_id=1).exception_code == 1  # writes are off
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(20)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["modbus"]["requests"] >= 2 and stats["modbus"]["exceptions"] >= 1
