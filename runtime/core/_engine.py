@@ -486,8 +486,8 @@ class ScanEngine:
             update["cpus"] = cpus
         self.realtime = RealtimeConfig.model_validate(self.realtime.model_dump() | update)
         if spin_us is not None:
-            for task in self.tasks:
-                task.spin_ns = spin_us * 1000
+            for task in self.tasks:  # an online change's retime keeps it (machine, not app)
+                task.spin_override_ns = task.spin_ns = spin_us * 1000
 
     def request_stop(self) -> None:
         self._stop_requested = True

@@ -36,6 +36,7 @@ class Task:
         "programs",
         "spec",
         "spin_ns",
+        "spin_override_ns",
         "stats",
         "watchdog_ns",
     )
@@ -50,6 +51,7 @@ class Task:
     ) -> None:
         self.name = spec.name
         self.priority = spec.priority
+        self.spin_override_ns: int | None = None  # the operator's --spin-us, kept by retime
         self.retime(spec)
         self.order = order
         self.programs = programs
@@ -101,5 +103,6 @@ class Task:
         self.spec = spec
         self.period_ns = spec.period_ns
         self.policy = spec.overrun
-        self.spin_ns = spec.spin_us * 1000
+        override = self.spin_override_ns
+        self.spin_ns = spec.spin_us * 1000 if override is None else override
         self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0

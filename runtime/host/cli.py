@@ -334,20 +334,9 @@ def _cpu_list(text: str) -> list[int]:
 
 
 def _load_mqtt_config(path: Path) -> Any:
-    """The bridge config; a bad file is invalid input (exit 2), named by its path."""
-    from pydantic import ValidationError
+    from runtime.mqtt import load_mqtt_config  # only a run with MQTT pays for the import
 
-    from runtime.core.manifest import format_validation_error
-    from runtime.mqtt import load_mqtt_config
-
-    try:
-        return load_mqtt_config(path)
-    except ValidationError as exc:
-        raise UsageError(
-            f"{path}: invalid MQTT config: " + "; ".join(format_validation_error(exc))
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot use as MQTT config: {exc}") from None
+    return _load_config(path, load_mqtt_config, "MQTT config")
 
 
 def _load_modbus_config(path: Path, app: LoadedApp) -> Any:
@@ -361,20 +350,25 @@ def _load_modbus_config(path: Path, app: LoadedApp) -> Any:
 
 
 def _load_opcua_config(path: Path) -> Any:
-    """The OPC UA server config; a bad file is invalid input (exit 2), named by its path."""
+    from runtime.opcua import load_opcua_config  # only a run with OPC UA pays for the import
+
+    return _load_config(path, load_opcua_config, "OPC UA config")
+
+
+def _load_config(path: Path, load: Callable[[Path], Any], what: str) -> Any:
+    """A front-end's config file; a bad one is invalid input (exit 2), named by its path."""
     from pydantic import ValidationError
 
     from runtime.core.manifest import format_validation_error
-    from runtime.opcua import load_opcua_config
 
     try:
-        return load_opcua_config(path)
+        return load(path)
     except ValidationError as exc:
         raise UsageError(
-            f"{path}: invalid OPC UA config: " + "; ".join(format_validation_error(exc))
+            f"{path}: invalid {what}: " + "; ".join(format_validation_error(exc))
         ) from None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot use as OPC UA config: {exc}") from None
+        raise UsageError(f"{path}: cannot use as {what}: {exc}") from None
 
 
 def _run_realtime(

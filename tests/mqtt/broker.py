@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests._apt import apt_install
+
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
 
@@ -28,21 +30,12 @@ def ensure_mosquitto() -> tuple[str, str]:
     broker, passwd = _which("mosquitto"), _which("mosquitto_passwd")
     if broker and passwd:
         return broker, passwd
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise RuntimeError("mosquitto is not installed and apt-get is not available")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = [apt, "install", "-y", "--no-install-recommends", "mosquitto"]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if res.returncode != 0:
-        subprocess.run([apt, "update"], capture_output=True, text=True, env=env, check=False)
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    output = apt_install("mosquitto")
     broker, passwd = _which("mosquitto"), _which("mosquitto_passwd")
     if not (broker and passwd):
         raise RuntimeError(
             "could not install mosquitto with apt-get (the MQTT tests need a real broker):\n"
-            + res.stdout[-2000:]
-            + res.stderr[-2000:]
+            + output
         )
     return broker, passwd
 

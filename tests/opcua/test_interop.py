@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime.opcua import unit_id
+from tests._apt import apt_install
 from tests.opcua.conftest import PASSWORDS, Run, start_run, stop_run
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -20,11 +21,12 @@ def _ensure_node_client() -> str:
     """node and the pinned node-opcua packages (npm ci from package-lock.json), as `make
     opcua-interop` installs them; installed here when missing, like the MQTT tests' broker."""
     node, npm = shutil.which("node"), shutil.which("npm")
+    output = ""
     if not (node and npm):
-        subprocess.run(["apt-get", "install", "-y", "nodejs", "npm"], capture_output=True)
+        output = apt_install("nodejs", "npm")
         node, npm = shutil.which("node"), shutil.which("npm")
     if not (node and npm):
-        raise RuntimeError("node and npm are needed for the OPC UA interop test (apt-get failed)")
+        raise RuntimeError(f"node and npm are needed for the OPC UA interop test:\n{output}")
     if not (INTEROP / "node_modules" / "node-opcua-client").is_dir():
         res = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],

@@ -225,3 +225,24 @@ def test_an_output_added_online_is_checked_like_the_others(make_app: MakeApp) ->
     # NaN holds the last good value (the safe 0.0 at first), 1e9 is clamped to the range
     assert rig.driver.values["v"] in (0.0, 10.0)
     assert rig.engine.statistics()["outputs"]["invalid_writes"] > 0
+
+
+def test_a_changed_period_keeps_the_operators_spin_override(make_app: MakeApp) -> None:
+    """``--spin-us`` tunes the machine, not the app: a retimed task keeps it; the app's own
+    ``spin_us`` applies only where no override was given."""
+    rig = Rig(_app(make_app, "1.0.0", POINTS_V1, LOGIC_V1))
+    rig.engine.set_realtime(spin_us=150)
+    rig.run_ms(35)
+    tasks = [{"name": "fast", "period_ms": 25, "spin_us": 40, "programs": ["main"]}]
+    v2 = make_app(manifest("1.1.0", drivers=DRIVERS, points=POINTS_V1, tasks=tasks), LOGIC_V1)
+    report = change_online(rig.engine, v2)
+    rig.run_ms(60)
+    task = rig.engine.tasks[0]
+    assert report.status == "committed" and task.period_ns == 25_000_000
+    assert task.spin_ns == 150_000
+
+    plain = Rig(_app(make_app, "1.0.0", POINTS_V1, LOGIC_V1))
+    plain.run_ms(35)
+    change_online(plain.engine, v2)
+    plain.run_ms(60)
+    assert plain.engine.tasks[0].spin_ns == 40_000
