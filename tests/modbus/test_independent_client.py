@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests._apt import apt_install
 from tests.modbus.conftest import Served
 
 HERE = Path(__file__).resolve().parent
@@ -21,8 +22,11 @@ CACHE = Path(os.environ.get("VPLC_NPM_CACHE", Path.home() / ".cache" / "vplc-tes
 @pytest.fixture(scope="module")
 def modbus_serial() -> Path:
     """node_modules with modbus-serial 8 (npm install once; serialport, optional, left out)."""
+    output = ""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not installed: the independent client is a Node package")
+        output = apt_install("nodejs", "npm")  # a fresh machine: as the OPC UA interop test
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError(f"node and npm are needed for the independent client:\n{output}")
     target = CACHE / "modbus-serial-8"
     if not (target / "node_modules" / "modbus-serial").is_dir():
         target.mkdir(parents=True, exist_ok=True)
