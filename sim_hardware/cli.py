@@ -26,13 +26,22 @@ def register(subparsers: Any) -> None:
     """Add ``sim serve`` to the ``vplc`` command line (a ``vplc.commands`` entry point)."""
     sim = subparsers.add_parser("sim", help="simulated plant hardware")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
-    serve = sim_sub.add_parser("serve", help="serve a simulated plant over MQTT in real time")
+    serve = sim_sub.add_parser(
+        "serve", help="serve a simulated plant over MQTT or Modbus TCP in real time"
+    )
     add_serve_arguments(serve)
     serve.set_defaults(func=run_serve)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plant", default="bioreactor", help="plant model (bioreactor, tank)")
+    parser.add_argument(
+        "--protocol",
+        choices=["mqtt", "modbus"],
+        default="mqtt",
+        help="mqtt: a client of the broker at --host/--port; modbus: a Modbus TCP device "
+        "listening on --host (default 127.0.0.1) and --port (default 5020)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="measurement-noise seed")
     parser.add_argument(
         "--broker",
@@ -136,6 +145,8 @@ def _broker(args: argparse.Namespace) -> BrokerOptions:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    if args.protocol == "modbus":
+        return _run_modbus(args)
     from sim_hardware.serve import PlantServer, run
 
     try:
@@ -146,6 +157,38 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(f"sim serve: {opts.plant} on {opts.broker.endpoint} at {opts.prefix}", flush=True)
     return run(opts)
+
+
+_MQTT_ONLY = ("broker", "prefix", "username", "ca_file", "cert_file", "key_file")
+
+
+def _run_modbus(args: argparse.Namespace) -> int:
+    from hal.modbus import ModbusTcpServer
+    from sim_hardware._modbus_serve import ModbusPlant, run_modbus
+
+    try:
+        given = [f"--{f.replace('_', '-')}" for f in _MQTT_ONLY if getattr(args, f) not in
+                 (None, "vplc/sim/plant")]  # fmt: skip
+        if given or args.allow_insecure or args.allow_unclaimed:
+            raise ValueError(f"{', '.join(given) or 'the --allow-* flags'}: MQTT options, "
+                             "not used with --protocol modbus")  # fmt: skip
+        host = args.host or "127.0.0.1"
+        port = 5020 if args.port is None else args.port
+        if not 1 <= port <= 65535:
+            raise ValueError(f"--port {port}: expected 1..65535")
+        opts = _options(args)  # the plant's options (and their checks) as for MQTT
+        plant = ModbusPlant(
+            plant=opts.plant, seed=opts.seed, params=opts.params, initial=opts.initial,
+            noise=opts.noise, actuator_timeout_s=opts.actuator_timeout_s,
+        )  # fmt: skip
+    except (ValueError, ValidationError, DriverError) as exc:
+        print(f"vplc sim serve: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    server = ModbusTcpServer(plant, host=host, port=port)
+    print(f"sim serve: {opts.plant} on modbus {host}:{port} (unit 1); register map:", flush=True)
+    for channel, where in plant.map.items():
+        print(f"  {channel}: {where}", flush=True)
+    return run_modbus(plant, server, rate_hz=opts.rate_hz, speed=opts.speed)
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "vplc-sim-serve") -> int:

@@ -157,6 +157,7 @@ RUNTIME_RANKS: dict[str, int] = {
     "state": 2,  # retain, snapshots, merge, online change, handover
     "ops": 3,  # commands (the one command path), access, audit
     "mqtt": 4,  # the MQTT front-end: telemetry and commands
+    "modbus": 4,  # the Modbus TCP front-end: a register map, audited parameter writes
     # The MQTT I/O driver (found by name through vplc.drivers) writes the front-end's JSON
     # wire format (timestamps, compact JSON), so it sits just above it.
     "drivers": 5,

@@ -73,9 +73,11 @@ class Runtime:
         log_format: str = "console",
         heartbeat: Path | None = None,
         realtime: Realtime | None = None,
+        modbus: Any = None,
     ) -> None:
         """``retain``: a loaded ``RetainStore`` (or the bench's); ``mqtt``: an ``MqttConfig``;
-        ``opcua``: an ``OpcuaConfig``.
+        ``opcua``: an ``OpcuaConfig``; ``modbus``: a checked ``ModbusServerConfig`` (served once
+        the audit trail is known).
 
         Raises AssemblyError when the handover or the MQTT bridge cannot be attached; what
         was started by then (trace, bridge, heartbeat) is closed again.
@@ -89,6 +91,7 @@ class Runtime:
         self.opcua: Any = None
         self.audit: AuditLog | None = None
         self.heartbeat: Heartbeat | None = None
+        self.modbus: Any = None
         try:
             for hook in hooks:
                 engine.add_cycle_hook(hook)
@@ -106,6 +109,8 @@ class Runtime:
                 self.opcua = _attach_opcua(engine, opcua, log_format)
             self.audit = audit_trail(self.bridge)
             audit_warm_start(self.audit, retain)
+            if modbus is not None:
+                self.modbus = _attach_modbus(engine, modbus, self.audit)
             if heartbeat is not None:
                 self.heartbeat = Heartbeat(engine, heartbeat)
             if realtime is not None:
@@ -143,6 +148,8 @@ class Runtime:
             self._close_parts()
 
     def _close_parts(self) -> None:
+        if self.modbus is not None:
+            self.modbus.stop()
         try:
             if self.bridge is not None:
                 self.bridge.stop()
@@ -173,6 +180,15 @@ class Runtime:
         if self.engine.running:
             self.stop_thread()
         self.close()
+
+
+def _attach_modbus(engine: ScanEngine, config: Any, audit: AuditLog | None) -> Any:
+    from runtime.modbus import attach_modbus  # only a runtime with Modbus pays for the import
+
+    try:
+        return attach_modbus(engine, config, audit=audit)
+    except (OSError, ValueError) as exc:
+        raise AssemblyError("modbus", f"cannot start the Modbus server: {exc}") from None
 
 
 def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:

@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the app over OPC UA: a secured server in its own process (real time only)",
     )
     run.add_argument(
+        "--modbus",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="serve points and parameters as Modbus TCP registers (real time only)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     run.add_argument(
@@ -200,10 +206,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--virtual needs --duration SECONDS (virtual time has no Ctrl-C)")
     if args.virtual and args.mqtt:
         raise UsageError("--mqtt needs real time: a virtual run has no wall-clock telemetry")
+    if args.virtual and args.modbus:
+        raise UsageError("--modbus needs real time: a virtual run has no wall clock to serve in")
     if args.virtual and args.opcua:
         raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
+    modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
     opcua_config = _load_opcua_config(args.opcua) if args.opcua else None
@@ -230,11 +239,11 @@ def _run(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             heartbeat=args.heartbeat,
             realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
+            modbus=modbus_config,
         )
     except AssemblyError as exc:
-        raise UsageError(
-            f"--{exc.part}: {exc}" if exc.part in ("mqtt", "opcua") else str(exc)
-        ) from None
+        flag = {"mqtt": "--mqtt: ", "opcua": "--opcua: ", "modbus": f"--modbus {args.modbus}: "}
+        raise UsageError(f"{flag.get(exc.part, '')}{exc}") from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
     wall0 = time.perf_counter()
@@ -328,6 +337,16 @@ def _load_mqtt_config(path: Path) -> Any:
     from runtime.mqtt import load_mqtt_config  # only a run with MQTT pays for the import
 
     return _load_config(path, load_mqtt_config, "MQTT config")
+
+
+def _load_modbus_config(path: Path, app: LoadedApp) -> Any:
+    """The Modbus server's file checked against the app; invalid input is exit 2."""
+    from runtime.modbus import ModbusConfigError, load_modbus_config
+
+    try:
+        return load_modbus_config(path, app)
+    except ModbusConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load_opcua_config(path: Path) -> Any:
