@@ -29,6 +29,14 @@ APPS = Path(__file__).resolve().parents[3] / "plc_apps"
 LOOPS = ("loops.tic101", "loops.tic102", "loops.aic201", "loops.aic301")
 
 
+@pytest.fixture(autouse=True)
+def _no_other_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MQTT session registry is per process: sessions earlier tests left alive (stopped,
+    never collected: the engine freezes the collector) are not this view's. The MQTT lines
+    are tested with a live bridge in tests/mqtt/test_connection_state.py."""
+    monkeypatch.setattr("runtime.host._view.mqtt_connections", lambda: [])
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[ScanEngine]:
     """The bioreactor one hour in (GROW under control), shared: tests undo what they change."""
