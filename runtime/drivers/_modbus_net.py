@@ -16,11 +16,11 @@ from pymodbus.exceptions import ModbusException
 
 from hal import Quality
 from hal.modbus import WIDTH, DataType, Table, decode, encode
+from runtime.drivers._buffered import UNSET
 from runtime.drivers._modbus_options import Block, ModbusDriverOptions
 
-__all__ = ["UNSET", "ModbusLink", "Slot"]
+__all__ = ["ModbusLink", "Slot"]
 
-UNSET: Any = object()  # an output the scan has not written yet: nothing to send
 Slot = tuple[Any, Quality, int]  # value, quality, arrival (time.monotonic_ns)
 _GOOD, _BAD = Quality.GOOD, Quality.BAD
 

@@ -16,12 +16,12 @@ import structlog
 
 from hal import IecType, Quality
 from hal.mqtt import Inbound, MqttError, MqttSession, SessionHandler
+from runtime.drivers._buffered import UNSET
 from runtime.drivers._mqtt_options import MqttDriverOptions, decode_input, encode_output
 from runtime.mqtt._payloads import dumps, iso
 
-__all__ = ["UNSET", "MqttLink", "Slot"]
+__all__ = ["MqttLink", "Slot"]
 
-UNSET: Any = object()  # an output the scan has not written yet: nothing to publish
 Slot = tuple[Any, Quality, int]  # value, quality, arrival (time.monotonic_ns)
 _live: weakref.WeakSet[MqttLink] = weakref.WeakSet()
 

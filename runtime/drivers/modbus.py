@@ -29,15 +29,15 @@ per-channel slots. The connection is re-established with capped, jittered backof
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
+from hal import ChannelInfo, Direction, DriverError, IecType, Point
 from hal.modbus import BIT_TABLES, WIDTH, natural_iec
-from runtime.drivers._modbus_net import UNSET, ModbusLink
+from runtime.drivers._buffered import BufferedDriver
+from runtime.drivers._modbus_net import ModbusLink
 from runtime.drivers._modbus_options import ModbusDriverOptions, plan_blocks
 
 __all__ = ["ModbusDriver", "ModbusDriverOptions"]
@@ -46,10 +46,11 @@ _IN = frozenset({Direction.IN})
 _BOTH = frozenset({Direction.IN, Direction.OUT})
 
 
-class ModbusDriver:
+class ModbusDriver(BufferedDriver):
     """Channels declared in the options, exchanged with one device by a background thread."""
 
     Options: ClassVar[type[BaseModel]] = ModbusDriverOptions  # checked by the loader
+    KIND: ClassVar[str] = "modbus"
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -140,50 +141,6 @@ class ModbusDriver:
         link.start()
         # Off the scan's clock (before the epoch): not starting against all-BAD inputs.
         link.first_inputs.wait(self.options.open_wait_s)
-
-    def read_inputs(self, now_ns: int) -> None:
-        link = self._link
-        slots = link.slots if link is not None else {}
-        mono = time.monotonic_ns()
-        bad = Quality.BAD
-        for point, channel, stale_ns in self._inputs:
-            slot = slots.get(channel)
-            if slot is None or mono - slot[2] > stale_ns:
-                if channel not in self._stale:
-                    self._stale.add(channel)
-                    self.stale_events += 1
-                point.latch(point.value, bad, now_ns)
-                continue
-            if self._stale:
-                self._stale.discard(channel)
-            value, quality, _ = slot
-            point.latch(point.value if value is None else value, quality, now_ns)
-
-    def write_outputs(self, now_ns: int) -> None:
-        link = self._link
-        if link is None:
-            return
-        out = link.outputs
-        for point, channel in self._outputs:
-            out[channel] = point.output_raw()
-
-    def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            link.stop(self.options.close_timeout_s)
-
-    def snapshot(self) -> dict[str, Any]:
-        """The last output values handed to the I/O thread."""
-        link = self._link
-        current = link.outputs if link is not None else self._restored
-        return {"outputs": {c: v for c, v in current.items() if v is not UNSET}}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        outputs = state.get("outputs", {})
-        unknown = set(outputs) - set(self._channels)
-        if unknown:
-            raise DriverError(f"modbus driver {self.name!r}: snapshot names {sorted(unknown)}")
-        self._restored = dict(outputs)
 
     def statistics(self) -> dict[str, Any]:
         link = self._link

@@ -33,14 +33,14 @@ Connection loss needs no special case: the inputs stop arriving and turn BAD aft
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from hal import ChannelInfo, Direction, DriverError, IecType, Point, Quality
-from runtime.drivers._mqtt_net import UNSET, MqttLink
+from hal import ChannelInfo, Direction, DriverError, IecType, Point
+from runtime.drivers._buffered import BufferedDriver
+from runtime.drivers._mqtt_net import MqttLink
 from runtime.drivers._mqtt_options import MqttDriverOptions, direction_of
 
 __all__ = ["MqttDriver", "MqttDriverOptions"]
@@ -50,10 +50,11 @@ def _kind(iec: IecType) -> str:
     return "BOOL" if iec is IecType.BOOL else "STRING" if iec is IecType.STRING else "number"
 
 
-class MqttDriver:
+class MqttDriver(BufferedDriver):
     """Channels declared in the options, exchanged with a broker by a background thread."""
 
     Options: ClassVar[type[BaseModel]] = MqttDriverOptions  # checked by the loader
+    KIND: ClassVar[str] = "mqtt"
 
     def __init__(self, *, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -127,49 +128,6 @@ class MqttDriver:
         # Starting the scan against inputs that have not arrived yet would begin with BAD
         # quality everywhere; a short wait here is off the scan's clock (before the epoch).
         link.first_inputs.wait(opts.open_wait_s)
-
-    def read_inputs(self, now_ns: int) -> None:
-        link = self._link
-        slots = link.slots if link is not None else {}
-        mono = time.monotonic_ns()
-        bad = Quality.BAD
-        for point, channel, stale_ns in self._inputs:
-            slot = slots.get(channel)
-            if slot is None or mono - slot[2] > stale_ns:
-                if channel not in self._stale:
-                    self._stale.add(channel)
-                    self.stale_events += 1
-                point.latch(point.value, bad, now_ns)
-                continue
-            self._stale.discard(channel)
-            value, quality, _ = slot
-            point.latch(point.value if value is None else value, quality, now_ns)
-
-    def write_outputs(self, now_ns: int) -> None:
-        link = self._link
-        if link is None:
-            return
-        out = link.outputs
-        for point, channel in self._outputs:
-            out[channel] = point.output_raw()
-
-    def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            link.stop(self.options.close_timeout_s)
-
-    def snapshot(self) -> dict[str, Any]:
-        """The last output values handed to the network (what a handover would start from)."""
-        link = self._link
-        current = link.outputs if link is not None else self._restored
-        return {"outputs": {c: v for c, v in current.items() if v is not UNSET}}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        outputs = state.get("outputs", {})
-        unknown = set(outputs) - set(self._channels)
-        if unknown:
-            raise DriverError(f"mqtt driver {self.name!r}: snapshot names {sorted(unknown)}")
-        self._restored = dict(outputs)
 
     # -- ownership handover (runtime.state._handover drives these) ------------------------------
     def set_standby(self) -> None:
