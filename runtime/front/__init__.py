@@ -13,7 +13,7 @@ from runtime.front._hub import Feed, FrameHub, frame_hub
 from runtime.front._link import ChildLink
 from runtime.front._probes import PhaseProbe, engine_alarms, engine_phases, follow_app
 from runtime.front._shm import ALARM_FIELDS, Frame, SharedFrame
-from runtime.front._supervisor import FrontEnd
+from runtime.front._supervisor import FrontEnd, FrontEndConfig
 from runtime.front._writer import STATES, FrameWriter, point_kinds
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "FrameHub",
     "FrameWriter",
     "FrontEnd",
+    "FrontEndConfig",
     "PhaseProbe",
     "SharedFrame",
     "engine_alarms",
