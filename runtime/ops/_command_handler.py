@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
-from runtime.ops._access import AccessConfig, AccessDeniedError, CommandPolicy, UserSpec
+from runtime.ops._access import AccessConfig, AccessDeniedError, CommandPolicy, Principal
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_guard import CommandGuard, SeenIdsError, default_seen_path
 from runtime.ops._commands import Command, CommandResponse, apply_command
@@ -144,6 +144,8 @@ class CommandHandler:
             seen_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self.log.error("command_ids_unavailable", path=str(seen_path), error=exc.strerror)
+        if access is not None and audit is not None:
+            access.user_store_for(audit=self._store_audit)
         self.guard = CommandGuard(
             policy,
             seen_path=seen_path,
@@ -229,7 +231,7 @@ class CommandHandler:
             reason = "commands are disabled: no access configuration"
             return Screened(self._early(_refuse(cmd, reason), "disabled", answer_all))
         try:
-            spec = self.access.authenticate(cmd.user, cmd.token)
+            spec = self.access.authenticate(cmd.user, cmd.token, source=topic or self.source)
         except AccessDeniedError as exc:
             return Screened(self._early(_refuse(cmd, str(exc)), "unauthenticated", answer_all))
         limited = self.guard.rate_limited(cmd.user)
@@ -238,7 +240,9 @@ class CommandHandler:
             return Screened(_refuse(cmd, limited))
         return Screened(finish=partial(self._run, cmd, spec, retain=retain, topic=topic))
 
-    def _run(self, cmd: Any, spec: UserSpec, *, retain: bool, topic: str | None) -> CommandResponse:
+    def _run(
+        self, cmd: Any, spec: Principal, *, retain: bool, topic: str | None
+    ) -> CommandResponse:
         """The costly part of an authenticated command: id, ts, role, action, audit."""
         try:
             assert self.access is not None
@@ -294,6 +298,14 @@ class CommandHandler:
         self.refused += 1
         answer = self.guard.refused_early(category, resp.reason, resp.user)
         return resp if answer or answer_all else None
+
+    def _store_audit(self, event: str, **fields: Any) -> None:
+        """The user store's records; unknown ids and throttled guesses go to the summary only
+        (an anonymous flood must cost no disk write), a known user's refusals one by one."""
+        if event == "login_refused" and fields.get("code") in ("unknown", "throttled"):
+            return
+        assert self.audit is not None
+        self.audit.append(event, app=self.app_name, **fields)
 
     def _write_summary(self, body: dict[str, Any]) -> None:
         assert self.audit is not None

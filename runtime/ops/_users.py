@@ -14,6 +14,8 @@ another process changed it, and is written atomically (temporary file, fsync, re
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -215,6 +217,10 @@ class UserStore:
         self._lock = threading.Lock()
         self._budget = float(self.policy.failed_login_burst)
         self._budget_at: float | None = None
+        # A remote HMI sends its user's password with every command: remember a successful
+        # check (an HMAC under a per-process key, never the password) so that costs no scrypt.
+        self._cache_key = os.urandom(32)
+        self._verified: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ file
     @classmethod
@@ -366,10 +372,16 @@ class UserStore:
             verify_password(password, "")  # the same cost as a real check: timing tells nothing
             self._spend_budget()
             raise LoginRefusedError(wrong, user_id=user_id, code="unknown")
-        if not verify_password(password, user.password_hash):
-            self._spend_budget()
-            self._count_failure(user, now_s)
-            raise LoginRefusedError(wrong, user_id=user_id, code="bad_password")
+        proof = hmac.new(
+            self._cache_key, f"{user.password_hash}\0{password}".encode(), hashlib.sha256
+        ).digest()
+        cached = self._verified.get(user_id)
+        if cached is None or not hmac.compare_digest(cached, proof):
+            if not verify_password(password, user.password_hash):
+                self._spend_budget()
+                self._count_failure(user, now_s)
+                raise LoginRefusedError(wrong, user_id=user_id, code="bad_password")
+            self._verified[user_id] = proof
         if user.failures or user.locked:
             user.failures, user.locked, user.locked_s = 0, False, None
             self.save()
