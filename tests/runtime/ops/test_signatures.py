@@ -58,7 +58,7 @@ def rig(tmp_path: Path, make_app: MakeApp) -> Rig:
     return Rig(tmp_path, make_app)
 
 
-SET = {"cmd": "set_parameter", "name": "gain", "value": 3.0, "reason": "recipe B"}
+SET: dict[str, Any] = {"cmd": "set_parameter", "name": "gain", "value": 3.0, "reason": "recipe B"}
 
 
 def _sig(user: str, meaning: str, digest: str, password: str = PW) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def test_content_changed_since_shown_is_refused(rig: Rig) -> None:
     assert resp.status == "refused" and "changed since it was shown" in resp.reason
     # And a signature over another value than the one sent is refused as well.
     digest = rig.send(**SET, preview=True).new["content_hash"]
-    other = {**SET, "value": 4.0}
+    other: dict[str, Any] = {**SET, "value": 4.0}
     resp = rig.send(**other, signatures=[_sig("ann", "performed", digest),
                                          _sig("quinn", "approved", digest)])  # fmt: skip
     assert resp.status == "refused" and rig.engine.app.parameters["gain"].value == 5.0
@@ -139,7 +139,7 @@ def test_signer_needs_the_commands_role_and_sender_cannot_forge_signed(rig: Rig)
 
 
 def test_a_single_signature_for_force_and_none_for_uncritical(rig: Rig) -> None:
-    force = {"cmd": "force", "point": "Y", "value": 1.0}
+    force: dict[str, Any] = {"cmd": "force", "point": "Y", "value": 1.0}
     assert rig.send("quinn", **force).status == "refused"
     digest = rig.send("quinn", **force, preview=True).new["content_hash"]
     ok = rig.send("quinn", **force, signatures=[_sig("quinn", "performed", digest)])
@@ -151,8 +151,8 @@ def test_gmp_section_is_validated(make_app: MakeApp) -> None:
     bad = {"critical": [{"cmd": "set_parameter", "targets": ["gian"]}]}
     with pytest.raises(ManifestError, match=r"gmp\.critical\.0\.targets\.0: 'gian'"):
         load_app(make_app(memory_manifest(gmp=bad)))
-    bad = {"specifications": [{"name": "T", "signal": "X", "low": 5, "high": 1}]}
-    with pytest.raises(ManifestError, match="low 5.0 is not below high 1.0"):
+    bad: dict[str, Any] = {"specifications": [{"name": "T", "signal": "X", "low": 5, "high": 1}]}
+    with pytest.raises(ManifestError, match=r"low 5\.0 is not below high 1\.0"):
         load_app(make_app(memory_manifest(gmp=bad)))
     bad = {"critical": [{"cmd": "set_parameter", "meanings": ["agreed"]}]}
     with pytest.raises(ManifestError, match="meanings"):
