@@ -148,10 +148,10 @@ def test_a_single_signature_for_force_and_none_for_uncritical(rig: Rig) -> None:
 
 
 def test_gmp_section_is_validated(make_app: MakeApp) -> None:
-    bad = {"critical": [{"cmd": "set_parameter", "targets": ["gian"]}]}
+    bad: dict[str, Any] = {"critical": [{"cmd": "set_parameter", "targets": ["gian"]}]}
     with pytest.raises(ManifestError, match=r"gmp\.critical\.0\.targets\.0: 'gian'"):
         load_app(make_app(memory_manifest(gmp=bad)))
-    bad: dict[str, Any] = {"specifications": [{"name": "T", "signal": "X", "low": 5, "high": 1}]}
+    bad = {"specifications": [{"name": "T", "signal": "X", "low": 5, "high": 1}]}
     with pytest.raises(ManifestError, match=r"low 5\.0 is not below high 1\.0"):
         load_app(make_app(memory_manifest(gmp=bad)))
     bad = {"critical": [{"cmd": "set_parameter", "meanings": ["agreed"]}]}

@@ -165,3 +165,22 @@ def test_cli_bad_input_is_exit_2_with_a_paragraph(
     assert "VPLC_NEW_PASSWORD is not set" in capsys.readouterr().err
     assert _users(state, "list", env={}, mp=monkeypatch) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_audit_export_csv_carries_the_verdict_and_signals_tampering(
+    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trail = state / "a.jsonl"
+    new = {"VPLC_NEW_PASSWORD": "Temp-Pass-123"}
+    assert _users(state, "add", "jdoe", "--name", "Jane Doe", "--role", "engineer", "--audit",
+                  str(trail), env=new, mp=monkeypatch) == 0  # fmt: skip
+    out = state / "review.csv"
+    assert main(["audit", "show", str(trail), "--csv", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith(f"# audit trail {trail}: verify: OK")
+    assert lines[1].startswith("seq,when,event,who,what")
+    assert any("user_added jdoe" in line for line in lines)
+    trail.write_text(trail.read_text().replace("Jane Doe", "John Doe"))
+    assert main(["audit", "show", str(trail), "--csv", str(out)]) == 1
+    first = out.read_text().splitlines()[0]
+    assert "verify: FAILED: record 2" in first
