@@ -46,6 +46,9 @@ def add_audit_commands(sub: Any) -> None:
     show.add_argument(
         "--csv", type=Path, metavar="OUT", help="export the rows for a reviewer, verdict included"
     )
+    show.add_argument(
+        "--pdf", type=Path, metavar="OUT", help="export the rows as a PDF, verdict on top"
+    )
     show.set_defaults(func=_show)
 
 
@@ -204,6 +207,24 @@ def _export_csv(
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _export_pdf(
+    args: argparse.Namespace, rows: list[dict[str, Any]], result: AuditVerification
+) -> int:
+    """The rows as a PDF for a reviewer, the verifier's verdict at the top of the first page."""
+    from runtime.host._pdf import PdfUnavailableError, audit_pdf
+
+    try:
+        audit_pdf(f"Audit trail {args.file.name}", result.ok, result.summary(), rows, args.pdf)
+    except PdfUnavailableError as exc:
+        print(f"vplc audit: error: --pdf: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        print(f"vplc audit: error: --pdf {args.pdf}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{len(rows)} record(s) to {args.pdf}; verify: {result.summary()}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 def _show(args: argparse.Namespace) -> int:
     result = _check(args)
     if isinstance(result, int):
@@ -214,6 +235,8 @@ def _show(args: argparse.Namespace) -> int:
     rows = list(_rows(args.file, args))
     if args.csv is not None:
         return _export_csv(args, rows, result)
+    if args.pdf is not None:
+        return _export_pdf(args, rows, result)
     if args.json:
         doc = {"verification": _verdict(result), "records": [r["record"] for r in rows]}
         print(json.dumps(doc, indent=2, default=str))

@@ -112,19 +112,21 @@ class BatchRecorder:
         state, step = self.phase.STATE_NAME, self._step()
         if state == self.prev_state and step == self.prev_step:
             return
-        if self.batch is None and state not in _IDLE_LIKE:
+        opened = self.batch is None and state not in _IDLE_LIKE
+        if opened:
             self._open(now_ns, continued=self.prev_state not in _IDLE_LIKE)
         batch = self.batch
         if batch is not None:
-            if state != self.prev_state:
+            if state != self.prev_state or opened:
                 entry = {**self._stamp(now_ns), "kind": "phase", "from": self.prev_state}
                 entry["to"] = state
                 if batch["_cause"] is not None:
                     entry["by"] = batch["_cause"]
                     batch["_cause"] = None
                 batch["timeline"].append(entry)
-            if step != self.prev_step:
+            if step != self.prev_step or opened:
                 entry = {**self._stamp(now_ns), "kind": "step", "from": self.prev_step}
+                entry["from"] = None if opened and step == self.prev_step else self.prev_step
                 batch["timeline"].append(entry | {"to": step})
         self.prev_state, self.prev_step = state, step
         if batch is not None and state in _ENDS:
@@ -262,11 +264,6 @@ class BatchRecorder:
             "specifications": [w.describe() for w in self.watches],
         }
         self.batch = batch
-        step = self._step()
-        if step is not None:
-            batch["timeline"].append(
-                {**self._stamp(now_ns), "kind": "step", "from": None, "to": step}
-            )
         for w in self.watches:
             w.reset()
         self.alarm_state = [(b.ACTIVE, b.UNACKED) for _, b in self.alarms]
@@ -277,7 +274,7 @@ class BatchRecorder:
             self._action(self.pending_start)
             self.pending_start = None
 
-    def _close_batch(self, now_ns: int, status: str) -> None:
+    def _close_batch(self, now_ns: int, status: str, note: str = "") -> None:
         batch = self.batch
         assert batch is not None
         for watch in self.watches:
@@ -286,7 +283,7 @@ class BatchRecorder:
                 self._deviation(found)
         batch["header"]["end"] = self._stamp(now_ns)
         record = {k: v for k, v in batch.items() if not k.startswith("_")}
-        record["summary"] = _summary(record, status)
+        record["summary"] = _summary(record, status) | ({"note": note} if note else {})
         self.batch = None
         self.episodes = {}
         if self.virtual:
@@ -297,7 +294,11 @@ class BatchRecorder:
     def _on_close(self, engine: ScanEngine) -> None:
         """Engine close (before outputs go safe): an open batch is recorded as not ended."""
         if self.batch is not None:
-            self._close_batch(engine.now_ns, f"OPEN (runtime stopped in {self.phase.STATE_NAME})")
+            note = (
+                f"the runtime stopped while the phase was {self.phase.STATE_NAME}: the batch "
+                "did not end in this run"
+            )
+            self._close_batch(engine.now_ns, "OPEN", note)
 
     # ---------------------------------------------------------------- writing
     def _write(self, record: dict[str, Any]) -> None:

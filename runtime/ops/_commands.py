@@ -53,6 +53,7 @@ __all__ = [
     "apply_now",
     "command_action",
     "find_block",
+    "notify_command",
 ]
 
 CommandValue = StrictBool | StrictInt | StrictFloat | StrictStr
@@ -356,6 +357,21 @@ def add_command_listener(engine: ScanEngine, listener: CommandListener) -> None:
     _LISTENERS.setdefault(engine, []).append(listener)
 
 
+def notify_command(
+    engine: ScanEngine, cmd: Any, old: Any, new: Any, signatures: list[dict[str, Any]]
+) -> None:
+    """Tell the listeners of ``engine`` that ``cmd`` was applied (scan thread); never raises.
+
+    The command path calls it; so does a bench timeline, whose commands skip the path's
+    authentication and signatures but are operator actions all the same (batch record).
+    """
+    for listener in _LISTENERS.get(engine, ()):
+        try:
+            listener(cmd, old, new, signatures)
+        except Exception:  # an observer must never turn an applied command into a refusal
+            structlog.get_logger("vplc.commands").exception("command_listener_failed")
+
+
 def _signed_action(cmd: Any, action: _Action) -> Callable[[ScanEngine], tuple[Any, Any, Any]]:
     """The action behind the e-signature check (scan thread), then the listeners."""
 
@@ -364,11 +380,7 @@ def _signed_action(cmd: Any, action: _Action) -> Callable[[ScanEngine], tuple[An
             return "preview", None, preview(eng, cmd)
         signatures = check_signatures(eng, cmd)
         old, new = action(eng)
-        for listener in _LISTENERS.get(eng, ()):
-            try:
-                listener(cmd, old, new, signatures)
-            except Exception:  # an observer must never turn an applied command into a refusal
-                structlog.get_logger("vplc.commands").exception("command_listener_failed")
+        notify_command(eng, cmd, old, new, signatures)
         return signatures, old, new
 
     return run
