@@ -180,7 +180,7 @@ def batch_pdf(record: dict[str, Any], ok: bool, verdict: Sequence[str], out: Pat
                 _when(d["start"]),
                 _when(d["end"]) + (" (open at end)" if d["ongoing_at_end"] else ""),
                 d["duration_s"],
-                f"{d['extreme']:.3f} {d['unit']} at {_when(d['extreme'])}",
+                f"{d['extreme']:.3f} {d['unit']} at {_when(d['extreme_at'])}",
             )
             for d in record["deviations"]
         ],

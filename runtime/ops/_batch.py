@@ -180,8 +180,8 @@ class BatchRecorder:
 
     def _deviation(self, found: dict[str, Any]) -> None:
         assert self.batch is not None
-        for key in ("start_ns", "end_ns", "extreme_ns"):
-            found[key.replace("_ns", "")] = self._stamp(found.pop(key))
+        for key, name in (("start_ns", "start"), ("end_ns", "end"), ("extreme_ns", "extreme_at")):
+            found[name] = self._stamp(found.pop(key))
         self.batch["deviations"].append(found)
 
     def _on_command(self, cmd: Any, old: Any, new: Any, signatures: list[dict[str, Any]]) -> None:
@@ -284,6 +284,11 @@ class BatchRecorder:
         batch["header"]["end"] = self._stamp(now_ns)
         record = {k: v for k, v in batch.items() if not k.startswith("_")}
         record["summary"] = _summary(record, status) | ({"note": note} if note else {})
+        # Excursions that came back inside before their allowed time: not deviations, but a
+        # reviewer sees how often the limit was touched.
+        record["summary"]["excursions_within_allowance"] = {
+            w.spec.name: w.short for w in self.watches
+        }
         self.batch = None
         self.episodes = {}
         if self.virtual:
