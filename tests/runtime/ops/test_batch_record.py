@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from pypdf import PdfReader
 
 from runtime.core._clock import VirtualClock
@@ -33,6 +35,14 @@ from tests.runtime.ops.test_user_access import PW, access_file, make_store
 
 APP = Path(__file__).parents[3] / "plc_apps" / "bioreactor"
 S = 10**9
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """main() points structlog at this test's captured stdout; later tests must not log there."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 class Batch:

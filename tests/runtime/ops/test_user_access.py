@@ -184,3 +184,25 @@ def test_audit_export_csv_carries_the_verdict_and_signals_tampering(
     assert main(["audit", "show", str(trail), "--csv", str(out)]) == 1
     first = out.read_text().splitlines()[0]
     assert "verify: FAILED: record 2" in first
+
+
+def test_audit_export_pdf_carries_the_verdict_and_signals_tampering(
+    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pypdf import PdfReader
+
+    trail = state / "a.jsonl"
+    new = {"VPLC_NEW_PASSWORD": "Temp-Pass-123"}
+    assert _users(state, "add", "jdoe", "--name", "Jane Doe", "--role", "engineer", "--audit",
+                  str(trail), env=new, mp=monkeypatch) == 0  # fmt: skip
+    out = state / "review.pdf"
+    assert main(["audit", "show", str(trail), "--pdf", str(out)]) == 0
+    text = PdfReader(out).pages[0].extract_text()
+    assert "INTEGRITY VERIFIED" in text and "verify: OK: 2 record(s)" in text
+    assert "user_added jdoe" in text and "trail_start" in text
+    trail.write_text(trail.read_text().replace("Jane Doe", "John Doe"))
+    assert main(["audit", "show", str(trail), "--pdf", str(out)]) == 1
+    text = PdfReader(out).pages[0].extract_text()
+    assert "INTEGRITY NOT VERIFIED" in text and "verify: FAILED: record 2" in text
+    assert main(["audit", "show", str(trail), "--pdf", str(state / "no" / "x.pdf")]) == 2
+    assert "--pdf" in capsys.readouterr().err
