@@ -27,7 +27,7 @@ from runtime.blocks import ALARM, PHASE
 from runtime.core._gmp import GmpSpec
 from runtime.ops._audit import AuditLog
 from runtime.ops._batch_spec import SpecWatch, app_digest
-from runtime.ops._batch_store import next_batch_id, seal_and_write
+from runtime.ops._batch_store import next_batch_id, seal_and_write, used_batch_ids
 from runtime.ops._commands import add_command_listener, find_block
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ class BatchRecorder:
         if not isinstance(phase, PHASE):
             raise ValueError(f"gmp.batch.phase: {self.spec.phase!r} is not a PHASE block")
         self.phase = phase
-        self.app_sha256 = app_digest(app.app_dir)  # read here, never on the scan thread
+        self.app_sha256 = app_digest(app.app_dir)  # disk read here, never on the scan thread
+        self.used_ids = used_batch_ids(self.directory)
+        self.first = True  # the first cycle: a phase already active was restored (warm start)
         leaves = app.tree.leaves()
         self.step_acc = leaves.get(self.spec.step) if self.spec.step else None
         self.watches = [SpecWatch(s, app, leaves) for s in gmp.specifications]
@@ -110,16 +112,21 @@ class BatchRecorder:
 
     def _on_phase_task(self, task: Task, now_ns: int) -> None:
         state, step = self.phase.STATE_NAME, self._step()
-        if state == self.prev_state and step == self.prev_step:
+        first, self.first = self.first, False
+        if state == self.prev_state and step == self.prev_step and not first:
             return
         opened = self.batch is None and state not in _IDLE_LIKE
         if opened:
-            self._open(now_ns, continued=self.prev_state not in _IDLE_LIKE)
+            # Entered in this very cycle: a new batch; else restored by a warm start.
+            continued = not self.phase.STATE_ENTRY and self.prev_state not in _IDLE_LIKE
+            self._open(now_ns, continued=continued)
         batch = self.batch
         if batch is not None:
             if state != self.prev_state or opened:
                 entry = {**self._stamp(now_ns), "kind": "phase", "from": self.prev_state}
                 entry["to"] = state
+                if opened and batch["header"]["continued"]:
+                    entry["note"] = "already active at start-up: restored by a warm start"
                 if batch["_cause"] is not None:
                     entry["by"] = batch["_cause"]
                     batch["_cause"] = None
@@ -238,7 +245,7 @@ class BatchRecorder:
             "_wall0": wall,
             "_cause": None,
             "header": {
-                "batch_id": next_batch_id(self.directory, self.spec.id_prefix, f"{start:%Y%m%d}"),
+                "batch_id": next_batch_id(self.used_ids, self.spec.id_prefix, f"{start:%Y%m%d}"),
                 "product": self.spec.product,
                 "app": app.name,
                 "version": app.version,

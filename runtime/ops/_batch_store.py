@@ -32,6 +32,7 @@ __all__ = [
     "next_batch_id",
     "record_hash",
     "seal_and_write",
+    "used_batch_ids",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,16}-\d{8}-\d{3,}$")
@@ -47,13 +48,21 @@ def default_batch_dir() -> Path:
     return Path(base) / "batches"
 
 
-def next_batch_id(directory: Path, prefix: str, day: str) -> str:
-    """``<prefix>-<YYYYMMDD>-<NNN>``: the next number of that day among the records there."""
-    pattern = re.compile(rf"^{re.escape(prefix)}-{day}-(\d+)\.json$")
-    used = [0]
-    if directory.is_dir():
-        used += [int(m.group(1)) for p in directory.iterdir() if (m := pattern.match(p.name))]
-    return f"{prefix}-{day}-{max(used) + 1:03d}"
+def used_batch_ids(directory: Path) -> set[str]:
+    """The ids of the records in ``directory`` (read once, before the scan starts)."""
+    return {p.stem for p in directory.glob("*.json")} if directory.is_dir() else set()
+
+
+def next_batch_id(used: set[str], prefix: str, day: str) -> str:
+    """``<prefix>-<YYYYMMDD>-<NNN>``, the next number of that day not in ``used`` (added to it).
+
+    In memory, so the scan thread never lists a directory; one recorder per directory.
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}-{day}-(\d+)$")
+    numbers = [int(m.group(1)) for u in used if (m := pattern.match(u))]
+    batch_id = f"{prefix}-{day}-{max(numbers, default=0) + 1:03d}"
+    used.add(batch_id)
+    return batch_id
 
 
 def record_hash(record: dict[str, Any]) -> str:
