@@ -69,7 +69,9 @@ class BatchRecorder:
         self.step_acc = leaves.get(self.spec.step) if self.spec.step else None
         self.watches = [SpecWatch(s, app, leaves) for s in gmp.specifications]
         self.alarms = [(path, block) for path, block in app.tree.of_type(ALARM)]
-        self.alarm_state = [(False, False)] * len(self.alarms)
+        self.alarm_blocks = [block for _, block in self.alarms]
+        self.alarm_active = [False] * len(self.alarms)
+        self.alarm_unacked = [False] * len(self.alarms)
         self.prev_state = phase.STATE_NAME
         self.prev_step = self._step()
         self.batch: dict[str, Any] | None = None
@@ -146,12 +148,15 @@ class BatchRecorder:
             found = watch.sample(now_ns)
             if found is not None:
                 self._deviation(found)
-        states = self.alarm_state
-        for i, (path, block) in enumerate(self.alarms):
-            now = (block.ACTIVE, block.UNACKED)
-            if now != states[i]:
-                self._alarm_change(path, block, states[i], now, now_ns)
-                states[i] = now
+        # Two lists of bools rather than a tuple per alarm: nothing allocated per cycle.
+        active, unacked = self.alarm_active, self.alarm_unacked
+        for i, block in enumerate(self.alarm_blocks):
+            a, u = block.ACTIVE, block.UNACKED
+            if a != active[i] or u != unacked[i]:
+                self._alarm_change(
+                    self.alarms[i][0], block, (active[i], unacked[i]), (a, u), now_ns
+                )
+                active[i], unacked[i] = a, u
 
     def _alarm_change(
         self,
@@ -273,8 +278,9 @@ class BatchRecorder:
         self.batch = batch
         for w in self.watches:
             w.reset()
-        self.alarm_state = [(b.ACTIVE, b.UNACKED) for _, b in self.alarms]
-        for (path, block), (active, _) in zip(self.alarms, self.alarm_state, strict=True):
+        self.alarm_active = [bool(b.ACTIVE) for b in self.alarm_blocks]
+        self.alarm_unacked = [bool(b.UNACKED) for b in self.alarm_blocks]
+        for (path, block), active in zip(self.alarms, self.alarm_active, strict=True):
             if active:
                 self._alarm_change(path, block, (False, False), (True, block.UNACKED), now_ns)
         if self.pending_start is not None:
