@@ -19,6 +19,7 @@ from runtime.core._loader import LoadedApp, _build_drivers
 from runtime.core.manifest import ManifestError, format_validation_error
 from runtime.host._apps import open_app
 from runtime.ops import Command, RefusedError, command_action
+from runtime.ops._commands import notify_command
 
 __all__ = ["Prepared", "prepare"]
 
@@ -212,9 +213,16 @@ def _command(app: LoadedApp, **fields: Any) -> OpsAction:
     except ValidationError as exc:
         raise ValueError("; ".join(format_validation_error(exc))) from None
     try:
-        return command_action(app, cmd)
+        action = command_action(app, cmd)
     except RefusedError as exc:
         raise ValueError(str(exc)) from None
+
+    def run(engine: ScanEngine) -> tuple[Any, Any]:
+        old, new = action(engine)
+        notify_command(engine, cmd, old, new, [])  # the batch record's operator actions
+        return old, new
+
+    return run
 
 
 def _joined(

@@ -61,7 +61,8 @@ def run_scenario(
         app = prep.app
         trace = _Trace(out_dir / "trace.csv", app.image, threaded=False, parameters=app.parameters)
     try:
-        result = _Run(prep, keep, trace).execute(progress)
+        batches = out_dir / "batches" if out_dir is not None else None
+        result = _Run(prep, keep, trace, batches).execute(progress)
     finally:
         if trace is not None:
             trace.close()
@@ -84,7 +85,13 @@ def run_scenario(
 class _Run:
     """One scenario run; the engine and app change when a power cut restarts the runtime."""
 
-    def __init__(self, prep: Prepared, keep: bool, trace: TraceRecorder | None) -> None:
+    def __init__(
+        self,
+        prep: Prepared,
+        keep: bool,
+        trace: TraceRecorder | None,
+        batch_dir: Path | None = None,
+    ) -> None:
         sc = prep.scenario
         self.prep, self.keep, self.trace = prep, keep, trace
         self.result = ScenarioResult(sc.title, f"{prep.app.name} {prep.app.version}", sc.duration)
@@ -98,8 +105,14 @@ class _Run:
             self.store.load(mode="warm")
         self._bind(prep.app, prep.checks)
         # The one runtime assembly (runtime.host): samplers, then the trace, then retain.
+        # An app with gmp.batch leaves its electronic batch record in the report (batches/).
         self.runtime = Runtime(
-            prep.app, clock=VirtualClock(), hooks=[self.hook], trace=trace, retain=self.store
+            prep.app,
+            clock=VirtualClock(),
+            hooks=[self.hook],
+            trace=trace,
+            retain=self.store,
+            batch_dir=batch_dir,
         )
         self.engine = self.runtime.engine
 
@@ -187,6 +200,8 @@ class _Run:
             result.assertions = [s.finish(self.now_ns / 1e9) for s in self.samplers]
         finally:
             self.runtime.close()  # the trace too: run_scenario's own close is then a no-op
+            if self.runtime.batches is not None:
+                result.output_errors += self.runtime.batches.errors
             if self.store is not None:
                 self.store.discard()
         result.wall_s = time.perf_counter() - wall0

@@ -11,7 +11,7 @@ than wiring an engine each their own way. The order is the contract:
 4. blue-green handover (standby: programs paused before the first cycle);
 5. the MQTT bridge (it reads the handover agent and serves commands from its first cycle),
    then the OPC UA server, then the audit trail's warm-start record (the bridge owns the
-   audit file);
+   audit file), then the batch recorder (its cycle hooks only read; records name the trail);
 6. the heartbeat file, and the operator's real-time overrides last (they need every task).
 
 ``close()`` undoes it in the order the CLI always did: engine (outputs safe, final write,
@@ -34,6 +34,7 @@ from runtime.host._cli_state import audit_trail, audit_warm_start
 from runtime.host._heartbeat import Heartbeat
 from runtime.host._trace import TraceRecorder
 from runtime.ops._audit import AuditLog
+from runtime.ops._batch import BatchRecorder
 from runtime.state._handover import HandoverAgent, HandoverError, attach_handover
 
 __all__ = ["AssemblyError", "Realtime", "Runtime"]
@@ -74,10 +75,12 @@ class Runtime:
         heartbeat: Path | None = None,
         realtime: Realtime | None = None,
         modbus: Any = None,
+        batch_dir: Path | None = None,
     ) -> None:
         """``retain``: a loaded ``RetainStore`` (or the bench's); ``mqtt``: an ``MqttConfig``;
         ``opcua``: an ``OpcuaConfig``; ``modbus``: a checked ``ModbusServerConfig`` (served once
-        the audit trail is known).
+        the audit trail is known); ``batch_dir``: where the batch recorder writes the app's
+        electronic batch records (apps with ``gmp.batch``; None: no recorder).
 
         Raises AssemblyError when the handover or the MQTT bridge cannot be attached; what
         was started by then (trace, bridge, heartbeat) is closed again.
@@ -92,6 +95,7 @@ class Runtime:
         self.audit: AuditLog | None = None
         self.heartbeat: Heartbeat | None = None
         self.modbus: Any = None
+        self.batches: BatchRecorder | None = None
         try:
             for hook in hooks:
                 engine.add_cycle_hook(hook)
@@ -109,6 +113,12 @@ class Runtime:
                 self.opcua = _attach_opcua(engine, opcua, log_format)
             self.audit = audit_trail(self.bridge)
             audit_warm_start(self.audit, retain)
+            gmp = app.manifest.gmp
+            if batch_dir is not None and gmp is not None and gmp.batch is not None:
+                try:
+                    self.batches = BatchRecorder(engine, batch_dir, audit=self.audit)
+                except ValueError as exc:
+                    raise AssemblyError("batch", str(exc)) from None
             if modbus is not None:
                 self.modbus = _attach_modbus(engine, modbus, self.audit, log_format)
             if heartbeat is not None:
@@ -145,7 +155,11 @@ class Runtime:
         try:
             self.engine.close()
         finally:
-            self._close_parts()
+            try:
+                if self.batches is not None:  # after the engine: an open batch is closed now
+                    self.batches.close()
+            finally:
+                self._close_parts()
 
     def _close_parts(self) -> None:
         if self.modbus is not None:

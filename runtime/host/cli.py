@@ -30,6 +30,7 @@ from runtime.host._apps import (
     resolve_app_dir,
 )
 from runtime.host._cli_audit import add_audit_commands
+from runtime.host._cli_batch import add_batch_commands
 from runtime.host._cli_change import add_change_commands
 from runtime.host._cli_state import (
     add_state_arguments,
@@ -37,6 +38,7 @@ from runtime.host._cli_state import (
     load_retain,
     retain_summary,
 )
+from runtime.host._cli_users import add_users_commands
 from runtime.host._connections import connection_lines, mqtt_connections
 from runtime.host._heartbeat import Heartbeat
 from runtime.host._outpaths import OutputPathError, check_output_file, describe_os_error
@@ -127,9 +129,18 @@ def _parser() -> argparse.ArgumentParser:
         help="blue-green standby: read inputs, never write outputs until a handover_claim "
         "command over --mqtt (the app needs a driver with output ownership, type mqtt)",
     )
+    run.add_argument(
+        "--batch-dir",
+        type=Path,
+        metavar="DIR",
+        help="electronic batch records of an app with gmp.batch go here (default "
+        "$VPLC_STATE_DIR/batches in real time; a virtual run records only when this is given)",
+    )
     add_state_arguments(run)
     add_change_commands(sub)  # `vplc change plan`
     add_audit_commands(sub)  # `vplc audit verify|show`
+    add_users_commands(sub)  # `vplc users add|disable|reset|list|...`
+    add_batch_commands(sub)  # `vplc batch list|record`
     # Subcommands of other packages (`vplc bench` from runtime.bench, `vplc image`/`deploy` from
     # containers, `vplc sim` from sim_hardware) are found by name, so the host never imports
     # them: each is `register(subparsers) -> None`.
@@ -240,9 +251,11 @@ def _run(args: argparse.Namespace) -> int:
             heartbeat=args.heartbeat,
             realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
             modbus=modbus_config,
+            batch_dir=_batch_dir(args, app),
         )
     except AssemblyError as exc:
         flag = {"mqtt": "--mqtt: ", "opcua": "--opcua: ", "modbus": f"--modbus {args.modbus}: "}
+        flag["batch"] = f"{app.app_dir / 'app.yaml'}: gmp.batch: "
         raise UsageError(f"{flag.get(exc.part, '')}{exc}") from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
@@ -263,13 +276,32 @@ def _run(args: argparse.Namespace) -> int:
         stats["virtual_speedup"] = round(stats["app_time_s"] / wall, 1) if wall else None
         stats["cycles_per_wall_s"] = round(cycles / wall) if wall else None
     errors = _output_errors(args, trace, heartbeat, stats)
+    if runtime.batches is not None:
+        errors += [f"batch record not written: {e}" for e in runtime.batches.errors]
     _print_summary(stats, trace)
+    if runtime.batches is not None:
+        for path in runtime.batches.written:
+            print(f"batch record: {path}")
     for line in errors:
         print(f"vplc: error: {line}", file=sys.stderr)
     failed = stats["fault_reason"] or engine.state is RuntimeState.FAULT
     # Lost durability is a failed run too: the retained values on disk are behind.
     lost = retain is not None and stats["retain"]["errors"] > 0
     return EXIT_FAILURE if failed or lost or errors else EXIT_OK
+
+
+def _batch_dir(args: argparse.Namespace, app: LoadedApp) -> Path | None:
+    """Where batch records go: --batch-dir; in real time the state dir's by default."""
+    gmp = app.manifest.gmp
+    if gmp is None or gmp.batch is None:
+        return None
+    if args.batch_dir is not None:
+        return Path(args.batch_dir)
+    if args.virtual:
+        return None
+    from runtime.ops._batch_store import default_batch_dir
+
+    return default_batch_dir()
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -280,6 +312,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output_file("--stats-json", args.stats_json)
     if args.heartbeat is not None:
         check_output_file("--heartbeat", args.heartbeat, replaced=True)
+    if args.batch_dir is not None:
+        try:
+            args.batch_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"--batch-dir {args.batch_dir}: cannot create the directory: "
+                f"{describe_os_error(exc)}"
+            ) from None
 
 
 def _output_errors(
