@@ -115,14 +115,17 @@ class Task:
         """Resolve the spin bound and mode from the operator's overrides and the app.
 
         ``--spin-us N`` alone keeps its old meaning (a fixed N µs spin); otherwise the spin
-        is adaptive, bounded by ``--spin-us``, the task's ``spin_us`` or a default bound.
+        is adaptive, bounded by ``--spin-us``, the task's ``spin_us`` or a default bound;
+        ``--spin fixed`` without ``--spin-us`` spins the task's ``spin_us`` (maybe 0).
         """
         override = self.spin_override_ns
-        if override is not None:
-            self.spin_ns = override
-        else:
-            self.spin_ns = self.spec.spin_us * 1000 or default_cap_ns(self.period_ns)
         mode = self.spin_mode_override
         if mode is None:
             mode = SpinMode.FIXED if override is not None else SpinMode.ADAPTIVE
+        if override is not None:
+            self.spin_ns = override
+        elif mode is SpinMode.ADAPTIVE:  # learning is cheap: a bound even where the app has none
+            self.spin_ns = self.spec.spin_us * 1000 or default_cap_ns(self.period_ns)
+        else:  # fixed means exactly the app's spin_us, as before adaptive spin existed
+            self.spin_ns = self.spec.spin_us * 1000
         self.spin.configure(self.spin_ns, mode)
