@@ -99,7 +99,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(
                 f"[{done[0]}/{len(runs)}] {o['status'].upper()} {o['scenario']} seed {o['seed']} "
-                f"{o["fault"]}{at_text(o["at_s"])} ({o["wall_s"]:.1f} s)",
+                f"{o['fault']}{at_text(o['at_s'])} ({o['wall_s']:.1f} s)",
                 file=sys.stderr,
             )
 
