@@ -112,7 +112,7 @@ def _variant(item: Any, where: str) -> FaultVariant:
         problems = "; ".join(
             _format_error(e).replace("manifest schema", "fault spec") for e in exc.errors()
         )
-        raise CampaignError(f"{where}: {problems}") from None
+        raise CampaignError(f"{where}, {problems}") from None
 
 
 def scenario_files(app_dir: Path, refs: list[str]) -> list[Path]:
