@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.bench._cli_campaign import add_campaign_command, run_campaign
 from runtime.bench._replay import ReplayError, replay
 from runtime.bench._runner import run_scenario
 from runtime.bench._schema import ScenarioError, load_scenario
@@ -36,6 +37,7 @@ def add_bench_commands(sub: Any) -> None:
         help="report folder (default reports/<scenario>/; with several scenarios DIR/<scenario>/)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_campaign_command(cmds)
     rep = cmds.add_parser("replay", help="feed a trace's inputs to an app, compare its outputs")
     rep.add_argument("trace", type=Path, metavar="TRACE.csv")
     rep.add_argument("app", metavar="APP_DIR")
@@ -59,6 +61,8 @@ def add_bench_commands(sub: Any) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "replay":
         return _replay(args)
+    if args.bench_command == "campaign":
+        return run_campaign(args)
     files: list[Path] = []
     for ref in args.scenarios:
         path = Path(ref)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -39,9 +40,14 @@ class Clock(Protocol):
 
     def now_ns(self) -> int: ...
 
-    def sleep_until(
-        self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None
-    ) -> None: ...
+    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
+        """Wait for ``deadline_ns``: sleep to ``spin_ns`` before it, then busy-wait.
+
+        Returns how late the sleep ended after (deadline − spin), in ns, or -1 when it did
+        not sleep to its end (woken for a command, or the time had already passed): what
+        the adaptive spin learns from (runtime/core/_spin.py).
+        """
+        ...
 
 
 class RealClock:
@@ -56,37 +62,55 @@ class RealClock:
     def now_ns(self) -> int:
         return time.monotonic_ns()
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> None:
+    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
         """Sleep to the deadline; return early (without spinning) when ``waker`` is woken."""
-        remaining = deadline_ns - spin_ns - time.monotonic_ns()
+        target = deadline_ns - spin_ns
+        remaining = target - time.monotonic_ns()
+        late = -1
         if remaining > 0:
             if waker is None:
                 time.sleep(remaining / 1e9)
             elif waker.wait(remaining / 1e9):
-                return  # woken: the caller re-checks what is due
+                return -1  # woken: the caller re-checks what is due
+            late = time.monotonic_ns() - target
         if spin_ns:
             while time.monotonic_ns() < deadline_ns:
                 pass
+        return late
 
 
 class VirtualClock:
     """Simulated time: sleeping jumps straight to the deadline, so runs go as fast as the CPU.
 
     ``charge(ns)`` lets a test pretend a program took time, which is how overruns are tested
-    deterministically without depending on the machine's speed.
+    deterministically without depending on the machine's speed. ``oversleep`` models the OS:
+    each sleep ends that many ns after its target (deadline − spin), then the spin brings
+    the clock to the deadline if it is not past it yet; without it a sleep ends on time.
     """
 
     virtual = True
 
-    def __init__(self, start_ns: int = 0) -> None:
+    def __init__(self, start_ns: int = 0, oversleep: Callable[[], int] | None = None) -> None:
         self._now = start_ns
+        self._oversleep = oversleep
 
     def now_ns(self) -> int:
         return self._now
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> None:
-        if deadline_ns > self._now:
+    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
+        if self._oversleep is None:
+            if deadline_ns > self._now:
+                self._now = deadline_ns
+                return 0
+            return -1
+        target = deadline_ns - spin_ns
+        late = -1
+        if target > self._now:
+            late = max(0, self._oversleep())
+            self._now = target + late
+        if spin_ns and self._now < deadline_ns:
             self._now = deadline_ns
+        return late
 
     def charge(self, ns: int) -> None:
         self._now += ns

@@ -19,7 +19,8 @@ from runtime.core._clock import Clock, RealClock, Waker
 from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
-from runtime.core._rt import GcControl, apply_thread_realtime
+from runtime.core._rt import GcControl, RtPlan, apply_thread_realtime, plan_realtime
+from runtime.core._spin import SpinMode, sleep_to
 from runtime.core._task import CycleHook, Task
 from runtime.core.manifest import OverrunPolicy, RealtimeConfig
 
@@ -98,6 +99,7 @@ class ScanEngine:
         self.realtime: RealtimeConfig = app.manifest.realtime  # set_realtime may override
         self.gc = GcControl(enabled=self.realtime.gc_freeze and not self.clock.virtual)
         self.realtime_report: dict[str, str] = {}
+        self.realtime_auto = False  # fill unset knobs with the best the OS permits (vplc run)
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
         self._waker = Waker()  # submit() wakes a sleeping scan: commands never wait a period
         self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
@@ -277,7 +279,7 @@ class ScanEngine:
                 if cap and release - now > cap:
                     clock.sleep_until(now + cap, 0, self._waker)
                 else:
-                    clock.sleep_until(release, task.spin_ns, self._waker)
+                    sleep_to(clock, task.spin, release, self._waker)
                 continue  # re-check: a command or a higher-priority task may be due first
             self._cycle(task, release)
             if not clock.virtual:
@@ -447,10 +449,16 @@ class ScanEngine:
         # switch interval (5 ms by default) before the scan can run: shorten it.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
 
+        plan = plan_realtime(rt, auto=self.realtime_auto)
+
         def body() -> None:
-            self.realtime_report = apply_thread_realtime(
-                fifo_priority=rt.fifo_priority, cpus=rt.cpus, timer_slack_ns=rt.timer_slack_ns
+            self.realtime_report, refused = apply_thread_realtime(
+                fifo_priority=plan.fifo_priority,
+                cpus=plan.cpus,
+                timer_slack_ns=plan.timer_slack_ns,
+                lock_memory=plan.lock_memory,
             )
+            self._log_realtime(plan, refused)
             self.gc.freeze()
             try:
                 self.run_until(None)
@@ -466,28 +474,56 @@ class ScanEngine:
         self._thread = threading.Thread(target=body, name=f"scan-{self.app.name}", daemon=True)
         self._thread.start()
 
+    def _log_realtime(self, plan: RtPlan, refused: dict[str, str]) -> None:
+        """One line: what the scan thread got, what was refused and why, each task's spin.
+
+        A refusal of a knob the operator or the app asked for is a warning; of one chosen
+        automatically (the OS does not permit it here) it is information.
+        """
+        applied = {k: v for k, v in self.realtime_report.items() if k not in refused}
+        spin = {t.name: f"{t.spin.mode.value} {t.spin_ns // 1000} us" for t in self.tasks}
+        emit = self.log.warning if set(refused) - plan.auto else self.log.info
+        emit(
+            "realtime",
+            applied=applied,
+            refused=refused,
+            automatic=sorted(plan.auto),
+            spin=spin,
+        )
+
     def set_realtime(
         self,
         *,
         fifo_priority: int | None = None,
         cpus: list[int] | None = None,
         spin_us: int | None = None,
+        spin_mode: SpinMode | None = None,
+        auto: bool | None = None,
     ) -> None:
         """Override the manifest's real-time settings before ``start_thread`` (CLI flags).
 
         Operators tune these per machine (which core is isolated, whether SCHED_FIFO is
         allowed), so they must not need an edit of the app, which is versioned and audited.
-        ``spin_us`` applies to every task.
+        ``spin_us`` and ``spin_mode`` apply to every task (``Task.configure_spin``); ``auto``
+        fills the knobs nobody set with the best the OS permits (``plan_realtime``).
         """
         update: dict[str, Any] = {}
         if fifo_priority is not None:
             update["fifo_priority"] = fifo_priority
         if cpus is not None:
             update["cpus"] = cpus
-        self.realtime = RealtimeConfig.model_validate(self.realtime.model_dump() | update)
-        if spin_us is not None:
+        # exclude_unset: what nobody set stays unset, so ``auto`` can still fill it
+        current = self.realtime.model_dump(exclude_unset=True)
+        self.realtime = RealtimeConfig.model_validate(current | update)
+        if auto is not None:
+            self.realtime_auto = auto
+        if spin_us is not None or spin_mode is not None:
             for task in self.tasks:  # an online change's retime keeps it (machine, not app)
-                task.spin_override_ns = task.spin_ns = spin_us * 1000
+                if spin_us is not None:
+                    task.spin_override_ns = spin_us * 1000
+                if spin_mode is not None:
+                    task.spin_mode_override = spin_mode
+                task.configure_spin()
 
     def request_stop(self) -> None:
         self._stop_requested = True
@@ -499,6 +535,15 @@ class ScanEngine:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def _task_statistics(self, task: Task) -> dict[str, Any]:
+        stats = task.stats.as_dict() | {
+            "period_ms": task.period_ns / 1e6,
+            "priority": task.priority,
+        }
+        if not self.clock.virtual:  # virtual time never sleeps short: nothing to report
+            stats["spin"] = task.spin.as_dict()
+        return stats
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -512,8 +557,5 @@ class ScanEngine:
             "realtime": dict(self.realtime_report),
             "outputs": self.outputs.statistics(),
             "hook_errors": dict(self.hook_errors),
-            "tasks": {
-                t.name: t.stats.as_dict() | {"period_ms": t.period_ns / 1e6, "priority": t.priority}
-                for t in self.tasks
-            },
+            "tasks": {t.name: self._task_statistics(t) for t in self.tasks},
         } | {name: source() for name, source in self._statistics_sources.items()}

@@ -6,32 +6,77 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import resource
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
+from runtime.core.manifest import RealtimeConfig
+
 _PR_SET_TIMERSLACK = 29
+_MCL_CURRENT, _MCL_FUTURE, _MCL_ONFAULT = 1, 2, 4
+_CAP_IPC_LOCK = 14
 _GEN0_SLACK_NS = 300_000
 _GEN1_SLACK_NS = 2_000_000
+AUTO_FIFO_PRIORITY = 80  # cyclictest's customary priority: above the usual daemons
 log = structlog.get_logger("vplc.rt")
 
 
-def apply_thread_realtime(
-    *, fifo_priority: int, cpus: Sequence[int], timer_slack_ns: int
-) -> dict[str, str]:
-    """Apply what the OS permits to the calling thread; report each knob as set or why not.
+@dataclass(frozen=True)
+class RtPlan:
+    """The real-time settings to try on the scan thread, once automatic ones are resolved."""
 
-    Each knob falls back on its own with a logged warning (unprivileged containers forbid
-    SCHED_FIFO but allow the rest), so the runtime always starts.
+    fifo_priority: int
+    cpus: list[int]
+    timer_slack_ns: int
+    lock_memory: bool
+    auto: frozenset[str] = frozenset()  # the knobs chosen automatically, not asked for
+
+
+def plan_realtime(rt: RealtimeConfig, *, auto: bool) -> RtPlan:
+    """Fill the knobs neither the manifest nor the operator set with the best settings.
+
+    With ``auto`` (``vplc run`` without --no-rt-auto) an unset priority becomes SCHED_FIFO
+    ``AUTO_FIFO_PRIORITY``, unset CPUs the last CPU this process may use (when it may use
+    more than one: the others keep the kernel's and the front-ends' work), an unset memory
+    lock ``mlockall``. Explicit values, 0 and [] included, are never overridden.
+    """
+    given = rt.model_fields_set
+    chosen: set[str] = set()
+    fifo, cpus = rt.fifo_priority, list(rt.cpus)
+    if auto and "fifo_priority" not in given:
+        fifo = AUTO_FIFO_PRIORITY
+        chosen.add("sched")
+    if auto and "cpus" not in given:
+        allowed = sorted(os.sched_getaffinity(0))
+        cpus = allowed[-1:] if len(allowed) > 1 else []
+        chosen.add("affinity")
+    lock = rt.lock_memory
+    if lock is None:
+        lock = auto
+        if auto:
+            chosen.add("memory_lock")
+    return RtPlan(fifo, cpus, rt.timer_slack_ns, lock, frozenset(chosen))
+
+
+def apply_thread_realtime(
+    *, fifo_priority: int, cpus: Sequence[int], timer_slack_ns: int, lock_memory: bool = False
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Apply what the OS permits to the calling thread: (what each knob is now, refusals).
+
+    Each knob falls back on its own (unprivileged containers forbid SCHED_FIFO but allow
+    the rest), so the runtime always starts; the caller logs one line with both.
     """
     report: dict[str, str] = {}
+    refused: dict[str, str] = {}
     if fifo_priority > 0:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
             report["sched"] = f"SCHED_FIFO {fifo_priority}"
         except (OSError, AttributeError) as exc:
             report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
-            log.warning("realtime_fallback", knob="SCHED_FIFO", reason=str(exc))
+            refused["sched"] = f"SCHED_FIFO {fifo_priority}: {exc}"
     else:
         report["sched"] = "SCHED_OTHER"
     if cpus:
@@ -40,24 +85,66 @@ def apply_thread_realtime(
             report["affinity"] = ",".join(map(str, cpus))
         except (OSError, ValueError) as exc:
             report["affinity"] = f"any (refused: {exc})"
-            log.warning("realtime_fallback", knob="affinity", cpus=list(cpus), reason=str(exc))
-    report["timer_slack"] = _set_timer_slack(timer_slack_ns)
-    return report
+            refused["affinity"] = f"CPUs {list(cpus)}: {exc}"
+    slack, ok = _set_timer_slack(timer_slack_ns)
+    report["timer_slack"] = slack
+    if not ok:
+        refused["timer_slack"] = slack
+    if lock_memory:
+        locked, ok = _lock_memory()
+        report["memory_lock"] = locked
+        if not ok:
+            refused["memory_lock"] = locked
+    return report, refused
 
 
-def _set_timer_slack(ns: int) -> str:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return "default (libc not found)"
+def _set_timer_slack(ns: int) -> tuple[str, bool]:
+    libc = _libc()
+    if libc is None:
+        return "default (libc not found)", False
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
         if libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0) != 0:
-            err = ctypes.get_errno()
-            log.warning("realtime_fallback", knob="timer_slack", errno=err)
-            return f"default (prctl errno {err})"
+            return f"default (prctl errno {ctypes.get_errno()})", False
     except (OSError, AttributeError) as exc:
-        return f"default ({exc})"
-    return f"{ns} ns"
+        return f"default ({exc})", False
+    return f"{ns} ns", True
+
+
+def _lock_memory() -> tuple[str, bool]:
+    """``mlockall`` so no page the scan touches is ever paged out (a major fault costs ms).
+
+    Only with CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK: under a finite limit, locking
+    future mappings would make later allocations fail. MCL_ONFAULT locks pages as they are
+    first touched, so the 8 MB stacks of other threads do not all become resident.
+    """
+    limit = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+    if not _has_capability(_CAP_IPC_LOCK) and limit != resource.RLIM_INFINITY:
+        return f"no (no CAP_IPC_LOCK and RLIMIT_MEMLOCK is {limit} bytes)", False
+    libc = _libc()
+    if libc is None:
+        return "no (libc not found)", False
+    flags = _MCL_CURRENT | _MCL_FUTURE
+    if libc.mlockall(flags | _MCL_ONFAULT) == 0:
+        return "mlockall (on fault)", True
+    if libc.mlockall(flags) == 0:  # kernels before 4.4 have no MCL_ONFAULT
+        return "mlockall", True
+    return f"no (mlockall errno {ctypes.get_errno()})", False
+
+
+def _has_capability(bit: int) -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> bit & 1)
+    except OSError:
+        pass
+    return False
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return None if name is None else ctypes.CDLL(name, use_errno=True)
 
 
 class GcControl:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from runtime.core._fb import CycleContext
 from runtime.core._outputs import OutputPlan
 from runtime.core._program import Program
+from runtime.core._spin import AdaptiveSpin, SpinMode, default_cap_ns
 from runtime.core._stats import TaskStatistics
 from runtime.core.manifest import TaskSpec
 
@@ -35,6 +36,8 @@ class Task:
         "priority",
         "programs",
         "spec",
+        "spin",
+        "spin_mode_override",
         "spin_ns",
         "spin_override_ns",
         "stats",
@@ -52,6 +55,8 @@ class Task:
         self.name = spec.name
         self.priority = spec.priority
         self.spin_override_ns: int | None = None  # the operator's --spin-us, kept by retime
+        self.spin_mode_override: SpinMode | None = None  # the operator's --spin, idem
+        self.spin = AdaptiveSpin(0)  # the margin slept short of each release (retime sets it)
         self.retime(spec)
         self.order = order
         self.programs = programs
@@ -103,6 +108,24 @@ class Task:
         self.spec = spec
         self.period_ns = spec.period_ns
         self.policy = spec.overrun
-        override = self.spin_override_ns
-        self.spin_ns = spec.spin_us * 1000 if override is None else override
+        self.configure_spin()
         self.watchdog_ns = round(spec.watchdog_ms * 1e6) if spec.watchdog_ms else 0
+
+    def configure_spin(self) -> None:
+        """Resolve the spin bound and mode from the operator's overrides and the app.
+
+        ``--spin-us N`` alone keeps its old meaning (a fixed N µs spin); otherwise the spin
+        is adaptive, bounded by ``--spin-us``, the task's ``spin_us`` or a default bound;
+        ``--spin fixed`` without ``--spin-us`` spins the task's ``spin_us`` (maybe 0).
+        """
+        override = self.spin_override_ns
+        mode = self.spin_mode_override
+        if mode is None:
+            mode = SpinMode.FIXED if override is not None else SpinMode.ADAPTIVE
+        if override is not None:
+            self.spin_ns = override
+        elif mode is SpinMode.ADAPTIVE:  # learning is cheap: a bound even where the app has none
+            self.spin_ns = self.spec.spin_us * 1000 or default_cap_ns(self.period_ns)
+        else:  # fixed means exactly the app's spin_us, as before adaptive spin existed
+            self.spin_ns = self.spec.spin_us * 1000
+        self.spin.configure(self.spin_ns, mode)

@@ -247,6 +247,9 @@ class RealtimeConfig(_Strict):
     )
     timer_slack_ns: int = Field(default=1, ge=1, le=1_000_000_000)
     gc_freeze: bool = True
+    lock_memory: bool | None = Field(
+        default=None, description="mlockall the process; unset: only with automatic settings"
+    )
 
 
 class AppManifest(_Strict):

@@ -29,6 +29,7 @@ from typing import Any
 from runtime.core._clock import Clock
 from runtime.core._engine import ScanEngine
 from runtime.core._loader import LoadedApp
+from runtime.core._spin import SpinMode
 from runtime.core._task import CycleHook
 from runtime.host._cli_state import audit_trail, audit_warm_start
 from runtime.host._heartbeat import Heartbeat
@@ -55,6 +56,8 @@ class Realtime:
     fifo_priority: int | None = None
     cpus: list[int] | None = None
     spin_us: int | None = None
+    spin_mode: SpinMode | None = None
+    auto: bool = False  # fill unset knobs with the best the OS permits (ScanEngine.set_realtime)
 
 
 class Runtime:
@@ -128,6 +131,8 @@ class Runtime:
                     fifo_priority=realtime.fifo_priority,
                     cpus=realtime.cpus,
                     spin_us=realtime.spin_us,
+                    spin_mode=realtime.spin_mode,
+                    auto=realtime.auto,
                 )
         except BaseException:
             self._close_parts()

@@ -20,6 +20,7 @@ from runtime.core._clock import RealClock, VirtualClock
 from runtime.core._engine import RuntimeState, ScanEngine
 from runtime.core._loader import LoadedApp
 from runtime.core._logging import configure_logging
+from runtime.core._spin import SpinMode
 from runtime.core.manifest import ManifestError
 from runtime.host._apps import (
     EXIT_FAILURE,
@@ -121,7 +122,21 @@ def _parser() -> argparse.ArgumentParser:
         "--spin-us",
         type=_int_range(0, 5000),
         metavar="US",
-        help="sleep to this many µs before each release, then busy-wait (costs CPU)",
+        help="bound of the spin before each release; alone: a fixed spin of this many µs "
+        "(costs CPU); with --spin adaptive: the most the learnt margin may reach",
+    )
+    run.add_argument(
+        "--spin",
+        choices=[m.value for m in SpinMode],
+        help="adaptive (default without --spin-us): spin a learnt p99.9 of the sleep "
+        "lateness; fixed: always --spin-us (or the task's spin_us); off: plain sleep",
+    )
+    run.add_argument(
+        "--rt-auto",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fill the real-time settings nobody set (SCHED_FIFO 80, pinning to the last "
+        "CPU, mlockall) where the OS permits them; one log line says what was applied",
     )
     run.add_argument(
         "--standby",
@@ -249,7 +264,13 @@ def _run(args: argparse.Namespace) -> int:
             opcua=opcua_config,
             log_format=args.log_format,
             heartbeat=args.heartbeat,
-            realtime=Realtime(fifo_priority=args.rt_priority, cpus=args.cpus, spin_us=args.spin_us),
+            realtime=Realtime(
+                fifo_priority=args.rt_priority,
+                cpus=args.cpus,
+                spin_us=args.spin_us,
+                spin_mode=SpinMode(args.spin) if args.spin else None,
+                auto=args.rt_auto,
+            ),
             modbus=modbus_config,
             batch_dir=_batch_dir(args, app),
         )

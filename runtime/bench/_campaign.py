@@ -1,0 +1,199 @@
+"""Run a campaign's matrix in parallel processes (here, or on a Dask cluster), each run isolated.
+
+Every run goes to a process of its own with a time limit, so a run that crashes the
+interpreter or hangs is killed and reported with its seed while the campaign goes on. On
+this machine the runs fork from a forkserver that has the runtime imported (milliseconds per
+run); where a process may not have children of its own (a Dask worker is a daemon) the run
+is a fresh interpreter (``python -m runtime.bench._campaign``, about a second more).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from typing import Any
+
+from runtime.bench._campaign_spec import RunSpec
+
+__all__ = ["execute_run", "run_isolated", "run_matrix"]
+
+Progress = Callable[[dict[str, Any]], None]
+_CHILD_PRELOAD = ["runtime.bench._runner", "runtime.bench._campaign_spec"]
+
+
+def execute_run(spec: RunSpec) -> dict[str, Any]:
+    """Run one cell in this process: the figures the summary needs, never a raised error."""
+    from runtime.bench._runner import run_scenario
+
+    t0 = time.perf_counter()
+    try:
+        result = run_scenario(spec.build(), record=False)
+    except Exception as exc:  # an invalid cell was caught before; this is the app failing
+        return _outcome(spec, "error", time.perf_counter() - t0, detail=repr(exc))
+    responses = {
+        a.label: round(a.t - (a.window[0] if a.window else 0.0), 6)
+        for a in result.assertions
+        if a.kind == "eventually" and a.passed and a.t is not None
+    }
+    status = "pass" if result.passed and not result.expression_errors else "fail"
+    return _outcome(
+        spec,
+        status,
+        result.wall_s,
+        failures=list(result.failures),
+        sim_s=result.sim_s,
+        responses=responses,
+    )
+
+
+def _outcome(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "index": spec.index,
+        "scenario": spec.scenario,
+        "seed": spec.seed,
+        "fault": spec.fault,
+        "at_s": spec.at_s,
+        "status": status,
+        "wall_s": round(wall_s, 4),
+        "failures": [],
+        "responses": {},
+        "detail": "",
+    } | extra
+
+
+def _child(spec: RunSpec, conn: Any) -> None:
+    try:
+        conn.send(execute_run(spec))
+    except BaseException:  # pragma: no cover - reported by the parent as a crash
+        conn.send({"crash_traceback": traceback.format_exc()})
+    finally:
+        conn.close()
+
+
+def run_isolated(spec: RunSpec, timeout_s: float) -> dict[str, Any]:
+    """Run one cell in a process of its own; a crash or a hang becomes a reported outcome."""
+    if multiprocessing.current_process().daemon:
+        return _run_interpreter(spec, timeout_s)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_CHILD_PRELOAD)
+    reader, writer = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(spec, writer), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
+    writer.close()
+    try:
+        if reader.poll(timeout_s):
+            try:
+                got: dict[str, Any] = reader.recv()
+            except EOFError:  # died before sending: a crash (segfault, os._exit)
+                got = {}
+        else:
+            got = {"timeout": True}
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        reader.close()
+    return _verdict(spec, got, proc.exitcode, time.perf_counter() - t0, timeout_s)
+
+
+def _verdict(
+    spec: RunSpec, got: dict[str, Any], exitcode: int | None, wall: float, timeout_s: float
+) -> dict[str, Any]:
+    if got.get("timeout"):
+        return _outcome(spec, "timeout", wall, detail=f"killed after the {timeout_s:g} s limit")
+    if "status" in got:
+        return got
+    why = got.get("crash_traceback") or f"the run's process died (exit code {exitcode})"
+    return _outcome(spec, "crash", wall, detail=str(why)[-2000:])
+
+
+def _run_interpreter(spec: RunSpec, timeout_s: float) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "runtime.bench._campaign"]
+    try:
+        res = subprocess.run(
+            cmd, input=json.dumps(asdict(spec)), capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return _verdict(spec, {"timeout": True}, None, time.perf_counter() - t0, timeout_s)
+    lines = res.stdout.strip().splitlines()
+    try:
+        got = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        got = {}
+    if not got and res.stderr:
+        got = {"crash_traceback": res.stderr[-2000:]}
+    return _verdict(spec, got, res.returncode, time.perf_counter() - t0, timeout_s)
+
+
+def run_matrix(
+    runs: list[RunSpec],
+    *,
+    workers: int,
+    timeout_s: float,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Every run's outcome, in matrix order; ``engine`` "local" or "dask"."""
+    stream = (
+        _dask(runs, workers, timeout_s, scheduler)
+        if engine == "dask"
+        else _local(runs, workers, timeout_s)
+    )
+    outcomes: list[dict[str, Any]] = []
+    for outcome in stream:
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+    return sorted(outcomes, key=lambda o: int(o["index"]))
+
+
+def _local(runs: list[RunSpec], workers: int, timeout_s: float) -> Iterator[dict[str, Any]]:
+    # Threads only wait on their run's process: the work is in the processes.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_isolated, spec, timeout_s) for spec in runs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _dask(
+    runs: list[RunSpec], workers: int, timeout_s: float, scheduler: str | None
+) -> Iterator[dict[str, Any]]:
+    # Untyped library: reached through Any (an optional extra, imported only here).
+    dist: Any = importlib.import_module("distributed")
+    cluster = None
+    if scheduler is None:  # no cluster given: one on this machine, as many workers as asked
+        cluster = dist.LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+    client = dist.Client(scheduler or cluster)
+    try:
+        futures = [
+            client.submit(run_isolated, spec, timeout_s, pure=False, key=f"vplc-run-{spec.index}")
+            for spec in runs
+        ]
+        for fut in dist.as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _main() -> int:
+    """``python -m runtime.bench._campaign``: one run, its RunSpec as JSON on stdin."""
+    spec = RunSpec(**json.loads(sys.stdin.read()))
+    print(json.dumps(execute_run(spec)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

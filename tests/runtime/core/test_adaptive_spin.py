@@ -1,0 +1,220 @@
+"""Adaptive spin on the virtual clock: the margin follows the sleep lateness, within bounds."""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import time
+from collections.abc import Callable
+
+import pytest
+import structlog
+
+from runtime import RealClock, ScanEngine, VirtualClock, load_app
+from runtime.core import _rt
+from runtime.core._spin import WARMUP, WINDOW, AdaptiveSpin, SpinMode, sleep_to
+from runtime.core.manifest import RealtimeConfig
+from tests.conftest import MakeApp, memory_manifest
+
+PERIOD = 1_000_000
+
+
+class Lateness:
+    """The OS of the virtual clock: each sleep ends ``draw()`` ns after its target."""
+
+    def __init__(self, lo_us: int, hi_us: int, seed: int = 1) -> None:
+        self.rng = random.Random(seed)
+        self.set(lo_us, hi_us)
+
+    def set(self, lo_us: int, hi_us: int) -> None:
+        self.draw: Callable[[], int] = lambda: self.rng.randint(lo_us * 1000, hi_us * 1000)
+
+    def __call__(self) -> int:
+        return self.draw()
+
+
+def run(clock: VirtualClock, spin: AdaptiveSpin, cycles: int) -> list[int]:
+    """Sleep to ``cycles`` releases 1 ms apart; how late each wake-up was (0 = on time)."""
+    errors = []
+    for _ in range(cycles):
+        deadline = (clock.now_ns() // PERIOD + 1) * PERIOD
+        sleep_to(clock, spin, deadline, None)
+        errors.append(clock.now_ns() - deadline)
+    return errors
+
+
+def test_the_margin_follows_a_changing_lateness_distribution() -> None:
+    os_ = Lateness(20, 40)
+    clock, spin = VirtualClock(oversleep=os_), AdaptiveSpin(300_000)
+    run(clock, spin, WINDOW)
+    assert 40_000 <= spin.margin_ns <= 42_000  # p99.9 of U(20, 40) µs, bucket edge above
+    os_.set(80, 120)  # the machine gets loaded
+    errors = run(clock, spin, WINDOW)
+    assert 119_000 <= spin.margin_ns <= 128_000
+    # once learnt, the spin covers all but the top 0.1 %: the wake-up is on time
+    steady = errors[WINDOW // 2 :]
+    assert sum(e > 0 for e in steady) <= len(steady) // 500
+    assert spin.as_dict()["sleep_lateness_p99_us"] == pytest.approx(120, abs=8)
+
+
+def test_a_burst_raises_the_margin_at_once_and_it_comes_down_after() -> None:
+    os_ = Lateness(10, 30)
+    clock, spin = VirtualClock(oversleep=os_), AdaptiveSpin(500_000)
+    run(clock, spin, WINDOW)
+    quiet = spin.margin_ns
+    assert quiet <= 31_000
+    os_.set(200, 250)
+    errors = run(clock, spin, 50)
+    assert spin.margin_ns >= 200_000  # overshoots update at once, not after the window
+    assert errors[-1] == 0
+    os_.set(10, 30)
+    run(clock, spin, WINDOW // 2)
+    assert spin.margin_ns >= 200_000  # the burst is still within the window
+    run(clock, spin, WINDOW)
+    assert spin.margin_ns == quiet  # the window forgot the burst: spinning is cheap again
+
+
+def test_the_margin_never_exceeds_spin_us_nor_goes_below_zero() -> None:
+    clock, spin = VirtualClock(oversleep=Lateness(900, 1000)), AdaptiveSpin(200_000)
+    errors = run(clock, spin, WARMUP * 4)
+    assert spin.margin_ns == 200_000
+    assert min(errors) >= 700_000  # the bound wins: those wake-ups stay late
+    zero = AdaptiveSpin(0)
+    clock = VirtualClock(oversleep=Lateness(0, 50))
+    errors = run(clock, zero, WARMUP * 4)
+    assert zero.margin_ns == 0 and max(errors) > 0
+    early = AdaptiveSpin(100_000)
+    run(VirtualClock(oversleep=lambda: -5_000), early, WARMUP * 4)  # an early wake: no negative
+    assert 0 <= early.margin_ns <= 1_000
+
+
+def test_warm_up_fixed_and_off_modes() -> None:
+    os_ = Lateness(5, 10)
+    spin = AdaptiveSpin(150_000)
+    run(VirtualClock(oversleep=os_), spin, WARMUP - 1)
+    assert spin.margin_ns == 150_000  # too few samples yet: the whole bound
+    fixed = AdaptiveSpin(150_000, SpinMode.FIXED)
+    run(VirtualClock(oversleep=os_), fixed, WARMUP * 4)
+    assert fixed.margin_ns == 150_000 and fixed.as_dict()["samples"] == WARMUP * 4
+    off = AdaptiveSpin(150_000, SpinMode.OFF)
+    errors = run(VirtualClock(oversleep=os_), off, 100)
+    assert off.margin_ns == 0 and min(errors) >= 5_000
+    fixed.configure(150_000, SpinMode.ADAPTIVE)  # what fixed mode saw is already learnt
+    assert fixed.margin_ns <= 11_000
+
+
+def test_a_woken_sleep_teaches_nothing() -> None:
+    clock, spin = VirtualClock(oversleep=lambda: 0), AdaptiveSpin(100_000)
+    clock.charge(2 * PERIOD)
+    sleep_to(clock, spin, PERIOD, None)  # already past: no sleep happened
+    assert spin.as_dict()["samples"] == 0
+
+
+def test_engine_modes_from_the_operators_flags(make_app: MakeApp) -> None:
+    app = load_app(make_app())
+    engine = ScanEngine(app, clock=VirtualClock())
+    (task,) = engine.tasks
+    assert (
+        task.spin.mode is SpinMode.ADAPTIVE and task.spin_ns == 300_000
+    )  # 10 ms task: the default
+    engine.set_realtime(spin_us=200)  # --spin-us alone: the old fixed spin
+    assert (task.spin.mode, task.spin.margin_ns) == (SpinMode.FIXED, 200_000)
+    engine.set_realtime(spin_mode=SpinMode.ADAPTIVE)
+    assert (task.spin.mode, task.spin.cap_ns) == (SpinMode.ADAPTIVE, 200_000)
+    engine.set_realtime(spin_mode=SpinMode.OFF)
+    assert task.spin.margin_ns == 0
+    stats = task.spin.as_dict()
+    assert stats["mode"] == "off" and stats["bound_us"] == 200
+    assert "spin" not in engine.statistics()["tasks"]["fast"]  # virtual time: nothing learnt
+
+
+def test_the_default_bound_is_a_quarter_period_at_most(make_app: MakeApp) -> None:
+    manifest = memory_manifest()
+    manifest["tasks"][0]["period_ms"] = 0.5
+    engine = ScanEngine(load_app(make_app(manifest)), clock=VirtualClock())
+    assert engine.tasks[0].spin_ns == 125_000
+
+
+def test_virtual_time_is_untouched_by_the_spin(make_app: MakeApp) -> None:
+    """The virtual fast path never sleeps short: release times are exactly the schedule."""
+    engine = ScanEngine(load_app(make_app()), clock=VirtualClock())
+    seen: list[int] = []
+    engine.add_cycle_hook(lambda task, now: seen.append(now))
+    engine.start()
+    engine.run_until(100_000_000)
+    engine.close()
+    assert seen == [i * 10_000_000 for i in range(10)]
+
+
+def test_automatic_settings_fill_only_what_nobody_set() -> None:
+    plan = _rt.plan_realtime(RealtimeConfig(), auto=True)
+    assert plan.fifo_priority == _rt.AUTO_FIFO_PRIORITY and plan.lock_memory
+    assert plan.auto == {"sched", "affinity", "memory_lock"}
+    explicit = RealtimeConfig.model_validate({"fifo_priority": 0, "cpus": [], "lock_memory": False})
+    plan = _rt.plan_realtime(explicit, auto=True)
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.auto) == (
+        0,
+        [],
+        False,
+        frozenset(),
+    )
+    plan = _rt.plan_realtime(RealtimeConfig(), auto=False)
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory) == (0, [], False)
+
+
+def test_memory_lock_is_refused_where_it_would_break_allocations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_rt, "_has_capability", lambda bit: False)
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (65536, 65536))
+    text, ok = _rt._lock_memory()
+    assert not ok and "RLIMIT_MEMLOCK is 65536 bytes" in text
+
+
+def test_one_log_line_says_what_was_applied_and_refused(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)  # as in an unprivileged container
+    manifest = memory_manifest(realtime={"lock_memory": False, "cpus": []})
+    engine = ScanEngine(load_app(make_app(manifest)), clock=RealClock())
+    engine.set_realtime(auto=True)
+    with structlog.testing.capture_logs() as logs:
+        engine.start()
+        engine.start_thread()
+        deadline = time.monotonic() + 5
+        while engine.tasks[0].stats.cycles < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.request_stop()
+        engine.join(5)
+    engine.close()
+    lines = [e for e in logs if e["event"] == "realtime"]
+    assert len(lines) == 1 and lines[0]["log_level"] == "info"  # refused automatic: not a warning
+    assert "Operation not permitted" in lines[0]["refused"]["sched"]
+    assert lines[0]["automatic"] == ["sched"] and lines[0]["applied"]["timer_slack"] == "1 ns"
+    assert lines[0]["spin"] == {"fast": "adaptive 300 us"}
+    assert engine.tasks[0].stats.cycles >= 3  # a refused knob never stops the scan
+    assert engine.statistics()["tasks"]["fast"]["spin"]["mode"] == "adaptive"
+
+
+def test_a_refused_knob_that_was_asked_for_is_a_warning(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    engine = ScanEngine(load_app(make_app()), clock=RealClock())
+    engine.set_realtime(cpus=[0], auto=False)
+    with structlog.testing.capture_logs() as logs:
+        engine.start()
+        engine.start_thread()
+        time.sleep(0.05)
+        engine.request_stop()
+        engine.join(5)
+    engine.close()
+    (line,) = [e for e in logs if e["event"] == "realtime"]
+    assert line["log_level"] == "warning" and "affinity" in line["refused"]
