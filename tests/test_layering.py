@@ -163,8 +163,10 @@ RUNTIME_RANKS: dict[str, int] = {
     "drivers": 5,
     # The OPC UA server reuses the MQTT process bridge's shared frame and supervision.
     "opcua": 5,
-    "host": 6,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
-    "bench": 7,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
+    # The web HMI reuses the OPC UA server's pipe end (and the MQTT bridge's frame).
+    "web": 6,
+    "host": 7,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
+    "bench": 8,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }
 
 
