@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 .PHONY: help install run demo-virtual test lint format bench fuzz clean opcua-interop
 
 help:
-	@echo "make run     - bioreactor demo on simulated hardware, real time, live view (Ctrl-C stops)"
+	@echo "make run     - bioreactor demo on simulated hardware, real time, live view and web HMI"
+	@echo "               on http://localhost:8080/ (Ctrl-C stops)"
 	@echo "make test    - install everything needed and run lint + the whole test suite"
 	@echo "make bench   - benchmarks, JSON results in bench-results/"
 	@echo "make fuzz    - property-based fuzzing, FUZZ_EXAMPLES (10000) per input kind; counts"
@@ -34,8 +35,13 @@ $(STAMP): pyproject.toml setup.py $(CY_SOURCES)
 
 install: $(STAMP)
 
+# The app's web HMI on localhost when it has one (hmi/web.yaml): the URL and the demo logins
+# are printed before the live view starts. WEB= (empty) runs without it.
+WEB ?= $(wildcard $(APP)/hmi/web.yaml)
+WEB_LOGINS = web HMI demo logins (user / password): viewer / viewer-demo, operator / operator-demo, engineer / engineer-demo
 run: $(STAMP)
-	$(VENV)/bin/vplc run $(APP)
+	@$(if $(WEB),echo "$(WEB_LOGINS)")
+	$(VENV)/bin/vplc run $(APP) $(if $(WEB),--web-config $(WEB))
 
 demo-virtual: $(STAMP)
 	$(VENV)/bin/vplc run $(APP) --virtual --duration 14400 --trace reports/bioreactor-trace.csv
