@@ -24,11 +24,13 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 export const QUALITY = ["BAD", "UNCERTAIN", "GOOD"];
-export function fmt(value, unit = "") {
+// ``type``: the IEC type; a REAL always shows its decimals (JSON sends 37.0 as 37).
+export function fmt(value, unit = "", type = "") {
   let text;
+  const real = type === "REAL" || type === "LREAL" || (!type && !Number.isInteger(value));
   if (value === null || value === undefined) text = "—";
   else if (typeof value === "boolean") text = value ? "ON" : "off";
-  else if (typeof value === "number") text = Math.abs(value) >= 1e6 ? value.toPrecision(4) : (Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 3 : 2));
+  else if (typeof value === "number") text = Math.abs(value) >= 1e6 ? value.toPrecision(4) : (!real ? String(value) : value.toFixed(Math.abs(value) < 10 ? 3 : 2));
   else text = String(value);
   return unit ? `${text} ${unit}` : text;
 }

@@ -10,7 +10,7 @@ function pointCell(i) {
   const val = el("span", { class: "val", "data-pt": String(i) });
   const tags = el("span", { class: "tags" });
   const paint = () => {
-    val.textContent = fmt(store.v[i], p.unit);
+    val.textContent = fmt(store.v[i], p.unit, p.type);
     const q = QUALITY[store.q[i]] ?? "BAD";
     val.className = `val ${q === "GOOD" ? "" : q}${store.f[i] ? " isforced" : ""}`;
     tags.replaceChildren();
@@ -37,7 +37,7 @@ function overview(main) {
     row(loop.sp ? `SP ${loop.sp}` : "SP (working)", sp);
     row("Output", out);
     row("Mode", mode);
-    painters.push(() => { if (loop.sp in pa) sp.textContent = fmt(store.params[pa[loop.sp]], loop.unit); });
+    painters.push(() => { if (loop.sp in pa) sp.textContent = fmt(store.params[pa[loop.sp]], loop.unit, m.params[pa[loop.sp]].type); });
     loopVals[loop.path] = { sp, out, mode, loop };
     loops.append(el("section", { class: "card", "aria-label": `loop ${loop.path}` }, el("h3", { text: loop.path }), dl));
   }
@@ -171,7 +171,7 @@ function parameters(main) {
     const limits = p.min !== null || p.max !== null ? `${fmt(p.min)} … ${fmt(p.max)}` : "";
     body.append(el("tr", {}, el("td", { text: p.name, title: p.description || "" }), el("td", {}, cur),
       el("td", { text: `${limits} ${p.unit || ""}` }), el("td", {}, input), el("td", {}, reason), el("td", {}, write, msg)));
-    cells.push(() => { cur.textContent = fmt(store.params[k], p.unit); });
+    cells.push(() => { cur.textContent = fmt(store.params[k], p.unit, p.type); });
   });
   cells.forEach((c) => c());
   return onUpdate((msg) => { if (msg.type === "full" || msg.params) cells.forEach((c) => c()); });
