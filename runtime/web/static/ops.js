@@ -23,14 +23,15 @@ function pointCell(i) {
 
 function overview(main) {
   const m = store.meta, pi = idx(), pa = paramIdx();
-  const painters = [];
+  const painters = [];  // loop setpoints: few, painted on every message
+  const byPoint = new Map();  // point index → its cells' painters: only changes are painted
   main.append(el("h2", { text: "Overview" }));
   const loops = el("div", { class: "grid", id: "loops" });
   const loopVals = {};
   for (const loop of m.loops) {
     const dl = el("dl", { class: "kv" });
     const row = (label, node) => dl.append(el("dt", { text: label }), el("dd", {}, node));
-    if (loop.pv in pi) { const c = pointCell(pi[loop.pv]); painters.push(c.paint); row(`PV ${loop.pv}`, c.node); }
+    if (loop.pv in pi) { const c = pointCell(pi[loop.pv]); addPainter(byPoint, pi[loop.pv], c.paint); row(`PV ${loop.pv}`, c.node); }
     const sp = el("span", { class: "val" });
     const out = el("span", { class: "val" });
     const mode = el("span", { class: "val" });
@@ -48,13 +49,14 @@ function overview(main) {
     const dl = el("dl", { class: "kv" });
     for (const n of names) {
       const c = pointCell(pi[n]);
-      painters.push(c.paint);
+      addPainter(byPoint, pi[n], c.paint);
       dl.append(el("dt", { text: n, title: m.points[pi[n]].description }), el("dd", {}, c.node));
     }
     grid.append(el("section", { class: "card" }, el("h3", { text: title }), dl));
   }
   main.append(el("h3", { text: "Process" }), grid);
   painters.forEach((p) => p());
+  for (const list of byPoint.values()) list.forEach((p) => p());
   // Block internals (OUT, MODE) are not in the live stream: asked every second.
   const poll = async () => {
     const { ok, data } = await api("/api/loops");
@@ -69,8 +71,18 @@ function overview(main) {
   };
   poll();
   const timer = setInterval(poll, 1000);
-  const off = onUpdate(() => painters.forEach((p) => p()));
+  const off = onUpdate((msg) => {
+    painters.forEach((p) => p());
+    if (msg.type === "full") { for (const list of byPoint.values()) list.forEach((p) => p()); return; }
+    const changed = new Set([...Object.keys(msg.v || {}), ...Object.keys(msg.q || {}), ...Object.keys(msg.f || {})]);
+    for (const k of changed) (byPoint.get(Number(k)) || []).forEach((p) => p());
+  });
   return () => { off(); clearInterval(timer); };
+}
+
+function addPainter(map, i, paint) {
+  if (!map.has(i)) map.set(i, []);
+  map.get(i).push(paint);
 }
 
 function alarms(main) {
