@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from hal import DeclaredValue, IecType, PointSpec, Value, coerce_exact, default_value
+from runtime.core._gmp import GmpSpec
 from runtime.core._yaml import YamlError, read_yaml
 
 __all__ = [
@@ -262,6 +263,7 @@ class AppManifest(_Strict):
     globals: list[GlobalSpec] = Field(default_factory=list)
     retain: RetainConfig = Field(default_factory=RetainConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    gmp: GmpSpec | None = Field(default=None, description="batch, critical actions, spec limits")
 
     @field_validator("drivers")
     @classmethod
@@ -305,6 +307,8 @@ class AppManifest(_Strict):
                     f"points.{i}.driver: {point.driver!r} is not declared under 'drivers' "
                     f"(declared: {sorted(self.drivers)})"
                 )
+        if self.gmp is not None:
+            _check_gmp(self.gmp, {p.name for p in self.parameters}, {p.name for p in self.points})
         return self
 
     def parameter(self, name: str) -> ParameterSpec:
@@ -312,6 +316,21 @@ class AppManifest(_Strict):
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def _check_gmp(gmp: GmpSpec, parameters: set[str], points: set[str]) -> None:
+    """Names in ``gmp:`` must be the app's own (block paths are checked against the build)."""
+    for i, act in enumerate(gmp.critical):
+        known = {"set_parameter": parameters, "force": points, "unforce": points}.get(act.cmd)
+        for j, target in enumerate(act.targets):
+            if known is not None and target not in known:
+                raise ValueError(
+                    f"gmp.critical.{i}.targets.{j}: {target!r} is not a declared "
+                    f"{'parameter' if act.cmd == 'set_parameter' else 'point'}"
+                )
+    for i, spec in enumerate(gmp.specifications):
+        if spec.signal not in points:
+            raise ValueError(f"gmp.specifications.{i}.signal: {spec.signal!r} is not a point")
 
 
 def _unique(where: str, names: list[str]) -> None:

@@ -43,6 +43,9 @@ def add_audit_commands(sub: Any) -> None:
     show.add_argument("--until", type=_when, metavar="TIME", help="ISO date/time (UTC if no zone)")
     show.add_argument("--outcome", metavar="OUTCOME", help="e.g. accepted, refused, ok, failed")
     show.add_argument("--json", action="store_true", help="verdict and records as one JSON doc")
+    show.add_argument(
+        "--csv", type=Path, metavar="OUT", help="export the rows for a reviewer, verdict included"
+    )
     show.set_defaults(func=_show)
 
 
@@ -118,6 +121,8 @@ def review_row(record: dict[str, Any]) -> dict[str, Any]:
     who = record.get("who") or record.get("user")
     if event == "command":
         what = f"{record.get('cmd')} {record.get('target') or ''}".strip()
+    elif "subject" in record:  # user administration: who changed which user
+        what = f"{event} {record.get('subject')}"
     elif "what" in record:
         what = f"{record.get('what')} {record.get('deployment') or ''}".strip()
     else:
@@ -169,6 +174,36 @@ def _rows(path: Path, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
                     yield row | {"record": record}
 
 
+_CSV_COLUMNS = ("seq", "when", "event", "who", "what", "outcome", "detail", "signatures")
+
+
+def _export_csv(
+    args: argparse.Namespace, rows: list[dict[str, Any]], result: AuditVerification
+) -> int:
+    """The rows as CSV; the verifier's verdict is the first line, so no copy goes without it."""
+    import csv
+
+    try:
+        with args.csv.open("w", newline="", encoding="utf-8") as fh:
+            fh.write(f"# audit trail {args.file}: verify: {result.summary()}\n")
+            writer = csv.writer(fh)
+            writer.writerow(_CSV_COLUMNS)
+            for r in rows:
+                sigs = r["record"].get("signatures") or []
+                signed = "; ".join(
+                    f"{s.get('printed_name')} ({s.get('user_id')}) {s.get('meaning')} "
+                    f"{s.get('signed_at')}"
+                    for s in sigs
+                    if isinstance(s, dict)
+                )
+                writer.writerow([*(r.get(c) or "" for c in _CSV_COLUMNS[:-1]), signed])
+    except OSError as exc:
+        print(f"vplc audit: error: --csv {args.csv}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{len(rows)} record(s) to {args.csv}; verify: {result.summary()}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 def _show(args: argparse.Namespace) -> int:
     result = _check(args)
     if isinstance(result, int):
@@ -177,6 +212,8 @@ def _show(args: argparse.Namespace) -> int:
         print(f"vplc audit: error: {args.file}: no such file", file=sys.stderr)
         return EXIT_INVALID
     rows = list(_rows(args.file, args))
+    if args.csv is not None:
+        return _export_csv(args, rows, result)
     if args.json:
         doc = {"verification": _verdict(result), "records": [r["record"] for r in rows]}
         print(json.dumps(doc, indent=2, default=str))

@@ -37,6 +37,7 @@ from runtime.host._cli_state import (
     load_retain,
     retain_summary,
 )
+from runtime.host._cli_users import add_users_commands
 from runtime.host._connections import connection_lines, mqtt_connections
 from runtime.host._heartbeat import Heartbeat
 from runtime.host._outpaths import OutputPathError, check_output_file, describe_os_error
@@ -141,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     add_state_arguments(run)
     add_change_commands(sub)  # `vplc change plan`
     add_audit_commands(sub)  # `vplc audit verify|show`
+    add_users_commands(sub)  # `vplc users add|disable|reset|list|...`
     # Subcommands of other packages (`vplc bench` from runtime.bench, `vplc image`/`deploy` from
     # containers, `vplc sim` from sim_hardware) are found by name, so the host never imports
     # them: each is `register(subparsers) -> None`.

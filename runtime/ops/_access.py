@@ -1,14 +1,23 @@
-"""Who may command the runtime: users, shared-secret tokens and ordered roles, from config."""
+"""Who may command the runtime: users (a user store, or shared-secret tokens), ordered roles.
+
+``user_store:`` points at the per-user store (``runtime.ops._users``: scrypt passwords,
+lockout, ageing), so MQTT, OPC UA, the CLI and the web HMI take roles from one place; the
+command's ``token`` is then the user's password. ``users:`` with sha256 tokens stays for
+machine accounts and existing set-ups; an id may not be in both.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from runtime.ops._users import AuditSink, LoginRefusedError, UserRecord, UserStore, UserStoreError
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
@@ -16,6 +25,7 @@ __all__ = [
     "AccessConfig",
     "AccessDeniedError",
     "CommandPolicy",
+    "Principal",
     "UserSpec",
     "hash_token",
     "load_access_config",
@@ -38,6 +48,7 @@ DEFAULT_PERMISSIONS: dict[str, str] = {
     "handover_claim": "engineer",
     "handover_resume": "engineer",
     "handover_status": "viewer",
+    "manage_users": "engineer",  # vplc users add|disable|reset|unlock|enable
 }
 
 
@@ -57,6 +68,9 @@ class UserSpec(BaseModel):
 
     role: str
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+Principal = UserSpec | UserRecord  # what authentication yields: both carry ``role``
 
 
 class CommandPolicy(BaseModel):
@@ -104,7 +118,11 @@ class AccessConfig(BaseModel):
     roles: tuple[str, ...] = DEFAULT_ROLES
     permissions: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
     users: dict[str, UserSpec] = Field(default_factory=dict)
+    user_store: Path | None = Field(
+        default=None, description="per-user store (JSON, vplc users add); relative to this file"
+    )
     commands: CommandPolicy = Field(default_factory=CommandPolicy)
+    _store: UserStore | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _known_roles(self) -> AccessConfig:
@@ -126,8 +144,39 @@ class AccessConfig(BaseModel):
         """Return the effective role, or raise AccessDeniedError saying why (never which secret)."""
         return self.permit(cmd=cmd, user=user, spec=self.authenticate(user, token), role=role)
 
-    def authenticate(self, user: str, token: str | None) -> UserSpec:
-        """The user's entry when the token matches, else AccessDeniedError (cheap: one sha256)."""
+    def user_store_for(self, audit: AuditSink | None = None) -> UserStore | None:
+        """The user store this file points at (loaded once); ``audit`` receives its refusals."""
+        if self.user_store is None:
+            return None
+        if self._store is None:
+            store = UserStore.load(self.user_store, roles=self.roles)
+            clash = sorted(set(self.users) & {u.user_id for u in store.users()})
+            if clash:
+                raise UserStoreError(
+                    f"users {clash} are both token users (access file users:) and in the user "
+                    f"store {self.user_store}; keep each id in one place"
+                )
+            self._store = store
+        if audit is not None and self._store.audit is None:
+            self._store.audit = audit
+        return self._store
+
+    def authenticate(
+        self, user: str, token: str | None, *, purpose: str = "command", source: str = ""
+    ) -> Principal:
+        """The user's entry when the token (or the store user's password) matches.
+
+        Else AccessDeniedError. Token users cost one sha256; store users one scrypt (cached
+        after the first success per password), with the store's lockout and ageing rules.
+        """
+        store = self.user_store_for()
+        if store is not None and user not in self.users:
+            try:
+                return store.authenticate(
+                    user, token or "", now_s=time.time(), purpose=purpose, source=source
+                )
+            except LoginRefusedError as exc:
+                raise AccessDeniedError(str(exc)) from None
         spec = self.users.get(user)
         # compare_digest on the hash even for unknown users keeps timing uninformative.
         given = hash_token(token or "")
@@ -136,7 +185,7 @@ class AccessConfig(BaseModel):
             raise AccessDeniedError(f"user {user!r} is unknown or the token does not match")
         return spec
 
-    def permit(self, *, cmd: str, user: str, spec: UserSpec, role: str | None) -> str:
+    def permit(self, *, cmd: str, user: str, spec: Principal, role: str | None) -> str:
         """The effective role of an authenticated user for ``cmd``, or AccessDeniedError."""
         effective = spec.role
         if role is not None:
@@ -162,4 +211,12 @@ def load_access_config(path: Path | str) -> AccessConfig:
     seen = (data.get("commands") or {}).get("seen_file") if isinstance(data, dict) else None
     if isinstance(seen, str):  # relative to the access file, like the bridge config's paths
         data["commands"]["seen_file"] = str(path.parent / seen)
-    return AccessConfig.model_validate(data)
+    store = data.get("user_store") if isinstance(data, dict) else None
+    if isinstance(store, str):
+        data["user_store"] = str(path.parent / Path(store).expanduser())
+    config = AccessConfig.model_validate(data)
+    try:  # a missing or broken store is a config error now, not a refusal at the first command
+        config.user_store_for()
+    except UserStoreError as exc:
+        raise ValueError(f"{path}: user_store: {exc}") from None
+    return config

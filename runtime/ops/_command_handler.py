@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
-from runtime.ops._access import AccessConfig, AccessDeniedError, CommandPolicy, UserSpec
+from runtime.ops._access import AccessConfig, AccessDeniedError, CommandPolicy, Principal
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_guard import CommandGuard, SeenIdsError, default_seen_path
 from runtime.ops._commands import Command, CommandResponse, apply_command
+from runtime.ops._signatures import manifestation
+from runtime.ops._users import LoginRefusedError
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
@@ -144,6 +146,8 @@ class CommandHandler:
             seen_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self.log.error("command_ids_unavailable", path=str(seen_path), error=exc.strerror)
+        if access is not None and audit is not None:
+            access.user_store_for(audit=self._store_audit)
         self.guard = CommandGuard(
             policy,
             seen_path=seen_path,
@@ -229,7 +233,7 @@ class CommandHandler:
             reason = "commands are disabled: no access configuration"
             return Screened(self._early(_refuse(cmd, reason), "disabled", answer_all))
         try:
-            spec = self.access.authenticate(cmd.user, cmd.token)
+            spec = self.access.authenticate(cmd.user, cmd.token, source=topic or self.source)
         except AccessDeniedError as exc:
             return Screened(self._early(_refuse(cmd, str(exc)), "unauthenticated", answer_all))
         limited = self.guard.rate_limited(cmd.user)
@@ -238,7 +242,9 @@ class CommandHandler:
             return Screened(_refuse(cmd, limited))
         return Screened(finish=partial(self._run, cmd, spec, retain=retain, topic=topic))
 
-    def _run(self, cmd: Any, spec: UserSpec, *, retain: bool, topic: str | None) -> CommandResponse:
+    def _run(
+        self, cmd: Any, spec: Principal, *, retain: bool, topic: str | None
+    ) -> CommandResponse:
         """The costly part of an authenticated command: id, ts, role, action, audit."""
         try:
             assert self.access is not None
@@ -251,6 +257,14 @@ class CommandHandler:
             except AccessDeniedError as exc:
                 return self._finish(_refuse(cmd, str(exc)), **audit)
             audit["role"] = role
+            if cmd.signed:
+                why = "signed: is set by the runtime after checking passwords, not by a sender"
+                return self._finish(_refuse(cmd, why), **audit)
+            if cmd.signatures:
+                try:
+                    cmd = self._verify_signatures(cmd, topic)
+                except AccessDeniedError as exc:
+                    return self._finish(_refuse(cmd, str(exc)), **audit)
             if self.audit is not None:
                 trouble = self.audit.ready()
                 if trouble is not None:  # no record, no action
@@ -262,6 +276,46 @@ class CommandHandler:
             return self._finish(self._apply(cmd), **audit)
         except Exception as exc:
             return self._internal_error(exc)
+
+    def _verify_signatures(self, cmd: Any, topic: str | None) -> Any:
+        """Each signer's password (11.200: both components at each signing) → manifestations.
+
+        The first signer is the sender; a wrong password is refused, counted towards that
+        user's lockout and audited by the user store. AccessDeniedError says why.
+        """
+        assert self.access is not None
+        store = self.access.user_store_for()
+        if store is None:
+            raise AccessDeniedError(
+                "electronic signatures need personal accounts: the access file has no user_store"
+            )
+        if cmd.signatures[0].user != cmd.user:
+            raise AccessDeniedError(
+                f"the first signature must be the sender's ({cmd.user!r}), who performs it"
+            )
+        signed = []
+        for sig in cmd.signatures:
+            try:
+                user = store.authenticate(
+                    sig.user,
+                    sig.password,
+                    now_s=time.time(),
+                    purpose="signature",
+                    source=topic or self.source,
+                )
+            except LoginRefusedError as exc:
+                raise AccessDeniedError(f"signature of {sig.user!r} refused: {exc}") from None
+            self.access.permit(cmd=cmd.cmd, user=sig.user, spec=user, role=None)
+            signed.append(
+                manifestation(
+                    user_id=user.user_id,
+                    printed_name=user.printed_name,
+                    role=user.role,
+                    meaning=sig.meaning,
+                    content_hash=sig.content_hash,
+                )
+            )
+        return cmd.model_copy(update={"signatures": [], "signed": signed})
 
     def _internal_error(self, exc: Exception) -> CommandResponse:
         self.log.exception("command_handler_error", error=repr(exc))
@@ -295,6 +349,14 @@ class CommandHandler:
         answer = self.guard.refused_early(category, resp.reason, resp.user)
         return resp if answer or answer_all else None
 
+    def _store_audit(self, event: str, **fields: Any) -> None:
+        """The user store's records; unknown ids and throttled guesses go to the summary only
+        (an anonymous flood must cost no disk write), a known user's refusals one by one."""
+        if event == "login_refused" and fields.get("code") in ("unknown", "throttled"):
+            return
+        assert self.audit is not None
+        self.audit.append(event, app=self.app_name, **fields)
+
     def _write_summary(self, body: dict[str, Any]) -> None:
         assert self.audit is not None
         self.audit.append("command_refusals", app=self.app_name, source=self.source, **body)
@@ -308,7 +370,7 @@ class CommandHandler:
         target: Any = None,
         topic: str | None = None,
     ) -> CommandResponse:
-        if resp.status == "accepted":
+        if resp.status != "refused":
             self.accepted += 1
         else:
             self.refused += 1
@@ -326,6 +388,7 @@ class CommandHandler:
                     why=why,
                     old=_auditable(resp.old),
                     new=_auditable(resp.new),
+                    signatures=resp.signatures,
                     app=self.app_name,
                     source=topic or self.source,
                 )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
+import structlog
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -22,6 +25,13 @@ from pydantic import (
 from hal import coerce
 from runtime.blocks import ALARM, COMMANDS, PHASE
 from runtime.core._fb import FunctionBlock
+from runtime.ops._signatures import (
+    RefusedError,
+    SignatureIn,
+    SignedBy,
+    check_signatures,
+    preview,
+)
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
@@ -38,7 +48,9 @@ __all__ = [
     "RefusedError",
     "SetParameterCommand",
     "UnforceCommand",
+    "add_command_listener",
     "apply_command",
+    "apply_now",
     "command_action",
     "find_block",
 ]
@@ -65,6 +77,12 @@ class _CommandBase(BaseModel):
     token: str | None = Field(default=None, max_length=256, repr=False)
     role: str | None = Field(default=None, max_length=64)
     reason: str = Field(default="", max_length=1000, description="why (goes to the audit log)")
+    preview: bool = Field(
+        default=False, description="do nothing; answer the content and hash to sign (e-sign)"
+    )
+    signatures: list[SignatureIn] = Field(default_factory=list, max_length=3)
+    # Set by the command handler after checking the passwords; a sender may not set it.
+    signed: list[SignedBy] = Field(default_factory=list, max_length=3)
 
 
 class LifecycleCommand(_CommandBase):
@@ -140,16 +158,13 @@ class CommandResponse(BaseModel):
 
     id: str | int | None
     cmd: str | None = None
-    status: Literal["accepted", "refused"]
+    status: Literal["accepted", "refused", "preview"]
     reason: str = ""
     old: Any = None
     new: Any = None
     user: str | None = None
+    signatures: list[dict[str, Any]] | None = None
     ts: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
-
-
-class RefusedError(Exception):
-    """Raised while validating or applying a command; the message is the response's reason."""
 
 
 # An action runs on the scan thread and returns (old, new) or raises RefusedError.
@@ -330,6 +345,67 @@ def command_action(app: LoadedApp, cmd: Any) -> _Action:
     raise RefusedError(f"unsupported command {type(cmd).__name__}")
 
 
+# Observers of applied commands (the batch recorder): called on the scan thread, between two
+# cycles, with (command, old, new, signatures); they must be quick and must not raise.
+CommandListener = Callable[[Any, Any, Any, list[dict[str, Any]]], None]
+_LISTENERS: weakref.WeakKeyDictionary[Any, list[CommandListener]] = weakref.WeakKeyDictionary()
+
+
+def add_command_listener(engine: ScanEngine, listener: CommandListener) -> None:
+    """Call ``listener`` after each accepted command applied to ``engine``."""
+    _LISTENERS.setdefault(engine, []).append(listener)
+
+
+def _signed_action(cmd: Any, action: _Action) -> Callable[[ScanEngine], tuple[Any, Any, Any]]:
+    """The action behind the e-signature check (scan thread), then the listeners."""
+
+    def run(eng: ScanEngine) -> tuple[Any, Any, Any]:
+        if getattr(cmd, "preview", False):
+            return "preview", None, preview(eng, cmd)
+        signatures = check_signatures(eng, cmd)
+        old, new = action(eng)
+        for listener in _LISTENERS.get(eng, ()):
+            try:
+                listener(cmd, old, new, signatures)
+            except Exception:  # an observer must never turn an applied command into a refusal
+                structlog.get_logger("vplc.commands").exception("command_listener_failed")
+        return signatures, old, new
+
+    return run
+
+
+def apply_now(engine: ScanEngine, cmd: Any) -> CommandResponse:
+    """``apply_command`` for a caller already between two cycles (a virtual-time run)."""
+    try:
+        run = _signed_action(cmd, _action_for(engine, cmd))
+        first, old, new = run(engine)
+    except RefusedError as exc:
+        return _answer(cmd, "refused", str(exc))
+    if first == "preview":
+        return _answer(cmd, "preview", "", None, new)
+    return _answer(cmd, "accepted", "", old, new, first or None)
+
+
+def _answer(
+    cmd: Any,
+    status: Literal["accepted", "refused", "preview"],
+    reason: str = "",
+    old: Any = None,
+    new: Any = None,
+    signatures: list[dict[str, Any]] | None = None,
+) -> CommandResponse:
+    return CommandResponse(
+        id=cmd.id,
+        cmd=cmd.cmd,
+        status=status,
+        reason=reason,
+        old=old,
+        new=new,
+        user=cmd.user,
+        signatures=signatures,
+    )
+
+
 def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> CommandResponse:
     """Validate ``cmd`` against the app, run it between two cycles, and say what changed.
 
@@ -338,19 +414,14 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
     later), because an operator told "refused" must be able to trust that nothing happened.
     """
 
-    def answer(
-        status: Literal["accepted", "refused"], reason: str = "", old: Any = None, new: Any = None
-    ) -> CommandResponse:
-        return CommandResponse(
-            id=cmd.id, cmd=cmd.cmd, status=status, reason=reason, old=old, new=new, user=cmd.user
-        )
-
+    answer = functools.partial(_answer, cmd)
     try:
-        action = _action_for(engine, cmd)
+        action = _signed_action(cmd, _action_for(engine, cmd))
     except RefusedError as exc:
         return answer("refused", str(exc))
     gate = threading.Lock()
     phase = {"started": False, "withdrawn": False}
+    signed: list[Any] = []
 
     def guarded(eng: ScanEngine) -> tuple[bool, Any, Any]:
         with gate:
@@ -358,9 +429,10 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
                 return False, "withdrawn", None
             phase["started"] = True
         try:
-            old, new = action(eng)
+            first, old, new = action(eng)
         except RefusedError as exc:
             return False, str(exc), None
+        signed.append(first)
         return True, old, new
 
     future = engine.submit(guarded)
@@ -379,4 +451,6 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
         return answer("refused", f"internal error: {type(exc).__name__}: {exc}")
     if not ok:
         return answer("refused", str(old))
-    return answer("accepted", "", old, new)
+    if signed and signed[0] == "preview":
+        return answer("preview", "", None, new)
+    return answer("accepted", "", old, new, (signed[0] if signed else None) or None)
