@@ -1,20 +1,11 @@
-"""The scan-process side of the web HMI: the shared frame out, a supervised web server process."""
+"""The scan-process side of the web HMI: a supervised web server process on the shared frame."""
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from runtime.blocks import PID
-from runtime.core._handles import Handle
-from runtime.mqtt._process import ProcessBridge
-from runtime.mqtt._shm import SharedFrame
-from runtime.mqtt._tap import engine_alarms, engine_phases
-from runtime.mqtt._writer import FrameWriter, point_kinds
+from runtime.front import Feed, FrontEnd
 from runtime.ops._access import load_access_config
 from runtime.web._child import child_main
 from runtime.web._config import WebConfig
@@ -41,19 +32,18 @@ def engine_loops(engine: ScanEngine) -> list[LoopInfo]:
     return loops
 
 
-class WebServer(ProcessBridge):
-    """The web HMI for one engine, in its own process, fed like the MQTT process bridge.
+class WebServer(FrontEnd):
+    """The web HMI for one engine, in its own process.
 
-    The scan thread only runs a FrameWriter hook (every ``sample_ms``, values into a
-    seqlocked shared-memory block); uvicorn, Starlette, sessions, JSON and the trend ring
-    run in a spawned child with its own GIL. Supervision, the link thread (commands applied
-    between cycles) and restart with backoff are the MQTT ProcessBridge's; on top of its pipe
-    protocol the child may send ``query`` (block internals, instance tree, histograms),
-    answered between cycles like a command.
+    The scan thread pays only for the engine's shared FrameWriter (``runtime.front``, the
+    frame the MQTT bridge and the OPC UA server read too); uvicorn, Starlette, sessions, JSON
+    and the trend ring run in a spawned child with its own GIL, supervised by ``FrontEnd``.
+    Beyond commands the child sends ``query`` (block internals, instance tree, histograms),
+    answered here between cycles like a command.
     """
 
     child_kind = "web"
-    config: WebConfig  # type: ignore[assignment]  # the MQTT parent's is an MqttConfig
+    child_target = staticmethod(child_main)
 
     def __init__(
         self,
@@ -63,24 +53,11 @@ class WebServer(ProcessBridge):
         overview: dict[str, list[str]] | None = None,
         log_format: str = "console",
     ) -> None:
-        # ProcessBridge.__init__ is MQTT's (deadbands, broker transport); only the state its
-        # lifecycle methods use is set here.
-        self.engine, self.config, self.log_format = engine, config, log_format
+        super().__init__(engine, config, log_format=log_format)
+        self.config = config
         self.access = load_access_config(config.access_file) if config.access_file else None
         self.audit_file = config.audit_file
         self.overview = overview or {}
-        self.alarm_paths = [path for path, _ in engine_alarms(engine)]
-        self.frame = SharedFrame(len(engine.image.points), len(self.alarm_paths))
-        self.writer = FrameWriter(engine, self.frame, sample_ns=round(config.sample_ms * 1e6))
-        self._writer_hook = Handle(lambda: None)  # attached by start()
-        self.connected = threading.Event()
-        self.restarts = 0
-        self.log = structlog.get_logger("vplc.web").bind(app=engine.app.name, mode="process")
-        self._child_stats: dict[str, Any] = {}
-        self._proc = None
-        self._conn = None
-        self._stopping = threading.Event()
-        self._link = None
         self.queries = 0
 
     @property
@@ -96,17 +73,15 @@ class WebServer(ProcessBridge):
             "sessions": self._child_stats.get("sessions", 0),
         }
 
-    def _spawn(self) -> None:
-        # 'spawn', not fork: the scan process has threads (and a fork would copy their locks).
-        ctx = multiprocessing.get_context("spawn")
-        mine, theirs = ctx.Pipe()
+    def child_init(self, feed: Feed) -> WebInit:
         engine = self.engine
-        phases = engine_phases(engine)
-        init = WebInit(
+        layout = feed.layout()
+        return WebInit(
             config=self.config,
             access=self.access,
             audit_file=self.audit_file,
-            shm_name=self.frame.name,
+            shm_name=feed.shm_name,
+            n_alarms=feed.n_alarms,
             app_name=engine.app.name,
             app_version=engine.app.manifest.version,
             points=[
@@ -118,14 +93,14 @@ class WebServer(ProcessBridge):
                     p.spec.range,
                     p.spec.description,
                 )
-                for p in engine.image.points
+                for p in layout.points
             ],
-            kinds=point_kinds(engine),
-            alarm_paths=self.alarm_paths,
-            params=[p.spec for p in engine.app.parameters.values()],
-            param_values=[p.value for p in engine.app.parameters.values()],
-            phase_paths=[path for path, _ in phases],
-            phase_views=[(probe.state, probe.step) for _, probe in phases],
+            kinds=layout.kinds,
+            alarm_paths=[path for path, _ in layout.alarms],
+            params=[param.spec for _, param in layout.params],
+            param_values=[param.value for _, param in layout.params],
+            phase_paths=[path for path, _ in layout.phases],
+            phase_views=[(probe.state, probe.step) for _, probe in layout.phases],
             loops=engine_loops(engine),
             tasks=[t.name for t in engine.tasks],
             engine_stats=engine.statistics(),
@@ -133,29 +108,7 @@ class WebServer(ProcessBridge):
             overview=self.overview,
             log_format=self.log_format,
         )
-        self.writer.side.clear()
-        self.writer.resend_texts()
-        name = f"vplc-web-{engine.app.name}"
-        proc = ctx.Process(target=child_main, args=(theirs, init), name=name)
-        proc.daemon = True  # terminated at interpreter exit if stop() was skipped
-        proc.start()
-        theirs.close()  # only the child holds its end: our exit is its EOF, and vice versa
-        self._proc, self._conn = proc, mine
 
-    def _handle(self, msg: tuple[Any, ...]) -> None:
-        if msg[0] == "query":
-            _, req, body = msg
-            assert self._conn is not None
-            self.queries += 1
-            answer = answer_query(self.engine, body, timeout_s=self.config.command_timeout_s)
-            self._conn.send(("resp", req, answer))
-            return
-        super()._handle(msg)
-
-    def wait_started(self, timeout: float) -> bool:
-        """True once the server listens (its first 'conn' message), False after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.connected.wait(0.05):
-                return True
-        return False
+    def answer_query(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.queries += 1
+        return answer_query(self.engine, body, timeout_s=self.config.command_timeout_s)

@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -18,14 +17,13 @@ import structlog
 import uvicorn
 
 from runtime.core._logging import configure_logging
-from runtime.mqtt._shm import SharedFrame
+from runtime.front import ChildLink, SharedFrame
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_handler import CommandHandler
 from runtime.web._app import build_app
 from runtime.web._context import WebContext
 from runtime.web._hub import Hub
 from runtime.web._init import WebInit
-from runtime.web._link import WebLink
 from runtime.web._sessions import SessionStore
 from runtime.web._writes import WebCommands
 
@@ -58,7 +56,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _context(init: WebInit, link: WebLink, frame: SharedFrame) -> WebContext:
+def _context(init: WebInit, link: ChildLink, frame: SharedFrame) -> WebContext:
     cfg = init.config
     audit = AuditLog(init.audit_file) if init.audit_file is not None else None
     handler = CommandHandler(
@@ -120,9 +118,16 @@ def _statistics(ctx: WebContext, port: int) -> dict[str, Any]:
 
 async def _serve(conn: Connection, init: WebInit) -> None:
     cfg = init.config
-    link = WebLink(conn, init, timeout_s=cfg.command_timeout_s)
-    threading.Thread(target=link.read_pipe, name="web-pipe", daemon=True).start()
-    frame = SharedFrame(len(init.points), len(init.alarm_paths), name=init.shm_name)
+    link = ChildLink(
+        conn,
+        timeout_s=cfg.command_timeout_s,
+        param_values=init.param_values,
+        phase_views=init.phase_views,
+        engine_stats=init.engine_stats,
+        wall0_ns=init.wall0_ns,
+    )
+    link.start("web-pipe")
+    frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     sock = listen_socket(cfg.host, cfg.port)
     port = sock.getsockname()[1]
     init.config = cfg = cfg.model_copy(update={"port": port})

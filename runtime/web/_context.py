@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.front import ChildLink
 from runtime.web._hub import Hub
 from runtime.web._init import WebInit
-from runtime.web._link import WebLink
 from runtime.web._sessions import SessionStore
 from runtime.web._writes import WebCommands
 
@@ -17,6 +17,6 @@ __all__ = ["WebContext"]
 class WebContext:
     init: WebInit
     hub: Hub
-    link: WebLink
+    link: ChildLink
     sessions: SessionStore
     commands: WebCommands

@@ -8,10 +8,8 @@ import math
 import time
 from typing import Any
 
-from runtime.mqtt._shm import ALARM_FIELDS, Frame, SharedFrame
-from runtime.mqtt._writer import STATES
+from runtime.front import ALARM_FIELDS, STATES, ChildLink, Frame, SharedFrame
 from runtime.web._init import WebInit
-from runtime.web._link import WebLink
 from runtime.web._trend import TrendRing
 
 __all__ = ["Hub"]
@@ -32,7 +30,7 @@ class Hub:
     instead, so a slow tablet never makes the process hold an unbounded backlog.
     """
 
-    def __init__(self, frame: SharedFrame, link: WebLink, init: WebInit) -> None:
+    def __init__(self, frame: SharedFrame, link: ChildLink, init: WebInit) -> None:
         self.frame, self.link, self.init = frame, link, init
         self.kinds = init.kinds
         n = len(init.points)

@@ -42,6 +42,7 @@ class WebInit:
     access: AccessConfig | None
     audit_file: Path | None
     shm_name: str
+    n_alarms: int  # the frame's alarm slots (alarm_paths may be shorter after a change)
     app_name: str
     app_version: str
     points: list[WebPoint]

@@ -18,16 +18,15 @@ class LoginRefusedError(Exception):
 
 
 def authenticate(access: AccessConfig | None, user: str, password: str) -> tuple[str, str]:
-    """(user id, role) when ``password`` is the user's secret in the access file.
-
-    The one seam of the login: the per-user password store (scrypt hashes, issue 19) replaces
-    this body, nothing else. The secret is the same one MQTT commands and OPC UA logins
-    carry, so one access file serves every front-end.
+    """(user id, role) when ``password`` is the user's secret: the password of a user in the
+    access file's ``user_store`` (scrypt, lockout and ageing there, refusals audited), or a
+    token user's token. The same secret MQTT commands and OPC UA logins carry, so one access
+    file serves every front-end.
     """
     if access is None:
         raise LoginRefusedError("logins are disabled: the web HMI has no access file")
     try:
-        spec = access.authenticate(user, password)
+        spec = access.authenticate(user, password, purpose="login", source="web")
     except AccessDeniedError:
         raise LoginRefusedError("unknown user or wrong password") from None
     return user, spec.role
