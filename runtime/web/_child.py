@@ -80,7 +80,9 @@ def _context(init: WebInit, link: ChildLink, frame: SharedFrame) -> WebContext:
         hub=Hub(frame, link, init),
         link=link,
         sessions=sessions,
-        commands=WebCommands(handler, access=init.access, params=init.params),
+        commands=WebCommands(
+            handler, access=init.access, params=init.params, critical=init.critical
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.core._gmp import CriticalAction
 from runtime.core.manifest import ParameterSpec
 from runtime.ops._access import AccessConfig
 from runtime.web._config import WebConfig
@@ -57,5 +58,7 @@ class WebInit:
     engine_stats: dict[str, Any]
     wall0_ns: int
     overview: dict[str, list[str]] = field(default_factory=dict)
+    # The app's gmp.critical rules: which writes the pages preview for e-signatures first.
+    critical: list[CriticalAction] = field(default_factory=list)
     log_format: str = "console"
     parent_pid: int = field(default_factory=os.getpid)

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from runtime.blocks import COMMANDS
 from runtime.ops._audit_verify import verify_audit_log
 from runtime.web._sessions import Session
+from runtime.web._signing import rule_json
 from runtime.web._trend import read_traces
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def read_routes(
                 "overview": init.overview,
                 "trend": ctx.hub.trend.statistics(),
                 "sample_ms": init.config.sample_ms,
+                "critical": [rule_json(r) for r in init.critical],
             }
         )
 

@@ -18,14 +18,30 @@ import pytest
 import yaml
 
 from runtime.ops._access import hash_token
+from runtime.ops._users import PasswordPolicy, UserStore
 from tests.mqtt.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
-# vera is locked out by the login test; vic is the viewer of the other tests.
-PASSWORDS = {"olga": "op-secret", "erik": "eng-secret", "vera": "view-secret", "vic": "vic-secret"}
-ROLES = {"olga": "operator", "erik": "engineer", "vera": "viewer", "vic": "viewer"}
+# vera is locked out by the login test; vic is the viewer of the other tests. olga, erik and
+# quinn are personal accounts of the user store, so they can sign (the bioreactor's force needs
+# two engineers: erik performs, quinn approves); vera and vic are token users of the access file.
+PASSWORDS = {
+    "olga": "op-secret",
+    "erik": "eng-secret",
+    "quinn": "qa-secret-1",
+    "vera": "view-secret",
+    "vic": "vic-secret",
+}
+ROLES = {
+    "olga": "operator",
+    "erik": "engineer",
+    "quinn": "engineer",
+    "vera": "viewer",
+    "vic": "viewer",
+}
+SIGNERS = {"olga": "Olga Petrova", "erik": "Erik Lund", "quinn": "Quinn Baker"}
 
 
 @dataclass
@@ -51,8 +67,11 @@ def start_run(
     folder: Path, *, extra: dict[str, Any] | None = None, app: Path = APP, duration: int = 300
 ) -> Run:
     folder.mkdir(parents=True, exist_ok=True)
-    users = {n: {"role": ROLES[n], "token_sha256": hash_token(pw)} for n, pw in PASSWORDS.items()}
-    (folder / "access.yaml").write_text(yaml.safe_dump({"users": users}))
+    tokens = {n: pw for n, pw in PASSWORDS.items() if n not in SIGNERS}
+    users = {n: {"role": ROLES[n], "token_sha256": hash_token(pw)} for n, pw in tokens.items()}
+    make_store(folder / "users.json")
+    access = {"users": users, "user_store": "users.json"}
+    (folder / "access.yaml").write_text(yaml.safe_dump(access))
     port = free_port()
     cfg = {
         "host": "127.0.0.1",
@@ -73,6 +92,22 @@ def start_run(
     run = Run(proc, port, folder, log)
     _wait_listening(run, timeout=60)
     return run
+
+
+def make_store(path: Path) -> None:
+    """The signers' store: printed names, no ageing; the cheapest scrypt cost (test speed)."""
+    policy = PasswordPolicy(min_length=8, min_classes=2, max_age_days=0, kdf_n=2**14)
+    store = UserStore.load(path, create=True, policy=policy)
+    for user_id, name in SIGNERS.items():
+        store.add(
+            user_id,
+            printed_name=name,
+            role=ROLES[user_id],
+            password=PASSWORDS[user_id],
+            now_s=time.time(),
+            by="test-setup",
+            must_change=False,
+        )
 
 
 def _wait_listening(run: Run, timeout: float) -> None:
@@ -113,3 +148,31 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     run = start_run(tmp_path_factory.mktemp("web"))
     yield run
     stop_run(run)
+
+
+def preview(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The write previewed: what the signing dialog shows (content, hash, rule)."""
+    r = client.post(path, json={**body, "preview": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "preview"
+    sign: dict[str, Any] = r.json()["sign"]
+    return sign
+
+
+def signatures(sign: dict[str, Any], *signers: str, **passwords: str) -> list[dict[str, str]]:
+    """One entry per signer, meanings in the rule's order; ``passwords`` override the right one."""
+    return [
+        {
+            "user": user,
+            "password": passwords.get(user, PASSWORDS[user]),
+            "meaning": meaning,
+            "content_hash": sign["content_hash"],
+        }
+        for user, meaning in zip(signers, sign["rule"]["meanings"], strict=True)
+    ]
+
+
+def signed(client: httpx.Client, path: str, body: dict[str, Any], *signers: str) -> httpx.Response:
+    """Preview, then send signed by ``signers`` (the first is the logged-in sender)."""
+    sign = preview(client, path, body)
+    return client.post(path, json={**body, "signatures": signatures(sign, *signers)})

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.conftest import APP, VPLC, Run, login
+from tests.web.conftest import APP, VPLC, Run, login, signed
 
 pytestmark = pytest.mark.slow
 
@@ -152,11 +152,17 @@ def test_forcing_is_for_engineers_and_shows_in_the_stream(served: Run) -> None:
     r = olga.post("/api/force", json={"point": "FT701", "value": 5.0, "reason": "x"})
     assert r.status_code == 403 and "engineer" in r.json()["reason"]
     i = point_index(erik, "FT701")
-    r = erik.post("/api/force", json={"point": "FT701", "value": 5.0, "reason": "loop check"})
+    body = {"point": "FT701", "value": 5.0, "reason": "loop check"}
+    r = erik.post("/api/force", json=body)  # unsigned: the app makes forcing critical
+    assert r.status_code == 409 and r.json()["signatures_required"] is True
+    assert "2 electronic signature(s)" in r.json()["reason"]
+    r = signed(erik, "/api/force", body, "erik", "quinn")
     assert r.status_code == 200, r.text
     wait_for(lambda: erik.get("/api/state").json()["f"][i] == 1, what="FORCED in the state")
     assert erik.get("/api/state").json()["v"][i] == 5.0
-    r = erik.post("/api/force", json={"point": "FT701", "value": 500.0, "reason": "x"})
+    # Out of range: refused at the preview already, before anyone is asked to sign.
+    body = {"point": "FT701", "value": 500.0, "reason": "x", "preview": True}
+    r = erik.post("/api/force", json=body)
     assert r.status_code == 409 and "outside its range" in r.json()["reason"]
     assert erik.post("/api/unforce", json={"point": "FT701"}).status_code == 200
     wait_for(lambda: erik.get("/api/state").json()["f"][i] == 0, what="unforced")
@@ -166,7 +172,8 @@ def test_alarm_acknowledged_with_a_comment(served: Run) -> None:
     olga, erik = login(served, "olga"), login(served, "erik")
     meta = erik.get("/api/meta").json()
     j = meta["alarms"].index("alarms.level")
-    assert erik.post("/api/force", json={"point": "LT401", "value": 97.0}).status_code == 200
+    r = signed(erik, "/api/force", {"point": "LT401", "value": 97.0}, "erik", "quinn")
+    assert r.status_code == 200, r.text
     try:
         wait_for(lambda: erik.get("/api/state").json()["alarms"][j][1], what="level unacked")
     finally:
