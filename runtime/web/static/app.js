@@ -63,13 +63,79 @@ export async function api(path, body) {
   return { ok: res.ok, status: res.status, data };
 }
 // A write; the answer in words (refusals name why, out-of-range values their limits).
+// A write the app may make critical (its gmp.critical rules, in /api/meta) is previewed
+// first; when the runtime says it is critical now (or refuses it for want of signatures)
+// the signing dialog shows what is signed and sends it again with the signatures.
 export async function command(path, body, what) {
-  const { ok, status, data } = await api(path, body);
-  if (ok) { toast(`${what}: done`); return { ok, data }; }
+  let sign = null, res = null;
+  if (mayBeCritical(path, body)) {
+    const shown = await api(path, { ...body, preview: true });
+    if (!shown.ok) return refused(shown, what);
+    if (shown.data.sign.critical) sign = shown.data.sign;
+  }
+  if (!sign) res = await api(path, body);
+  if (res && !res.ok && res.data.signatures_required) {
+    const shown = await api(path, { ...body, preview: true });
+    if (!shown.ok) return refused(shown, what);
+    sign = shown.data.sign;
+  }
+  if (sign) {
+    const sigs = await signWith(sign, what);
+    if (sigs === null) { toast(`${what}: not signed, nothing was done`); return { ok: false, data: {}, why: "not signed" }; }
+    res = await api(path, { ...body, signatures: sigs });
+  }
+  if (res.ok) { toast(`${what}: done${sign ? " (signed)" : ""}`); return { ok: true, data: res.data }; }
+  return refused(res, what);
+}
+function refused({ status, data }, what) {
   let why = data.reason || `HTTP ${status}`;
   if (data.limits) why += ` (limits ${fmt(data.limits.min)} … ${fmt(data.limits.max)} ${data.limits.unit || ""})`;
   toast(`${what} refused: ${why}`, true);
-  return { ok, data, why };
+  return { ok: false, data, why };
+}
+const CMD_OF = { "/api/parameter": "set_parameter", "/api/force": "force", "/api/unforce": "unforce", "/api/phase": "phase", "/api/alarm/ack": "ack_alarm" };
+function mayBeCritical(path, body) {
+  const cmd = CMD_OF[path];
+  const target = body.name ?? body.point ?? body.block;
+  const command = String(body.command ?? "").trim().toUpperCase();
+  return (store.meta?.critical || []).some((r) => r.cmd === cmd
+    && (!r.targets.length || r.targets.includes(target))
+    && (!r.commands.length || r.commands.includes(command)));
+}
+// The signing dialog: the content exactly as it will be signed, one row per required signer
+// (the first is the logged-in user, who performs it; a second person types their own id and
+// password on this screen), meanings fixed in the rule's order. Resolves to the signatures
+// or null (cancelled); the passwords leave the page only in that one request.
+export function signWith(sign, what) {
+  const dlg = document.getElementById("sign");
+  const rows = document.getElementById("sign-rows");
+  document.getElementById("sign-title").textContent = `Electronic signature: ${what}`;
+  document.getElementById("sign-rule").textContent = `${sign.rule.description}: ${sign.rule.signers} signature${sign.rule.signers > 1 ? "s by different people" : ""} (${sign.rule.meanings.join(", ")}). Each signer re-enters their own password.`;
+  document.getElementById("sign-content").textContent = JSON.stringify(sign.content, null, 2);
+  document.getElementById("sign-hash").textContent = `content hash (sha256): ${sign.content_hash} — valid for ${Math.round(sign.expires_in_s)} s, for this one command`;
+  const inputs = sign.rule.meanings.map((meaning, k) => {
+    const n = k + 1;
+    const user = el("input", { id: `sign-user-${k}`, autocomplete: "off", required: true, maxlength: "64", spellcheck: "false" });
+    const password = el("input", { id: `sign-password-${k}`, type: "password", autocomplete: "off", required: true, maxlength: "256" });
+    if (k === 0) { user.value = store.session.user; user.readOnly = true; }
+    rows.append(el("fieldset", { class: "signer" },
+      el("legend", { text: `Signer ${n}: ${meaning}${k === 0 ? " (you, the sender)" : ""}` }),
+      el("label", { for: user.id, text: `Signer ${n} user id` }), user,
+      el("label", { for: password.id, text: `Signer ${n} password` }), password,
+      el("span", { class: "meaning", text: `Meaning: ${meaning}` })));
+    return { user, password, meaning };
+  });
+  return new Promise((resolve) => {
+    dlg.addEventListener("close", () => {
+      const ok = dlg.returnValue === "ok";
+      const sigs = inputs.map(({ user, password, meaning }) => ({ user: user.value.trim(), password: password.value, meaning, content_hash: sign.content_hash }));
+      rows.replaceChildren();  // the passwords do not stay in the page
+      resolve(ok ? sigs : null);
+    }, { once: true });
+    dlg.returnValue = "";
+    dlg.showModal();
+    inputs[0].password.focus();
+  });
 }
 // Confirmation with a reason; resolves to the reason or null (cancelled).
 export function confirmWith(text, reasonRequired = false) {
@@ -80,9 +146,15 @@ export function confirmWith(text, reasonRequired = false) {
   reason.required = reasonRequired;
   return new Promise((resolve) => {
     dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok" ? reason.value : null), { once: true });
+    dlg.returnValue = "";  // Escape keeps the last value: it must not confirm again
     dlg.showModal();
     reason.focus();
   });
+}
+
+// Cancel is not a submit button, so Enter in a field submits (confirms), as expected.
+for (const id of ["confirm", "sign"]) {
+  document.getElementById(`${id}-cancel`).addEventListener("click", () => document.getElementById(id).close("cancel"));
 }
 
 // ---------------------------------------------------------------- live stream
