@@ -38,9 +38,14 @@ install: $(STAMP)
 # The app's web HMI on localhost when it has one (hmi/web.yaml): the URL and the demo logins
 # are printed before the live view starts. WEB= (empty) runs without it.
 WEB ?= $(wildcard $(APP)/hmi/web.yaml)
-WEB_LOGINS = web HMI demo logins (user / password): viewer / viewer-demo, operator / operator-demo, engineer / engineer-demo
+WEB_LOGINS = web HMI demo logins (user / password): vera / Demo-viewer-1 (viewer), olga / Demo-operator-1 (operator), erik / Demo-engineer-1 (engineer), quinn / Demo-approver-1 (engineer, second signer)
+# The demo's user store (hmi/access.yaml's user_store) is copied to the state directory once:
+# it is written at every failed login. Delete that copy to start again.
+DEMO_USERS = $(wildcard $(APP)/hmi/demo-users.json)
+DEMO_STORE = $(HOME)/.local/state/vplc/$(notdir $(APP))-demo-users.json
 run: $(STAMP)
 	@$(if $(WEB),echo "$(WEB_LOGINS)")
+	@$(if $(DEMO_USERS),test -f $(DEMO_STORE) || install -D -m 600 $(DEMO_USERS) $(DEMO_STORE))
 	$(VENV)/bin/vplc run $(APP) $(if $(WEB),--web-config $(WEB))
 
 demo-virtual: $(STAMP)
