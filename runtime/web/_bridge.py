@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.blocks import PID
 from runtime.front import Feed, FrontEnd
-from runtime.ops._access import AccessConfig, load_access_config
+from runtime.ops._access import load_access_config
 from runtime.web._child import child_main
 from runtime.web._config import WebConfig
 from runtime.web._init import LoopInfo, WebInit, WebPoint
@@ -30,15 +30,6 @@ def engine_loops(engine: ScanEngine) -> list[LoopInfo]:
             unit = getattr(params[sp].spec, "unit", "") or ""
         loops.append(LoopInfo(path=path, pv=pv, sp=sp, unit=unit))
     return loops
-
-
-def portable(access: AccessConfig | None) -> AccessConfig | None:
-    """The access config without its loaded user store, for the spawned child.
-
-    A loaded ``UserStore`` holds a lock and cannot be pickled; the child loads the store
-    itself at its first login (it re-reads the file whenever another process changed it).
-    """
-    return None if access is None else AccessConfig.model_validate(access.model_dump())
 
 
 class WebServer(FrontEnd):
@@ -88,7 +79,7 @@ class WebServer(FrontEnd):
         gmp = engine.app.manifest.gmp
         return WebInit(
             config=self.config,
-            access=portable(self.access),
+            access=self.access,
             audit_file=self.audit_file,
             shm_name=feed.shm_name,
             n_alarms=feed.n_alarms,
