@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 .PHONY: help install run demo-virtual test lint format bench fuzz clean opcua-interop
 
 help:
-	@echo "make run     - bioreactor demo on simulated hardware, real time, live view (Ctrl-C stops)"
+	@echo "make run     - bioreactor demo on simulated hardware, real time, live view and web HMI"
+	@echo "               on http://localhost:8080/ (Ctrl-C stops)"
 	@echo "make test    - install everything needed and run lint + the whole test suite"
 	@echo "make bench   - benchmarks, JSON results in bench-results/"
 	@echo "make fuzz    - property-based fuzzing, FUZZ_EXAMPLES (10000) per input kind; counts"
@@ -34,8 +35,18 @@ $(STAMP): pyproject.toml setup.py $(CY_SOURCES)
 
 install: $(STAMP)
 
+# The app's web HMI on localhost when it has one (hmi/web.yaml): the URL and the demo logins
+# are printed before the live view starts. WEB= (empty) runs without it.
+WEB ?= $(wildcard $(APP)/hmi/web.yaml)
+WEB_LOGINS = web HMI demo logins (user / password): vera / Demo-viewer-1 (viewer), olga / Demo-operator-1 (operator), erik / Demo-engineer-1 (engineer), quinn / Demo-approver-1 (engineer, second signer)
+# The demo's user store (hmi/access.yaml's user_store) is copied to the state directory once:
+# it is written at every failed login. Delete that copy to start again.
+DEMO_USERS = $(wildcard $(APP)/hmi/demo-users.json)
+DEMO_STORE = $(HOME)/.local/state/vplc/$(notdir $(APP))-demo-users.json
 run: $(STAMP)
-	$(VENV)/bin/vplc run $(APP)
+	@$(if $(WEB),echo "$(WEB_LOGINS)")
+	@$(if $(DEMO_USERS),test -f $(DEMO_STORE) || install -D -m 600 $(DEMO_USERS) $(DEMO_STORE))
+	$(VENV)/bin/vplc run $(APP) $(if $(WEB),--web-config $(WEB))
 
 demo-virtual: $(STAMP)
 	$(VENV)/bin/vplc run $(APP) --virtual --duration 14400 --trace reports/bioreactor-trace.csv

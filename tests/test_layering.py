@@ -165,6 +165,7 @@ RUNTIME_RANKS: dict[str, int] = {
     # wire format (timestamps, compact JSON), so it sits just above it.
     "drivers": 6,
     "opcua": 6,  # the OPC UA server, a process front-end
+    "web": 6,  # the web HMI, a process front-end
     "host": 7,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
     "bench": 8,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }

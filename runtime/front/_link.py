@@ -18,10 +18,11 @@ __all__ = ["ChildLink"]
 class ChildLink:
     """Speaks the pipe protocol of ``runtime.front._supervisor.FrontEnd`` from the child.
 
-    In: ``resp`` (a command's answer), ``text`` (STRING points, alarm texts, parameters,
-    phases, the fault reason: values that do not fit a shared-memory slot), ``stats`` (engine
-    statistics and the app-time → wall-clock offset), ``stop``. Out: ``cmd``, ``conn``,
-    ``bstats``. Texts land in plain attributes the child's sampler reads, or, with
+    In: ``resp`` (a command's or a query's answer), ``text`` (STRING points, alarm texts,
+    parameters, phases, the fault reason: values that do not fit a shared-memory slot),
+    ``stats`` (engine
+    statistics and the app-time → wall-clock offset), ``stop``. Out: ``cmd``, ``query``,
+    ``conn``, ``bstats``. Texts land in plain attributes the child's sampler reads, or, with
     ``on_text``, wherever the child keeps them.
     """
 
@@ -77,6 +78,20 @@ class ChildLink:
                 status="refused",
                 reason="no answer from the scan process; the outcome is unknown",
             )
+        finally:
+            self._pending.pop(req, None)
+
+    def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Ask the scan process something the frame does not carry (``FrontEnd.answer_query``,
+        between two cycles); blocking, so call it from a worker thread."""
+        req = next(self._ids)
+        fut: Future[dict[str, Any]] = Future()
+        self._pending[req] = fut
+        self.send(("query", req, body))
+        try:
+            return fut.result(2 * self.timeout_s + 1)
+        except FutureTimeout:
+            return {"error": "no answer from the scan process"}
         finally:
             self._pending.pop(req, None)
 

@@ -48,7 +48,9 @@ class FrontEnd:
 
     - to the child: ``("resp", req, response)``, ``("text", what, idx, value)``,
       ``("stats", engine_statistics, wall0_ns)``, ``("stop",)``;
-    - from it: ``("cmd", req, body)``, ``("conn", up)``, ``("bstats", statistics)``.
+    - from it: ``("cmd", req, body)``, ``("query", req, body)`` (what the frame does not
+      carry: block internals, histograms; answered by ``answer_query``), ``("conn", up)``,
+      ``("bstats", statistics)``.
 
     A subclass names itself (``child_kind``, also the prefix of its log events) and says what
     its child gets at spawn (``child_init``, pickled once) and runs (``child_target``).
@@ -79,6 +81,11 @@ class FrontEnd:
     def child_init(self, feed: Feed) -> Any:
         """What the child needs (picklable), read from the engine at each spawn."""
         raise NotImplementedError
+
+    def answer_query(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer to a child's ``query`` (on the link thread; read the engine between
+        cycles, e.g. with ``engine.submit``). A front-end without queries refuses them."""
+        return {"error": f"the {self.child_kind} front-end answers no queries"}
 
     def after_stop(self) -> None:
         """Called once the child is gone (its last statistics are in)."""
@@ -247,6 +254,10 @@ class FrontEnd:
             _, req, body = msg
             assert self._conn is not None
             self._conn.send(("resp", req, self._apply(body).model_dump(mode="json")))
+        elif kind == "query":
+            _, req, body = msg
+            assert self._conn is not None
+            self._conn.send(("resp", req, self.answer_query(body)))
         elif kind == "conn":
             if msg[1]:
                 self.connected.set()

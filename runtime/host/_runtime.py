@@ -10,8 +10,9 @@ than wiring an engine each their own way. The order is the contract:
    was attached): its checkpoint hook, its close hook and its statistics;
 4. blue-green handover (standby: programs paused before the first cycle);
 5. the MQTT bridge (it reads the handover agent and serves commands from its first cycle),
-   then the OPC UA server, then the audit trail's warm-start record (the bridge owns the
-   audit file), then the batch recorder (its cycle hooks only read; records name the trail);
+   then the OPC UA server and the web HMI, then the audit trail's warm-start record (the
+   bridge owns the audit file), then the batch recorder (its cycle hooks only read; records
+   name the trail);
 6. the heartbeat file, and the operator's real-time overrides last (they need every task).
 
 ``close()`` undoes it in the order the CLI always did: engine (outputs safe, final write,
@@ -79,6 +80,7 @@ class Runtime:
         realtime: Realtime | None = None,
         modbus: Any = None,
         batch_dir: Path | None = None,
+        web: Any = None,
     ) -> None:
         """``retain``: a loaded ``RetainStore`` (or the bench's); ``mqtt``: an ``MqttConfig``;
         ``opcua``: an ``OpcuaConfig``; ``modbus``: a checked ``ModbusServerConfig`` (served once
@@ -99,6 +101,7 @@ class Runtime:
         self.heartbeat: Heartbeat | None = None
         self.modbus: Any = None
         self.batches: BatchRecorder | None = None
+        self.web: Any = None
         try:
             for hook in hooks:
                 engine.add_cycle_hook(hook)
@@ -114,6 +117,8 @@ class Runtime:
                 self.bridge = _attach_mqtt(engine, mqtt, log_format)
             if opcua is not None:
                 self.opcua = _attach_opcua(engine, opcua, log_format)
+            if web is not None:
+                self.web = _attach_web(engine, web, log_format)
             self.audit = audit_trail(self.bridge)
             audit_warm_start(self.audit, retain)
             gmp = app.manifest.gmp
@@ -177,7 +182,11 @@ class Runtime:
                 if self.opcua is not None:
                     self.opcua.stop()
             finally:
-                self._close_files()
+                try:
+                    if self.web is not None:
+                        self.web.stop()
+                finally:
+                    self._close_files()
 
     def _close_files(self) -> None:
         try:
@@ -217,6 +226,17 @@ def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
         return attach_mqtt(engine, config, log_format=log_format)
     except (OSError, ValueError) as exc:
         raise AssemblyError("mqtt", f"cannot start the MQTT bridge: {exc}") from None
+
+
+def _attach_web(engine: ScanEngine, config: Any, log_format: str) -> Any:
+    from pydantic import ValidationError
+
+    from runtime.web import attach_web  # only a runtime with the HMI pays for the import
+
+    try:
+        return attach_web(engine, config, log_format=log_format)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise AssemblyError("web", f"cannot start the web HMI: {exc}") from None
 
 
 def _attach_opcua(engine: ScanEngine, config: Any, log_format: str) -> Any:

@@ -100,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
         help="serve points and parameters as Modbus TCP registers (real time only)",
     )
     run.add_argument(
+        "--web",
+        metavar="[HOST]:PORT",
+        help="serve the web HMI, e.g. :8080 (localhost) or 0.0.0.0:8080 (real time only)",
+    )
+    run.add_argument(
+        "--web-config",
+        type=Path,
+        metavar="CONFIG.yaml",
+        help="the web HMI's options: access file, audit trail, TLS, trends (implies --web)",
+    )
+    run.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final task statistics as JSON"
     )
     run.add_argument(
@@ -236,12 +247,15 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--modbus needs real time: a virtual run has no wall clock to serve in")
     if args.virtual and args.opcua:
         raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
+    if args.virtual and (args.web or args.web_config):
+        raise UsageError("--web needs real time: a virtual run is too fast for a browser")
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
     modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
     opcua_config = _load_opcua_config(args.opcua) if args.opcua else None
+    web_config = _load_web_config(args) if args.web or args.web_config else None
     trace = None
     if args.trace is not None:
         try:
@@ -273,13 +287,21 @@ def _run(args: argparse.Namespace) -> int:
             ),
             modbus=modbus_config,
             batch_dir=_batch_dir(args, app),
+            web=web_config,
         )
     except AssemblyError as exc:
-        flag = {"mqtt": "--mqtt: ", "opcua": "--opcua: ", "modbus": f"--modbus {args.modbus}: "}
-        flag["batch"] = f"{app.app_dir / 'app.yaml'}: gmp.batch: "
+        flag = {
+            "mqtt": "--mqtt: ",
+            "opcua": "--opcua: ",
+            "modbus": f"--modbus {args.modbus}: ",
+            "web": f"--web-config {args.web_config}: " if args.web_config else "--web: ",
+            "batch": f"{app.app_dir / 'app.yaml'}: gmp.batch: ",
+        }
         raise UsageError(f"{flag.get(exc.part, '')}{exc}") from None
     engine, heartbeat = runtime.engine, runtime.heartbeat
     runtime.start()
+    if runtime.web is not None:
+        _announce_web(runtime.web)
     wall0 = time.perf_counter()
     try:
         if args.virtual:
@@ -414,6 +436,28 @@ def _load_opcua_config(path: Path) -> Any:
     from runtime.opcua import load_opcua_config  # only a run with OPC UA pays for the import
 
     return _load_config(path, load_opcua_config, "OPC UA config")
+
+
+def _load_web_config(args: argparse.Namespace) -> Any:
+    from runtime.web import load_web_config  # only a run with the HMI pays for the import
+
+    if args.web is not None:
+        from runtime.web import parse_listen
+
+        try:
+            parse_listen(args.web)
+        except ValueError as exc:
+            raise UsageError(f"--web {args.web}: {exc}") from None
+    path = args.web_config
+    label = path if path is not None else Path(f"--web {args.web}")
+    return _load_config(label, lambda _p: load_web_config(path, listen=args.web), "web HMI config")
+
+
+def _announce_web(web: Any) -> None:
+    """The URL on stderr (the live view owns stdout), once the server listens."""
+    started = web.wait_started(15.0)
+    note = "" if started else " (not answering yet: see the log)"
+    print(f"vplc: web HMI at {web.url}{note}", file=sys.stderr, flush=True)
 
 
 def _load_config(path: Path, load: Callable[[Path], Any], what: str) -> Any:

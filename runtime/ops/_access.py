@@ -137,6 +137,15 @@ class AccessConfig(BaseModel):
                 raise ValueError(f"users.{name}.role: unknown role {user.role!r}")
         return self
 
+    def __getstate__(self) -> dict[Any, Any]:
+        # A loaded store holds a lock: a front-end's child gets the file's path and loads
+        # the store itself at its first login (it re-reads it whenever another process wrote).
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__")
+        if private and private.get("_store") is not None:
+            state["__pydantic_private__"] = {**private, "_store": None}
+        return state
+
     def rank(self, role: str) -> int:
         return self.roles.index(role)
 

@@ -134,8 +134,10 @@ def current_value(engine: ScanEngine, cmd: Any) -> Any:
     if cmd.cmd == "set_parameter" and cmd.name in app.parameters:
         return app.parameters[cmd.name].value
     if cmd.cmd in ("force", "unforce") and cmd.point in app.image:
+        # The forcing state, not the live value: a sensor's reading changes every cycle, so a
+        # content holding it could never be signed; another force in between still changes it.
         point = app.image[cmd.point]
-        return {"value": point.value, "forced": point.forced}
+        return {"forced": point.forced, "forced_value": point.forced_value}
     if cmd.cmd in ("phase", "ack_alarm"):
         block = app.tree.find(cmd.block)
         return getattr(block, "STATE_NAME", None) or {"unacked": getattr(block, "UNACKED", None)}

@@ -147,6 +147,25 @@ def test_a_single_signature_for_force_and_none_for_uncritical(rig: Rig) -> None:
     assert rig.send("quinn", cmd="unforce", point="Y").status == "accepted"
 
 
+def test_force_signature_holds_while_the_live_value_moves(rig: Rig) -> None:
+    """A sensor's reading changes every cycle: only another force invalidates the content."""
+    force: dict[str, Any] = {"cmd": "force", "point": "Y", "value": 1.0}
+    shown = rig.send("quinn", **force, preview=True).new
+    assert shown["content"]["current"] == {"forced": False, "forced_value": None}
+    rig.engine.image["Y"].value = 0.25  # the plant moved between showing and signing
+    ok = rig.send("quinn", **force, signatures=[_sig("quinn", "performed", shown["content_hash"])])
+    assert ok.status == "accepted", ok.reason
+    again = rig.send("quinn", **force, preview=True).new  # forced now: the content differs
+    assert again["content"]["current"] == {"forced": True, "forced_value": 1.0}
+    rig.send("quinn", cmd="force", point="Y", value=0.5, signatures=[
+        _sig("quinn", "performed", rig.send("quinn", cmd="force", point="Y", value=0.5,
+                                            preview=True).new["content_hash"])])  # fmt: skip
+    late = rig.send(
+        "quinn", **force, signatures=[_sig("quinn", "performed", again["content_hash"])]
+    )
+    assert late.status == "refused" and "content changed" in late.reason
+
+
 def test_gmp_section_is_validated(make_app: MakeApp) -> None:
     bad: dict[str, Any] = {"critical": [{"cmd": "set_parameter", "targets": ["gian"]}]}
     with pytest.raises(ManifestError, match=r"gmp\.critical\.0\.targets\.0: 'gian'"):

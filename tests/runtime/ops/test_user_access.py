@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -72,6 +73,16 @@ def test_access_file_points_at_the_store_and_keeps_token_users(state: Path) -> N
         access.authorize(cmd="set_parameter", user="jdoe", token="nope", role=None)
     with pytest.raises(AccessDeniedError, match="needs role 'engineer'"):
         access.authorize(cmd="force", user="jdoe", token=PW, role=None)
+
+
+def test_a_config_with_its_store_loaded_goes_to_a_front_ends_child(state: Path) -> None:
+    """Front-ends pickle the access config for their spawned child (MQTT, OPC UA, web)."""
+    make_store(state / "users.json", {"jdoe": "operator"})
+    access = load_access_config(access_file(state))
+    assert access.user_store_for() is not None  # loaded: it holds a lock
+    copy = pickle.loads(pickle.dumps(access))
+    assert copy.authorize(cmd="set_parameter", user="jdoe", token=PW, role=None) == "operator"
+    assert access.user_store_for() is not None  # the original keeps its loaded store
 
 
 def test_missing_store_or_id_in_both_places_is_a_config_error(state: Path) -> None:
