@@ -1,0 +1,1 @@
+"""Sparkplug B for a running app (filled in by the next commits)."""
