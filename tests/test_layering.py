@@ -163,6 +163,8 @@ RUNTIME_RANKS: dict[str, int] = {
     "drivers": 5,
     # The OPC UA server reuses the MQTT process bridge's shared frame and supervision.
     "opcua": 5,
+    # The Sparkplug B edge node: the same process front-end as opcua, beside it.
+    "sparkplug": 5,
     "host": 6,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
     "bench": 7,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }
