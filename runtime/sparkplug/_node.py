@@ -371,6 +371,9 @@ class EdgeNode(SessionHandler):
                 _log.error("sparkplug_command_error", error=repr(fut.exception()))
 
     def _decode(self, msg: Inbound) -> Any:
+        if not msg.payload:  # how a retained copy is cleared from the broker: not a command
+            _log.info("sparkplug_empty_message_ignored", topic=msg.topic)
+            return None
         try:
             return decode(msg.payload, max_bytes=self.init.config.max_command_bytes)
         except PayloadError as exc:
