@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -14,12 +13,11 @@ import structlog
 
 from hal.mqtt import MqttSession
 from runtime.core._logging import configure_logging
-from runtime.mqtt._shm import SharedFrame
+from runtime.front import ChildLink, SharedFrame
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_handler import CommandHandler
 from runtime.sparkplug._commands import DeviceCommands
 from runtime.sparkplug._init import SparkplugInit, device_metrics
-from runtime.sparkplug._link import Link
 from runtime.sparkplug._node import EdgeNode
 
 __all__ = ["child_main"]
@@ -29,8 +27,15 @@ _STATS_TO_PARENT_S = 0.5
 
 async def _serve(conn: Connection, init: SparkplugInit) -> None:
     cfg, sp = init.config, init.sparkplug
-    link = Link(conn, init, timeout_s=cfg.command_timeout_s)
-    threading.Thread(target=link.read_pipe, name="sparkplug-pipe", daemon=True).start()
+    link = ChildLink(
+        conn,
+        timeout_s=cfg.command_timeout_s,
+        param_values=init.param_values,
+        phase_views=init.phase_views,
+        engine_stats=init.engine_stats,
+        wall0_ns=init.wall0_ns,
+    )
+    link.start("sparkplug-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     audit = AuditLog(init.audit_file) if init.audit_file is not None else None
     metrics = device_metrics(init)

@@ -17,11 +17,9 @@ import structlog
 
 from hal import Quality
 from hal.mqtt import Inbound, MqttError, MqttSession, SessionHandler, Will
-from runtime.mqtt._shm import Frame, SharedFrame
-from runtime.mqtt._writer import STATES
+from runtime.front import STATES, ChildLink, Frame, SharedFrame
 from runtime.sparkplug._commands import DeviceCommands
 from runtime.sparkplug._init import MetricDef, SparkplugInit
-from runtime.sparkplug._link import Link
 from runtime.sparkplug._payload import (
     QUALITY_CODE,
     DataType,
@@ -95,7 +93,7 @@ class EdgeNode(SessionHandler):
     def __init__(
         self,
         init: SparkplugInit,
-        link: Link,
+        link: ChildLink,
         frame: SharedFrame,
         commands: DeviceCommands,
         metrics: list[MetricDef],
