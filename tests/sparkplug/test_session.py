@@ -170,3 +170,11 @@ def test_a_broken_sparkplug_section_is_exit_2_naming_the_key(tmp_path: Path) -> 
     assert res.returncode == 2, res.stderr
     assert "sparkplug.group_id" in res.stderr
     assert "sparkplug.edge_node" in res.stderr  # unknown key (edge_node_id is the name)
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    from runtime.mqtt import load_mqtt_config
+
+    cfg = load_mqtt_config(ROOT / "runtime" / "sparkplug" / "examples" / "sparkplug.yaml")
+    assert cfg.sparkplug is not None and cfg.sparkplug.primary_host_id == "scada1"
+    assert cfg.access_file == ROOT / "runtime" / "sparkplug" / "examples" / "access.yaml"
