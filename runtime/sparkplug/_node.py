@@ -35,6 +35,9 @@ __all__ = ["BdSeq", "EdgeNode", "Topics"]
 _log = structlog.get_logger("vplc.sparkplug")
 _UNSET = object()
 _MAX_PENDING_COMMANDS = 64  # DCMDs waiting for the command path; more are refused as a flood
+# A birth republishes every metric: rebirth requests closer together than this are folded
+# into one birth when the interval has passed (a host's rebirth storm costs one birth/s).
+_REBIRTH_MIN_S = 1.0
 _QUALITY_BY_CODE = {q.value: q for q in Quality}
 
 
@@ -114,6 +117,8 @@ class EdgeNode(SessionHandler):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sparkplug-cmd")  # in order
         self._pending = 0
         self._refusals = 0
+        self._born_at = -_REBIRTH_MIN_S
+        self._rebirth_due = False
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "births",
@@ -152,6 +157,7 @@ class EdgeNode(SessionHandler):
     async def on_connect(self, session: MqttSession) -> None:
         self.session = session
         self.born = False
+        self._rebirth_due = False
         self.host_online = self.topics.state is None  # a new connection waits for STATE again
         self.link.send(("conn", True))
         if self.host_online:
@@ -164,7 +170,9 @@ class EdgeNode(SessionHandler):
         period = max(cfg.publish_ms, cfg.sample_ms) / 1000
         while True:
             await asyncio.sleep(period)
-            if self.born:
+            if self._rebirth_due and time.monotonic() - self._born_at >= _REBIRTH_MIN_S:
+                await self._births(session)
+            elif self.born:
                 self.publish_changes(session)
 
     async def on_message(self, session: MqttSession, msg: Inbound) -> None:
@@ -224,6 +232,8 @@ class EdgeNode(SessionHandler):
         session.publish_nowait(self.topics.nbirth, nbirth.SerializeToString())
         session.publish_nowait(self.topics.dbirth, dbirth.SerializeToString())
         self.born = True
+        self._rebirth_due = False
+        self._born_at = time.monotonic()
         self.stats["births"] += 1
         self.stats["metrics"] += len(self.metrics)
         _log.info(
@@ -342,7 +352,10 @@ class EdgeNode(SessionHandler):
                 elif metric.boolean_value and self.host_online:
                     _log.info("sparkplug_rebirth", topic=msg.topic)
                     self.stats["rebirths"] += 1
-                    await self._births(session)
+                    if time.monotonic() - self._born_at >= _REBIRTH_MIN_S:
+                        await self._births(session)
+                    else:
+                        self._rebirth_due = True  # the serve loop births once it is time
             else:
                 self._refused(msg.topic, f"unknown node metric {metric.name!r}", None)
 

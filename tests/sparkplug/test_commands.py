@@ -191,3 +191,11 @@ def test_rebirth_command_republishes_both_births(
     # Same connection, same death certificate: the same bdSeq.
     assert metric_by_name(again, "bdSeq")["value"] == metric_by_name(first, "bdSeq")["value"]
     assert len(dbirth["metrics"]) == 9
+    # A storm of rebirth requests costs one birth per second, not one each.
+    for _ in range(10):
+        host.publish(
+            NCMD, codec.encode({"timestamp": time.time_ns() // 1_000_000, "metrics": [rebirth]})
+        )
+    host.wait_for(NBIRTH, since=2)
+    time.sleep(2.0)
+    assert len(host.on(NBIRTH)) == 3
