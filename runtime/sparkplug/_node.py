@@ -269,6 +269,8 @@ class EdgeNode(SessionHandler):
             q_changed = quality != last_q[i]
             if not q_changed and not _changed(last[i], value, band[i]):
                 continue
+            # The datatype too (optional in DATA messages): a few bytes, and a consumer that
+            # missed the birth can still read the value (Tahu's decoder needs it).
             metric = ddata.metrics.add(alias=mdef.alias, datatype=mdef.datatype, timestamp=stamp)
             set_value(metric, mdef.datatype, value)
             if q_changed and quality is not None:
