@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from runtime.front._hub import Feed, FrameHub, frame_hub
 from runtime.front._link import ChildLink
+from runtime.front._port import check_port
 from runtime.front._probes import PhaseProbe, engine_alarms, engine_phases, follow_app
 from runtime.front._shm import ALARM_FIELDS, Frame, SharedFrame
-from runtime.front._supervisor import FrontEnd
+from runtime.front._supervisor import FrontEnd, FrontEndConfig
 from runtime.front._writer import STATES, FrameWriter, point_kinds
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "FrameHub",
     "FrameWriter",
     "FrontEnd",
+    "FrontEndConfig",
     "PhaseProbe",
     "SharedFrame",
+    "check_port",
     "engine_alarms",
     "engine_phases",
     "follow_app",

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 from runtime.front._hub import Feed, frame_hub
 from runtime.ops._command_handler import _ADAPTER
@@ -17,11 +19,22 @@ from runtime.ops._commands import CommandResponse, apply_command
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
 
-__all__ = ["FrontEnd"]
+__all__ = ["FrontEnd", "FrontEndConfig"]
 
 _POLL_S = 0.02  # how often the link thread looks at the pipe and the text side channel
 _RESTART_MIN_S, _RESTART_MAX_S = 0.5, 30.0
 _HEALTHY_S = 30.0  # a child that ran this long resets the restart backoff
+
+
+class FrontEndConfig(Protocol):
+    """What the supervision reads of a front-end's configuration."""
+
+    @property
+    def sample_ms(self) -> float: ...  # how often the child wants a fresh frame
+    @property
+    def stats_s(self) -> float: ...  # how often the engine statistics go down the pipe
+    @property
+    def command_timeout_s(self) -> float: ...
 
 
 class FrontEnd:
@@ -45,18 +58,14 @@ class FrontEnd:
     child_target: Callable[[Connection, Any], None]
 
     def __init__(
-        self,
-        engine: ScanEngine,
-        *,
-        sample_ms: float,
-        stats_s: float,
-        command_timeout_s: float,
-        log: Any,
-        log_format: str = "console",
+        self, engine: ScanEngine, config: FrontEndConfig, *, log_format: str = "console"
     ) -> None:
-        self.engine, self.log, self.log_format = engine, log, log_format
-        self.sample_ns = round(sample_ms * 1e6)
-        self.stats_s, self.command_timeout_s = stats_s, command_timeout_s
+        self.engine, self.log_format = engine, log_format
+        self.log = structlog.get_logger(f"vplc.{self.child_kind}").bind(
+            app=engine.app.name, mode="process"
+        )
+        self.sample_ns = round(config.sample_ms * 1e6)
+        self.stats_s, self.command_timeout_s = config.stats_s, config.command_timeout_s
         self.feed: Feed | None = None  # subscribed by start()
         self.connected = threading.Event()
         self.restarts = 0

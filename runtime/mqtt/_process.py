@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from hal.mqtt import check_transport, register_connection
 from runtime.front import Feed, FrontEnd
 from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
@@ -46,14 +44,7 @@ class ProcessBridge(FrontEnd):
         instance: Instance | None = None,
     ) -> None:
         check_deadbands(engine, config)
-        super().__init__(
-            engine,
-            sample_ms=config.sample_ms,
-            stats_s=config.stats_s,
-            command_timeout_s=config.command_timeout_s,
-            log=structlog.get_logger("vplc.mqtt").bind(app=engine.app.name, mode="process"),
-            log_format=log_format,
-        )
+        super().__init__(engine, config, log_format=log_format)
         self.config = config
         if access is None and config.access_file is not None:
             access = load_access_config(config.access_file)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from runtime.front import Feed, FrontEnd
 from runtime.opcua._child import child_main
 from runtime.opcua._config import OpcuaConfig, default_pki_dir
@@ -33,14 +31,7 @@ class OpcuaServer(FrontEnd):
     def __init__(
         self, engine: ScanEngine, config: OpcuaConfig, *, log_format: str = "console"
     ) -> None:
-        super().__init__(
-            engine,
-            sample_ms=config.sample_ms,
-            stats_s=config.stats_s,
-            command_timeout_s=config.command_timeout_s,
-            log=structlog.get_logger("vplc.opcua").bind(app=engine.app.name, mode="process"),
-            log_format=log_format,
-        )
+        super().__init__(engine, config, log_format=log_format)
         self.config = config
         self.access = load_access_config(config.access_file) if config.access_file else None
         self.audit_file = config.audit_file

@@ -52,7 +52,7 @@ def test_modbus_serial_reads_and_writes(
 ) -> None:
     runtime, _ = served(writes={"enabled": True, "allow": ["127.0.0.0/8"],
                                 "audit_file": str(tmp_path / "audit.jsonl")})  # fmt: skip
-    got = run_client(modbus_serial, runtime.modbus.server.port)
+    got = run_client(modbus_serial, runtime.modbus.config.port)
     assert got["read_x"]["value"] == 1.5
     assert got["read_gain"]["value"] == 2.0
     assert got["read_limit"]["value"] == 5
