@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from hal.mqtt import register_connection
 from runtime.front import Feed, FrontEnd
 from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
@@ -49,14 +47,7 @@ class SparkplugNode(FrontEnd):
         if sp is None:
             raise ValueError("the MQTT config has no sparkplug section")
         check_deadbands(engine, config)
-        super().__init__(
-            engine,
-            sample_ms=config.sample_ms,
-            stats_s=config.stats_s,
-            command_timeout_s=config.command_timeout_s,
-            log=structlog.get_logger("vplc.sparkplug").bind(app=engine.app.name, mode="process"),
-            log_format=log_format,
-        )
+        super().__init__(engine, config, log_format=log_format)
         self.config = config
         self.access = load_access_config(config.access_file) if config.access_file else None
         self.audit_file = config.audit_file
