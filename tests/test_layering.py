@@ -166,6 +166,7 @@ RUNTIME_RANKS: dict[str, int] = {
     "drivers": 6,
     "opcua": 6,  # the OPC UA server, a process front-end
     "web": 6,  # the web HMI, a process front-end
+    "sparkplug": 6,  # the Sparkplug B edge node, a process front-end beside it
     "host": 7,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
     "bench": 8,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }

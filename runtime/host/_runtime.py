@@ -223,6 +223,10 @@ def _attach_mqtt(engine: ScanEngine, config: Any, log_format: str) -> Any:
     from runtime.mqtt import attach_mqtt  # only a runtime with MQTT pays for the import
 
     try:
+        if getattr(config, "sparkplug", None) is not None:  # the Sparkplug B edge node instead
+            from runtime.sparkplug import attach_sparkplug
+
+            return attach_sparkplug(engine, config, log_format=log_format)
         return attach_mqtt(engine, config, log_format=log_format)
     except (OSError, ValueError) as exc:
         raise AssemblyError("mqtt", f"cannot start the MQTT bridge: {exc}") from None

@@ -267,6 +267,11 @@ def _run(args: argparse.Namespace) -> int:
     retain = load_retain(app, args)  # a bad retain file stops here, nothing started
     if args.standby and not args.mqtt:
         raise UsageError("--standby needs --mqtt: the handover commands arrive over MQTT")
+    if args.standby and getattr(mqtt_config, "sparkplug", None) is not None:
+        raise UsageError(
+            f"--standby needs the JSON bridge: {args.mqtt} has sparkplug:, and the handover "
+            "commands are not Sparkplug metrics"
+        )
     try:
         runtime = Runtime(
             app,

@@ -5,14 +5,52 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal.mqtt import BrokerOptions, TlsConfig, check_transport, resolve_paths
 from runtime.core._yaml import YamlError, read_yaml_file
 
-__all__ = ["MqttConfig", "TlsConfig", "load_mqtt_config"]
+__all__ = ["MqttConfig", "SparkplugConfig", "TlsConfig", "load_mqtt_config"]
 
 _TOPIC_LEVEL = r"^[A-Za-z0-9_.-]+$"  # no '/', '+', '#': a level must not change the layout
+# Sparkplug 3.0: group, edge node, device and host ids are UTF-8 without '/', '+' and '#'.
+_SPARKPLUG_ID = r"^[^/+#\s]+$"
+
+
+class SparkplugConfig(BaseModel):
+    """``sparkplug:`` in the bridge config: publish as a Sparkplug B edge node instead of JSON.
+
+    Topics ``spBv1.0/<group_id>/{NBIRTH,NDEATH,NCMD}/<edge_node_id>`` and
+    ``spBv1.0/<group_id>/{DBIRTH,DDEATH,DDATA,DCMD}/<edge_node_id>/<device_id>`` (the app
+    is the device). runtime/sparkplug says how values, properties and DCMDs map.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    group_id: str = Field(pattern=_SPARKPLUG_ID, max_length=128)
+    edge_node_id: str = Field(pattern=_SPARKPLUG_ID, max_length=128)
+    device_id: str | None = Field(
+        default=None, pattern=_SPARKPLUG_ID, max_length=128, description="default: the app name"
+    )
+    primary_host_id: str | None = Field(
+        default=None,
+        pattern=_SPARKPLUG_ID,
+        max_length=128,
+        description="births only while spBv1.0/STATE/<primary_host_id> says online; when it "
+        "goes offline: NDEATH and disconnect, then wait for it again",
+    )
+    command_user: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the access file's user every NCMD/DCMD acts as (its role decides what "
+        "is allowed); Sparkplug commands carry no user, so who may publish them is the "
+        "broker's ACL on spBv1.0/<group_id>/DCMD/<edge_node_id>/#. Unset: commands refused",
+    )
+    bdseq_file: Path | None = Field(
+        default=None,
+        description="where bdSeq survives a restart (default "
+        "$VPLC_STATE_DIR/sparkplug/<group_id>-<edge_node_id>.bdseq)",
+    )
 
 
 class MqttConfig(BrokerOptions):
@@ -66,6 +104,17 @@ class MqttConfig(BrokerOptions):
     )
     access_file: Path | None = Field(default=None, description="users, tokens and roles (YAML)")
     audit_file: Path | None = Field(default=None, description="JSON-lines hash-chained audit log")
+    sparkplug: SparkplugConfig | None = Field(
+        default=None, description="run the Sparkplug B edge node instead of the JSON bridge"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sparkplug_labels(cls, data: Any) -> Any:
+        # The JSON topics' site and node mean nothing to a Sparkplug node: not required then.
+        if isinstance(data, dict) and data.get("sparkplug") is not None:
+            data = {"site": "sparkplug", "node": "sparkplug"} | data
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
@@ -74,6 +123,9 @@ class MqttConfig(BrokerOptions):
                 raise ValueError(f"deadband.{name}: must be >= 0, got {band}")
         if self.access_file is not None:
             check_transport(self, secrets="command tokens (access_file)")
+        sp = self.sparkplug
+        if sp is not None and sp.command_user is not None and self.access_file is None:
+            raise ValueError("sparkplug.command_user: needs access_file (the user's role)")
         return self
 
 
@@ -87,4 +139,7 @@ def load_mqtt_config(path: Path | str) -> MqttConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     resolve_paths(data, path.parent, ("access_file", "audit_file"))
+    sparkplug = data.get("sparkplug")
+    if isinstance(sparkplug, dict) and isinstance(sparkplug.get("bdseq_file"), str):
+        sparkplug["bdseq_file"] = str(path.parent / sparkplug["bdseq_file"])
     return MqttConfig.model_validate(data)

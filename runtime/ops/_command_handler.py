@@ -228,6 +228,29 @@ class CommandHandler:
         screened = self._screen(cmd, retain=retain, topic=topic, answer_all=answer_all)
         return screened.finish() if screened.finish is not None else screened.response
 
+    def handle_authenticated(
+        self, cmd: Any, *, retain: bool = False, topic: str | None = None
+    ) -> CommandResponse:
+        """A command whose sender the transport vouched for: no token to check.
+
+        For protocols whose commands carry no user (Sparkplug B NCMD/DCMD): who may publish
+        them is the broker's ACL, and the configuration names the access file's user they act
+        as. Everything after authentication applies as for any command: rates, retained
+        copies, stale ``ts``, used ids, the user's role, the audit trail.
+        """
+        if self.access is None:
+            self.refused += 1
+            return _refuse(cmd, "commands are disabled: no access configuration")
+        spec = self.access.users.get(cmd.user)
+        if spec is None:
+            self.refused += 1
+            return _refuse(cmd, f"user {cmd.user!r} is not in the access configuration")
+        limited = self.guard.rate_limited(cmd.user)
+        if limited is not None:
+            self.refused += 1
+            return _refuse(cmd, limited)
+        return self._run(cmd, spec, retain=retain, topic=topic)
+
     def _screen(self, cmd: Any, *, retain: bool, topic: str | None, answer_all: bool) -> Screened:
         if self.access is None:
             reason = "commands are disabled: no access configuration"

@@ -1,0 +1,166 @@
+"""NCMD/DCMD metrics as commands on the one command path (runtime.ops): roles, audit, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from hal import IecType
+from runtime.core.manifest import ParameterSpec
+from runtime.ops._command_handler import CommandHandler
+from runtime.ops._commands import CommandResponse, LifecycleCommand, SetParameterCommand
+from runtime.sparkplug._init import CONTROLS, MetricDef
+from runtime.sparkplug._payload import DataType, PayloadError, metric_value
+
+__all__ = ["DeviceCommands", "Refusal"]
+
+_log = structlog.get_logger("vplc.sparkplug")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A DCMD refused before any command ran (the whole message: nothing of it is done)."""
+
+    reason: str
+
+
+class DeviceCommands:
+    """Turns a decoded DCMD into commands and runs them as the configured user.
+
+    The whole message is checked first (every metric known by alias or name, writable, of
+    its birth datatype, with a value): one bad metric refuses the message, so a host never
+    gets half of a write. Then each metric is one command, in order, through
+    ``CommandHandler.handle_authenticated``: rates, single use (the id is the message's
+    digest, so a replayed DCMD is refused), the payload timestamp as the command's ``ts``
+    (a stale one is refused), the user's role, the audit record with the topic as source.
+    """
+
+    def __init__(
+        self,
+        handler: CommandHandler,
+        metrics: list[MetricDef],
+        params: list[ParameterSpec],
+        *,
+        user: str | None,
+    ) -> None:
+        self.handler = handler
+        self.user = user
+        self.params = params
+        self.by_alias = {m.alias: m for m in metrics}
+        self.by_name = {m.name: m for m in metrics}
+
+    def refuse_early(self, category: str, reason: str, topic: str) -> None:
+        """A message refused before it became a command: counted, logged rate-limited, and
+        summarised in the audit trail (CommandGuard), never one disk write per message."""
+        self.handler.refused += 1
+        self.handler.guard.refused_early(category, f"{topic}: {reason}", None)
+
+    def run(self, payload: Any, *, topic: str, raw: bytes, retain: bool) -> list[Any]:
+        """Blocking (the audit file, the pipe to the scan): the answers, or a Refusal."""
+        if self.user is None:
+            reason = "commands are disabled: no sparkplug.command_user configured"
+            self.refuse_early("disabled", reason, topic)
+            return [Refusal(reason)]
+        try:
+            commands = self._commands(payload, topic=topic, raw=raw)
+        except PayloadError as exc:
+            self.refuse_early("malformed", str(exc), topic)
+            _log.warning("sparkplug_command_refused", topic=topic, reason=str(exc))
+            return [Refusal(str(exc))]
+        answers: list[Any] = []
+        for cmd in commands:
+            resp: CommandResponse = self.handler.handle_authenticated(
+                cmd, retain=retain, topic=topic
+            )
+            if resp.status != "accepted":
+                _log.warning(
+                    "sparkplug_command_refused",
+                    topic=topic,
+                    cmd=cmd.cmd,
+                    target=getattr(cmd, "name", None),
+                    reason=resp.reason,
+                )
+            answers.append(resp)
+        return answers
+
+    def _commands(self, payload: Any, *, topic: str, raw: bytes) -> list[Any]:
+        if not payload.HasField("timestamp"):
+            raise PayloadError("a command payload needs its timestamp (Sparkplug 3.0)")
+        if not payload.metrics:
+            raise PayloadError("a command payload without metrics")
+        try:
+            ts = datetime.fromtimestamp(payload.timestamp / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise PayloadError(f"timestamp {payload.timestamp} is not a date") from None
+        digest = hashlib.sha256(topic.encode() + b"\0" + raw).hexdigest()[:32]
+        commands = []
+        for i, metric in enumerate(payload.metrics):
+            where = f"metrics[{i}]"
+            mdef = self._resolve(metric, where)
+            value = self._value(metric, mdef, where)
+            base = {
+                "id": f"spb-{digest}-{i}",
+                "ts": ts,
+                "user": self.user,
+                "reason": f"Sparkplug command ({topic})",
+            }
+            if mdef.kind == "param":
+                spec = self.params[mdef.index]
+                if spec.type is IecType.REAL and isinstance(value, float):
+                    value = shortest_float32(value)
+                commands.append(
+                    SetParameterCommand(cmd="set_parameter", name=spec.name, value=value, **base)
+                )
+            elif value is True:
+                action = CONTROLS[mdef.index].lower()
+                commands.append(LifecycleCommand(cmd=action, **base))  # type: ignore[arg-type]
+        return commands
+
+    def _resolve(self, metric: Any, where: str) -> MetricDef:
+        mdef = None
+        if metric.HasField("alias"):
+            mdef = self.by_alias.get(metric.alias)
+            if mdef is None:
+                raise PayloadError(f"{where}: unknown alias {metric.alias}")
+        if metric.HasField("name"):
+            named = self.by_name.get(metric.name)
+            if named is None:
+                raise PayloadError(f"{where}: unknown metric {metric.name!r}")
+            if mdef is not None and named is not mdef:
+                raise PayloadError(f"{where}: alias {metric.alias} is not {metric.name!r}")
+            mdef = named
+        assert mdef is not None  # decode() refuses a metric with neither
+        if not mdef.writable:
+            raise PayloadError(f"{where}: {mdef.name} is read-only")
+        return mdef
+
+    def _value(self, metric: Any, mdef: MetricDef, where: str) -> Any:
+        if metric.HasField("datatype") and metric.datatype != mdef.datatype:
+            got = DataType(metric.datatype).name
+            raise PayloadError(f"{where}: {mdef.name} is {mdef.datatype.name}, not {got}")
+        try:
+            value = metric_value(metric, mdef.datatype)
+        except PayloadError as exc:
+            raise PayloadError(f"{where} ({mdef.name}): {exc}") from None
+        if value is None:
+            raise PayloadError(f"{where}: {mdef.name} cannot be set to null")
+        return value
+
+
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same binary32 as ``value`` (36.6f → 36.6): a host
+    sends a REAL as a 32-bit Float; the parameter and its audit record keep what was typed."""
+    if not math.isfinite(value):
+        return value
+    packed = struct.pack("<f", value)
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == packed:
+            return candidate
+    return value
