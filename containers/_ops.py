@@ -14,6 +14,7 @@ from docker.models.containers import Container
 from containers._dockerfile import HEARTBEAT, STATE_DIR, UID
 from containers._image import LABEL
 from containers._spec import Deployment
+from runtime.ops import IMAGE_ENV
 
 __all__ = ["container_name", "create_options", "last_logs", "read_heartbeat"]
 
@@ -42,7 +43,8 @@ def create_options(
         "name": container_name(dep.name),
         "detach": True,
         "labels": labels,
-        "environment": {**dep.environment, **env},
+        # The batch record's header names the image the app ran from (runtime/ops/_batch.py).
+        "environment": {**dep.environment, **env, IMAGE_ENV: f"{dep.image}@{image_id}"},
         "user": f"{UID}:{UID}",
         "read_only": True,
         # Python and the libraries want a writable /tmp; keep it small and in memory.

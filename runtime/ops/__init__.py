@@ -9,6 +9,7 @@ from runtime.ops._access import AccessConfig, AccessDeniedError, load_access_con
 from runtime.ops._audit import AuditError, AuditLog, AuditVerification, verify_audit_log
 from runtime.ops._audit_format import classify
 from runtime.ops._audit_key import KEY_ENV, KEY_NAME, AuditKeyError, load_verify_key, public_path
+from runtime.ops._batch import IMAGE_ENV
 from runtime.ops._command_handler import CommandHandler
 from runtime.ops._commands import (
     Command,
@@ -20,6 +21,7 @@ from runtime.ops._commands import (
 )
 
 __all__ = [
+    "IMAGE_ENV",
     "KEY_ENV",
     "KEY_NAME",
     "AccessConfig",

@@ -97,6 +97,8 @@ def test_a_faulted_runtime_is_unhealthy_and_status_shows_the_fault(
     labels = manager.image_labels(dep.image)
     opts = create_options(dep, image_labels=labels, env={}, image_id=manager.image_id(dep.image))
     c = client.containers.create(**opts)
+    env = c.attrs["Config"]["Env"]  # what a batch record's header names as the image
+    assert f"VPLC_IMAGE_DIGEST={dep.image}@{manager.image_id(dep.image)}" in env, env
     c.start()
     seen: list[str] = []
     deadline = time.monotonic() + LATE_FAULT_S + 40
