@@ -22,7 +22,7 @@ def test_parameter_write_accepted_and_out_of_range_refused(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             ok = await hmi.command(cmd("set_parameter", name="gain", value=4.0))
             assert (ok["status"], ok["old"], ok["new"]) == ("accepted", 2.0, 4.0)
             assert engine.app.parameters["gain"].value == 4.0
@@ -48,7 +48,7 @@ def test_force_and_unforce_are_engineer_only_and_visible(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             denied = await hmi.command(cmd("force", user="olga", point="X", value=5.0))
             assert denied["status"] == "refused" and "needs role 'engineer'" in denied["reason"]
             forced = await hmi.command(cmd("force", user="erik", point="X", value=5.0))
@@ -78,7 +78,7 @@ def test_phase_commands_and_alarm_acknowledge(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             start = await hmi.command(cmd("phase", block="main.phase", command="START"))
             assert (start["status"], start["old"], start["new"]) == ("accepted", "IDLE", "RUNNING")
             await hmi.wait_for(f"{PREFIX}/points/RUNNING", lambda b: b["v"] is True)
@@ -110,7 +110,7 @@ def test_lifecycle_commands_and_role_elevation_refused(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             claim = await hmi.command(cmd("stop", user="olga", role="engineer"))
             assert claim["status"] == "refused" and "may not act as" in claim["reason"]
             token = await hmi.command(cmd("stop", user="erik") | {"token": "guess"})
@@ -135,7 +135,7 @@ def test_bad_payloads_are_answered_and_bridge_keeps_serving(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             cases = [
                 (b"{not json", None, "malformed JSON"),
                 (b"[1, 2]", None, "JSON object"),
@@ -175,7 +175,7 @@ def test_every_command_is_audited_and_tampering_is_detected(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             await hmi.command(cmd("set_parameter", name="gain", value=5.0, reason="batch 42"))
             await hmi.command(cmd("force", user="olga", point="X", value=1.0))
             await hmi.command(cmd("set_parameter", name="gain", value=99.0))

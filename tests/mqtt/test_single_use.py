@@ -47,7 +47,7 @@ def test_replayed_and_stale_commands_are_refused_over_mqtt(
 
     async def scenario() -> None:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             body = cmd("set_parameter", name="gain", value=3.0)
             assert (await hmi.command(body))["status"] == "accepted"
             replay = await hmi.command(body)  # mosquitto_pub of the captured bytes, again
@@ -193,7 +193,7 @@ def test_the_shipped_acl_keeps_anonymous_clients_off_the_command_topic(
             hmi_client(acl_broker.port, **hmi_login) as hmi,
         ):
             await anonymous.wait_for(f"{PREFIX}/birth")  # telemetry: readable by anyone
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             # A perfectly valid, signed command from an anonymous client: the broker drops it.
             stolen = cmd("set_parameter", name="gain", value=7.0)
             await anonymous.client.publish(f"{PREFIX}/cmd", json.dumps(stolen).encode(), qos=1)
@@ -222,7 +222,7 @@ def test_the_signed_head_is_published_retained_and_anchors_the_trail(
 
     async def scenario() -> dict[str, Any]:
         async with hmi_client(broker.port) as hmi:
-            await hmi.wait_for(f"{PREFIX}/birth")
+            await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             await hmi.command(cmd("set_parameter", name="gain", value=3.0))
             early.write_bytes((tmp_path / "audit.jsonl.head").read_bytes())
             await hmi.command(cmd("set_parameter", name="gain", value=4.0))
