@@ -138,9 +138,9 @@ class OpcuaLink:
 
             asyncio.run(run())
 
-        # asyncua logs each request at INFO and each lost connection with a trace; the
-        # link's own lines say what an operator needs.
-        logging.getLogger("asyncua").setLevel(logging.ERROR)
+        # asyncua logs each request at INFO and each lost connection as an ERROR with a
+        # trace; the link's own lines (opcua_down, opcua_connected) say what an operator needs.
+        logging.getLogger("asyncua").setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=main, name=f"opcua-io-{self.name}", daemon=True)
         self._thread.start()
         ready.wait(5.0)
