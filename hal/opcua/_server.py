@@ -54,6 +54,7 @@ class VariableServer:
         self.namespace_uri = namespace_uri
         self.folder = folder
         self.specs = list(variables)
+        self.vtypes = {s.name: _KINDS[s.kind] for s in self.specs}
         self.pki_dir = pki_dir
         self.policies = list(policies)
         self.server = Server()
@@ -110,8 +111,8 @@ class VariableServer:
         """A sensor's new reading (``good=False``: Bad, no value), source-stamped now."""
         code = ua.StatusCodes.Good if good else ua.StatusCodes.BadSensorFailure
         status = ua.StatusCode(ua.UInt32(code))
-        kind = next(s.kind for s in self.specs if s.name == name)
-        variant = ua.Variant(value if good else None, _KINDS[kind] if good else ua.VariantType.Null)
+        vtype = self.vtypes[name] if good else ua.VariantType.Null
+        variant = ua.Variant(value if good else None, vtype)
         now: Any = datetime.now(UTC)  # ua.DateTime is a datetime subclass in the stubs
         dv = ua.DataValue(variant, StatusCode=status, SourceTimestamp=now, ServerTimestamp=now)
         await self.server.write_attribute_value(self.nodes[name], dv)
