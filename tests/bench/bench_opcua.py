@@ -46,10 +46,10 @@ async def main(url, n, seconds):
     await client.set_security(SecurityPolicyBasic256Sha256, str(cert), str(key))
     async with client:
         idx = await client.get_namespace_index("urn:vplc:benchopcua")
-        sub = await client.create_subscription(%(ms)s, None, queue_maxsize=1_000_000)
+        sub = await client.create_subscription(SAMPLE_MS_, None, queue_maxsize=1_000_000)
         nodes = [client.get_node(ua.NodeId(f"Points.P{i}", idx)) for i in range(n)]
         for k in range(0, n, 1000):
-            await sub.subscribe_data_change(nodes[k:k + 1000], sampling_interval=%(ms)s)
+            await sub.subscribe_data_change(nodes[k:k + 1000], sampling_interval=SAMPLE_MS_)
         print("subscribed", flush=True)
         count, t0 = 0, None
         while True:
@@ -68,7 +68,7 @@ async def main(url, n, seconds):
         print(count / (time.monotonic() - t0), flush=True)
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
-""" % {"ms": SAMPLE_MS}
+""".replace("SAMPLE_MS_", repr(SAMPLE_MS))
 
 # A field device in its own process: N float variables, each set every 100 ms to the wall
 # time of the write, so the scan side can tell how old the value it latched is.
@@ -84,7 +84,7 @@ async def main(port, n):
         pki_dir=Path(tempfile.mkdtemp()), policies=["Basic256Sha256"])
     await server.start()
     print("up", flush=True)
-    period, deadline = %(ms)s / 1000, time.monotonic()
+    period, deadline = SAMPLE_MS_ / 1000, time.monotonic()
     while True:
         for i in range(n):
             await server.set(f"v{i}", time.time())
@@ -92,7 +92,7 @@ async def main(port, n):
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-""" % {"ms": SAMPLE_MS}
+""".replace("SAMPLE_MS_", repr(SAMPLE_MS))
 
 LOGIC_OUT = """
 from runtime import Program
@@ -142,7 +142,7 @@ def _app(name: str, driver: dict[str, Any], n: int, direction: str, logic: str) 
                 **({"safe": 0.0} if direction == "out" else {}),
             }
             for i in range(n)
-        ],  # fmt: skip
+        ],
     }
     folder = Path(tempfile.mkdtemp(prefix="vplc-bench-opcua-"))
     consts = f"N = {n}\nCHANGED = {CHANGED_PER_CYCLE}\n"
@@ -184,8 +184,8 @@ def server_monitored_items() -> dict[str, Any]:
     try:
         _wait_listening(port, 120.0)  # the server process up (5,000 nodes take a while)
         url = f"opc.tcp://127.0.0.1:{port}/vplc"
-        sub = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, url, str(N_SERVED),
-                                str(WINDOW_S)], stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        cmd = [sys.executable, "-c", SUBSCRIBER, url, str(N_SERVED), str(WINDOW_S)]
+        sub = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert sub.stdout is not None
         first = sub.stdout.readline().strip()
         assert first == "subscribed", first
