@@ -162,15 +162,17 @@ RUNTIME_RANKS: dict[str, int] = {
     "blocks": 1,  # the standard function blocks (FunctionBlock from the core)
     "state": 2,  # retain, snapshots, merge, online change, handover
     "ops": 3,  # commands (the one command path), access, audit
-    "mqtt": 4,  # the MQTT front-end: telemetry and commands
-    "modbus": 4,  # the Modbus TCP front-end: a register map, audited parameter writes
+    # The process front-ends' common part: one shared-memory frame per engine, the child's
+    # supervision and its end of the pipe.
+    "front": 4,
+    "mqtt": 5,  # the MQTT front-end: telemetry and commands
+    "modbus": 5,  # the Modbus TCP front-end: a register map, audited parameter writes
     # The MQTT I/O driver (found by name through vplc.drivers) writes the front-end's JSON
     # wire format (timestamps, compact JSON), so it sits just above it.
-    "drivers": 5,
-    # The OPC UA server reuses the MQTT process bridge's shared frame and supervision.
-    "opcua": 5,
-    "host": 6,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
-    "bench": 7,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
+    "drivers": 6,
+    "opcua": 6,  # the OPC UA server, a process front-end
+    "host": 7,  # the vplc CLI, the Runtime assembly, view, trace, heartbeat
+    "bench": 8,  # test benches: scenarios, replay (a vplc.commands plugin of the CLI)
 }
 
 

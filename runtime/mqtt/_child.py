@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import threading
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -15,17 +12,15 @@ from typing import Any
 
 from hal import IecType, Quality
 from runtime.core._logging import configure_logging
+from runtime.front import ALARM_FIELDS, STATES, ChildLink, Frame, SharedFrame
 from runtime.mqtt._config import MqttConfig
 from runtime.mqtt._core import BridgeCore
 from runtime.mqtt._instance import Instance
 from runtime.mqtt._payloads import iso
-from runtime.mqtt._shm import ALARM_FIELDS, Frame, SharedFrame
 from runtime.mqtt._tap import TelemetryTap
-from runtime.mqtt._writer import STATES
 from runtime.ops._access import AccessConfig
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_handler import CommandHandler
-from runtime.ops._commands import CommandResponse
 
 __all__ = ["ChildInit", "child_main"]
 
@@ -106,10 +101,7 @@ class ChildBridge(BridgeCore):
     the same network code as the in-process bridge; commands go to the parent by pipe."""
 
     def __init__(self, conn: Connection, init: ChildInit, frame: SharedFrame) -> None:
-        self.conn, self.init, self.frame = conn, init, frame
-        self._send_lock = threading.Lock()
-        self._pending: dict[int, Future[dict[str, Any]]] = {}
-        self._ids = itertools.count()
+        self.init, self.frame = init, frame
         self.points = [_PointMirror(n, t) for n, t in zip(init.names, init.types, strict=True)]
         self.alarm_mirrors = [_AlarmMirror() for _ in init.alarm_paths]
         # Filled at spawn, then kept current by the parent's texts over the pipe.
@@ -117,11 +109,16 @@ class ChildBridge(BridgeCore):
         self.phase_mirrors = [_PhaseMirror(*view) for view in init.phase_views]
         self.state_code = 1
         self.reason = ""
-        self.engine_stats = init.engine_stats
-        self.wall0 = init.wall0_ns
-        self.done = threading.Event()
         self.frame_seen = -1
         cfg = init.config
+        self.link = ChildLink(
+            conn,
+            timeout_s=cfg.command_timeout_s,
+            engine_stats=init.engine_stats,
+            wall0_ns=init.wall0_ns,
+            on_text=self._text,
+        )
+        self.done = self.link.done
         tap = TelemetryTap(
             self.points,
             list(zip(init.alarm_paths, self.alarm_mirrors, strict=True)),
@@ -142,7 +139,7 @@ class ChildBridge(BridgeCore):
             max_bytes=cfg.max_command_bytes,
             source=f"mqtt:{prefix}/cmd",
             app=init.app_name,
-            apply=self._remote_apply,
+            apply=self.link.remote_apply,
         )
         super().__init__(
             cfg,
@@ -159,10 +156,10 @@ class ChildBridge(BridgeCore):
         return self.init.birth | {"ts": iso(wall_ns)}
 
     def _engine_statistics(self) -> dict[str, Any]:
-        return self.engine_stats
+        return self.link.engine_stats
 
     def _wall0_ns(self) -> int:
-        return self.wall0
+        return self.link.wall0_ns
 
     def _connection_changed(self, up: bool) -> None:
         self.send(("conn", up))
@@ -175,61 +172,19 @@ class ChildBridge(BridgeCore):
 
     # ------------------------------------------------------------------ pipe
     def send(self, msg: tuple[Any, ...]) -> None:
-        with self._send_lock:  # Connection.send is not safe from several threads at once
-            try:
-                self.conn.send(msg)
-            except (OSError, ValueError):
-                self.done.set()  # the parent is gone
+        self.link.send(msg)
 
-    def _remote_apply(self, cmd: Any) -> CommandResponse:
-        """Hand an authorized command to the scan process and wait for its answer."""
-        req = next(self._ids)
-        fut: Future[dict[str, Any]] = Future()
-        self._pending[req] = fut
-        self.send(("cmd", req, cmd.model_dump(mode="json", exclude={"token"})))
-        # The parent answers within 2 × timeout_s (apply_command withdraws late commands).
-        try:
-            return CommandResponse.model_validate(fut.result(2 * self.config.command_timeout_s + 1))
-        except FutureTimeout:
-            return CommandResponse(
-                id=cmd.id,
-                cmd=cmd.cmd,
-                user=cmd.user,
-                status="refused",
-                reason="no answer from the scan process; the outcome is unknown",
-            )
-        finally:
-            self._pending.pop(req, None)
-
-    def _read_pipe(self) -> None:
-        while not self.done.is_set():
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                self.goodbye_reason = "scan process exited"
-                self.done.set()  # EOF: the parent died (or closed its end): so do we
-                return
-            kind = msg[0]
-            if kind == "resp":
-                fut = self._pending.get(msg[1])
-                if fut is not None and not fut.done():
-                    fut.set_result(msg[2])
-            elif kind == "stats":
-                self.engine_stats, self.wall0 = msg[1], msg[2]
-            elif kind == "text":
-                _, what, idx, value = msg
-                if what == "point":
-                    self.points[idx].value = value
-                elif what == "alarm":
-                    self.alarm_mirrors[idx].TEXT = value
-                elif what == "param":
-                    self.param_mirrors[idx].value = value
-                elif what == "phase":
-                    self.phase_mirrors[idx].state, self.phase_mirrors[idx].step = value
-                else:
-                    self.reason = value
-            elif kind == "stop":
-                self.done.set()
+    def _text(self, what: str, idx: int, value: Any) -> None:
+        if what == "point":
+            self.points[idx].value = value
+        elif what == "alarm":
+            self.alarm_mirrors[idx].TEXT = value
+        elif what == "param":
+            self.param_mirrors[idx].value = value
+        elif what == "phase":
+            self.phase_mirrors[idx].state, self.phase_mirrors[idx].step = value
+        else:
+            self.reason = value
 
     # ------------------------------------------------------------------ sampling
     def sample_once(self) -> None:
@@ -271,7 +226,7 @@ def child_main(conn: Connection, init: ChildInit) -> None:
     configure_logging("json" if init.log_format == "json" else "console")
     frame = SharedFrame(len(init.names), len(init.alarm_paths), name=init.shm_name)
     bridge = ChildBridge(conn, init, frame)
-    threading.Thread(target=bridge._read_pipe, name="mqtt-pipe", daemon=True).start()
+    bridge.link.start("mqtt-pipe")
     sampler = threading.Thread(target=bridge._sampler, name="mqtt-sample", daemon=True)
     sampler.start()
     bridge.start_loop(f"mqtt-{init.app_name}")
@@ -280,6 +235,8 @@ def child_main(conn: Connection, init: ChildInit) -> None:
             bridge.goodbye_reason = "scan process exited"
             break
         bridge.send(("bstats", bridge.statistics()))
+    if bridge.link.eof:
+        bridge.goodbye_reason = "scan process exited"
     bridge.done.set()
     sampler.join()
     bridge.sample_once()  # the last values before "offline"

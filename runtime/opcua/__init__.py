@@ -11,7 +11,7 @@ paths, so they stay the same across versions)::
                                             Abort(), Reset()}
 
 The server runs in its own process fed by the same shared-memory frame as the MQTT bridge's
-process mode; writes and method calls are commands on the one command path
+process mode (``runtime.front``); writes and method calls are commands on the one command path
 (``runtime.ops``): the access file's users (password = token) and roles, single use, rate
 limits and the signed audit trail.
 """
@@ -59,7 +59,6 @@ def attach_opcua(
             server.pki_dir, app_uri=application_uri(engine.app.name), app_name=engine.app.name
         )
     except OSError as exc:
-        server.frame.close()
         raise OSError(f"certificate folder {server.pki_dir}: {exc.strerror or exc}") from None
     server.start()
     return server

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -18,11 +17,10 @@ from asyncua.common.connection import TransportLimits
 from asyncua.server.internal_session import InternalSession
 
 from runtime.core._logging import configure_logging
-from runtime.mqtt._shm import SharedFrame
+from runtime.front import ChildLink, SharedFrame
 from runtime.opcua._config import OpcuaConfig
 from runtime.opcua._gateway import CommandGateway
 from runtime.opcua._init import OpcuaInit
-from runtime.opcua._link import Link
 from runtime.opcua._pki import ensure_certificate
 from runtime.opcua._sampler import Sampler
 from runtime.opcua._session import AccessUserManager, VplcInternalServer
@@ -95,8 +93,15 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
 
 async def _serve(conn: Connection, init: OpcuaInit) -> None:
     cfg = init.config
-    link = Link(conn, init, timeout_s=cfg.command_timeout_s)
-    threading.Thread(target=link.read_pipe, name="opcua-pipe", daemon=True).start()
+    link = ChildLink(
+        conn,
+        timeout_s=cfg.command_timeout_s,
+        param_values=init.param_values,
+        phase_views=init.phase_views,
+        engine_stats=init.engine_stats,
+        wall0_ns=init.wall0_ns,
+    )
+    link.start("opcua-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     audit = AuditLog(init.audit_file) if init.audit_file is not None else None
     handler = CommandHandler(

@@ -9,10 +9,8 @@ from typing import Any
 import structlog
 from asyncua import Server, ua
 
-from runtime.mqtt._shm import SharedFrame
-from runtime.mqtt._writer import STATES
+from runtime.front import STATES, ChildLink, SharedFrame
 from runtime.opcua._init import OpcuaInit
-from runtime.opcua._link import Link
 from runtime.opcua._space import TASK_FIELDS, AppSpace, variant_type
 
 __all__ = ["Sampler", "status_of"]
@@ -42,7 +40,7 @@ class Sampler:
     change, with the cycle's time as SourceTimestamp (app time + the wall-clock offset)."""
 
     def __init__(
-        self, server: Server, space: AppSpace, frame: SharedFrame, link: Link, init: OpcuaInit
+        self, server: Server, space: AppSpace, frame: SharedFrame, link: ChildLink, init: OpcuaInit
     ) -> None:
         self.server, self.space, self.frame, self.link = server, space, frame, link
         self.kinds = init.kinds

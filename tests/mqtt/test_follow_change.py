@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.mqtt._shm import SharedFrame
+from runtime.front import frame_hub
 from runtime.mqtt._tap import KIND_ALARM, KIND_PARAM, TelemetryTap
-from runtime.mqtt._writer import FrameWriter
 from runtime.state import change_online
 from tests.conftest import MakeApp
 from tests.runtime.core.test_instances import WITH_ALARM
@@ -45,16 +44,15 @@ def test_the_tap_reads_the_new_versions_alarms_and_parameters(make_app: MakeApp)
 
 def test_the_frame_writer_reads_the_new_versions_instances(make_app: MakeApp) -> None:
     rig = Rig(state_app(make_app, logic=WITH_ALARM))
-    frame = SharedFrame(len(rig.engine.image.points), 1)
+    feed = frame_hub(rig.engine).subscribe(0)
     try:
-        writer = FrameWriter(rig.engine, frame, sample_ns=0)
-        rig.engine.add_cycle_hook(writer)
         rig.run_ms(50)
         new = _changed(rig, make_app)
         new.parameters["gain"].value = 4.0
         rig.run_ms(rig.engine.now_ns // 1_000_000 + 30)
-        assert writer.alarms[0][1] is new.tree.find("main.high")
-        assert writer.params[0][1] is new.parameters["gain"]
-        assert ("param", 0, 4.0) in list(writer.side)
+        layout = feed.layout()  # what a child (re)spawned now is told, slot by slot
+        assert layout.alarms[0][1] is new.tree.find("main.high")
+        assert layout.params[0][1] is new.parameters["gain"]
+        assert ("param", 0, 4.0) in list(feed.side.queue)
     finally:
-        frame.close()
+        feed.close()

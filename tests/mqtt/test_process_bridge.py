@@ -17,8 +17,8 @@ import pytest
 
 from hal import MemoryDriver
 from runtime import ScanEngine
+from runtime.front import ALARM_FIELDS, SharedFrame
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge, attach_mqtt
-from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
 from runtime.ops._access import AccessConfig
 from runtime.ops._audit import verify_audit_log
 from tests.conftest import MakeApp

@@ -1,34 +1,65 @@
-"""The scan-side hook of the out-of-process bridge: the process image into shared memory."""
+"""The scan-side hook of the process front-ends: the process image into shared memory."""
 
 from __future__ import annotations
 
 import traceback
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from hal import IecType
-from runtime.mqtt._shm import ALARM_FIELDS, SharedFrame
-from runtime.mqtt._tap import engine_alarms, engine_phases, follow_app
+from runtime.front._probes import engine_alarms, engine_phases, follow_app
+from runtime.front._shm import ALARM_FIELDS, SharedFrame
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
     from runtime.core._task import Task
 
-__all__ = ["STATES", "FrameWriter", "point_kinds"]
+__all__ = ["STATES", "FrameWriter", "Layout", "Side", "point_kinds"]
 
 STATES = ("RUN", "STOP", "FAULT")
 _STATE_CODE = {name: i for i, name in enumerate(STATES)}
-_log = structlog.get_logger("vplc.mqtt")
+_log = structlog.get_logger("vplc.front")
 _UNSENT = object()  # never identical to a value: the next sample sends the text again
 _SIDE_CAPACITY = 10_000
 
 
-def point_kinds(engine: ScanEngine) -> list[str]:
+class Side:
+    """One reader's queue of texts (a front-end's link thread drains it into its pipe).
+
+    Bounded: a reader that stops draining (its child is dead or restarting) loses texts, not
+    memory; ``overflowed`` then tells its link thread to ask for every text again."""
+
+    __slots__ = ("dropped", "overflowed", "queue")
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[str, int, Any]] = deque()
+        self.overflowed = False
+        self.dropped = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What each slot of the frame holds, by index, bound to the running version's instances
+    (the indexes are fixed when the frame is made; an online change rebinds them by name)."""
+
+    points: list[Any]
+    alarms: list[tuple[str, Any]]
+    params: list[tuple[str, Any]]
+    phases: list[tuple[str, Any]]
+
+    @property
+    def kinds(self) -> list[str]:
+        return point_kinds(self.points)
+
+
+def point_kinds(points: Sequence[Any]) -> list[str]:
     """How each slot is read back: 'f' float64, 'i' int64, 'b' bool, 's' text by pipe."""
     kinds = []
-    for p in engine.image.points:
+    for p in points:
         if p.type is IecType.STRING:
             kinds.append("s")
         elif p.type is IecType.BOOL:
@@ -43,10 +74,11 @@ class FrameWriter:
 
     The scan pays a fixed, small cost per sample (one memoryview store per field, no
     pickling, no queue, no allocation beyond what reading the attributes costs) however
-    busy the network is. Texts (STRING points, alarm TEXT, the fault reason), parameter
-    values and phases (state, step) are compared by identity and, when they change, appended
-    to ``side`` for the link thread to send through the pipe: they change rarely (a command,
-    a transition) and do not fit a fixed slot.
+    busy the network is, and however many front-ends read the frame. Texts (STRING points,
+    alarm TEXT, the fault reason), parameter values and phases (state, step) are compared by
+    identity and, when they change, appended to every reader's ``Side`` for its link thread
+    to send through its pipe: they change rarely (a command, a transition) and do not fit a
+    fixed slot.
     """
 
     def __init__(self, engine: ScanEngine, frame: SharedFrame, *, sample_ns: int) -> None:
@@ -54,7 +86,7 @@ class FrameWriter:
         self.frame = frame
         self.sample_ns = sample_ns
         points = list(engine.image.points)
-        kinds = point_kinds(engine)
+        kinds = point_kinds(points)
         self.floats = [(i, p) for i, p in enumerate(points) if kinds[i] == "f"]
         self.ints = [(i, p) for i, p in enumerate(points) if kinds[i] in "ib"]
         self.texts = [(i, p) for i, p in enumerate(points) if kinds[i] == "s"]
@@ -72,12 +104,16 @@ class FrameWriter:
         self._named = (alarms, list(engine.app.parameters.items()), phases)
         self.last_param: list[Any] = [_UNSENT] * len(self.params)
         self.last_phase: list[Any] = [(_UNSENT, _UNSENT)] * len(self.phases)
-        self.side: deque[tuple[str, int, Any]] = deque()
+        # Copy-on-write: readers come and go from other threads, the scan only iterates.
+        self.sides: tuple[Side, ...] = ()
         self.next_sample_ns = 0
         self.samples = 0
         self.errors = 0
         self.last_error = ""
-        self.side_dropped = 0
+
+    def layout(self) -> Layout:
+        alarms, params, phases = self._named
+        return Layout([p for _, p in self.points], list(alarms), list(params), list(phases))
 
     def resend_texts(self) -> None:
         """Send every text again at the next sample (a new child knows none of them)."""
@@ -112,12 +148,14 @@ class FrameWriter:
         finally:
             self.frame.end()  # never leave the seqlock odd: readers would wait forever
 
-    def _text(self, kind: str, idx: int, value: Any) -> bool:
-        if len(self.side) >= _SIDE_CAPACITY:
-            self.side_dropped += 1
-            return False  # the last-sent text is kept, so the change is found again
-        self.side.append((kind, idx, value))
-        return True
+    def _text(self, kind: str, idx: int, value: Any) -> None:
+        item = (kind, idx, value)
+        for side in self.sides:
+            if len(side.queue) >= _SIDE_CAPACITY:
+                side.dropped += 1
+                side.overflowed = True  # its reader asks for every text again once it drains
+            else:
+                side.queue.append(item)
 
     def _write(self, now_ns: int) -> None:
         self.samples += 1
@@ -137,7 +175,8 @@ class FrameWriter:
         last = self.last_point_text
         for i, p in self.texts:
             v = p.value
-            if v is not last[i] and self._text("point", i, v):
+            if v is not last[i]:
+                self._text("point", i, v)
                 last[i] = v
         alarms, last_text = frame.alarms, self.last_alarm_text
         for j, b in self.alarms:
@@ -151,22 +190,26 @@ class FrameWriter:
             alarms[k + 6] = b.LL_ACTIVE
             alarms[k + 7] = b.BAD_ACTIVE
             text = b.TEXT
-            if text is not last_text[j] and self._text("alarm", j, text):
+            if text is not last_text[j]:
+                self._text("alarm", j, text)
                 last_text[j] = text
         reason = engine.fault_reason
-        if reason is not self.last_reason and self._text("reason", 0, reason):
+        if reason is not self.last_reason:
+            self._text("reason", 0, reason)
             self.last_reason = reason
         last_param = self.last_param
         for k, param in self.params:
             v = param.value
-            if v is not last_param[k] and self._text("param", k, v):
+            if v is not last_param[k]:
+                self._text("param", k, v)
                 last_param[k] = v
         last_phase = self.last_phase
         for k, probe in self.phases:
             state, step = probe.state, probe.step
             was = last_phase[k]
             changed = state is not was[0] or step is not was[1]
-            if changed and self._text("phase", k, (state, step)):
+            if changed:
+                self._text("phase", k, (state, step))
                 last_phase[k] = (state, step)
 
     def _follow(self, app: Any) -> None:
@@ -182,6 +225,5 @@ class FrameWriter:
             "samples": self.samples,
             "errors": self.errors,
             "last_error": self.last_error,
-            "side_queued": len(self.side),
-            "side_dropped": self.side_dropped,
+            "readers": len(self.sides),
         }

@@ -1,48 +1,64 @@
-"""The server process's end of the pipe: commands to the scan process, texts and stats from it."""
+"""A front-end child's end of the pipe: commands to the scan process, texts and stats from it."""
 
 from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from typing import Any
 
-from runtime.opcua._init import OpcuaInit
 from runtime.ops._commands import CommandResponse
 
-__all__ = ["Link"]
+__all__ = ["ChildLink"]
 
 
-class Link:
-    """Speaks the MQTT bridge child's pipe protocol (``runtime.mqtt._process.ProcessBridge``).
+class ChildLink:
+    """Speaks the pipe protocol of ``runtime.front._supervisor.FrontEnd`` from the child.
 
-    In: ``resp`` (a command's answer), ``text`` (STRING points, parameters, phases, the fault
-    reason: values that do not fit a shared-memory slot), ``stats`` (engine statistics and
-    the app-time → wall-clock offset), ``stop``. Out: ``cmd``, ``conn``, ``bstats``.
+    In: ``resp`` (a command's answer), ``text`` (STRING points, alarm texts, parameters,
+    phases, the fault reason: values that do not fit a shared-memory slot), ``stats`` (engine
+    statistics and the app-time → wall-clock offset), ``stop``. Out: ``cmd``, ``conn``,
+    ``bstats``. Texts land in plain attributes the child's sampler reads, or, with
+    ``on_text``, wherever the child keeps them.
     """
 
-    def __init__(self, conn: Connection, init: OpcuaInit, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        timeout_s: float,
+        param_values: Sequence[Any] = (),
+        phase_views: Sequence[tuple[Any, Any]] = (),
+        engine_stats: dict[str, Any] | None = None,
+        wall0_ns: int = 0,
+        on_text: Callable[[str, int, Any], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.timeout_s = timeout_s
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._ids = itertools.count()
         self.done = threading.Event()
+        self.eof = False  # the scan process went away (rather than saying stop)
         self.point_texts: dict[int, str] = {}
-        self.param_values: list[Any] = list(init.param_values)
-        self.phase_views: list[tuple[Any, Any]] = list(init.phase_views)
+        self.alarm_texts: dict[int, str] = {}
+        self.param_values: list[Any] = list(param_values)
+        self.phase_views: list[tuple[Any, Any]] = list(phase_views)
         self.reason = ""
-        self.engine_stats: dict[str, Any] = init.engine_stats
+        self.engine_stats: dict[str, Any] = engine_stats or {}
         self.stats_seq = 0
-        self.wall0_ns = init.wall0_ns
+        self.wall0_ns = wall0_ns
+        self._on_text = on_text or self._keep_text
 
     def send(self, msg: tuple[Any, ...]) -> None:
         with self._send_lock:  # Connection.send is not safe from several threads at once
             try:
                 self.conn.send(msg)
             except (OSError, ValueError):
+                self.eof = True
                 self.done.set()  # the scan process is gone
 
     def remote_apply(self, cmd: Any) -> CommandResponse:
@@ -64,12 +80,19 @@ class Link:
         finally:
             self._pending.pop(req, None)
 
+    def start(self, name: str) -> threading.Thread:
+        """Read the pipe on a daemon thread named ``name``."""
+        thread = threading.Thread(target=self.read_pipe, name=name, daemon=True)
+        thread.start()
+        return thread
+
     def read_pipe(self) -> None:
-        """Thread: until EOF or ``stop``; values land in plain attributes the sampler reads."""
+        """Until EOF or ``stop``."""
         while not self.done.is_set():
             try:
                 msg = self.conn.recv()
             except (EOFError, OSError):
+                self.eof = True  # the parent died (or closed its end): so do we
                 self.done.set()
                 return
             kind = msg[0]
@@ -81,17 +104,18 @@ class Link:
                 self.engine_stats, self.wall0_ns = msg[1], msg[2]
                 self.stats_seq += 1
             elif kind == "text":
-                self._text(msg[1], msg[2], msg[3])
+                self._on_text(msg[1], msg[2], msg[3])
             elif kind == "stop":
                 self.done.set()
 
-    def _text(self, what: str, idx: int, value: Any) -> None:
+    def _keep_text(self, what: str, idx: int, value: Any) -> None:
         if what == "point":
             self.point_texts[idx] = value
+        elif what == "alarm":
+            self.alarm_texts[idx] = value
         elif what == "param":
             self.param_values[idx] = value
         elif what == "phase":
             self.phase_views[idx] = value
         elif what == "reason":
             self.reason = value
-        # alarm texts: alarms are not in the address space yet
