@@ -62,6 +62,7 @@ class OpcuaServer(FrontEnd):
             ],
             kinds=layout.kinds,
             n_alarms=feed.n_alarms,
+            alarm_paths=[path for path, _ in layout.alarms],
             params=[param.spec for _, param in layout.params],
             param_values=[param.value for _, param in layout.params],
             phase_paths=[path for path, _ in layout.phases],

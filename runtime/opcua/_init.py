@@ -38,6 +38,7 @@ class OpcuaInit:
     points: list[PointInfo]
     kinds: list[str]  # how each frame slot is read: 'f', 'i', 'b', 's' (text by pipe)
     n_alarms: int
+    alarm_paths: list[str]  # instance path of each frame alarm slot (program.path)
     params: list[ParameterSpec]
     param_values: list[Any]
     phase_paths: list[str]

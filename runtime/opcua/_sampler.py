@@ -9,9 +9,9 @@ from typing import Any
 import structlog
 from asyncua import Server, ua
 
-from runtime.front import STATES, ChildLink, SharedFrame
+from runtime.front import ALARM_FIELDS, STATES, ChildLink, SharedFrame
 from runtime.opcua._init import OpcuaInit
-from runtime.opcua._space import TASK_FIELDS, AppSpace, variant_type
+from runtime.opcua._space import ALARM_VARS, TASK_FIELDS, UA_SEVERITY, AppSpace, variant_type
 
 __all__ = ["Sampler", "status_of"]
 
@@ -50,6 +50,7 @@ class Sampler:
         self.last_param: list[Any] = [_UNSET] * len(init.params)
         self.last_phase: list[Any] = [_UNSET] * len(init.phase_paths)
         self.last_state: Any = _UNSET
+        self.last_alarm: list[Any] = [_UNSET] * len(init.alarm_paths)
         self.stats_seen = -1
         self.frame_seen = -1
         self.samples = 0
@@ -84,6 +85,7 @@ class Sampler:
             self.frame_seen = frame.seq
             source = datetime.fromtimestamp((self.link.wall0_ns + frame.now_ns) / 1e9, UTC)
             await self._points(frame, source, now)
+            await self._alarms(frame.alarms, source, now)
             state = STATES[frame.state] if frame.state < len(STATES) else "FAULT"
             if state != self.last_state:
                 self.last_state = state
@@ -131,6 +133,28 @@ class Sampler:
             self.last_point[i] = (value, quality, forced)
             status = status_of(quality, forced)
             await self._write(node, value, self.vtypes[i], source, now, status)
+
+    async def _alarms(self, fields: list[int], source: datetime, now: datetime) -> None:
+        texts = self.link.alarm_texts
+        for j, nodes in enumerate(self.space.alarms):
+            view = (*fields[j * ALARM_FIELDS : (j + 1) * ALARM_FIELDS], texts.get(j, ""))
+            last = self.last_alarm[j]
+            if view == last:
+                continue
+            self.last_alarm[j] = view
+            for name, (k, vtype, _) in ALARM_VARS.items():
+                at = -1 if k is None else k
+                if last is not _UNSET and last[at] == view[at]:
+                    continue
+                if k is None:
+                    value: Any = view[-1]
+                elif k == 1:
+                    value = not view[1]  # the frame holds UNACKED
+                elif vtype is ua.VariantType.UInt16:
+                    value = UA_SEVERITY.get(fields[j * ALARM_FIELDS + k], 1000)
+                else:
+                    value = bool(view[k])
+                await self._write(nodes[name], value, vtype, source, now)
 
     async def _params(self, now: datetime) -> None:
         for k, value in enumerate(self.link.param_values):
