@@ -92,6 +92,10 @@ def test_node_opcua_browses_reads_subscribes_writes_and_calls(
     assert out["hold"] == "Good" and out["state_after_hold"] == "HELD"
     assert out["restart"] == "Good"
     assert out["viewer_write"] == "BadUserAccessDenied"
+    assert {"alarms.temp", "alarms.ph_alarm", "alarms.do_alarm"} <= set(out["alarms"])
+    assert {"Active", "Acked", "Severity", "Message", "Acknowledge"} <= set(out["alarm_children"])
+    assert out["ack"] == "Good" and out["acked"] is True
+    assert out["viewer_ack"] == "BadUserAccessDenied"
     writes = [
         r
         for r in served.audit()
