@@ -11,7 +11,15 @@ from asyncua import Server, ua
 
 from runtime.front import ALARM_FIELDS, STATES, ChildLink, SharedFrame
 from runtime.opcua._init import OpcuaInit
-from runtime.opcua._space import ALARM_VARS, TASK_FIELDS, UA_SEVERITY, AppSpace, variant_type
+from runtime.opcua._programs import ProgramValues
+from runtime.opcua._space import (
+    ALARM_VARS,
+    LEAF_TYPES,
+    TASK_FIELDS,
+    UA_SEVERITY,
+    AppSpace,
+    variant_type,
+)
 
 __all__ = ["Sampler", "status_of"]
 
@@ -35,12 +43,33 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b or (a != a and b != b))  # NaN equals NaN here: no change to send
 
 
+def _as_leaf(value: Any, vtype: ua.VariantType) -> Any:
+    """A leaf's value as its node's type; None when it does not fit (shown as Bad)."""
+    if value is None:
+        return None
+    if vtype is ua.VariantType.String:
+        return str(value)
+    if vtype is ua.VariantType.Boolean:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if vtype is ua.VariantType.Int64:
+        return value if isinstance(value, int) else None
+    return float(value)
+
+
 class Sampler:
     """Writes only what changed since the last sample: subscriptions see one notification per
     change, with the cycle's time as SourceTimestamp (app time + the wall-clock offset)."""
 
     def __init__(
-        self, server: Server, space: AppSpace, frame: SharedFrame, link: ChildLink, init: OpcuaInit
+        self,
+        server: Server,
+        space: AppSpace,
+        frame: SharedFrame,
+        link: ChildLink,
+        init: OpcuaInit,
+        programs: ProgramValues | None = None,
     ) -> None:
         self.server, self.space, self.frame, self.link = server, space, frame, link
         self.kinds = init.kinds
@@ -51,6 +80,10 @@ class Sampler:
         self.last_phase: list[Any] = [_UNSET] * len(init.phase_paths)
         self.last_state: Any = _UNSET
         self.last_alarm: list[Any] = [_UNSET] * len(init.alarm_paths)
+        self.programs = programs
+        self.leaf_vtypes = [LEAF_TYPES[leaf.kind] for leaf in init.leaves]
+        self.last_leaf: list[Any] = [_UNSET] * len(init.leaves)
+        self.programs_seen = 0
         self.stats_seen = -1
         self.frame_seen = -1
         self.samples = 0
@@ -92,6 +125,9 @@ class Sampler:
                 await self._write(self.space.state, state, ua.VariantType.String, source, now)
         await self._params(now)
         await self._phases(now)
+        if self.programs is not None and self.programs.seq != self.programs_seen:
+            self.programs_seen = self.programs.seq
+            await self._leaves(self.programs.values, now)
         if self.link.stats_seq != self.stats_seen:
             self.stats_seen = self.link.stats_seq
             await self._tasks(now)
@@ -155,6 +191,24 @@ class Sampler:
                 else:
                     value = bool(view[k])
                 await self._write(nodes[name], value, vtype, source, now)
+
+    async def _leaves(self, values: list[Any], now: datetime) -> None:
+        """The instance tree's values read between two cycles (only what changed)."""
+        bad = ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNoData))
+        for k, value in enumerate(values[: len(self.space.leaves)]):
+            last = self.last_leaf[k]
+            if last is not _UNSET and _same(last, value) and type(last) is type(value):
+                continue
+            self.last_leaf[k] = value
+            vtype = self.leaf_vtypes[k]
+            shown = _as_leaf(value, vtype)
+            node = self.space.leaves[k]
+            if shown is None:  # gone in this version, or not of the type it started with
+                dv = ua.DataValue(StatusCode=bad, ServerTimestamp=now)  # type: ignore[arg-type]
+                await self.server.write_attribute_value(node.nodeid, dv)
+                self.writes += 1
+                continue
+            await self._write(node, shown, vtype, now, now)
 
     async def _params(self, now: datetime) -> None:
         for k, value in enumerate(self.link.param_values):

@@ -15,6 +15,7 @@ from runtime.opcua._units import eu_information
 __all__ = [
     "ACK",
     "ALARM_VARS",
+    "LEAF_TYPES",
     "PHASE_METHODS",
     "TASK_FIELDS",
     "UA_SEVERITY",
@@ -112,6 +113,7 @@ class AppSpace:
     phases: list[tuple[Node, Node]] = field(default_factory=list)
     methods: dict[ua.NodeId, MethodTarget] = field(default_factory=dict)
     alarms: list[dict[str, Node]] = field(default_factory=list)
+    leaves: list[Node] = field(default_factory=list)  # Programs: init.leaves' order
 
 
 async def _variable(
@@ -189,6 +191,7 @@ async def build_space(server: Server, init: OpcuaInit, idx: int) -> AppSpace:
     await _tasks(server, app, init, space)
     await _batch(server, app, init, space)
     await _alarms(server, app, init, space)
+    await _programs(server, app, init, space)
     return space
 
 
@@ -303,6 +306,55 @@ async def _alarms(server: Server, app: Node, init: OpcuaInit, space: AppSpace) -
         )  # fmt: skip
         space.methods[method.nodeid] = MethodTarget(block=path, command=ACK, object_id=obj.nodeid)
         space.alarms.append(nodes)
+
+
+LEAF_TYPES = {
+    "b": ua.VariantType.Boolean,
+    "i": ua.VariantType.Int64,
+    "f": ua.VariantType.Double,
+    "s": ua.VariantType.String,
+}
+_LEAF_ZERO: dict[str, Any] = {"b": False, "i": 0, "f": 0.0, "s": ""}
+_GROUP_TEXT = {
+    "Input": "block input",
+    "Output": "block output",
+    "State": "block state",
+    "Var": "program variable",
+    "Global": "global variable",
+}
+
+
+async def _programs(server: Server, app: Node, init: OpcuaInit, space: AppSpace) -> None:
+    """Programs/<program>/<block>/.../<variable>: the instance tree, read-only (NodeIds are
+    ``Programs.`` + the instance path, e.g. ``Programs.control.temp_pid.I``)."""
+    idx = space.idx
+    folder = await _folder(app, idx, "Programs", "Programs")
+    owners: dict[str, Node] = {}
+    for name in [*init.program_names, *({"globals"} if _has_globals(init) else set())]:
+        owners[name] = await folder.add_object(
+            node_id(idx, f"Programs.{name}"), ua.QualifiedName(name, idx)
+        )
+    for block in init.blocks:  # walk order: a block's parent comes before it
+        parent = owners.get(block.parent, folder)
+        obj = await parent.add_object(
+            node_id(idx, f"Programs.{block.path}"), ua.QualifiedName(block.name, idx)
+        )
+        await obj.write_attribute(
+            ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(block.type_name)))
+        )
+        owners[block.path] = obj
+    for leaf in init.leaves:
+        parent = owners.get(leaf.owner, folder)
+        vtype = LEAF_TYPES[leaf.kind]
+        node = await _variable(
+            server, parent, node_id(idx, f"Programs.{leaf.path}"), leaf.name,
+            _LEAF_ZERO[leaf.kind], vtype, description=_GROUP_TEXT.get(leaf.group, leaf.group),
+        )  # fmt: skip
+        space.leaves.append(node)
+
+
+def _has_globals(init: OpcuaInit) -> bool:
+    return any(leaf.group == "Global" for leaf in init.leaves)
 
 
 async def _never(parent: ua.NodeId, *args: Any) -> ua.StatusCode:

@@ -94,6 +94,13 @@ async function main() {
         acked = (await session.read({ nodeId: id("Alarms.alarms.temp.Acked"), attributeId: AttributeIds.Value })).value.value;
       }
       out.acked = acked;
+
+      const programs = await session.browse(id("Programs"));
+      out.programs = programs.references.map((r) => r.browseName.name);
+      const pid = await session.browse(id("Programs.loops.tic101"));
+      out.pid_children = pid.references.map((r) => r.browseName.name);
+      const pidOut = await session.read({ nodeId: id("Programs.loops.tic101.OUT"), attributeId: AttributeIds.Value });
+      out.pid_out = { value: pidOut.value.value, status: pidOut.statusCode.name };
     });
     await withSession(client, viewer, async (session) => {
       const id = (s) => `ns=${out.ns};s=${s}`;
