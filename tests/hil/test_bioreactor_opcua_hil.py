@@ -116,6 +116,7 @@ def test_app_holds_its_bands_over_opcua_then_sees_the_plant_vanish(tmp_path: Pat
             assert batch.step == "GROW"  # type: ignore[attr-defined]
             stats = runtime.engine.statistics()["tasks"]["control"]
             assert stats["overruns"] == 0, stats
+            assert driver.period_ms == 200.0  # type: ignore[attr-defined]  # the control task's
             dstats = driver.statistics()  # type: ignore[attr-defined]
             assert dstats["connects"] == 1 and dstats["writes"] > 0, dstats
             print(f"HIL opcua driver: {dstats}")
