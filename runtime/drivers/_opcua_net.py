@@ -68,16 +68,18 @@ def _fits(iec: IecType, vtype: ua.VariantType) -> bool:
     return vtype in _FLOATS or vtype in _INTEGERS
 
 
-def _variant(value: Any, vtype: ua.VariantType) -> ua.Variant:
-    """A point's output as the node's own type (an integer node gets a rounded, clamped int)."""
+def _variant(value: Any, vtype: ua.VariantType) -> tuple[ua.Variant, bool]:
+    """A point's output as the node's own type, and whether it had to be clamped (an integer
+    node gets a rounded int within its type's range)."""
     if vtype in _INTEGERS:
         low, high = _INTEGERS[vtype]
-        return ua.Variant(min(high, max(low, round(value))), vtype)
+        whole = round(value)
+        return ua.Variant(min(high, max(low, whole)), vtype), not low <= whole <= high
     if vtype in _FLOATS:
-        return ua.Variant(float(value), vtype)
+        return ua.Variant(float(value), vtype), False
     if vtype is _BOOL:
-        return ua.Variant(bool(value), vtype)
-    return ua.Variant(str(value), vtype)
+        return ua.Variant(bool(value), vtype), False
+    return ua.Variant(str(value), vtype), False
 
 
 class OpcuaLink:
@@ -177,9 +179,10 @@ class OpcuaLink:
                 try:
                     await self._session(client, stop)
                 except BindingError as exc:
+                    if [str(exc)] != self.binding_errors:  # once, not at every retry
+                        self.log.error("opcua_binding_failed", endpoint=o.endpoint, error=str(exc))
                     self.binding_errors = [str(exc)]
                     self.stats["last_error"] = str(exc)
-                    self.log.error("opcua_binding_failed", endpoint=o.endpoint, error=str(exc))
                     self.first_session.set()
                 except Exception as exc:
                     self._down(_why(exc))
@@ -224,8 +227,8 @@ class OpcuaLink:
         await self._resolve(client)
         self.stats["connects"] += 1
         self.connected.set()
-        self.first_session.set()
         self.binding_errors = []
+        self.first_session.set()
         self.log.info("opcua_connected", endpoint=o.endpoint, policy=o.security_policy,
                       inputs=len(self.inputs), outputs=len(self.outputs))  # fmt: skip
         self._down_logged = False
@@ -429,7 +432,9 @@ class OpcuaLink:
             item = ua.WriteValue()
             item.NodeId = self._nodes[channel]
             item.AttributeId = ua.AttributeIds.Value
-            item.Value = ua.DataValue(_variant(value, vtype))
+            variant, clamped = _variant(value, vtype)
+            self.stats["clamped_writes"] += clamped
+            item.Value = ua.DataValue(variant)
             params.NodesToWrite.append(item)
         self.stats["writes"] += len(changed)
         try:

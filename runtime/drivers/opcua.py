@@ -36,6 +36,7 @@ with capped, jittered backoff.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -138,14 +139,14 @@ class OpcuaDriver(BufferedDriver):
         self._link = link
         link.start()
         # Off the scan's clock (before the epoch): not starting against all-BAD inputs.
-        wait = self.options.open_wait_s
-        if link.first_session.wait(wait) and link.binding_errors:
+        deadline = time.monotonic() + self.options.open_wait_s
+        if link.first_session.wait(self.options.open_wait_s) and link.binding_errors:
             errors = link.binding_errors
             self.close()
             raise DriverError(
                 f"opcua driver {self.name!r} at {self.options.endpoint}: {'; '.join(errors)}"
             )
-        link.first_inputs.wait(wait)
+        link.first_inputs.wait(max(0.0, deadline - time.monotonic()))
 
     def statistics(self) -> dict[str, Any]:
         link = self._link
