@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from runtime.front._hub import Feed, FrameHub, frame_hub
 from runtime.front._link import ChildLink
+from runtime.front._port import check_port
 from runtime.front._probes import PhaseProbe, engine_alarms, engine_phases, follow_app
 from runtime.front._shm import ALARM_FIELDS, Frame, SharedFrame
 from runtime.front._supervisor import FrontEnd, FrontEndConfig
@@ -28,6 +29,7 @@ __all__ = [
     "FrontEndConfig",
     "PhaseProbe",
     "SharedFrame",
+    "check_port",
     "engine_alarms",
     "engine_phases",
     "follow_app",

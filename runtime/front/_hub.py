@@ -84,16 +84,22 @@ class FrameHub:
     def subscribe(self, sample_ns: int) -> Feed:
         """A feed sampled at least every ``sample_ns`` of app time."""
         with _LOCK:
+            side = Side()
             if self.writer is None:
                 engine = self.engine
                 frame = SharedFrame(len(engine.image.points), len(engine_alarms(engine)))
-                self.frame = frame
-                self.writer = FrameWriter(engine, frame, sample_ns=sample_ns)
-                self._hook = engine.add_cycle_hook(self.writer)
-            side = Side()
+                writer = FrameWriter(engine, frame, sample_ns=sample_ns)
+                writer.sides = (side,)
+                self.frame, self.writer = frame, writer
+                # A first frame (and every text) now, while the writer has no hook yet, so
+                # no second writer: a child never serves the zeros of a block nobody wrote,
+                # even before the scan's next cycle or while it stands in STOP.
+                writer.write(engine.now_ns)
+                self._hook = engine.add_cycle_hook(writer)
+            else:
+                self.writer.sides = (*self.writer.sides, side)
             feed = Feed(self, side, sample_ns)
             self.feeds.append(feed)
-            self.writer.sides = (*self.writer.sides, side)
             self._retime()
             return feed
 

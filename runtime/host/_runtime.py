@@ -110,7 +110,7 @@ class Runtime:
             self.audit = audit_trail(self.bridge)
             audit_warm_start(self.audit, retain)
             if modbus is not None:
-                self.modbus = _attach_modbus(engine, modbus, self.audit)
+                self.modbus = _attach_modbus(engine, modbus, self.audit, log_format)
             if heartbeat is not None:
                 self.heartbeat = Heartbeat(engine, heartbeat)
             if realtime is not None:
@@ -182,11 +182,11 @@ class Runtime:
         self.close()
 
 
-def _attach_modbus(engine: ScanEngine, config: Any, audit: AuditLog | None) -> Any:
+def _attach_modbus(engine: ScanEngine, config: Any, audit: AuditLog | None, log_format: str) -> Any:
     from runtime.modbus import attach_modbus  # only a runtime with Modbus pays for the import
 
     try:
-        return attach_modbus(engine, config, audit=audit)
+        return attach_modbus(engine, config, audit=audit, log_format=log_format)
     except (OSError, ValueError) as exc:
         raise AssemblyError("modbus", f"cannot start the Modbus server: {exc}") from None
 

@@ -2,8 +2,8 @@
 
 Reads come from the scan's last cycle; parameter writes are off by default and, when enabled,
 allowed only from listed client addresses, range-checked, applied through the one command path
-(``runtime.ops``) and written to the audit trail. Served by ``hal.modbus``'s TCP server on a
-thread of its own.
+(``runtime.ops``) and written to the audit trail. Served by ``hal.modbus``'s TCP server in a
+process of its own, fed by the shared frame (``runtime.front``), so clients never slow the scan.
 """
 
 from runtime.modbus._config import (
@@ -14,12 +14,12 @@ from runtime.modbus._config import (
     check_map,
     load_modbus_config,
 )
-from runtime.modbus._server import ModbusFrontEnd, attach_modbus
+from runtime.modbus._server import ModbusServer, attach_modbus
 
 __all__ = [
     "MapEntry",
     "ModbusConfigError",
-    "ModbusFrontEnd",
+    "ModbusServer",
     "ModbusServerConfig",
     "WritePolicy",
     "attach_modbus",

@@ -117,6 +117,10 @@ class ModbusServerConfig(_Strict):
     max_connections: int = Field(default=16, ge=1, le=1024)
     idle_timeout_s: float = Field(default=60.0, gt=0, le=86400)
     command_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    sample_ms: float = Field(
+        default=20.0, ge=1, le=60_000, description="how often the served values follow the scan"
+    )
+    stats_s: float = Field(default=5.0, ge=0.1, le=3600, description="engine statistics period")
     writes: WritePolicy = Field(default_factory=WritePolicy)
     map: list[MapEntry] = Field(min_length=1)
 

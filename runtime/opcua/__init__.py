@@ -20,10 +20,10 @@ limits and the signed audit trail.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.front import check_port
 from runtime.opcua._bridge import OpcuaServer
 from runtime.opcua._child import application_uri
 from runtime.opcua._config import OpcuaConfig, load_opcua_config
@@ -54,7 +54,7 @@ def attach_opcua(
     """
     if not isinstance(config, OpcuaConfig):
         config = load_opcua_config(config)
-    _check_port(config)
+    check_port(config.host, config.port)
     server = OpcuaServer(engine, config, log_format=log_format)
     try:
         ensure_certificate(
@@ -64,12 +64,3 @@ def attach_opcua(
         raise OSError(f"certificate folder {server.pki_dir}: {exc.strerror or exc}") from None
     server.start()
     return server
-
-
-def _check_port(config: OpcuaConfig) -> None:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((config.host, config.port))
-        except OSError as exc:
-            raise OSError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None

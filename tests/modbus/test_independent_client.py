@@ -14,6 +14,7 @@ import pytest
 
 from tests._apt import apt_install
 from tests.modbus.conftest import Served
+from tests.modbus.test_server import f32, wait
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("VPLC_NPM_CACHE", Path.home() / ".cache" / "vplc-test-npm"))
@@ -50,9 +51,11 @@ def run_client(node_modules: Path, port: int) -> dict[str, dict[str, Any]]:
 def test_modbus_serial_reads_and_writes(
     served: Served, modbus_serial: Path, tmp_path: Path
 ) -> None:
-    runtime, _ = served(writes={"enabled": True, "allow": ["127.0.0.0/8"],
-                                "audit_file": str(tmp_path / "audit.jsonl")})  # fmt: skip
-    got = run_client(modbus_serial, runtime.modbus.server.port)
+    runtime, client = served(writes={"enabled": True, "allow": ["127.0.0.0/8"],
+                                     "audit_file": str(tmp_path / "audit.jsonl")})  # fmt: skip
+    # The scan's first latched inputs reach the server process a sample or two after RUN.
+    wait(lambda: f32(client, 0, "input") == 1.5)
+    got = run_client(modbus_serial, runtime.modbus.config.port)
     assert got["read_x"]["value"] == 1.5
     assert got["read_gain"]["value"] == 2.0
     assert got["read_limit"]["value"] == 5

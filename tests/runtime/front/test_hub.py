@@ -64,3 +64,19 @@ def test_a_reader_that_stops_draining_is_told_to_ask_again(make_app: MakeApp) ->
     finally:
         stuck.close()
         live.close()
+
+
+def test_the_frame_holds_the_image_before_the_first_cycle(make_app: MakeApp) -> None:
+    rig = Rig(state_app(make_app, logic=WITH_ALARM))
+    rig.engine.app.parameters["gain"].value = 1.25
+    feed = frame_hub(rig.engine).subscribe(10_000_000)  # the scan has not cycled since
+    try:
+        reader = SharedFrame(feed.n_points, feed.n_alarms, name=feed.shm_name)
+        try:
+            frame = reader.read()
+            assert frame is not None and frame.seq > 0  # written, and complete
+            assert ("param", 0, 1.25) in list(feed.side.queue)
+        finally:
+            reader.close()
+    finally:
+        feed.close()
