@@ -56,6 +56,9 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
     iserver = VplcInternalServer(
         user_manager=AccessUserManager(init.access, anonymous=cfg.anonymous)
     )
+    # ConditionRefresh (and RefreshStart/End events): a SCADA client that subscribes to the
+    # alarms gets the retained conditions (active or unacknowledged) at once.
+    iserver.bind_condition_methods = True
     server = Server(iserver=iserver)
     chunk = server.limits.max_recv_buffer  # a hostile client's huge message ends here
     server.limits = TransportLimits(

@@ -191,6 +191,21 @@ class Sampler:
                 else:
                     value = bool(view[k])
                 await self._write(nodes[name], value, vtype, source, now)
+            await self._condition(j, last, view, source)
+
+    async def _condition(self, j: int, last: Any, view: tuple[Any, ...], when: datetime) -> None:
+        """The AlarmConditionType event: on a change of active, acked or severity (at start
+        only for a condition that is retained: active or unacknowledged)."""
+        active, unacked, severity = bool(view[0]), bool(view[1]), int(view[2] or 0)
+        if last is _UNSET:
+            if not (active or unacked):
+                return
+        elif last[:3] == view[:3]:
+            return
+        await self.space.conditions.update(
+            j, active=active, unacked=unacked, severity=UA_SEVERITY.get(severity, 1000),
+            text=str(view[-1]), when=when,
+        )  # fmt: skip
 
     async def _leaves(self, values: list[Any], now: datetime) -> None:
         """The instance tree's values read between two cycles (only what changed)."""

@@ -9,6 +9,7 @@ from typing import Any
 from asyncua import Node, Server, ua
 
 from hal import IecType
+from runtime.opcua._conditions import Conditions
 from runtime.opcua._init import OpcuaInit
 from runtime.opcua._units import eu_information
 
@@ -113,6 +114,7 @@ class AppSpace:
     phases: list[tuple[Node, Node]] = field(default_factory=list)
     methods: dict[ua.NodeId, MethodTarget] = field(default_factory=dict)
     alarms: list[dict[str, Node]] = field(default_factory=list)
+    conditions: Conditions = field(default_factory=Conditions)  # the alarms as events
     leaves: list[Node] = field(default_factory=list)  # Programs: init.leaves' order
 
 
@@ -306,6 +308,7 @@ async def _alarms(server: Server, app: Node, init: OpcuaInit, space: AppSpace) -
         )  # fmt: skip
         space.methods[method.nodeid] = MethodTarget(block=path, command=ACK, object_id=obj.nodeid)
         space.alarms.append(nodes)
+        await space.conditions.add(server, path, obj.nodeid)
 
 
 LEAF_TYPES = {
