@@ -43,6 +43,7 @@ class OpcuaDevice:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server: VariableServer | None = None
+        self.variables = list(VARS)
         self.start()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
@@ -50,7 +51,7 @@ class OpcuaDevice:
 
     def start(self) -> None:
         self.server = VariableServer(
-            endpoint=self.endpoint, namespace_uri=NS, folder="dev", variables=VARS,
+            endpoint=self.endpoint, namespace_uri=NS, folder="dev", variables=self.variables,
             pki_dir=self.pki, policies=self.policies,
         )  # fmt: skip
         self.call(self.server.start())

@@ -16,7 +16,7 @@ from asyncua import ua
 from hal import Direction, DriverError, Point, PointSpec, Quality, get_driver_factory
 from runtime.drivers.opcua import OpcuaDriver
 from tests.conftest import COPY_LOGIC, memory_manifest, write_app
-from tests.drivers.opcua_device import OpcuaDevice
+from tests.drivers.opcua_device import VARS, OpcuaDevice
 from tests.hal.driver_contract import check_driver_contract
 
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -179,6 +179,32 @@ def test_wrong_node_ids_fail_open_naming_point_and_node(device: OpcuaDevice) -> 
     text = str(err.value)
     assert "'TT101'" in text and "s=nope" in text and "BadNodeIdUnknown" in text, text
     assert driver.link is None
+
+
+def test_a_node_gone_after_a_restart_is_bad_and_named_until_it_is_back(
+    device: OpcuaDevice,
+) -> None:
+    device.set("temp", 1.5)
+    driver, (t, r) = bound(device, [spec("T", "temp", "in"), spec("R", "running", "in", "BOOL")])
+    driver.open()
+    try:
+        latch_until(driver, lambda: t.value == 1.5 and t.quality is Quality.GOOD)
+        device.stop()
+        device.variables = [v for v in device.variables if v.name != "temp"]
+        device.start()  # a new server configuration without the node
+        wait(lambda: bool(driver.statistics()["binding_errors"]), 10.0, "binding error")
+        text = driver.statistics()["binding_errors"][0]
+        assert "'T'" in text and "s=temp" in text and "BadNodeIdUnknown" in text, text
+        driver.read_inputs(time.monotonic_ns())
+        assert t.quality is Quality.BAD and r.quality is Quality.BAD
+        device.stop()
+        device.variables = list(VARS)
+        device.start()
+        device.set("temp", 2.5)
+        latch_until(driver, lambda: t.value == 2.5 and t.quality is Quality.GOOD, 10.0)
+        assert driver.statistics()["binding_errors"] == []
+    finally:
+        driver.close()
 
 
 def test_a_type_the_point_cannot_carry_fails_open(device: OpcuaDevice) -> None:
