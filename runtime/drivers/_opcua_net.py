@@ -49,10 +49,6 @@ class _LostError(Exception):
     """The session is gone or deaf: every task of it ends, the link reconnects."""
 
 
-class BindingError(Exception):
-    """Nodes the server does not have (or of another type): named per point and NodeId."""
-
-
 def quality_of(status: ua.StatusCode) -> Quality:
     """OPC UA's severity bits (Good / Uncertain / Bad) as the HAL's quality."""
     if status.is_good():
@@ -108,7 +104,6 @@ class OpcuaLink:
         self.outputs: dict[str, Any] = {c: UNSET for c, b in bindings.items() if b.output}
         self.alive_ns = 0
         self.first_inputs = threading.Event()
-        self.first_session = threading.Event()  # the first connect got as far as the nodes
         self.binding_errors: list[str] = []
         if not self.inputs:
             self.first_inputs.set()
@@ -125,7 +120,10 @@ class OpcuaLink:
         self._thread: threading.Thread | None = None
         self._down_logged = False
         self._vtypes: dict[str, ua.VariantType] = {}
-        self._nodes: dict[str, ua.NodeId] = {}
+        self._nodes: dict[str, ua.NodeId] = {}  # the channels bound in this session
+        self._live: set[str] = set()  # inputs bound and monitored in this session
+        self._refused: list[str] = []
+        self._handles: dict[int, str] = {}
 
     # ------------------------------------------------------------------ thread control
     def start(self) -> None:
@@ -178,12 +176,6 @@ class OpcuaLink:
                 delay = 0.0
                 try:
                     await self._session(client, stop)
-                except BindingError as exc:
-                    if [str(exc)] != self.binding_errors:  # once, not at every retry
-                        self.log.error("opcua_binding_failed", endpoint=o.endpoint, error=str(exc))
-                    self.binding_errors = [str(exc)]
-                    self.stats["last_error"] = str(exc)
-                    self.first_session.set()
                 except Exception as exc:
                     self._down(_why(exc))
             finally:
@@ -224,21 +216,22 @@ class OpcuaLink:
 
     async def _session(self, client: Client, stop: asyncio.Event) -> None:
         o = self.opts
-        await self._resolve(client)
+        wrong = await self._resolve(client)
+        live = [c for c in self.inputs if c in self._nodes]
+        if live:
+            sub = await self._subscribe(client, live)
+            wrong += self._refused
+        self._bound(wrong)
         self.stats["connects"] += 1
         self.connected.set()
-        self.binding_errors = []
-        self.first_session.set()
         self.log.info("opcua_connected", endpoint=o.endpoint, policy=o.security_policy,
-                      inputs=len(self.inputs), outputs=len(self.outputs))  # fmt: skip
+                      inputs=len(live), outputs=len(self.outputs))  # fmt: skip
         self._down_logged = False
         tasks = [
             asyncio.create_task(self._writer(client)),
-            asyncio.create_task(self._watch(client)),
+            asyncio.create_task(self._watch(client, bool(live))),
         ]
-        sub = None
-        if self.inputs:
-            sub = await self._subscribe(client)
+        if live:
             tasks.append(asyncio.create_task(self._consume(sub)))
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -255,8 +248,24 @@ class OpcuaLink:
             if t is not stopper and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
 
-    async def _resolve(self, client: Client) -> None:
-        """NodeIds (``nsu=`` resolved now), checked to exist and carry the point's type."""
+    def _bound(self, wrong: list[str]) -> None:
+        """Channels whose node is wrong stay BAD (the others work); said once per change."""
+        if wrong != self.binding_errors and wrong:
+            self.log.error("opcua_binding_failed", endpoint=self.opts.endpoint,
+                           error="; ".join(wrong))  # fmt: skip
+        elif self.binding_errors and not wrong:
+            self.log.info("opcua_binding_restored", endpoint=self.opts.endpoint)
+        self.binding_errors = wrong
+        if wrong:
+            self.stats["last_error"] = "; ".join(wrong)
+        now = time.monotonic_ns()
+        for channel in self.inputs:
+            if channel not in self._live:
+                self.slots[channel] = (None, _BAD, now)
+
+    async def _resolve(self, client: Client) -> list[str]:
+        """NodeIds (``nsu=`` resolved now), checked to exist and carry the point's type; the
+        problems, one per channel, naming the point and the NodeId."""
         o = self.opts
         uris: dict[str, int] = {}
         nodes: dict[str, ua.NodeId] = {}
@@ -291,9 +300,10 @@ class OpcuaLink:
                                                   f"point type {binding.type.value}"))  # fmt: skip
                 continue
             vtypes[channel] = vtype or ua.VariantType.Double
-        if wrong:
-            raise BindingError("; ".join(wrong))
-        self._nodes, self._vtypes = nodes, vtypes
+        self._nodes = {c: n for c, n in nodes.items() if c in vtypes}
+        self._vtypes = vtypes
+        self._live = set(self._nodes)
+        return wrong
 
     async def _data_type(self, client: Client, nid: ua.NodeId) -> ua.VariantType | None:
         dv = (await client.read_attributes([client.get_node(nid)], ua.AttributeIds.DataType))[0]
@@ -309,7 +319,7 @@ class OpcuaLink:
             f"point {b.point!r} (channel {channel!r}, {self.opts.channels[channel].node}): {what}"
         )
 
-    async def _watch(self, client: Client) -> None:
+    async def _watch(self, client: Client, subscribed: bool) -> None:
         # A closed socket, a failed watchdog read or a subscription gone deaf (no publish,
         # not even a keep-alive, for the staleness time) all end the session the same way.
         stale_ns = round(self.opts.stale_s(self.default_ms) * 1e9)
@@ -317,7 +327,7 @@ class OpcuaLink:
             await asyncio.sleep(0.05)
             if client.uaclient.state.value != "connected":
                 raise _LostError("connection to the server lost")
-            if self.inputs and time.monotonic_ns() - self.alive_ns > stale_ns:
+            if subscribed and time.monotonic_ns() - self.alive_ns > stale_ns:
                 raise _LostError("no publish response (not even a keep-alive) from the server")
 
     def _down(self, why: str) -> None:
@@ -333,7 +343,7 @@ class OpcuaLink:
             self.slots[name] = (None if old is None else old[0], _BAD, now)
 
     # ------------------------------------------------------------------ subscription
-    async def _subscribe(self, client: Client) -> Any:
+    async def _subscribe(self, client: Client, live: list[str]) -> Any:
         o = self.opts
         params = ua.CreateSubscriptionParameters()
         params.RequestedPublishingInterval = o.publishing_for(self.default_ms)
@@ -342,11 +352,11 @@ class OpcuaLink:
         params.MaxNotificationsPerPublish = 0  # no limit: a burst arrives in one response
         params.PublishingEnabled = True
         params.Priority = 0
-        sub = await client.create_subscription(params, None, queue_maxsize=8 * len(self.inputs))
+        sub = await client.create_subscription(params, None, queue_maxsize=8 * len(live))
         self.alive_ns = time.monotonic_ns()
         requests = []
-        self._handles: dict[int, str] = {}
-        for channel in self.inputs:
+        self._handles = {}
+        for channel in live:
             ch = o.channels[channel]
             mfilter = None
             if ch.deadband:
@@ -361,13 +371,11 @@ class OpcuaLink:
             self._handles[req.RequestedParameters.ClientHandle] = channel
             requests.append(req)
         results = await sub.create_monitored_items(requests)
-        refused = [
-            self._where(channel, f"monitored item refused: {r.name}")
-            for channel, r in zip(self.inputs, results, strict=True)
-            if isinstance(r, ua.StatusCode)
-        ]
-        if refused:
-            raise BindingError("; ".join(refused))
+        self._refused = []
+        for channel, r in zip(live, results, strict=True):
+            if isinstance(r, ua.StatusCode):
+                self._refused.append(self._where(channel, f"monitored item refused: {r.name}"))
+                self._live.discard(channel)
         return sub
 
     async def _consume(self, sub: Any) -> None:
@@ -420,9 +428,10 @@ class OpcuaLink:
             await asyncio.sleep(self.opts.write_ms / 1000)
 
     async def _write_all(self, client: Client, last: dict[str, Any]) -> None:
+        nodes = self._nodes
         changed = [
             (c, v) for c, v in list(self.outputs.items())
-            if v is not UNSET and (c not in last or last[c] != v)
+            if v is not UNSET and c in nodes and (c not in last or last[c] != v)
         ]  # fmt: skip
         if not changed:
             return

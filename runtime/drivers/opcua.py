@@ -27,8 +27,9 @@ start in ``$VPLC_STATE_DIR/opcua-client/<driver>/`` (the server must trust it) u
 given, the server's certificate optionally pinned, a user name and password login.
 
 At connect every NodeId is checked: a node the server does not have, or of a type the point
-cannot carry, is an error naming the point and the NodeId; on the first connect it fails
-``open`` (nothing starts against a wrong map), later it is logged and the inputs stay BAD.
+cannot carry, is an error naming the point and the NodeId (logged once, kept in
+``statistics()["binding_errors"]``); that point stays BAD (an output is not written) while the
+others work, and the check is made again at every reconnect.
 ``read_inputs``/``write_outputs`` never block: asyncua runs on the driver's own thread and
 event loop (:class:`runtime.drivers._opcua_net.OpcuaLink`); the session is re-established
 with capped, jittered backoff.
@@ -36,7 +37,6 @@ with capped, jittered backoff.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -126,7 +126,9 @@ class OpcuaDriver(BufferedDriver):
     def open(self) -> None:
         """Start the I/O thread; wait ≤ ``open_wait_s`` for the nodes and a first value each.
 
-        Raises DriverError when the first session finds NodeIds the server does not have.
+        A NodeId the server does not have is logged (``opcua_binding_failed``, naming the point
+        and the NodeId) and in ``statistics()["binding_errors"]``; its point stays BAD while
+        every other point works: one wrong entry does not take the controller down.
         """
         if self._link is not None:
             return
@@ -139,14 +141,7 @@ class OpcuaDriver(BufferedDriver):
         self._link = link
         link.start()
         # Off the scan's clock (before the epoch): not starting against all-BAD inputs.
-        deadline = time.monotonic() + self.options.open_wait_s
-        if link.first_session.wait(self.options.open_wait_s) and link.binding_errors:
-            errors = link.binding_errors
-            self.close()
-            raise DriverError(
-                f"opcua driver {self.name!r} at {self.options.endpoint}: {'; '.join(errors)}"
-            )
-        link.first_inputs.wait(max(0.0, deadline - time.monotonic()))
+        link.first_inputs.wait(self.options.open_wait_s)
 
     def statistics(self) -> dict[str, Any]:
         link = self._link

@@ -3,6 +3,7 @@ writes, reconnect, wrong NodeIds, security, and broken options as exit 2 naming 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -168,17 +169,30 @@ def test_outputs_written_on_change_and_after_the_server_restarts(device: OpcuaDe
     assert device.value("valve") == 0.0 and device.value("pump") is False  # written on close
 
 
-def test_wrong_node_ids_fail_open_naming_point_and_node(device: OpcuaDevice) -> None:
+def test_wrong_node_ids_are_named_and_bad_while_the_rest_works(device: OpcuaDevice) -> None:
     opts = options(device)
-    opts["channels"] = dict(opts["channels"]) | {"temp": "nsu=urn:vplc:test:device;s=nope"}
+    opts["channels"] = dict(opts["channels"]) | {
+        "temp": "nsu=urn:vplc:test:device;s=nope", "valve": "ns=7;s=gone",
+    }  # fmt: skip
     driver = OpcuaDriver(name="io", options=opts)
-    points = [Point(spec("TT101", "temp", "in"), 0), Point(spec("X", "running", "in", "BOOL"), 1)]
-    driver.bind([(points[0], "temp"), (points[1], "running")])
-    with pytest.raises(DriverError) as err:
-        driver.open()
-    text = str(err.value)
-    assert "'TT101'" in text and "s=nope" in text and "BadNodeIdUnknown" in text, text
-    assert driver.link is None
+    tt = Point(spec("TT101", "temp", "in"), 0)
+    run = Point(spec("X", "running", "in", "BOOL"), 1)
+    valve = Point(spec("V", "valve", "out"), 2)
+    driver.bind([(tt, "temp"), (run, "running"), (valve, "valve")])
+    device.set("running", True)
+    driver.open()  # does not raise: one wrong entry does not take the controller down
+    try:
+        latch_until(driver, lambda: run.value is True and run.quality is Quality.GOOD)
+        assert tt.quality is Quality.BAD
+        text = "; ".join(driver.statistics()["binding_errors"])
+        assert "'TT101'" in text and "s=nope" in text and "BadNodeIdUnknown" in text, text
+        assert "'V'" in text and "ns=7;s=gone" in text, text
+        valve.value = 5.0
+        driver.write_outputs(0)
+        time.sleep(0.1)
+        assert driver.statistics()["writes"] == 0  # nothing sent to a node that is not there
+    finally:
+        driver.close()
 
 
 def test_a_node_gone_after_a_restart_is_bad_and_named_until_it_is_back(
@@ -195,8 +209,9 @@ def test_a_node_gone_after_a_restart_is_bad_and_named_until_it_is_back(
         wait(lambda: bool(driver.statistics()["binding_errors"]), 10.0, "binding error")
         text = driver.statistics()["binding_errors"][0]
         assert "'T'" in text and "s=temp" in text and "BadNodeIdUnknown" in text, text
-        driver.read_inputs(time.monotonic_ns())
-        assert t.quality is Quality.BAD and r.quality is Quality.BAD
+        device.set("running", True)  # the others work meanwhile
+        latch_until(driver, lambda: r.value is True and r.quality is Quality.GOOD, 10.0)
+        assert t.quality is Quality.BAD
         device.stop()
         device.variables = list(VARS)
         device.start()
@@ -207,10 +222,16 @@ def test_a_node_gone_after_a_restart_is_bad_and_named_until_it_is_back(
         driver.close()
 
 
-def test_a_type_the_point_cannot_carry_fails_open(device: OpcuaDevice) -> None:
-    driver, _ = bound(device, [spec("R", "running", "in")])  # a Boolean node as LREAL
-    with pytest.raises(DriverError, match=r"point 'R'.*Boolean.*LREAL"):
-        driver.open()
+def test_a_type_the_point_cannot_carry_is_named_and_bad(device: OpcuaDevice) -> None:
+    driver, (r,) = bound(device, [spec("R", "running", "in")])  # a Boolean node as LREAL
+    driver.open()
+    try:
+        wait(lambda: bool(driver.statistics()["binding_errors"]), 5.0, "binding error")
+        assert re.search(r"point 'R'.*Boolean.*LREAL", driver.statistics()["binding_errors"][0])
+        driver.read_inputs(time.monotonic_ns())
+        assert r.quality is Quality.BAD
+    finally:
+        driver.close()
 
 
 def test_each_secure_policy_and_none(device: OpcuaDevice) -> None:
