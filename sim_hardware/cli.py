@@ -37,10 +37,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plant", default="bioreactor", help="plant model (bioreactor, tank)")
     parser.add_argument(
         "--protocol",
-        choices=["mqtt", "modbus"],
+        choices=["mqtt", "modbus", "opcua"],
         default="mqtt",
         help="mqtt: a client of the broker at --host/--port; modbus: a Modbus TCP device "
-        "listening on --host (default 127.0.0.1) and --port (default 5020)",
+        "listening on --host (default 127.0.0.1) and --port (default 5020); opcua: an OPC UA "
+        "server on --host (default 127.0.0.1) and --port (default 4841)",
+    )
+    parser.add_argument(
+        "--security-policy",
+        action="append",
+        choices=["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss", "None"],
+        help="opcua: an endpoint's policy (repeatable; default Basic256Sha256, SignAndEncrypt)",
     )
     parser.add_argument("--seed", type=int, default=0, help="measurement-noise seed")
     parser.add_argument(
@@ -147,6 +154,12 @@ def _broker(args: argparse.Namespace) -> BrokerOptions:
 def run_serve(args: argparse.Namespace) -> int:
     if args.protocol == "modbus":
         return _run_modbus(args)
+    if args.protocol == "opcua":
+        return _run_opcua(args)
+    if args.security_policy:
+        print("vplc sim serve: error: --security-policy: only with --protocol opcua",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INVALID
     from sim_hardware.serve import PlantServer, run
 
     try:
@@ -162,20 +175,53 @@ def run_serve(args: argparse.Namespace) -> int:
 _MQTT_ONLY = ("broker", "prefix", "username", "ca_file", "cert_file", "key_file")
 
 
+def _device_endpoint(args: argparse.Namespace, default_port: int) -> tuple[str, int]:
+    """--host/--port of a server `sim serve` runs itself; MQTT-only flags refused."""
+    given = [f"--{f.replace('_', '-')}" for f in _MQTT_ONLY if getattr(args, f) not in
+             (None, "vplc/sim/plant")]  # fmt: skip
+    if given or args.allow_insecure or args.allow_unclaimed:
+        raise ValueError(f"{', '.join(given) or 'the --allow-* flags'}: MQTT options, "
+                         f"not used with --protocol {args.protocol}")  # fmt: skip
+    port = default_port if args.port is None else args.port
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port}: expected 1..65535")
+    return args.host or "127.0.0.1", port
+
+
+def _run_opcua(args: argparse.Namespace) -> int:
+    from sim_hardware._opcua_serve import OpcuaPlant, run_opcua
+
+    try:
+        host, port = _device_endpoint(args, 4841)
+        if args.actuator_timeout is not None:
+            raise ValueError(
+                "--actuator-timeout: not offered with --protocol opcua (writes come on "
+                "change only, so silence is no sign of a lost master)"
+            )
+        opts = _options(args)
+        plant = OpcuaPlant(
+            plant=opts.plant, host=host, port=port, seed=opts.seed, params=opts.params,
+            initial=opts.initial, noise=opts.noise,
+            policies=args.security_policy or ["Basic256Sha256"],
+        )  # fmt: skip
+    except (ValueError, ValidationError, DriverError) as exc:
+        print(f"vplc sim serve: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"sim serve: {opts.plant} on {plant.server.endpoint} "
+          f"(policies {', '.join(plant.server.policies)}); nodes:", flush=True)  # fmt: skip
+    for channel, node in plant.nodes.items():
+        print(f"  {channel}: {node}", flush=True)
+    return run_opcua(plant, rate_hz=opts.rate_hz, speed=opts.speed)
+
+
 def _run_modbus(args: argparse.Namespace) -> int:
     from hal.modbus import ModbusTcpServer
     from sim_hardware._modbus_serve import ModbusPlant, run_modbus
 
     try:
-        given = [f"--{f.replace('_', '-')}" for f in _MQTT_ONLY if getattr(args, f) not in
-                 (None, "vplc/sim/plant")]  # fmt: skip
-        if given or args.allow_insecure or args.allow_unclaimed:
-            raise ValueError(f"{', '.join(given) or 'the --allow-* flags'}: MQTT options, "
-                             "not used with --protocol modbus")  # fmt: skip
-        host = args.host or "127.0.0.1"
-        port = 5020 if args.port is None else args.port
-        if not 1 <= port <= 65535:
-            raise ValueError(f"--port {port}: expected 1..65535")
+        if args.security_policy:
+            raise ValueError("--security-policy: only with --protocol opcua")
+        host, port = _device_endpoint(args, 5020)
         opts = _options(args)  # the plant's options (and their checks) as for MQTT
         plant = ModbusPlant(
             plant=opts.plant, seed=opts.seed, params=opts.params, initial=opts.initial,

@@ -29,7 +29,13 @@ ALLOWED: dict[str, set[str]] = {
 # may import, which is hal. Only that sub-package may use the MQTT client library, aiomqtt (and
 # PyYAML for a broker file); the rest of hal stays stdlib + pydantic, and `import hal` does not
 # load it. paho-mqtt comes with aiomqtt and is used by none of our modules, hal.mqtt included.
-SUBPACKAGE_ALLOWED = {("hal", "mqtt"): {"aiomqtt", "yaml"}}
+# hal.opcua likewise: the OPC UA security names, certificates and the variable server that the
+# `opcua` driver (runtime) and `sim serve --protocol opcua` (sim_hardware) share; asyncua and
+# the cryptography its security policies use.
+SUBPACKAGE_ALLOWED = {
+    ("hal", "mqtt"): {"aiomqtt", "yaml"},
+    ("hal", "opcua"): {"asyncua", "cryptography"},
+}
 THIRD_PARTY_OK = {"runtime", "containers"}
 # plc_apps see only the public API: runtime, runtime.blocks and hal (no private modules).
 PUBLIC_FOR_APPS = {"runtime", "runtime.blocks", "hal"}

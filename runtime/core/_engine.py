@@ -225,6 +225,11 @@ class ScanEngine:
         if self._opened:
             return
         for driver in self.drivers:
+            # Optional: a driver that samples a remote device (opcua) does so as often as
+            # the fastest task reads it, unless its options say otherwise.
+            tell = getattr(driver, "set_scan_period", None)
+            if tell is not None:
+                tell(self.fastest.period_ns)
             driver.open()
         self._opened = True
         self.epoch_ns = self.clock.now_ns()

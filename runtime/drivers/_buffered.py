@@ -15,7 +15,7 @@ UNSET: Any = object()  # an output the scan has not written yet: nothing to send
 
 
 class BufferedDriver:
-    """Shared by the drivers whose I/O runs in their own thread (``mqtt``, ``modbus``).
+    """Shared by the drivers whose I/O runs in their own thread (``mqtt``, ``modbus``, ``opcua``).
 
     The link (built by the driver's ``open``) holds ``slots`` (channel → value, quality,
     monotonic arrival) and ``outputs`` (channel → value or UNSET), and stops with ``stop``.
@@ -36,10 +36,13 @@ class BufferedDriver:
         link = self._link
         slots = link.slots if link is not None else {}
         mono = time.monotonic_ns()
+        # A link may say its peer is alive without a new value (an OPC UA keep-alive): an
+        # unchanged input is fresh as long as that; 0 for links without such a signal.
+        alive = getattr(link, "alive_ns", 0)
         bad = Quality.BAD
         for point, channel, stale_ns in self._inputs:
             slot = slots.get(channel)
-            if slot is None or mono - slot[2] > stale_ns:
+            if slot is None or mono - max(slot[2], alive) > stale_ns:
                 if channel not in self._stale:
                     self._stale.add(channel)
                     self.stale_events += 1

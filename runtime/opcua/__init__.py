@@ -9,6 +9,9 @@ paths, so they stay the same across versions)::
     Objects/vplc/<app>/Tasks/<task>/{Cycles, ExecP99Us, WakeLatencyP99Us, …}
     Objects/vplc/<app>/Batch/<phase path>/{State, Step, Start(), Hold(), Restart(), Stop(),
                                             Abort(), Reset()}
+    Objects/vplc/<app>/Alarms/<alarm path>/{Active, Acked, Severity, …, Message, Acknowledge()}
+                                  also AlarmConditionType events (runtime/opcua/_conditions.py)
+    Objects/vplc/<app>/Programs/<program>/<block>/…/<variable>   the instance tree, read-only
 
 The server runs in its own process fed by the same shared-memory frame as the MQTT bridge's
 process mode (``runtime.front``); writes and method calls are commands on the one command path

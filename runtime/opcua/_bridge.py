@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from runtime.front import Feed, FrontEnd
 from runtime.opcua._child import child_main
 from runtime.opcua._config import OpcuaConfig, default_pki_dir
 from runtime.opcua._init import OpcuaInit, PointInfo
+from runtime.opcua._programs import ProgramReader, catalogue, plain
 from runtime.ops._access import load_access_config
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ class OpcuaServer(FrontEnd):
         self.access = load_access_config(config.access_file) if config.access_file else None
         self.audit_file = config.audit_file
         self.pki_dir = (config.pki_dir or default_pki_dir()) / engine.app.name
+        self._programs: ProgramReader | None = None
+        self._next_programs = 0.0
 
     def connection_status(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,9 @@ class OpcuaServer(FrontEnd):
     def child_init(self, feed: Feed) -> OpcuaInit:
         engine = self.engine
         layout = feed.layout()
+        programs, blocks, leaves = catalogue(engine)
+        self._programs = ProgramReader(engine, [leaf.path for leaf in leaves])
+        self._next_programs = 0.0
         return OpcuaInit(
             config=self.config,
             access=self.access,
@@ -62,6 +70,7 @@ class OpcuaServer(FrontEnd):
             ],
             kinds=layout.kinds,
             n_alarms=feed.n_alarms,
+            alarm_paths=[path for path, _ in layout.alarms],
             params=[param.spec for _, param in layout.params],
             param_values=[param.value for _, param in layout.params],
             phase_paths=[path for path, _ in layout.phases],
@@ -69,4 +78,19 @@ class OpcuaServer(FrontEnd):
             engine_stats=engine.statistics(),
             wall0_ns=self._wall0(),
             log_format=self.log_format,
+            program_names=programs,
+            blocks=blocks,
+            leaves=leaves,
         )
+
+    def _exchange(self, conn: Connection, next_stats: float) -> float:
+        """FrontEnd's turn of the link, plus the Programs' values every ``programs_s``: read
+        between two cycles by the scan thread, sent from here when that read is done."""
+        next_stats = super()._exchange(conn, next_stats)
+        reader, now = self._programs, time.monotonic()
+        if reader is not None and now >= self._next_programs:
+            values = reader.poll()
+            if values is not None:
+                conn.send(("text", "programs", 0, [plain(v) for v in values]))
+                self._next_programs = now + self.config.programs_s
+        return next_stats

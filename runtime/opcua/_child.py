@@ -22,6 +22,7 @@ from runtime.opcua._config import OpcuaConfig
 from runtime.opcua._gateway import CommandGateway
 from runtime.opcua._init import OpcuaInit
 from runtime.opcua._pki import ensure_certificate
+from runtime.opcua._programs import ProgramValues
 from runtime.opcua._sampler import Sampler
 from runtime.opcua._session import AccessUserManager, VplcInternalServer
 from runtime.opcua._space import build_space
@@ -55,6 +56,9 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
     iserver = VplcInternalServer(
         user_manager=AccessUserManager(init.access, anonymous=cfg.anonymous)
     )
+    # ConditionRefresh (and RefreshStart/End events): a SCADA client that subscribes to the
+    # alarms gets the retained conditions (active or unacknowledged) at once.
+    iserver.bind_condition_methods = True
     server = Server(iserver=iserver)
     chunk = server.limits.max_recv_buffer  # a hostile client's huge message ends here
     server.limits = TransportLimits(
@@ -93,6 +97,7 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
 
 async def _serve(conn: Connection, init: OpcuaInit) -> None:
     cfg = init.config
+    programs = ProgramValues()
     link = ChildLink(
         conn,
         timeout_s=cfg.command_timeout_s,
@@ -100,7 +105,9 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
         phase_views=init.phase_views,
         engine_stats=init.engine_stats,
         wall0_ns=init.wall0_ns,
+        on_text=programs.on_text,
     )
+    programs.fallback = link._keep_text  # every other text lands where the link keeps it
     link.start("opcua-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     audit = AuditLog(init.audit_file) if init.audit_file is not None else None
@@ -114,7 +121,7 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
         apply=link.remote_apply,
     )
     server = await _make_server(init, handler)
-    sampler = Sampler(server, server.iserver.vplc_space, frame, link, init)  # type: ignore[attr-defined]
+    sampler = Sampler(server, server.iserver.vplc_space, frame, link, init, programs)  # type: ignore[attr-defined]
     await server.start()
     if cfg.insecure:
         _log.warning(

@@ -69,6 +69,9 @@ class OpcuaConfig(BaseModel):
         default=100.0, ge=10, le=60_000, description="how often values are copied to the server"
     )
     stats_s: float = Field(default=1.0, ge=0.1, le=3600, description="task statistics period")
+    programs_s: float = Field(
+        default=1.0, ge=0.1, le=3600, description="how often Programs (block variables) are read"
+    )
     command_timeout_s: float = Field(default=2.0, ge=0.01, le=3600)
     max_sessions: int = Field(default=50, ge=1, le=10_000)
     max_message_bytes: int = Field(

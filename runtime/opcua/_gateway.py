@@ -16,10 +16,15 @@ from asyncua.crypto.permission_rules import User, UserRole
 
 from hal import coerce
 from runtime.core.manifest import ParameterSpec
-from runtime.opcua._space import MethodTarget
+from runtime.opcua._space import ACK, MethodTarget
 from runtime.ops._access import AccessConfig, AccessDeniedError
 from runtime.ops._command_handler import CommandHandler
-from runtime.ops._commands import CommandResponse, PhaseCommand, SetParameterCommand
+from runtime.ops._commands import (
+    AckAlarmCommand,
+    CommandResponse,
+    PhaseCommand,
+    SetParameterCommand,
+)
 
 __all__ = ["ANONYMOUS", "CommandGateway", "SessionUser", "shortest_float32"]
 
@@ -96,6 +101,20 @@ class CommandGateway:
     # ------------------------------------------------------------------ methods
     async def call(self, user: User, target: MethodTarget) -> ua.StatusCode:
         name, secret = _who(user)
+        if target.command == ACK:
+            ack = AckAlarmCommand(
+                cmd="ack_alarm",
+                id=self._new_id(),
+                ts=datetime.now(UTC),
+                user=name,
+                token=secret,
+                reason=f"OPC UA method call ({self.source})",
+                block=target.block,
+            )
+            resp = await self._run(ack)
+            if resp.status == "accepted":
+                return _status(S.Good)
+            return self._refusal(resp, name, "ack_alarm")
         cmd = PhaseCommand(
             cmd="phase",
             id=self._new_id(),

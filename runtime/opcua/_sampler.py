@@ -9,9 +9,17 @@ from typing import Any
 import structlog
 from asyncua import Server, ua
 
-from runtime.front import STATES, ChildLink, SharedFrame
+from runtime.front import ALARM_FIELDS, STATES, ChildLink, SharedFrame
 from runtime.opcua._init import OpcuaInit
-from runtime.opcua._space import TASK_FIELDS, AppSpace, variant_type
+from runtime.opcua._programs import ProgramValues
+from runtime.opcua._space import (
+    ALARM_VARS,
+    LEAF_TYPES,
+    TASK_FIELDS,
+    UA_SEVERITY,
+    AppSpace,
+    variant_type,
+)
 
 __all__ = ["Sampler", "status_of"]
 
@@ -35,12 +43,33 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b or (a != a and b != b))  # NaN equals NaN here: no change to send
 
 
+def _as_leaf(value: Any, vtype: ua.VariantType) -> Any:
+    """A leaf's value as its node's type; None when it does not fit (shown as Bad)."""
+    if value is None:
+        return None
+    if vtype is ua.VariantType.String:
+        return str(value)
+    if vtype is ua.VariantType.Boolean:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if vtype is ua.VariantType.Int64:
+        return value if isinstance(value, int) else None
+    return float(value)
+
+
 class Sampler:
     """Writes only what changed since the last sample: subscriptions see one notification per
     change, with the cycle's time as SourceTimestamp (app time + the wall-clock offset)."""
 
     def __init__(
-        self, server: Server, space: AppSpace, frame: SharedFrame, link: ChildLink, init: OpcuaInit
+        self,
+        server: Server,
+        space: AppSpace,
+        frame: SharedFrame,
+        link: ChildLink,
+        init: OpcuaInit,
+        programs: ProgramValues | None = None,
     ) -> None:
         self.server, self.space, self.frame, self.link = server, space, frame, link
         self.kinds = init.kinds
@@ -50,6 +79,11 @@ class Sampler:
         self.last_param: list[Any] = [_UNSET] * len(init.params)
         self.last_phase: list[Any] = [_UNSET] * len(init.phase_paths)
         self.last_state: Any = _UNSET
+        self.last_alarm: list[Any] = [_UNSET] * len(init.alarm_paths)
+        self.programs = programs
+        self.leaf_vtypes = [LEAF_TYPES[leaf.kind] for leaf in init.leaves]
+        self.last_leaf: list[Any] = [_UNSET] * len(init.leaves)
+        self.programs_seen = 0
         self.stats_seen = -1
         self.frame_seen = -1
         self.samples = 0
@@ -84,12 +118,16 @@ class Sampler:
             self.frame_seen = frame.seq
             source = datetime.fromtimestamp((self.link.wall0_ns + frame.now_ns) / 1e9, UTC)
             await self._points(frame, source, now)
+            await self._alarms(frame.alarms, source, now)
             state = STATES[frame.state] if frame.state < len(STATES) else "FAULT"
             if state != self.last_state:
                 self.last_state = state
                 await self._write(self.space.state, state, ua.VariantType.String, source, now)
         await self._params(now)
         await self._phases(now)
+        if self.programs is not None and self.programs.seq != self.programs_seen:
+            self.programs_seen = self.programs.seq
+            await self._leaves(self.programs.values, now)
         if self.link.stats_seq != self.stats_seen:
             self.stats_seen = self.link.stats_seq
             await self._tasks(now)
@@ -131,6 +169,61 @@ class Sampler:
             self.last_point[i] = (value, quality, forced)
             status = status_of(quality, forced)
             await self._write(node, value, self.vtypes[i], source, now, status)
+
+    async def _alarms(self, fields: list[int], source: datetime, now: datetime) -> None:
+        texts = self.link.alarm_texts
+        for j, nodes in enumerate(self.space.alarms):
+            view = (*fields[j * ALARM_FIELDS : (j + 1) * ALARM_FIELDS], texts.get(j, ""))
+            last = self.last_alarm[j]
+            if view == last:
+                continue
+            self.last_alarm[j] = view
+            for name, (k, vtype, _) in ALARM_VARS.items():
+                at = -1 if k is None else k
+                if last is not _UNSET and last[at] == view[at]:
+                    continue
+                if k is None:
+                    value: Any = view[-1]
+                elif k == 1:
+                    value = not view[1]  # the frame holds UNACKED
+                elif vtype is ua.VariantType.UInt16:
+                    value = UA_SEVERITY.get(fields[j * ALARM_FIELDS + k], 1000)
+                else:
+                    value = bool(view[k])
+                await self._write(nodes[name], value, vtype, source, now)
+            await self._condition(j, last, view, source)
+
+    async def _condition(self, j: int, last: Any, view: tuple[Any, ...], when: datetime) -> None:
+        """The AlarmConditionType event: on a change of active, acked or severity (at start
+        only for a condition that is retained: active or unacknowledged)."""
+        active, unacked, severity = bool(view[0]), bool(view[1]), int(view[2] or 0)
+        if last is _UNSET:
+            if not (active or unacked):
+                return
+        elif last[:3] == view[:3]:
+            return
+        await self.space.conditions.update(
+            j, active=active, unacked=unacked, severity=UA_SEVERITY.get(severity, 1000),
+            text=str(view[-1]), when=when,
+        )  # fmt: skip
+
+    async def _leaves(self, values: list[Any], now: datetime) -> None:
+        """The instance tree's values read between two cycles (only what changed)."""
+        bad = ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNoData))
+        for k, value in enumerate(values[: len(self.space.leaves)]):
+            last = self.last_leaf[k]
+            if last is not _UNSET and _same(last, value) and type(last) is type(value):
+                continue
+            self.last_leaf[k] = value
+            vtype = self.leaf_vtypes[k]
+            shown = _as_leaf(value, vtype)
+            node = self.space.leaves[k]
+            if shown is None:  # gone in this version, or not of the type it started with
+                dv = ua.DataValue(StatusCode=bad, ServerTimestamp=now)  # type: ignore[arg-type]
+                await self.server.write_attribute_value(node.nodeid, dv)
+                self.writes += 1
+                continue
+            await self._write(node, shown, vtype, now, now)
 
     async def _params(self, now: datetime) -> None:
         for k, value in enumerate(self.link.param_values):

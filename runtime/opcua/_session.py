@@ -10,7 +10,9 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 from asyncua.server.user_managers import UserManager
 
+from runtime.opcua._conditions import ACKNOWLEDGE
 from runtime.opcua._gateway import SessionUser
+from runtime.opcua._space import ACK, MethodTarget
 from runtime.ops._access import AccessConfig, AccessDeniedError
 
 if TYPE_CHECKING:
@@ -92,6 +94,9 @@ class VplcSession(InternalSession):
         results: list[ua.CallMethodResult] = []
         user = self.user or User()
         for request in params:
+            if request.MethodId == ACKNOWLEDGE and request.ObjectId in space.conditions.by_object:
+                results.append(await self._acknowledge(gateway, space, user, request))
+                continue
             target = space.methods.get(request.MethodId)
             if target is None:
                 results.extend(await super().call([request]))
@@ -105,6 +110,19 @@ class VplcSession(InternalSession):
                 result.StatusCode = await gateway.call(user, target)
             results.append(result)
         return results
+
+    async def _acknowledge(
+        self, gateway: CommandGateway, space: AppSpace, user: User, request: ua.CallMethodRequest
+    ) -> ua.CallMethodResult:
+        """AcknowledgeableConditionType.Acknowledge(EventId, Comment) on one of our alarms."""
+        result = ua.CallMethodResult()
+        path, code = space.conditions.ack_target(request.ObjectId, request.InputArguments or [])
+        if path is None:
+            result.StatusCode = _code(code)
+            return result
+        target = MethodTarget(block=path, command=ACK, object_id=request.ObjectId)
+        result.StatusCode = await gateway.call(user, target)
+        return result
 
 
 def _code(code: int) -> ua.StatusCode:

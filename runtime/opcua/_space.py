@@ -1,4 +1,5 @@
-"""The address space of one app under Objects/vplc/<app>: points, parameters, tasks, batch."""
+"""The address space of one app under Objects/vplc/<app>: points, parameters, tasks, batch,
+alarms."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from typing import Any
 from asyncua import Node, Server, ua
 
 from hal import IecType
+from runtime.opcua._conditions import Conditions
 from runtime.opcua._init import OpcuaInit
 from runtime.opcua._units import eu_information
 
 __all__ = [
+    "ACK",
+    "ALARM_VARS",
+    "LEAF_TYPES",
     "PHASE_METHODS",
     "TASK_FIELDS",
+    "UA_SEVERITY",
     "AppSpace",
     "MethodTarget",
     "build_space",
@@ -66,15 +72,33 @@ def node_id(idx: int, path: str) -> ua.NodeId:
 
 @dataclass(frozen=True)
 class MethodTarget:
-    """What a method node does: an ISA-88 command to the PHASE block at ``block``.
+    """What a method node does: an ISA-88 command to the PHASE block at ``block``, or
+    (``command == ACK``) acknowledging the ALARM block at ``block``.
 
-    ``object_id`` is the phase object the method belongs to; a call naming another object
-    is refused (Bad_MethodInvalid), as OPC 10000-4 asks.
+    ``object_id`` is the object the method belongs to; a call naming another object is
+    refused (Bad_MethodInvalid), as OPC 10000-4 asks.
     """
 
     block: str
     command: str
     object_id: ua.NodeId
+
+
+ACK = "ack_alarm"
+# The ALARM block's SEVERITY (0 none, 1 H/L, 2 HH/LL/BAD) on OPC UA's 1..1000 scale.
+UA_SEVERITY = {0: 0, 1: 500, 2: 900}
+# An alarm's variables: browse name → (index into its frame fields, or None for the text).
+ALARM_VARS: dict[str, tuple[int | None, ua.VariantType, str]] = {
+    "Active": (0, ua.VariantType.Boolean, "a limit or the input's quality is in alarm"),
+    "Acked": (1, ua.VariantType.Boolean, "acknowledged since it last became active"),
+    "Severity": (2, ua.VariantType.UInt16, "OPC UA's 1..1000: 0 none, 500 H/L, 900 HH/LL/BAD"),
+    "HighHighActive": (3, ua.VariantType.Boolean, "HH limit"),
+    "HighActive": (4, ua.VariantType.Boolean, "H limit"),
+    "LowActive": (5, ua.VariantType.Boolean, "L limit"),
+    "LowLowActive": (6, ua.VariantType.Boolean, "LL limit"),
+    "BadQualityActive": (7, ua.VariantType.Boolean, "its input is BAD"),
+    "Message": (None, ua.VariantType.String, "the alarm's text"),
+}
 
 
 @dataclass
@@ -89,6 +113,9 @@ class AppSpace:
     tasks: dict[str, dict[str, Node]] = field(default_factory=dict)
     phases: list[tuple[Node, Node]] = field(default_factory=list)
     methods: dict[ua.NodeId, MethodTarget] = field(default_factory=dict)
+    alarms: list[dict[str, Node]] = field(default_factory=list)
+    conditions: Conditions = field(default_factory=Conditions)  # the alarms as events
+    leaves: list[Node] = field(default_factory=list)  # Programs: init.leaves' order
 
 
 async def _variable(
@@ -165,6 +192,8 @@ async def build_space(server: Server, init: OpcuaInit, idx: int) -> AppSpace:
     await _parameters(server, app, init, space)
     await _tasks(server, app, init, space)
     await _batch(server, app, init, space)
+    await _alarms(server, app, init, space)
+    await _programs(server, app, init, space)
     return space
 
 
@@ -258,6 +287,77 @@ async def _batch(server: Server, app: Node, init: OpcuaInit, space: AppSpace) ->
             space.methods[method.nodeid] = MethodTarget(
                 block=path, command=command, object_id=obj.nodeid
             )
+
+
+async def _alarms(server: Server, app: Node, init: OpcuaInit, space: AppSpace) -> None:
+    """Alarms/<program.path>/{Active, Acked, Severity, ..., Message, Acknowledge()}."""
+    idx = space.idx
+    folder = await _folder(app, idx, "Alarms", "Alarms")
+    for path in init.alarm_paths:
+        base = f"Alarms.{path}"
+        obj = await folder.add_object(node_id(idx, base), ua.QualifiedName(path, idx))
+        nodes: dict[str, Node] = {}
+        for name, (k, vtype, text) in ALARM_VARS.items():
+            zero: Any = "" if k is None else (0 if vtype is ua.VariantType.UInt16 else k == 1)
+            nodes[name] = await _variable(
+                server, obj, node_id(idx, f"{base}.{name}"), name, zero, vtype, description=text
+            )
+        method = await obj.add_method(
+            node_id(idx, f"{base}.Acknowledge"), ua.QualifiedName("Acknowledge", idx), _never,
+            [], [],
+        )  # fmt: skip
+        space.methods[method.nodeid] = MethodTarget(block=path, command=ACK, object_id=obj.nodeid)
+        space.alarms.append(nodes)
+        await space.conditions.add(server, path, obj.nodeid)
+
+
+LEAF_TYPES = {
+    "b": ua.VariantType.Boolean,
+    "i": ua.VariantType.Int64,
+    "f": ua.VariantType.Double,
+    "s": ua.VariantType.String,
+}
+_LEAF_ZERO: dict[str, Any] = {"b": False, "i": 0, "f": 0.0, "s": ""}
+_GROUP_TEXT = {
+    "Input": "block input",
+    "Output": "block output",
+    "State": "block state",
+    "Var": "program variable",
+    "Global": "global variable",
+}
+
+
+async def _programs(server: Server, app: Node, init: OpcuaInit, space: AppSpace) -> None:
+    """Programs/<program>/<block>/.../<variable>: the instance tree, read-only (NodeIds are
+    ``Programs.`` + the instance path, e.g. ``Programs.control.temp_pid.I``)."""
+    idx = space.idx
+    folder = await _folder(app, idx, "Programs", "Programs")
+    owners: dict[str, Node] = {}
+    for name in [*init.program_names, *({"globals"} if _has_globals(init) else set())]:
+        owners[name] = await folder.add_object(
+            node_id(idx, f"Programs.{name}"), ua.QualifiedName(name, idx)
+        )
+    for block in init.blocks:  # walk order: a block's parent comes before it
+        parent = owners.get(block.parent, folder)
+        obj = await parent.add_object(
+            node_id(idx, f"Programs.{block.path}"), ua.QualifiedName(block.name, idx)
+        )
+        await obj.write_attribute(
+            ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(block.type_name)))
+        )
+        owners[block.path] = obj
+    for leaf in init.leaves:
+        parent = owners.get(leaf.owner, folder)
+        vtype = LEAF_TYPES[leaf.kind]
+        node = await _variable(
+            server, parent, node_id(idx, f"Programs.{leaf.path}"), leaf.name,
+            _LEAF_ZERO[leaf.kind], vtype, description=_GROUP_TEXT.get(leaf.group, leaf.group),
+        )  # fmt: skip
+        space.leaves.append(node)
+
+
+def _has_globals(init: OpcuaInit) -> bool:
+    return any(leaf.group == "Global" for leaf in init.leaves)
 
 
 async def _never(parent: ua.NodeId, *args: Any) -> ua.StatusCode:

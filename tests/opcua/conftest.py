@@ -79,11 +79,13 @@ def start_run(
     args: tuple[str, ...] = (),
     commands: dict[str, Any] | None = None,
     trust: tuple[Path, ...] = (),
+    app: Path = APP,
 ) -> Run:
     """Start the run; ``trust``: client certificates put in the server's trust list first."""
     folder.mkdir(parents=True, exist_ok=True)
     write_access(folder, commands)
-    trusted = folder / "state" / "opcua" / "bioreactor" / "trusted"
+    app_name = yaml.safe_load((app / "app.yaml").read_text())["name"]
+    trusted = folder / "state" / "opcua" / app_name / "trusted"
     trusted.mkdir(parents=True, exist_ok=True)
     for cert in trust:
         shutil.copy(cert, trusted / cert.name)
@@ -99,7 +101,7 @@ def start_run(
     (folder / "opcua.yaml").write_text(yaml.safe_dump(cfg))
     log = folder / "run.log"
     env = {**os.environ, "VPLC_STATE_DIR": str(folder / "state")}
-    cmd = [VPLC, "run", str(APP), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
+    cmd = [VPLC, "run", str(app), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
     cmd += ["--cold", "--duration", str(duration), *args]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)

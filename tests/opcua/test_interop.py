@@ -92,6 +92,15 @@ def test_node_opcua_browses_reads_subscribes_writes_and_calls(
     assert out["hold"] == "Good" and out["state_after_hold"] == "HELD"
     assert out["restart"] == "Good"
     assert out["viewer_write"] == "BadUserAccessDenied"
+    assert {"alarms.temp", "alarms.ph_alarm", "alarms.do_alarm"} <= set(out["alarms"])
+    assert {"Active", "Acked", "Severity", "Message", "Acknowledge"} <= set(out["alarm_children"])
+    assert out["ack"] == "Good" and out["acked"] is True
+    assert out["viewer_ack"] == "BadUserAccessDenied"
+    assert {"loops", "alarms", "batch"} <= set(out["programs"])
+    assert {"SP", "PV", "OUT", "KC", "I"} <= set(out["pid_children"])
+    assert out["pid_out"]["status"] == "Good" and isinstance(
+        out["pid_out"]["value"], int | float
+    )  # JSON: 60.0 is 60
     writes = [
         r
         for r in served.audit()

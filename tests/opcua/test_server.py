@@ -368,3 +368,81 @@ def test_hal_quality_maps_to_status_codes() -> None:
     assert codes[("GOOD", True)] == ua.StatusCodes.GoodLocalOverride  # forced: not the field's
     assert codes[("UNCERTAIN", False)] == ua.StatusCodes.Uncertain
     assert codes[("BAD", False)] == codes[("BAD", True)] == ua.StatusCodes.Bad
+
+
+def test_alarms_are_browsable_and_acknowledged_through_the_command_path(
+    served: Run, client_cert: Cert
+) -> None:
+    async def go() -> tuple[Any, ...]:
+        async with ua_client(served, client_cert, "vera") as viewer:
+            idx = await ns(viewer)
+            alarms = await node(viewer, idx, "Alarms").get_children()
+            paths = {(await a.read_browse_name()).Name for a in alarms}
+            temp = node(viewer, idx, "Alarms.alarms.temp")
+            names = {(await c.read_browse_name()).Name for c in await temp.get_children()}
+            severity = await node(viewer, idx, "Alarms.alarms.temp.Severity").read_value()
+            message = await node(viewer, idx, "Alarms.alarms.temp.Message").read_value()
+            try:
+                await temp.call_method(ua.NodeId("Alarms.alarms.temp.Acknowledge", idx))
+                denied: int = ua.StatusCodes.Good
+            except UaStatusCodeError as exc:
+                denied = _code(exc)
+        async with ua_client(served, client_cert, "olga") as op:
+            temp = node(op, idx, "Alarms.alarms.temp")
+            await temp.call_method(ua.NodeId("Alarms.alarms.temp.Acknowledge", idx))
+            try:  # the method of another alarm called on this object
+                await temp.call_method(ua.NodeId("Alarms.alarms.ph_alarm.Acknowledge", idx))
+                wrong: int = ua.StatusCodes.Good
+            except UaStatusCodeError as exc:
+                wrong = _code(exc)
+            acked = await _wait_value(node(op, idx, "Alarms.alarms.temp.Acked"), {True}, 10)
+        return paths, names, severity, message, denied, wrong, acked
+
+    paths, names, severity, message, denied, wrong, acked = asyncio.run(go())
+    assert {"alarms.temp", "alarms.ph_alarm", "alarms.do_alarm", "alarms.level"} <= paths
+    assert names >= {"Active", "Acked", "Severity", "HighActive", "LowActive", "Message",
+                     "BadQualityActive", "Acknowledge"}  # fmt: skip
+    assert severity in (0, 500, 900) and isinstance(message, str)
+    assert denied == ua.StatusCodes.BadUserAccessDenied
+    assert wrong == ua.StatusCodes.BadMethodInvalid
+    assert acked is True
+    ok = _records(served, user="olga", cmd="ack_alarm", target="alarms.temp")
+    assert ok and ok[-1]["status"] == "accepted", ok
+    refused = _records(served, user="vera", cmd="ack_alarm", target="alarms.temp")
+    assert refused and refused[-1]["status"] == "refused", refused
+
+
+def test_programs_show_the_instance_tree_read_only(served: Run, client_cert: Cert) -> None:
+    async def go() -> tuple[Any, ...]:
+        async with ua_client(served, client_cert, "erik") as client:
+            idx = await ns(client)
+            programs = await node(client, idx, "Programs").get_children()
+            names = {(await p.read_browse_name()).Name for p in programs}
+            pid = node(client, idx, "Programs.loops.tic101")
+            leaves = {(await c.read_browse_name()).Name: c for c in await pid.get_children()}
+            groups = {n: (await c.read_description()).Text for n, c in leaves.items()}
+            out = await node(client, idx, "Programs.loops.tic101.OUT").read_value()
+            seen = []
+            for _ in range(30):  # a program variable follows the scan, about once a second
+                seen.append(await node(client, idx, "Programs.batch.step_time").read_value())
+                if len(set(seen)) > 1:
+                    break
+                await asyncio.sleep(0.2)
+            step = await node(client, idx, "Programs.batch.step").read_value()
+            try:
+                await node(client, idx, "Programs.loops.tic101.OUT").write_value(
+                    ua.DataValue(ua.Variant(1.0, ua.VariantType.Double))
+                )
+                write: int = ua.StatusCodes.Good
+            except UaStatusCodeError as exc:
+                write = _code(exc)
+            return names, groups, out, seen, step, write
+
+    names, groups, out, seen, step, write = asyncio.run(go())
+    assert {"loops", "batch", "alarms"} <= names
+    assert groups.get("OUT") == "block output" and groups.get("SP") == "block input", groups
+    assert any(g == "block state" for g in groups.values()), groups
+    assert out != 0.0  # the PID's output as the scan computed it (heating up: non-zero)
+    assert len(set(seen)) > 1, f"batch.step_time never changed: {seen}"
+    assert isinstance(step, str) and step
+    assert write == ua.StatusCodes.BadNotWritable

@@ -81,11 +81,33 @@ async function main() {
       out.state_after_hold = state;
       const restart = await session.call({ objectId: id("Batch.batch.phase"), methodId: id("Batch.batch.phase.Restart"), inputArguments: [] });
       out.restart = restart.statusCode.name;
+
+      const alarms = await session.browse(id("Alarms"));
+      out.alarms = alarms.references.map((r) => r.browseName.name);
+      const temp = await session.browse(id("Alarms.alarms.temp"));
+      out.alarm_children = temp.references.map((r) => r.browseName.name);
+      const ack = await session.call({ objectId: id("Alarms.alarms.temp"), methodId: id("Alarms.alarms.temp.Acknowledge"), inputArguments: [] });
+      out.ack = ack.statusCode.name;
+      let acked = false;
+      for (let i = 0; i < 50 && acked !== true; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        acked = (await session.read({ nodeId: id("Alarms.alarms.temp.Acked"), attributeId: AttributeIds.Value })).value.value;
+      }
+      out.acked = acked;
+
+      const programs = await session.browse(id("Programs"));
+      out.programs = programs.references.map((r) => r.browseName.name);
+      const pid = await session.browse(id("Programs.loops.tic101"));
+      out.pid_children = pid.references.map((r) => r.browseName.name);
+      const pidOut = await session.read({ nodeId: id("Programs.loops.tic101.OUT"), attributeId: AttributeIds.Value });
+      out.pid_out = { value: pidOut.value.value, status: pidOut.statusCode.name };
     });
     await withSession(client, viewer, async (session) => {
       const id = (s) => `ns=${out.ns};s=${s}`;
       const w = await session.write({ nodeId: id("Parameters.agitation_rpm"), attributeId: AttributeIds.Value, value: { value: { dataType: DataType.Float, value: 170 } } });
       out.viewer_write = w.name;
+      const ack = await session.call({ objectId: id("Alarms.alarms.temp"), methodId: id("Alarms.alarms.temp.Acknowledge"), inputArguments: [] });
+      out.viewer_ack = ack.statusCode.name;
     });
   } finally {
     await client.disconnect();
