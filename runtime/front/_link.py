@@ -8,11 +8,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from runtime.ops._commands import CommandResponse
 
-__all__ = ["ChildLink"]
+__all__ = ["ChildInit", "ChildLink"]
+
+
+class ChildInit(Protocol):
+    """What a front-end's init carries for its link: the values at spawn."""
+
+    param_values: list[Any]
+    phase_views: list[tuple[Any, Any]]
+    engine_stats: dict[str, Any]
+    wall0_ns: int
 
 
 class ChildLink:
@@ -53,6 +62,26 @@ class ChildLink:
         self.stats_seq = 0
         self.wall0_ns = wall0_ns
         self._on_text = on_text or self._keep_text
+
+    @classmethod
+    def for_init(
+        cls,
+        conn: Connection,
+        init: ChildInit,
+        *,
+        timeout_s: float,
+        on_text: Callable[[str, int, Any], None] | None = None,
+    ) -> ChildLink:
+        """A link that starts from the values the child was spawned with."""
+        return cls(
+            conn,
+            timeout_s=timeout_s,
+            param_values=init.param_values,
+            phase_views=init.phase_views,
+            engine_stats=init.engine_stats,
+            wall0_ns=init.wall0_ns,
+            on_text=on_text,
+        )
 
     def send(self, msg: tuple[Any, ...]) -> None:
         with self._send_lock:  # Connection.send is not safe from several threads at once

@@ -87,6 +87,11 @@ class FrontEnd:
         cycles, e.g. with ``engine.submit``). A front-end without queries refuses them."""
         return {"error": f"the {self.child_kind} front-end answers no queries"}
 
+    def link_texts(self) -> list[tuple[str, int, Any]]:
+        """Texts of the subclass's own for this turn of the link thread (``("text", *t)`` to
+        the child), e.g. values read between cycles that the frame does not carry."""
+        return []
+
     def after_stop(self) -> None:
         """Called once the child is gone (its last statistics are in)."""
 
@@ -242,6 +247,8 @@ class FrontEnd:
             feed.resend_texts()  # texts were dropped while nobody drained: all of them again
         while side.queue:
             conn.send(("text", *side.queue.popleft()))
+        for text in self.link_texts():
+            conn.send(("text", *text))
         now = time.monotonic()
         if now >= next_stats:
             next_stats = now + self.stats_s

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from runtime.front import Feed, FrontEnd
@@ -83,14 +82,13 @@ class OpcuaServer(FrontEnd):
             leaves=leaves,
         )
 
-    def _exchange(self, conn: Connection, next_stats: float) -> float:
-        """FrontEnd's turn of the link, plus the Programs' values every ``programs_s``: read
-        between two cycles by the scan thread, sent from here when that read is done."""
-        next_stats = super()._exchange(conn, next_stats)
+    def link_texts(self) -> list[tuple[str, int, Any]]:
+        """The Programs' values every ``programs_s``: read between two cycles by the scan
+        thread, sent from the link thread once that read is done."""
         reader, now = self._programs, time.monotonic()
         if reader is not None and now >= self._next_programs:
             values = reader.poll()
             if values is not None:
-                conn.send(("text", "programs", 0, [plain(v) for v in values]))
                 self._next_programs = now + self.config.programs_s
-        return next_stats
+                return [("programs", 0, [plain(v) for v in values])]
+        return []

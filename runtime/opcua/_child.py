@@ -98,15 +98,7 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
 async def _serve(conn: Connection, init: OpcuaInit) -> None:
     cfg = init.config
     programs = ProgramValues()
-    link = ChildLink(
-        conn,
-        timeout_s=cfg.command_timeout_s,
-        param_values=init.param_values,
-        phase_views=init.phase_views,
-        engine_stats=init.engine_stats,
-        wall0_ns=init.wall0_ns,
-        on_text=programs.on_text,
-    )
+    link = ChildLink.for_init(conn, init, timeout_s=cfg.command_timeout_s, on_text=programs.on_text)
     programs.fallback = link._keep_text  # every other text lands where the link keeps it
     link.start("opcua-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)

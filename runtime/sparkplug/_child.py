@@ -27,14 +27,7 @@ _STATS_TO_PARENT_S = 0.5
 
 async def _serve(conn: Connection, init: SparkplugInit) -> None:
     cfg, sp = init.config, init.sparkplug
-    link = ChildLink(
-        conn,
-        timeout_s=cfg.command_timeout_s,
-        param_values=init.param_values,
-        phase_views=init.phase_views,
-        engine_stats=init.engine_stats,
-        wall0_ns=init.wall0_ns,
-    )
+    link = ChildLink.for_init(conn, init, timeout_s=cfg.command_timeout_s)
     link.start("sparkplug-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     audit = AuditLog(init.audit_file) if init.audit_file is not None else None

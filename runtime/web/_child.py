@@ -120,14 +120,7 @@ def _statistics(ctx: WebContext, port: int) -> dict[str, Any]:
 
 async def _serve(conn: Connection, init: WebInit) -> None:
     cfg = init.config
-    link = ChildLink(
-        conn,
-        timeout_s=cfg.command_timeout_s,
-        param_values=init.param_values,
-        phase_views=init.phase_views,
-        engine_stats=init.engine_stats,
-        wall0_ns=init.wall0_ns,
-    )
+    link = ChildLink.for_init(conn, init, timeout_s=cfg.command_timeout_s)
     link.start("web-pipe")
     frame = SharedFrame(len(init.points), init.n_alarms, name=init.shm_name)
     sock = listen_socket(cfg.host, cfg.port)
