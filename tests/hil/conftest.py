@@ -124,25 +124,34 @@ def serve(broker: Broker, tmp_path: Path) -> Iterator[ServeFactory]:
 
 def mqtt_app(tmp_path: Path, *, port: int, prefix: str, params: dict[str, Any]) -> Path:
     """plc_apps/bioreactor copied with its driver turned into `type: mqtt` (same channels)."""
+    channels = {p["channel"]: p["direction"] for p in bioreactor_points()}
+    options = {
+        "port": port,
+        "prefix": prefix,
+        "channels": channels,
+        "staleness_s": 1.0,
+        "qos": 0,
+        "open_wait_s": 5.0,
+        # `sim serve` applies writes only from a claimed owner (secure by default).
+        "owner_epoch": 1,
+    }
+    return bound_app(tmp_path, "mqtt", options, params)
+
+
+def bioreactor_points() -> list[dict[str, Any]]:
+    """The `points` of plc_apps/bioreactor's manifest (what a HIL binding maps channels for)."""
+    manifest = yaml.safe_load((ROOT / "plc_apps" / "bioreactor" / "app.yaml").read_text("utf-8"))
+    points: list[dict[str, Any]] = manifest["points"]
+    return points
+
+
+def bound_app(tmp_path: Path, kind: str, options: dict[str, Any], params: dict[str, Any]) -> Path:
+    """plc_apps/bioreactor copied with every point bound to one driver `plant` of ``kind``
+    (the binding an integrator writes for a HIL bench) and ``params`` as parameter defaults."""
     app_dir = tmp_path / "bioreactor"
     shutil.copytree(ROOT / "plc_apps" / "bioreactor", app_dir)
     manifest = yaml.safe_load((app_dir / "app.yaml").read_text(encoding="utf-8"))
-    channels = {p["channel"]: p["direction"] for p in manifest["points"]}
-    manifest["drivers"] = {
-        "plant": {
-            "type": "mqtt",
-            "options": {
-                "port": port,
-                "prefix": prefix,
-                "channels": channels,
-                "staleness_s": 1.0,
-                "qos": 0,
-                "open_wait_s": 5.0,
-                # `sim serve` applies writes only from a claimed owner (secure by default).
-                "owner_epoch": 1,
-            },
-        }
-    }
+    manifest["drivers"] = {"plant": {"type": kind, "options": options}}
     for point in manifest["points"]:
         point["driver"] = "plant"
     for param in manifest["parameters"]:
