@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +21,13 @@ from asyncua.crypto.security_policies import (
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from runtime.ops._access import hash_token
+from tests._runs import VPLC, VplcRun, spawn, stop_run, wait_listening
 from tests.mqtt.broker import free_port
+
+__all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "plc_apps" / "bioreactor"
-VPLC = str(Path(sys.executable).with_name("vplc"))
 NAMESPACE = "urn:vplc:bioreactor"
 PASSWORDS = {"olga": "op-secret", "erik": "eng-secret", "vera": "view-secret"}
 ROLES = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
@@ -52,23 +48,12 @@ def write_access(folder: Path, commands: dict[str, Any] | None = None) -> Path:
     return path
 
 
-@dataclass
-class Run:
+class Run(VplcRun):
     """A `vplc run` subprocess serving OPC UA, with where it keeps its files."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    folder: Path
-    log: Path
 
     @property
     def url(self) -> str:
         return f"opc.tcp://127.0.0.1:{self.port}/vplc"
-
-    def audit(self) -> list[dict[str, Any]]:
-        path = self.folder / "audit.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [json.loads(line) for line in lines]
 
 
 def start_run(
@@ -99,38 +84,11 @@ def start_run(
         **(extra or {}),
     }
     (folder / "opcua.yaml").write_text(yaml.safe_dump(cfg))
-    log = folder / "run.log"
-    env = {**os.environ, "VPLC_STATE_DIR": str(folder / "state")}
-    cmd = [VPLC, "run", str(app), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
-    cmd += ["--cold", "--duration", str(duration), *args]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+    run_args = [str(app), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
+    proc, log = spawn(folder, [*run_args, "--cold", "--duration", str(duration), *args])
     run = Run(proc, port, folder, log)
-    _wait_listening(run, timeout=60)
+    wait_listening(run, "OPC UA server")
     return run
-
-
-def _wait_listening(run: Run, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            raise RuntimeError(f"vplc run exited {run.proc.returncode}:\n{run.log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", run.port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"no OPC UA server on port {run.port}:\n{run.log.read_text()}")
-
-
-def stop_run(run: Run) -> str:
-    run.proc.terminate()
-    try:
-        run.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        run.proc.kill()
-        run.proc.wait()
-    return run.log.read_text()
 
 
 @pytest.fixture(scope="module")

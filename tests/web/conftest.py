@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +13,13 @@ import yaml
 
 from runtime.ops._access import hash_token
 from runtime.ops._users import PasswordPolicy, UserStore
+from tests._runs import VPLC, VplcRun, spawn, stop_run, wait_listening
 from tests.mqtt.broker import free_port
+
+__all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "plc_apps" / "bioreactor"
-VPLC = str(Path(sys.executable).with_name("vplc"))
 # vera is locked out by the login test; vic is the viewer of the other tests. olga, erik and
 # quinn are personal accounts of the user store, so they can sign (the bioreactor's force needs
 # two engineers: erik performs, quinn approves); vera and vic are token users of the access file.
@@ -44,23 +40,12 @@ ROLES = {
 SIGNERS = {"olga": "Olga Petrova", "erik": "Erik Lund", "quinn": "Quinn Baker"}
 
 
-@dataclass
-class Run:
+class Run(VplcRun):
     """A `vplc run --web-config` subprocess, with where it keeps its files."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    folder: Path
-    log: Path
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def audit(self) -> list[dict[str, Any]]:
-        path = self.folder / "audit.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [json.loads(line) for line in lines]
 
 
 def start_run(
@@ -83,14 +68,10 @@ def start_run(
         **(extra or {}),
     }
     (folder / "web.yaml").write_text(yaml.safe_dump(cfg))
-    log = folder / "run.log"
-    env = {**os.environ, "VPLC_STATE_DIR": str(folder / "state")}
-    cmd = [VPLC, "run", str(app), "--web-config", str(folder / "web.yaml"), "--no-view"]
-    cmd += ["--cold", "--duration", str(duration)]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+    args = [str(app), "--web-config", str(folder / "web.yaml"), "--no-view"]
+    proc, log = spawn(folder, [*args, "--cold", "--duration", str(duration)])
     run = Run(proc, port, folder, log)
-    _wait_listening(run, timeout=60)
+    wait_listening(run, "web HMI")
     return run
 
 
@@ -108,29 +89,6 @@ def make_store(path: Path) -> None:
             by="test-setup",
             must_change=False,
         )
-
-
-def _wait_listening(run: Run, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            raise RuntimeError(f"vplc run exited {run.proc.returncode}:\n{run.log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", run.port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"no web HMI on port {run.port}:\n{run.log.read_text()}")
-
-
-def stop_run(run: Run) -> str:
-    run.proc.terminate()
-    try:
-        run.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        run.proc.kill()
-        run.proc.wait()
-    return run.log.read_text()
 
 
 def login(run: Run, user: str, password: str | None = None) -> httpx.Client:
