@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests._apt import apt_install
+from tests._node import node_and_npm
 from tests.modbus.conftest import Served
 from tests.modbus.test_server import f32, wait
 
@@ -23,11 +22,7 @@ CACHE = Path(os.environ.get("VPLC_NPM_CACHE", Path.home() / ".cache" / "vplc-tes
 @pytest.fixture(scope="module")
 def modbus_serial() -> Path:
     """node_modules with modbus-serial 8 (npm install once; serialport, optional, left out)."""
-    output = ""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        output = apt_install("nodejs", "npm")  # a fresh machine: as the OPC UA interop test
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise RuntimeError(f"node and npm are needed for the independent client:\n{output}")
+    node_and_npm("the independent client")  # a fresh machine: as the OPC UA interop test
     target = CACHE / "modbus-serial-8"
     if not (target / "node_modules" / "modbus-serial").is_dir():
         target.mkdir(parents=True, exist_ok=True)

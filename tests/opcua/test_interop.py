@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runtime.opcua import unit_id
-from tests._apt import apt_install
+from tests._node import npm_project
 from tests.opcua.conftest import PASSWORDS, Run, start_run, stop_run
 
 INTEROP = Path(__file__).resolve().parent / "interop"
@@ -20,24 +19,7 @@ INTEROP = Path(__file__).resolve().parent / "interop"
 def _ensure_node_client() -> str:
     """node and the pinned node-opcua packages (npm ci from package-lock.json), as `make
     opcua-interop` installs them; installed here when missing, like the MQTT tests' broker."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    output = ""
-    if not (node and npm):
-        output = apt_install("nodejs", "npm")
-        node, npm = shutil.which("node"), shutil.which("npm")
-    if not (node and npm):
-        raise RuntimeError(f"node and npm are needed for the OPC UA interop test:\n{output}")
-    if not (INTEROP / "node_modules" / "node-opcua-client").is_dir():
-        res = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=INTEROP,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if res.returncode != 0:
-            raise RuntimeError(f"npm ci in {INTEROP} failed:\n{res.stderr[-2000:]}")
-    return node
+    return npm_project(INTEROP, "node-opcua-client", "the OPC UA interop test")
 
 
 @pytest.fixture(scope="module")

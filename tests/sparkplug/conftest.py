@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from runtime.mqtt import MqttConfig
 from runtime.sparkplug import SparkplugNode
-from tests._apt import apt_install
+from tests._node import npm_project
 from tests.mqtt import conftest as _mqtt
 from tests.mqtt.broker import Broker
 
@@ -45,24 +44,7 @@ STATE = f"spBv1.0/STATE/{HOST}"
 def ensure_codec() -> str:
     """node and the pinned sparkplug-payload (npm ci from package-lock.json), as `make
     sparkplug-interop` installs them; installed here when missing. Fails, never skips."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    output = ""
-    if not (node and npm):
-        output = apt_install("nodejs", "npm")
-        node, npm = shutil.which("node"), shutil.which("npm")
-    if not (node and npm):
-        raise RuntimeError(f"node and npm are needed for the Sparkplug tests:\n{output}")
-    if not (DECODER / "node_modules" / "sparkplug-payload").is_dir():
-        res = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=DECODER,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if res.returncode != 0:
-            raise RuntimeError(f"npm ci in {DECODER} failed:\n{res.stderr[-2000:]}")
-    return node
+    return npm_project(DECODER, "sparkplug-payload", "the Sparkplug tests")
 
 
 class Codec:
