@@ -23,7 +23,7 @@ class BufferedDriver:
 
     KIND: ClassVar[str]  # for messages: "mqtt driver 'x'"
     name: str
-    options: Any  # its close_timeout_s bounds close()
+    options: Any  # its close_timeout_s bounds close(), its open_wait_s open()
     _link: Any
     _inputs: list[tuple[Point, str, int]]  # point, channel, stale after (ns)
     _outputs: list[tuple[Point, str]]
@@ -31,6 +31,25 @@ class BufferedDriver:
     _restored: dict[str, Any]
     _stale: set[str]
     stale_events: int
+
+    def _start_link(self, link: Any) -> None:
+        """Hand a new link the restored outputs and start it; then wait ≤ ``open_wait_s`` for
+        a first value of each input (off the scan's clock, before the epoch: the scan does not
+        start against all-BAD inputs)."""
+        for channel, value in self._restored.items():
+            if channel in link.outputs:
+                link.outputs[channel] = value
+        self._link = link
+        link.start()
+        link.first_inputs.wait(self.options.open_wait_s)
+
+    def statistics(self) -> dict[str, Any]:
+        link = self._link
+        base: dict[str, Any] = {
+            "stale_channels": sorted(self._stale),
+            "stale_events": self.stale_events,
+        }
+        return base | (link.statistics() if link is not None else {"connected": False})
 
     def read_inputs(self, now_ns: int) -> None:
         link = self._link

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 import time
 from collections import deque
@@ -17,6 +16,7 @@ from pymodbus.exceptions import ModbusException
 from hal import Quality
 from hal.modbus import WIDTH, DataType, Table, decode, encode
 from runtime.drivers._buffered import UNSET
+from runtime.drivers._io_thread import IoThread, backoff, pause
 from runtime.drivers._modbus_options import Block, ModbusDriverOptions
 
 __all__ = ["ModbusLink", "Slot"]
@@ -29,12 +29,15 @@ class _LostError(Exception):
     """The connection is gone: every task of this session ends, the link reconnects."""
 
 
-class ModbusLink:
+class ModbusLink(IoThread):
     """Polls blocks and writes outputs over one TCP connection; meets the scan in dicts.
 
     ``slots[channel]`` is written only here (one whole tuple per value, an atomic dict store
     under the GIL), ``outputs[channel]`` only by the scan thread: neither side waits.
     """
+
+    THREAD = "modbus-io"
+    opts: ModbusDriverOptions
 
     def __init__(
         self, opts: ModbusDriverOptions, *, name: str, blocks: list[Block], outputs: list[str]
@@ -55,47 +58,15 @@ class ModbusLink:
         # Poll cycle times (ns) per group, the last 10,000: the benchmark's p50/p99.
         self.cycle_ns: dict[str, deque[int]] = {}
         self.log = structlog.get_logger("vplc.drivers.modbus").bind(driver=name)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
         self._down_logged = False
-
-    # ------------------------------------------------------------------ thread control
-    def start(self) -> None:
-        ready = threading.Event()
-
-        def main() -> None:
-            async def run() -> None:
-                self._loop = asyncio.get_running_loop()
-                self._stop = asyncio.Event()
-                ready.set()
-                await self._run(self._stop)
-
-            asyncio.run(run())
-
-        self._thread = threading.Thread(target=main, name=f"modbus-io-{self.name}", daemon=True)
-        self._thread.start()
-        ready.wait(5.0)
-
-    def stop(self, timeout: float) -> None:
-        """A last write of the outputs (the safe values the engine put there), then close."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout + self.opts.timeout_s)
 
     # ------------------------------------------------------------------ sessions
     async def _run(self, stop: asyncio.Event) -> None:
         o = self.opts
         delay = 0.0
         while not stop.is_set():
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
-                    return
+            if await pause(stop, delay):
+                return
             client = AsyncModbusTcpClient(
                 o.host, port=o.port, timeout=o.timeout_s, retries=o.retries, reconnect_delay=0,
                 name=f"vplc-{self.name}",
@@ -113,8 +84,7 @@ class ModbusLink:
                 self.connected.clear()
                 self._all_bad()
                 client.close()
-            # Capped, jittered exponential backoff: a fleet of drivers does not reconnect in step.
-            delay = min(o.reconnect_max_s, max(0.05, 2 * delay)) * random.uniform(0.8, 1.0)
+            delay = backoff(delay, 0.05, o.reconnect_max_s)
 
     async def _session(self, client: AsyncModbusTcpClient, stop: asyncio.Event) -> None:
         self.stats["connects"] += 1

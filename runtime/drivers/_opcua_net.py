@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from asyncua.ua.uaerrors import UaError
 from hal import IecType, Quality
 from hal.opcua import CLIENT_POLICIES, ensure_certificate
 from runtime.drivers._buffered import UNSET
+from runtime.drivers._io_thread import IoThread, backoff, pause
 from runtime.drivers._opcua_options import OpcuaDriverOptions, parse_node_id
 
 __all__ = ["Binding", "OpcuaLink"]
@@ -78,7 +78,7 @@ def _variant(value: Any, vtype: ua.VariantType) -> tuple[ua.Variant, bool]:
     return ua.Variant(str(value), vtype), False
 
 
-class OpcuaLink:
+class OpcuaLink(IoThread):
     """One client session: inputs by subscription, outputs by Write; meets the scan in dicts.
 
     ``slots[channel]`` is written only here (one whole tuple per value, an atomic dict
@@ -86,6 +86,9 @@ class OpcuaLink:
     arrival of the subscription's last publish (a change or a keep-alive): an input whose
     value did not change is still fresh while the server keeps saying so.
     """
+
+    THREAD = "opcua-io"
+    opts: OpcuaDriverOptions
 
     def __init__(
         self,
@@ -115,9 +118,6 @@ class OpcuaLink:
         # Server source timestamp → arrival here (ns), the last 10,000: the benchmark's.
         self.latency_ns: deque[int] = deque(maxlen=10_000)
         self.log = structlog.get_logger("vplc.drivers.opcua").bind(driver=name)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
         self._down_logged = False
         self._vtypes: dict[str, ua.VariantType] = {}
         self._nodes: dict[str, ua.NodeId] = {}  # the channels bound in this session
@@ -127,43 +127,18 @@ class OpcuaLink:
 
     # ------------------------------------------------------------------ thread control
     def start(self) -> None:
-        ready = threading.Event()
-
-        def main() -> None:
-            async def run() -> None:
-                self._loop = asyncio.get_running_loop()
-                self._stop = asyncio.Event()
-                ready.set()
-                await self._run(self._stop)
-
-            asyncio.run(run())
-
         # asyncua logs each request at INFO and each lost connection as an ERROR with a
         # trace; the link's own lines (opcua_down, opcua_connected) say what an operator needs.
         logging.getLogger("asyncua").setLevel(logging.CRITICAL)
-        self._thread = threading.Thread(target=main, name=f"opcua-io-{self.name}", daemon=True)
-        self._thread.start()
-        ready.wait(5.0)
-
-    def stop(self, timeout: float) -> None:
-        """A last write of the outputs (the safe values the engine put there), then close."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout + self.opts.timeout_s)
+        super().start()
 
     # ------------------------------------------------------------------ sessions
     async def _run(self, stop: asyncio.Event) -> None:
         o = self.opts
         delay = 0.0
         while not stop.is_set():
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
-                    return
+            if await pause(stop, delay):
+                return
             client = Client(o.endpoint, timeout=o.timeout_s, watchdog_intervall=o.timeout_s)
             try:
                 await self._connect(client)
@@ -183,8 +158,7 @@ class OpcuaLink:
                 self._all_bad()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.disconnect(), o.close_timeout_s)
-            # Capped, jittered exponential backoff: a fleet of drivers does not reconnect in step.
-            delay = min(o.reconnect_max_s, max(0.1, 2 * delay)) * random.uniform(0.8, 1.0)
+            delay = backoff(delay, 0.1, o.reconnect_max_s)
 
     async def _connect(self, client: Client) -> None:
         o = self.opts

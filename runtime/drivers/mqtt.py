@@ -120,14 +120,7 @@ class MqttDriver(BufferedDriver):
         out_topics = {ch: opts.topic(ch) for _, ch in self._outputs}
         link = MqttLink(opts, name=self.name, inputs=in_topics, outputs=out_topics)
         link.standby = self._standby
-        for channel, value in self._restored.items():
-            if channel in link.outputs:
-                link.outputs[channel] = value
-        self._link = link
-        link.start()
-        # Starting the scan against inputs that have not arrived yet would begin with BAD
-        # quality everywhere; a short wait here is off the scan's clock (before the epoch).
-        link.first_inputs.wait(opts.open_wait_s)
+        self._start_link(link)
 
     # -- ownership handover (runtime.state._handover drives these) ------------------------------
     def set_standby(self) -> None:

@@ -135,21 +135,7 @@ class OpcuaDriver(BufferedDriver):
         link = OpcuaLink(
             self.options, name=self.name, bindings=self._bindings, default_ms=self.period_ms
         )
-        for channel, value in self._restored.items():
-            if channel in link.outputs:
-                link.outputs[channel] = value
-        self._link = link
-        link.start()
-        # Off the scan's clock (before the epoch): not starting against all-BAD inputs.
-        link.first_inputs.wait(self.options.open_wait_s)
-
-    def statistics(self) -> dict[str, Any]:
-        link = self._link
-        base: dict[str, Any] = {
-            "stale_channels": sorted(self._stale),
-            "stale_events": self.stale_events,
-        }
-        return base | (link.statistics() if link is not None else {"connected": False})
+        self._start_link(link)
 
     @property
     def link(self) -> OpcuaLink | None:
