@@ -14,6 +14,7 @@ from hal.opcua._security import (
     SERVER_POLICIES,
     PolicyName,
     ensure_certificate,
+    keep_certificate,
 )
 from hal.opcua._server import VariableServer, VarSpec
 
@@ -24,4 +25,5 @@ __all__ = [
     "VarSpec",
     "VariableServer",
     "ensure_certificate",
+    "keep_certificate",
 ]

@@ -21,7 +21,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-__all__ = ["CLIENT_POLICIES", "SERVER_POLICIES", "PolicyName", "ensure_certificate"]
+__all__ = [
+    "CLIENT_POLICIES",
+    "SERVER_POLICIES",
+    "PolicyName",
+    "ensure_certificate",
+    "keep_certificate",
+]
 
 # Basic128Rsa15 and Basic256 (SHA-1) are deprecated by the OPC Foundation: not offered.
 PolicyName = Literal["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss", "None"]
@@ -64,6 +70,24 @@ def ensure_certificate(
     """
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = folder / "cert.der", folder / "key.pem"
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    made = keep_certificate(cert_path, key_path, app_uri=app_uri, subject=name, usages=[usage])
+    return cert_path, key_path, made is not None
+
+
+def keep_certificate(
+    cert_path: Path,
+    key_path: Path,
+    *,
+    app_uri: str,
+    subject: str,
+    usages: list[x509.ObjectIdentifier],
+) -> x509.Certificate | None:
+    """The RSA key at ``key_path`` (made once, 0600, then kept) and a self-signed certificate
+    at ``cert_path`` for ``app_uri`` (its subjectAltName, with this host), named
+    ``<subject>@<host>``, with extended key ``usages``: kept while valid for ``app_uri`` and
+    not within 30 days of its end, else (re)made. Returns the new certificate, None if kept.
+    Raises OSError if the key is not RSA or the folder cannot be written."""
     if key_path.exists():
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(loaded, rsa.RSAPrivateKey):
@@ -75,18 +99,17 @@ def ensure_certificate(
         with os.fdopen(fd, "wb") as fh:
             fh.write(cert_gen.dump_private_key_as_pem(key))
     if _usable(cert_path, app_uri):
-        return cert_path, key_path, False
+        return None
     host = socket.gethostname()
-    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
     cert = cert_gen.generate_self_signed_app_certificate(
         key,
-        f"{name}@{host}",
+        f"{subject}@{host}",
         {"organizationName": "vplc"},
         [x509.UniformResourceIdentifier(app_uri), x509.DNSName(host)],
-        extended=[usage],
+        extended=usages,
         days=_VALID_DAYS,
     )
     tmp = cert_path.with_suffix(".tmp")
     tmp.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     os.replace(tmp, cert_path)
-    return cert_path, key_path, True
+    return cert
