@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hal import Direction, IecType, Point, PointSpec
+from hal import Direction, IecType
 from hal.modbus import (
     ILLEGAL_ADDRESS,
     ILLEGAL_VALUE,
@@ -39,7 +39,7 @@ from hal.modbus import (
     decode,
     encode,
 )
-from sim_hardware.driver import SimDriver
+from sim_hardware._served import served_plant
 from sim_hardware.plants import get_plant_class
 
 __all__ = ["ModbusPlant", "plant_map", "run_modbus"]
@@ -72,27 +72,16 @@ class ModbusPlant:
         initial: dict[str, float] | None = None, noise: bool = True,
         actuator_timeout_s: float | None = None,
     ) -> None:  # fmt: skip
-        self.driver = SimDriver(
-            name="serve",
-            options={"plant": plant, "seed": seed, "params": params or {},
-                     "initial": initial or {}, "noise": noise},
-        )  # fmt: skip
+        self.driver, self.points = served_plant(
+            plant, seed=seed, params=params, initial=initial, noise=noise
+        )
         self.map = plant_map(plant)
-        self.points: dict[str, Point] = {}
         # (table, address) → (channel, word index) for every register or bit of the map
         self.cells: dict[tuple[Table, int], tuple[str, int]] = {}
-        for sig in self.driver.plant.signals:
-            out = sig.direction is Direction.OUT
-            safe = (False if sig.type is IecType.BOOL else 0.0) if out else None
-            self.points[sig.name] = Point(
-                PointSpec(name=sig.name, type=sig.type, direction=sig.direction, driver="sim",
-                          channel=sig.name, safe=safe)
-            )  # fmt: skip
-            table, address, *rest = self.map[sig.name].split(":")
+        for name in self.points:
+            table, address, *rest = self.map[name].split(":")
             for k in range(2 if rest else 1):
-                self.cells[(Table(table), int(address) + k)] = (sig.name, k)
-        self.driver.bind([(p, name) for name, p in self.points.items()])
-        self.driver.open()
+                self.cells[(Table(table), int(address) + k)] = (name, k)
         self.timeout = actuator_timeout_s
         self.counters = dict.fromkeys(("reads", "writes", "refused", "watchdog_trips"), 0)
         self._last_write = time.monotonic()

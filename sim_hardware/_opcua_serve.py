@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hal import Direction, IecType, Point, PointSpec, Quality
+from hal import Direction, IecType, Quality
 from hal.opcua import PolicyName, VariableServer, VarSpec
-from sim_hardware.driver import SimDriver
+from sim_hardware._served import served_plant
 from sim_hardware.plants import get_plant_class
 
 __all__ = ["OpcuaPlant", "plant_nodes", "run_opcua"]
@@ -54,24 +54,14 @@ class OpcuaPlant:
         noise: bool = True, policies: Sequence[PolicyName] = ("Basic256Sha256",),
         pki_dir: Path | None = None,
     ) -> None:  # fmt: skip
-        self.driver = SimDriver(
-            name="serve",
-            options={"plant": plant, "seed": seed, "params": params or {},
-                     "initial": initial or {}, "noise": noise},
-        )  # fmt: skip
-        self.points: dict[str, Point] = {}
-        specs: list[VarSpec] = []
-        for sig in self.driver.plant.signals:
-            out = sig.direction is Direction.OUT
-            safe = (False if sig.type is IecType.BOOL else 0.0) if out else None
-            self.points[sig.name] = Point(
-                PointSpec(name=sig.name, type=sig.type, direction=sig.direction, driver="sim",
-                          channel=sig.name, safe=safe)
-            )  # fmt: skip
-            kind = "bool" if sig.type is IecType.BOOL else "float"
-            specs.append(VarSpec(sig.name, kind, writable=out))
-        self.driver.bind([(p, name) for name, p in self.points.items()])
-        self.driver.open()
+        self.driver, self.points = served_plant(
+            plant, seed=seed, params=params, initial=initial, noise=noise
+        )
+        specs = [
+            VarSpec(sig.name, "bool" if sig.type is IecType.BOOL else "float",
+                    writable=sig.direction is Direction.OUT)
+            for sig in self.driver.plant.signals
+        ]  # fmt: skip
         self.nodes = plant_nodes(plant)
         self.server = VariableServer(
             endpoint=f"opc.tcp://{host}:{port}/vplc-sim", namespace_uri=namespace(plant),
