@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: app variants with changed periods, CPU accounting."""
+"""Helpers shared by the benchmarks: app variants with changed periods, CPU accounting, a
+throwaway Mosquitto broker."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,20 @@ def app_variant(src: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     edit(manifest)
     (dst / "app.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     return dst
+
+
+@contextmanager
+def bench_broker() -> Iterator[Any]:
+    """A plain Mosquitto (installed when missing) in a fresh folder, stopped on the way out."""
+    from tests.mqtt.broker import ensure_mosquitto, plain_broker
+
+    exe, _ = ensure_mosquitto()
+    broker = plain_broker(exe, Path(tempfile.mkdtemp(prefix="vplc-bench-mosq-")))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 class CpuMeter:

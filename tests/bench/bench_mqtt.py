@@ -12,8 +12,8 @@ from typing import Any
 
 from runtime import ScanEngine, load_app
 from runtime.mqtt import MqttBridge, MqttConfig, ProcessBridge
+from tests.bench._util import bench_broker
 from tests.conftest import write_app
-from tests.mqtt.broker import ensure_mosquitto, plain_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -233,10 +233,7 @@ def _summary(stats: dict[str, Any], published: int | None, delivered: int | None
 
 
 def run() -> dict[str, Any]:
-    exe, _ = ensure_mosquitto()
-    broker = plain_broker(exe, Path(tempfile.mkdtemp(prefix="vplc-bench-mosq-")))
-    broker.start()
-    try:
+    with bench_broker() as broker:
         result: dict[str, Any] = {"default_bridge": _default_mode()}
         for mode in ("each", "batch"):
             for n in (10, 50):
@@ -249,8 +246,6 @@ def run() -> dict[str, Any]:
                 where = "process" if process else "thread"
                 result[f"throughput_{mode}_{where}"] = throughput(broker.port, mode, process)
         return result
-    finally:
-        broker.stop()
 
 
 def _default_mode() -> str:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from hal.mqtt import BrokerOptions, Inbound, MqttSession, SessionHandler
-from tests.mqtt.broker import ensure_mosquitto, plain_broker
+from tests.bench._util import bench_broker
 
 _CHUNK = 500
 
@@ -106,17 +104,12 @@ async def _receive(port: int, n: int) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    exe, _ = ensure_mosquitto()
-    broker = plain_broker(exe, Path(tempfile.mkdtemp(prefix="vplc-bench-mosq-")))
-    broker.start()
-    try:
+    with bench_broker() as broker:
         return {
             "publish_qos0": [asyncio.run(_publish(broker.port, 50_000, 0)) for _ in range(3)],
             "publish_qos1_awaited": asyncio.run(_publish(broker.port, 5_000, 1)),
             "receive_qos0": [asyncio.run(_receive(broker.port, 50_000)) for _ in range(2)],
         }
-    finally:
-        broker.stop()
 
 
 if __name__ == "__main__":

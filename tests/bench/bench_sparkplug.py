@@ -12,8 +12,8 @@ from typing import Any
 from runtime import ScanEngine
 from runtime.mqtt import MqttConfig
 from runtime.sparkplug import SparkplugNode
+from tests.bench._util import bench_broker
 from tests.bench.bench_mqtt import _engine, _stop, _summary, _window
-from tests.mqtt.broker import ensure_mosquitto, plain_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 DDATA = "spBv1.0/bench/DDATA/n1/benchapp"
@@ -147,17 +147,12 @@ def scan_latency(port: int, n_points: int, seconds: float = 5.0) -> dict[str, An
 
 
 def run() -> dict[str, Any]:
-    exe, _ = ensure_mosquitto()
-    broker = plain_broker(exe, Path(tempfile.mkdtemp(prefix="vplc-bench-mosq-")))
-    broker.start()
-    try:
+    with bench_broker() as broker:
         return {
             "throughput_1000_points": throughput(broker.port),
             "latency_10k": scan_latency(broker.port, 10),
             "latency_50k": scan_latency(broker.port, 50),
         }
-    finally:
-        broker.stop()
 
 
 if __name__ == "__main__":
