@@ -13,6 +13,8 @@ from pymodbus.client import ModbusTcpClient
 from hal import Direction, DriverError, Point, PointSpec, Quality, get_driver_factory
 from runtime.drivers._modbus_options import ModbusDriverOptions, plan_blocks
 from runtime.drivers.modbus import ModbusDriver
+from tests.drivers._poll import latch_until as latch
+from tests.drivers._poll import wait
 from tests.drivers.modbus_device import ChildDevice, PyModbusDevice
 from tests.hal.driver_contract import check_driver_contract
 
@@ -45,15 +47,6 @@ def spec(name: str, channel: str, direction: str, type_: str = "LREAL", **kw: An
     )  # fmt: skip
 
 
-def wait(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> float:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.005)
-    return time.monotonic() - t0
-
-
 @pytest.fixture
 def device() -> Iterator[PyModbusDevice]:
     dev = PyModbusDevice()
@@ -69,11 +62,8 @@ def bound(port: int, specs: list[PointSpec], **extra: Any) -> tuple[ModbusDriver
 
 
 def latch_until(driver: ModbusDriver, pred: Callable[[], bool], timeout: float = 3.0) -> float:
-    def step() -> bool:
-        driver.read_inputs(time.monotonic_ns())
-        return pred()
-
-    return wait(step, timeout)
+    """The shared latch with this module's shorter default (polls every 20 ms here)."""
+    return latch(driver, pred, timeout)
 
 
 def test_registered_by_entry_point() -> None:

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from asyncua import ua
 from hal import Direction, DriverError, Point, PointSpec, Quality, get_driver_factory
 from runtime.drivers.opcua import OpcuaDriver
 from tests.conftest import COPY_LOGIC, memory_manifest, write_app
+from tests.drivers._poll import latch_until, wait
 from tests.drivers.opcua_device import VARS, OpcuaDevice
 from tests.hal.driver_contract import check_driver_contract
 
@@ -58,23 +59,6 @@ def bound(
     points = [Point(s, i) for i, s in enumerate(specs)]
     driver.bind([(p, s.channel) for p, s in zip(points, specs, strict=True)])
     return driver, points
-
-
-def wait(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> float:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.005)
-    return time.monotonic() - t0
-
-
-def latch_until(driver: OpcuaDriver, pred: Callable[[], bool], timeout: float = 5.0) -> float:
-    def step() -> bool:
-        driver.read_inputs(time.monotonic_ns())
-        return pred()
-
-    return wait(step, timeout)
 
 
 def test_registered_by_entry_point() -> None:
