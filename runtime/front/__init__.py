@@ -15,7 +15,7 @@ from runtime.front._port import check_port
 from runtime.front._probes import PhaseProbe, engine_alarms, engine_phases, follow_app
 from runtime.front._shm import ALARM_FIELDS, Frame, SharedFrame
 from runtime.front._supervisor import FrontEnd, FrontEndConfig
-from runtime.front._writer import STATES, FrameWriter, point_kinds
+from runtime.front._writer import STATES, FrameWriter, PointInfo, point_kinds
 
 __all__ = [
     "ALARM_FIELDS",
@@ -28,6 +28,7 @@ __all__ = [
     "FrontEnd",
     "FrontEndConfig",
     "PhaseProbe",
+    "PointInfo",
     "SharedFrame",
     "check_port",
     "engine_alarms",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
     from runtime.core._task import Task
 
-__all__ = ["STATES", "FrameWriter", "Layout", "Side", "point_kinds"]
+__all__ = ["STATES", "FrameWriter", "Layout", "PointInfo", "Side", "point_kinds"]
 
 STATES = ("RUN", "STOP", "FAULT")
 _STATE_CODE = {name: i for i, name in enumerate(STATES)}
@@ -42,6 +42,17 @@ class Side:
 
 
 @dataclass(frozen=True)
+class PointInfo:
+    """A point as a front-end child describes it (OPC UA address space, Sparkplug metrics)."""
+
+    name: str
+    type: IecType
+    unit: str
+    range: tuple[float, float] | None
+    description: str
+
+
+@dataclass(frozen=True)
 class Layout:
     """What each slot of the frame holds, by index, bound to the running version's instances
     (the indexes are fixed when the frame is made; an online change rebinds them by name)."""
@@ -54,6 +65,12 @@ class Layout:
     @property
     def kinds(self) -> list[str]:
         return point_kinds(self.points)
+
+    def point_infos(self) -> list[PointInfo]:
+        return [
+            PointInfo(p.name, p.type, p.spec.unit, p.spec.range, p.spec.description)
+            for p in self.points
+        ]
 
 
 def point_kinds(points: Sequence[Any]) -> list[str]:

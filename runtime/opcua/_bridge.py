@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.front import Feed, FrontEnd
 from runtime.opcua._child import child_main
 from runtime.opcua._config import OpcuaConfig, default_pki_dir
-from runtime.opcua._init import OpcuaInit, PointInfo
+from runtime.opcua._init import OpcuaInit
 from runtime.opcua._programs import ProgramReader, catalogue, plain
 from runtime.ops._access import load_access_config
 
@@ -63,10 +63,7 @@ class OpcuaServer(FrontEnd):
             shm_name=feed.shm_name,
             app_name=engine.app.name,
             app_version=engine.app.manifest.version,
-            points=[
-                PointInfo(p.name, p.type, p.spec.unit, p.spec.range, p.spec.description)
-                for p in layout.points
-            ],
+            points=layout.point_infos(),
             kinds=layout.kinds,
             n_alarms=feed.n_alarms,
             alarm_paths=[path for path, _ in layout.alarms],

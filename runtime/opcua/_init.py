@@ -7,24 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hal import IecType
 from runtime.core.manifest import ParameterSpec
+from runtime.front import PointInfo
 from runtime.opcua._config import OpcuaConfig
 from runtime.opcua._programs import BlockInfo, LeafInfo
 from runtime.ops._access import AccessConfig
 
 __all__ = ["OpcuaInit", "PointInfo"]
-
-
-@dataclass(frozen=True)
-class PointInfo:
-    """A point as the address space shows it."""
-
-    name: str
-    type: IecType
-    unit: str
-    range: tuple[float, float] | None
-    description: str
 
 
 @dataclass

@@ -13,7 +13,7 @@ from runtime.mqtt._bridge import check_deadbands, resolve_deadbands
 from runtime.mqtt._config import MqttConfig
 from runtime.ops._access import load_access_config
 from runtime.sparkplug._child import child_main
-from runtime.sparkplug._init import PointInfo, SparkplugInit
+from runtime.sparkplug._init import SparkplugInit
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
@@ -82,10 +82,7 @@ class SparkplugNode(FrontEnd):
             shm_name=feed.shm_name,
             app_name=engine.app.name,
             app_version=engine.app.manifest.version,
-            points=[
-                PointInfo(p.name, p.type, p.spec.unit, p.spec.range, p.spec.description)
-                for p in layout.points
-            ],
+            points=layout.point_infos(),
             kinds=layout.kinds,
             deadbands=[bands.get(p.name, 0.0) for p in layout.points],
             n_alarms=feed.n_alarms,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hal import IecType
 from runtime.core.manifest import ParameterSpec
+from runtime.front import PointInfo
 from runtime.mqtt._config import MqttConfig, SparkplugConfig
 from runtime.ops._access import AccessConfig
 from runtime.sparkplug._payload import IEC_DATATYPE, DataType
@@ -17,15 +17,6 @@ __all__ = ["CONTROLS", "MetricDef", "PointInfo", "SparkplugInit", "device_metric
 
 # Device Control/<name> (Boolean; writing true runs the lifecycle command of that name).
 CONTROLS = ("Start", "Stop", "Reset")
-
-
-@dataclass(frozen=True)
-class PointInfo:
-    name: str
-    type: IecType
-    unit: str
-    range: tuple[float, float] | None
-    description: str
 
 
 @dataclass
