@@ -9,6 +9,7 @@ through its ``ChildLink``: commands go up to the one command path, texts and sta
 
 from __future__ import annotations
 
+from runtime.front._floats import shortest_float32
 from runtime.front._hub import Feed, FrameHub, frame_hub
 from runtime.front._link import ChildLink
 from runtime.front._port import check_port
@@ -36,4 +37,5 @@ __all__ = [
     "follow_app",
     "frame_hub",
     "point_kinds",
+    "shortest_float32",
 ]

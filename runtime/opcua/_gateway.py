@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import struct
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from asyncua.crypto.permission_rules import User, UserRole
 
 from hal import coerce
 from runtime.core.manifest import ParameterSpec
+from runtime.front import shortest_float32
 from runtime.opcua._space import ACK, MethodTarget
 from runtime.ops._access import AccessConfig, AccessDeniedError
 from runtime.ops._command_handler import CommandHandler
@@ -180,23 +179,6 @@ class CommandGateway:
         except AccessDeniedError:
             return False
         return True
-
-
-def shortest_float32(value: float) -> float:
-    """The shortest decimal that is the same binary32 as ``value`` (36.6f → 36.6).
-
-    A client sends a REAL as a 32-bit Float: 36.6 arrives as 36.599998474121094. The
-    parameter (a Python float) and its audit record should hold what the operator typed,
-    which is the shortest decimal rounding to the same Float.
-    """
-    if not math.isfinite(value):
-        return value
-    packed = struct.pack("<f", value)
-    for digits in range(1, 10):
-        candidate = float(f"{value:.{digits}g}")
-        if struct.pack("<f", candidate) == packed:
-            return candidate
-    return value
 
 
 def _who(user: User) -> tuple[str, str | None]:

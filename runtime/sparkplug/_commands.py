@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
-import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +11,7 @@ import structlog
 
 from hal import IecType
 from runtime.core.manifest import ParameterSpec
+from runtime.front import shortest_float32
 from runtime.ops._command_handler import CommandHandler
 from runtime.ops._commands import CommandResponse, LifecycleCommand, SetParameterCommand
 from runtime.sparkplug._init import CONTROLS, MetricDef
@@ -151,16 +150,3 @@ class DeviceCommands:
         if value is None:
             raise PayloadError(f"{where}: {mdef.name} cannot be set to null")
         return value
-
-
-def shortest_float32(value: float) -> float:
-    """The shortest decimal that is the same binary32 as ``value`` (36.6f → 36.6): a host
-    sends a REAL as a 32-bit Float; the parameter and its audit record keep what was typed."""
-    if not math.isfinite(value):
-        return value
-    packed = struct.pack("<f", value)
-    for digits in range(1, 10):
-        candidate = float(f"{value:.{digits}g}")
-        if struct.pack("<f", candidate) == packed:
-            return candidate
-    return value
