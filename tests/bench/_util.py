@@ -42,6 +42,16 @@ def bench_broker() -> Iterator[Any]:
         broker.stop()
 
 
+def scan_window(engine: Any, seconds: float) -> dict[str, Any]:
+    """The first task's cycles, overruns, execution and wake latency over ``seconds`` of wall
+    time from now (its statistics reset first)."""
+    task = engine.tasks[0]
+    task.stats.reset()
+    time.sleep(seconds)
+    stats = dict(task.stats.as_dict())
+    return {k: stats[k] for k in ("cycles", "overruns", "exec_us", "wake_latency_us")}
+
+
 class CpuMeter:
     """CPU time of this process (all threads) over wall time, as a percentage of one core."""
 

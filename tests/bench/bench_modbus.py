@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime import ScanEngine, load_app
+from runtime import load_app
 from runtime.host import Runtime
 from runtime.modbus import ModbusServerConfig
+from tests.bench._util import scan_window
 from tests.conftest import write_app
 from tests.drivers.modbus_device import free_port
 
@@ -91,21 +92,13 @@ def _app(driver: dict[str, Any], n: int) -> Path:
     return write_app(folder / "app", manifest, f"N = {n}\n" + LOGIC)
 
 
-def _window(engine: ScanEngine, seconds: float) -> dict[str, Any]:
-    task = engine.tasks[0]
-    task.stats.reset()
-    time.sleep(seconds)
-    stats = dict(task.stats.as_dict())
-    return {k: stats[k] for k in ("cycles", "overruns", "exec_us", "wake_latency_us")}
-
-
 def _scan(driver: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     app = load_app(_app(driver, N_REGISTERS))
     runtime = Runtime(app)
     runtime.start(thread=True)
     try:
         time.sleep(1.0)  # warm-up
-        window = _window(runtime.engine, WINDOW_S)
+        window = scan_window(runtime.engine, WINDOW_S)
         link = getattr(app.drivers["io"], "link", None)
         cycles = sorted(link.cycle_ns["default"]) if link is not None else []
         stats = app.drivers["io"].statistics() if link is not None else {}  # type: ignore[attr-defined]
@@ -164,10 +157,10 @@ def server_requests(seconds: float = 5.0) -> dict[str, Any]:
     runtime.start(thread=True)
     try:
         time.sleep(0.5)
-        idle = _window(runtime.engine, seconds)
+        idle = scan_window(runtime.engine, seconds)
         poller = subprocess.Popen([sys.executable, "-c", POLLER, str(port), str(seconds)],
                                   stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
-        loaded = _window(runtime.engine, seconds)
+        loaded = scan_window(runtime.engine, seconds)
         out, _ = poller.communicate(timeout=seconds + 30)
     finally:
         runtime.stop_thread(5)

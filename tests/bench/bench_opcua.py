@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime import ScanEngine, load_app
+from runtime import load_app
 from runtime.host import Runtime
 from runtime.opcua import OpcuaConfig
+from tests.bench._util import scan_window
 from tests.conftest import write_app
 from tests.mqtt.broker import free_port
 
@@ -149,14 +150,6 @@ def _app(name: str, driver: dict[str, Any], n: int, direction: str, logic: str) 
     return write_app(folder / "app", manifest, consts + logic)
 
 
-def _window(engine: ScanEngine, seconds: float) -> dict[str, Any]:
-    task = engine.tasks[0]
-    task.stats.reset()
-    time.sleep(seconds)
-    stats = dict(task.stats.as_dict())
-    return {k: stats[k] for k in ("cycles", "overruns", "exec_us", "wake_latency_us")}
-
-
 def _ratio(loaded: dict[str, Any], idle: dict[str, Any], key: str) -> float:
     return round(loaded[key]["p99"] / max(idle[key]["p99"], 1.0), 2)
 
@@ -174,7 +167,7 @@ def server_monitored_items() -> dict[str, Any]:
     idle_rt.start(thread=True)
     try:
         time.sleep(1.0)
-        idle = _window(idle_rt.engine, WINDOW_S)
+        idle = scan_window(idle_rt.engine, WINDOW_S)
     finally:
         idle_rt.stop_thread(5)
         idle_rt.close()
@@ -190,7 +183,7 @@ def server_monitored_items() -> dict[str, Any]:
         first = sub.stdout.readline().strip()
         assert first == "subscribed", first
         time.sleep(2.5)
-        loaded = _window(runtime.engine, WINDOW_S)
+        loaded = scan_window(runtime.engine, WINDOW_S)
         out, _ = sub.communicate(timeout=WINDOW_S + 120)
     finally:
         if sub is not None and sub.poll() is None:
@@ -260,7 +253,7 @@ def client_driver_latency() -> dict[str, Any]:
             for i, p in enumerate(image.points):
                 seen[i] = p.value
             recording[0] = True
-            window = _window(runtime.engine, WINDOW_S)
+            window = scan_window(runtime.engine, WINDOW_S)
             recording[0] = False
             driver: Any = app.drivers["io"]
             link_ms = sorted(n / 1e6 for n in driver.link.latency_ns)
