@@ -9,7 +9,7 @@ import random
 import threading
 from typing import Any, ClassVar
 
-__all__ = ["IoThread", "backoff", "pause"]
+__all__ = ["IoThread", "backoff", "pause", "until_first"]
 
 
 def backoff(delay: float, floor: float, cap: float) -> float:
@@ -24,6 +24,22 @@ async def pause(stop: asyncio.Event, delay: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
     return stop.is_set()
+
+
+async def until_first(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> BaseException | None:
+    """Run a session's ``tasks`` until one of them ends or ``stop`` is set; cancel and reap
+    them all. Returns the error an ended task raised (the session is lost), else None."""
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in [*tasks, stopper]:
+            t.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    for t in done:
+        if t is not stopper and t.exception() is not None:
+            return t.exception()
+    return None
 
 
 class IoThread:

@@ -16,7 +16,7 @@ from pymodbus.exceptions import ModbusException
 from hal import Quality
 from hal.modbus import WIDTH, DataType, Table, decode, encode
 from runtime.drivers._buffered import UNSET
-from runtime.drivers._io_thread import IoThread, backoff, pause
+from runtime.drivers._io_thread import IoThread, backoff, pause, until_first
 from runtime.drivers._modbus_options import Block, ModbusDriverOptions
 
 __all__ = ["ModbusLink", "Slot"]
@@ -97,21 +97,14 @@ class ModbusLink(IoThread):
         tasks = [asyncio.create_task(self._poll(client, g, blocks)) for g, blocks in groups.items()]
         tasks.append(asyncio.create_task(self._writer(client, stop)))
         tasks.append(asyncio.create_task(self._watch(client)))
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in [*tasks, stopper]:
-                t.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        error = await until_first(tasks, stop)
         if stop.is_set() and client.connected:
             with contextlib.suppress(Exception):  # the safe values, once more
                 await asyncio.wait_for(self._write_all(client, {}, full=True),
                                        self.opts.close_timeout_s)  # fmt: skip
             return
-        for t in done:
-            if t is not stopper and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+        if error is not None:
+            raise error
 
     async def _watch(self, client: AsyncModbusTcpClient) -> None:
         # A peer that closes the connection while nothing is being sent (outputs only, no

@@ -19,7 +19,7 @@ from asyncua.ua.uaerrors import UaError
 from hal import IecType, Quality
 from hal.opcua import CLIENT_POLICIES, ensure_certificate
 from runtime.drivers._buffered import UNSET
-from runtime.drivers._io_thread import IoThread, backoff, pause
+from runtime.drivers._io_thread import IoThread, backoff, pause, until_first
 from runtime.drivers._opcua_options import OpcuaDriverOptions, parse_node_id
 
 __all__ = ["Binding", "OpcuaLink"]
@@ -207,20 +207,13 @@ class OpcuaLink(IoThread):
         ]
         if live:
             tasks.append(asyncio.create_task(self._consume(sub)))
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in [*tasks, stopper]:
-                t.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        error = await until_first(tasks, stop)
         if stop.is_set():
             with contextlib.suppress(Exception):  # the safe values, once more
                 await asyncio.wait_for(self._write_all(client, {}), o.close_timeout_s)
             return
-        for t in done:
-            if t is not stopper and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+        if error is not None:
+            raise error
 
     def _bound(self, wrong: list[str]) -> None:
         """Channels whose node is wrong stay BAD (the others work); said once per change."""
