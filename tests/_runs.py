@@ -31,6 +31,13 @@ class VplcRun:
         return [json.loads(line) for line in lines]
 
 
+def server_config(port: int, more: dict[str, Any]) -> dict[str, Any]:
+    """A front-end server's config file as the tests write it (access.yaml, audit.jsonl and
+    50 ms sampling in the run's folder), ``more`` added or overriding."""
+    base = {"host": "127.0.0.1", "port": port, "access_file": "access.yaml"}
+    return base | {"audit_file": "audit.jsonl", "sample_ms": 50} | more
+
+
 def spawn(folder: Path, args: list[str]) -> tuple[subprocess.Popen[str], Path]:
     """`vplc run *args` with its state dir under ``folder`` and its output in folder/run.log."""
     log = folder / "run.log"

@@ -21,7 +21,7 @@ from asyncua.crypto.security_policies import (
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from runtime.ops._access import hash_token
-from tests._runs import VPLC, VplcRun, spawn, stop_run, wait_listening
+from tests._runs import VPLC, VplcRun, server_config, spawn, stop_run, wait_listening
 from tests.mqtt.broker import free_port
 
 __all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
@@ -75,14 +75,7 @@ def start_run(
     for cert in trust:
         shutil.copy(cert, trusted / cert.name)
     port = free_port()
-    cfg = {
-        "host": "127.0.0.1",
-        "port": port,
-        "access_file": "access.yaml",
-        "audit_file": "audit.jsonl",
-        "sample_ms": 50,
-        **(extra or {}),
-    }
+    cfg = server_config(port, extra or {})
     (folder / "opcua.yaml").write_text(yaml.safe_dump(cfg))
     run_args = [str(app), "--opcua", str(folder / "opcua.yaml"), "--no-view"]
     proc, log = spawn(folder, [*run_args, "--cold", "--duration", str(duration), *args])

@@ -13,7 +13,7 @@ import yaml
 
 from runtime.ops._access import hash_token
 from runtime.ops._users import PasswordPolicy, UserStore
-from tests._runs import VPLC, VplcRun, spawn, stop_run, wait_listening
+from tests._runs import VPLC, VplcRun, server_config, spawn, stop_run, wait_listening
 from tests.mqtt.broker import free_port
 
 __all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
@@ -58,15 +58,7 @@ def start_run(
     access = {"users": users, "user_store": "users.json"}
     (folder / "access.yaml").write_text(yaml.safe_dump(access))
     port = free_port()
-    cfg = {
-        "host": "127.0.0.1",
-        "port": port,
-        "access_file": "access.yaml",
-        "audit_file": "audit.jsonl",
-        "sample_ms": 50,
-        "login_failures": 3,
-        **(extra or {}),
-    }
+    cfg = server_config(port, {"login_failures": 3, **(extra or {})})
     (folder / "web.yaml").write_text(yaml.safe_dump(cfg))
     args = [str(app), "--web-config", str(folder / "web.yaml"), "--no-view"]
     proc, log = spawn(folder, [*args, "--cold", "--duration", str(duration)])
