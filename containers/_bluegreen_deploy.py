@@ -32,7 +32,6 @@ from containers._bluegreen_instance import (
     discard,
     instance_prefix,
     other_color,
-    resolved,
     start_instance,
     wait_ready,
 )
@@ -52,7 +51,7 @@ STOP_TIMEOUT_S = 10
 def deploy(mgr: DeploymentManager, path: Path) -> dict[str, Any]:
     """First deployment of a blue-green deployment: the blue instance, active (owner)."""
     with mgr.refusals("deploy", None, file=str(path)) as context:
-        dep = resolved(load_deployment(path), path.resolve().parent)
+        dep = load_deployment(path).relative_to(path.resolve().parent)
         context["deployment"] = dep.name
         assert dep.strategy is Strategy.BLUE_GREEN
         labels = mgr.check(dep, source=str(path))

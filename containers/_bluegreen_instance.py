@@ -22,7 +22,7 @@ import yaml
 from docker.models.containers import Container
 
 from containers._bluegreen import MqttCommander
-from containers._dockerfile import STATE_DIR
+from containers._dockerfile import CONFIG_MOUNT, STATE_DIR
 from containers._errors import DeployError, InvalidInputError
 from containers._image import LABEL
 from containers._manager import DeploymentManager
@@ -40,14 +40,12 @@ __all__ = [
     "discard",
     "instance_prefix",
     "other_color",
-    "resolved",
     "start_instance",
     "wait_ready",
 ]
 
 # The connection keys of a bridge config (hal.mqtt.BrokerOptions) the deployer reuses.
 _BROKER_KEYS = set(BrokerOptions.model_fields) - {"client_id"}
-CONFIG_MOUNT = "/etc/vplc"
 INSTANCE_MOUNT = "/etc/vplc-instance"
 COLORS = ("blue", "green")
 
@@ -160,7 +158,7 @@ def start_instance(
         str(dep.config_dir): {"bind": CONFIG_MOUNT, "mode": "ro"},
         str(folder): {"bind": INSTANCE_MOUNT, "mode": "ro"},
     }
-    options["command"] = ["--mqtt", f"{INSTANCE_MOUNT}/mqtt.yaml"] + (
+    options["command"] = [*options.get("command", []), "--mqtt", f"{INSTANCE_MOUNT}/mqtt.yaml"] + (
         ["--standby"] if standby else []
     )
     container = mgr.client.containers.create(**options)
@@ -208,14 +206,3 @@ def wait_ready(
         f"the bridge config and the access file. Last log lines:\n"
         + "\n".join(last_logs(container))
     )
-
-
-def resolved(dep: Deployment, base: Path) -> Deployment:
-    update: dict[str, Any] = {}
-    if dep.config_dir is not None and not dep.config_dir.is_absolute():
-        update["config_dir"] = base / dep.config_dir
-    if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
-        update["credentials"] = dep.credentials.model_copy(
-            update={"env_file": base / dep.credentials.env_file}
-        )
-    return dep.model_copy(update=update)

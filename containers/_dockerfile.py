@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "APP_LISTING",
+    "CONFIG_MOUNT",
     "HEARTBEAT",
     "STATE_DIR",
     "UID",
@@ -14,6 +15,7 @@ __all__ = [
 
 UID = 10001
 STATE_DIR = "/var/lib/vplc"
+CONFIG_MOUNT = "/etc/vplc"  # a deployment's config_dir, read-only
 HEARTBEAT = f"{STATE_DIR}/heartbeat.json"
 APP_LISTING = "/opt/vplc/app.sha256"  # sha256sum lines of every app file (containers/_digest.py)
 # The build's last step: the app is loaded (manifest checked, logic imported and constructed)

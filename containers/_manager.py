@@ -156,12 +156,7 @@ class DeploymentManager:
         with self.refusals("deploy", None, file=str(path)) as context:
             dep = load_deployment(path)
             context["deployment"] = dep.name
-            base = path.resolve().parent
-            if dep.credentials.env_file is not None and not dep.credentials.env_file.is_absolute():
-                creds = dep.credentials.model_copy(
-                    update={"env_file": base / dep.credentials.env_file}
-                )
-                dep = dep.model_copy(update={"credentials": creds})
+            dep = dep.relative_to(path.resolve().parent)
             labels = self.check(dep, source=str(path))
             image_id = self.image_id(dep.image)
             context["to_image_id"] = image_id

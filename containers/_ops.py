@@ -11,7 +11,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from containers._dockerfile import HEARTBEAT, STATE_DIR, UID
+from containers._dockerfile import CONFIG_MOUNT, HEARTBEAT, STATE_DIR, UID
 from containers._image import LABEL
 from containers._spec import Deployment
 from runtime.ops import IMAGE_ENV
@@ -64,6 +64,12 @@ def create_options(
         # Bounded logs: a plant node must not fill its disk with a chatty app.
         "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
     }
+    if dep.serve.files():
+        assert dep.config_dir is not None  # the deployment's own check
+        options["volumes"][str(dep.config_dir)] = {"bind": CONFIG_MOUNT, "mode": "ro"}
+        options["command"] = dep.serve.flags(CONFIG_MOUNT)  # after the image's entrypoint
+    if dep.ports:
+        options["ports"] = {f"{inside}/tcp": outside for inside, outside in dep.ports.items()}
     if dep.resources.cpuset is not None:
         options["cpuset_cpus"] = dep.resources.cpuset
     if dep.rtprio:

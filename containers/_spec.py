@@ -182,6 +182,33 @@ class BlueGreenOptions(_Strict):
     ready_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
+_CONFIG_FILE = r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]*$"  # relative, inside config_dir
+
+
+class Serve(_Strict):
+    """Front-ends the runtime in the container serves (``vplc run`` flags), each configured by
+    a file in ``config_dir``, which is mounted read-only on /etc/vplc."""
+
+    opcua: str | None = Field(default=None, pattern=_CONFIG_FILE, description="--opcua FILE")
+    web: str | None = Field(default=None, pattern=_CONFIG_FILE, description="--web-config FILE")
+    modbus: str | None = Field(default=None, pattern=_CONFIG_FILE, description="--modbus FILE")
+
+    @field_validator("opcua", "web", "modbus")
+    @classmethod
+    def _inside(cls, v: str | None) -> str | None:
+        if v is not None and ".." in Path(v).parts:
+            raise ValueError(f"{v!r}: a file inside config_dir, without '..'")
+        return v
+
+    def files(self) -> dict[str, str]:
+        """Flag → file name, for what is set."""
+        named = {"--opcua": self.opcua, "--web-config": self.web, "--modbus": self.modbus}
+        return {flag: name for flag, name in named.items() if name is not None}
+
+    def flags(self, mount: str) -> list[str]:
+        return [arg for flag, name in self.files().items() for arg in (flag, f"{mount}/{name}")]
+
+
 class Deployment(_Strict):
     """One app image on one node: limits, restart policy, environment, state volume."""
 
@@ -218,6 +245,61 @@ class Deployment(_Strict):
         default=None, description="host folder mounted read-only on /etc/vplc"
     )
     blue_green: BlueGreenOptions = Field(default_factory=BlueGreenOptions)
+    serve: Serve = Field(default_factory=Serve)
+    ports: dict[int, int] = Field(
+        default_factory=dict, description="container TCP port → host port (network_mode bridge)"
+    )
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: dict[int, int]) -> dict[int, int]:
+        for inside, outside in v.items():
+            if not (1 <= inside <= 65535 and 1 <= outside <= 65535):
+                raise ValueError(f"{inside}: {outside}: ports are 1..65535")
+        if len(set(v.values())) != len(v):
+            raise ValueError("two container ports published on the same host port")
+        return v
+
+    @model_validator(mode="after")
+    def _served(self) -> Deployment:
+        files = self.serve.files()
+        if files and self.config_dir is None:
+            first = next(iter(files.values()))
+            raise ValueError(f"config_dir: serve needs the folder holding {first!r}")
+        if self.ports and self.network_mode is not NetworkMode.BRIDGE:
+            raise ValueError(
+                f"ports: published ports need network_mode bridge, not {self.network_mode.value}"
+                " (host networking serves on the node's ports as they are)"
+            )
+        if (files or self.ports) and self.target is Target.SWARM:
+            raise ValueError("serve/ports: not available for target swarm yet (target container)")
+        if self.ports and self.strategy is Strategy.BLUE_GREEN:
+            raise ValueError(
+                "ports: blue and green run side by side and cannot publish the same host port; "
+                "reach each color on its container address (or put a proxy in front)"
+            )
+        return self
+
+    def relative_to(self, base: Path) -> Deployment:
+        """Paths of the file (config_dir, credentials.env_file) made absolute from ``base``,
+        the deployment file's folder; InvalidInputError when a served file is missing."""
+        update: dict[str, Any] = {}
+        config_dir = self.config_dir
+        if config_dir is not None and not config_dir.is_absolute():
+            update["config_dir"] = config_dir = base / config_dir
+        env_file = self.credentials.env_file
+        if env_file is not None and not env_file.is_absolute():
+            update["credentials"] = self.credentials.model_copy(
+                update={"env_file": base / env_file}
+            )
+        for flag, name in self.serve.files().items():
+            assert config_dir is not None  # _served
+            if not (config_dir / name).is_file():
+                raise InvalidInputError(
+                    f"serve ({flag}): {config_dir / name} does not exist; the file must be in "
+                    "config_dir, which the container sees on /etc/vplc"
+                )
+        return self.model_copy(update=update)
 
     @field_validator("environment")
     @classmethod

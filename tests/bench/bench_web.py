@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from runtime import load_app
-from runtime.host import Runtime
+from runtime.host import Realtime, Runtime
 from runtime.ops._access import hash_token
 from runtime.web import WebConfig
 from tests.mqtt.broker import free_port
@@ -60,7 +60,8 @@ def _runtime(web: bool, probe: _Probe | None = None) -> tuple[Runtime, WebConfig
         users = {"bench": {"role": "engineer", "token_sha256": hash_token(PASSWORD)}}
         (folder / "access.yaml").write_text(yaml.safe_dump({"users": users}))
         cfg = WebConfig(host="127.0.0.1", port=free_port(), access_file=folder / "access.yaml")
-    runtime = Runtime(app, web=cfg, hooks=[probe] if probe else [])
+    # As `vplc run` starts it: the real-time settings the OS permits (SCHED_FIFO, pinning).
+    runtime = Runtime(app, web=cfg, hooks=[probe] if probe else [], realtime=Realtime(auto=True))
     runtime.start(thread=True)
     if runtime.web is not None:
         assert runtime.web.wait_started(60), "the web HMI did not start"

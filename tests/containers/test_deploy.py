@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from containers._errors import DeployError, InvalidInputError
 from containers._ops import container_name
 from containers._record import AuditTrail
 from containers._watch import wait_healthy
+from tests.mqtt.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 Deployments = Callable[..., Path]
@@ -213,3 +216,31 @@ def test_wait_healthy_reports_a_timeout(
     manager.deploy(path)
     health = wait_healthy(client.containers.get(container_name(path.stem)), timeout_s=0.01)
     assert health.ok  # already healthy: no wait at all
+
+
+def test_a_deployment_serves_the_web_hmi_on_a_published_port(
+    images: dict[str, str], deployments: Deployments, manager: Any, client: Any, tmp_path: Path
+) -> None:
+    """serve: + ports: the runtime in the container starts the front-end from config_dir."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "web.yaml").write_text("host: 0.0.0.0\nport: 8080\n")  # no access file: no logins
+    host_port = free_port()
+    path = deployments(
+        images["v1"], config_dir=str(etc), serve={"web": "web.yaml"}, ports={8080: host_port}
+    )
+    manager.deploy(path)
+    c = client.containers.get(container_name(path.stem))
+    assert c.attrs["Config"]["Cmd"] == ["--web-config", "/etc/vplc/web.yaml"]
+    deadline = time.monotonic() + 60
+    while True:  # the HMI process comes up beside the healthy scan
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{host_port}/", timeout=2) as r:
+                assert r.status == 200 and b"<form" in r.read()  # the login
+                break
+        except OSError:
+            assert time.monotonic() < deadline, c.logs(tail=30).decode()
+            time.sleep(0.5)
+    with pytest.raises(urllib.error.HTTPError) as refused:  # served, and locked
+        urllib.request.urlopen(f"http://127.0.0.1:{host_port}/api/session", timeout=2)
+    assert refused.value.code == 401

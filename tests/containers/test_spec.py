@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,40 @@ def test_size_and_cpuset_parsers() -> None:
     assert parse_cpuset("0-2,5") == [0, 1, 2, 5]
     with pytest.raises(ValueError):
         parse_cpuset("a")
+
+
+def test_served_front_ends_and_published_ports_are_checked(tmp_path: Path) -> None:
+    base = {"name": "x", "image": "i"}
+    served = Deployment.model_validate(
+        base
+        | {
+            "config_dir": "etc",
+            "serve": {"web": "web.yaml", "opcua": "ua/opcua.yaml"},
+            "ports": {8080: 18080, 4840: 14840},
+        }
+    )
+    assert served.serve.flags("/etc/vplc") == [
+        "--opcua", "/etc/vplc/ua/opcua.yaml", "--web-config", "/etc/vplc/web.yaml",
+    ]  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"serve \(--opcua\): .*ua/opcua.yaml does not"):
+        served.relative_to(tmp_path)  # the files must be there when it is deployed
+    (tmp_path / "etc" / "ua").mkdir(parents=True)
+    for name in ("web.yaml", "ua/opcua.yaml"):
+        (tmp_path / "etc" / name).write_text("{}\n")
+    assert served.relative_to(tmp_path).config_dir == tmp_path / "etc"
+    refusals = {
+        "config_dir: serve needs the folder holding 'web.yaml'": {"serve": {"web": "web.yaml"}},
+        "without '..'": {"config_dir": "etc", "serve": {"web": "../web.yaml"}},
+        "ports need network_mode bridge, not host": {"network_mode": "host", "ports": {80: 80}},
+        "ports are 1..65535": {"ports": {0: 80}},
+        "same host port": {"ports": {80: 8080, 81: 8080}},
+        "cannot publish the same host port": {
+            "strategy": "blue-green",
+            "config_dir": "etc",
+            "ports": {80: 8080},
+        },
+        "not available for target swarm": {"target": "swarm", "ports": {80: 8080}},
+    }
+    for message, fields in refusals.items():
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            load_deployment(write(tmp_path, base | fields))
