@@ -69,6 +69,9 @@ def test_signed_force_is_audited_with_both_manifestations(served: Run) -> None:
 
 def test_wrong_signer_password_is_refused_and_counted(served: Run) -> None:
     erik = login(served, "erik")
+    i = point_index(erik, "FT701")
+    # The test before unforced it: wait until the page's state says so, then refuse a force.
+    wait_for(lambda: erik.get("/api/state").json()["f"][i] == 0, what="FT701 not forced")
     before = store_user(served, "quinn")["failures"]
     body = {"point": "FT701", "value": 4.0, "reason": "x"}
     sign = preview(erik, "/api/force", body)
@@ -80,7 +83,7 @@ def test_wrong_signer_password_is_refused_and_counted(served: Run) -> None:
     refusals = [a for a in served.audit() if a.get("event") == "login_refused"]
     assert any(a.get("subject", a.get("user")) == "quinn" for a in refusals), refusals[-3:]
     assert "not-quinns-password" not in (served.folder / "audit.jsonl").read_text()
-    assert erik.get("/api/state").json()["f"][point_index(erik, "FT701")] == 0
+    assert erik.get("/api/state").json()["f"][i] == 0
 
 
 def test_signature_over_changed_content_is_refused(served: Run) -> None:
