@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,9 @@ class MapBank:
         sample does not bring back the old value before the scan's text of the new one."""
         self.config, self.params, self.values = config, params, values
         self._on_accepted = on_accepted
+        # One sample and one accepted write's patch never interleave: a sample built from the
+        # parameters before the write and stored after it would undo the read-after-write.
+        self._swap = threading.Lock()
         self.entries = config.map
         self._apply_command, self.audit = apply, audit
         self.app_name, self.source = app_name, source
@@ -70,6 +74,11 @@ class MapBank:
                 self.cells[(e.table, e.address + k)] = (i, k)
         self.log = structlog.get_logger("vplc.modbus").bind(app=app_name)
         self.counts = dict.fromkeys(("accepted", "refused"), 0)
+
+    def refresh(self, sample: Callable[[list[Any]], list[Any]]) -> None:
+        """Swap in ``sample(current)`` whole; the sampler's one way to change ``values``."""
+        with self._swap:
+            self.values = sample(self.values)
 
     # ------------------------------------------------------------------ reading
     def read(self, table: Table, address: int, count: int, unit: int) -> Sequence[int]:
@@ -174,14 +183,7 @@ class MapBank:
         resp = self._apply_command(cmd)
         self.counts["accepted" if resp.status == "accepted" else "refused"] += 1
         if resp.status == "accepted":
-            # Read-after-write shows the new value at once, not one sample later.
-            values = list(self.values)
-            for i, e in enumerate(self.entries):
-                if e.parameter == name:
-                    values[i] = resp.new
-            self.values = values
-            if self._on_accepted is not None:
-                self._on_accepted(name, resp.new)
+            self._show_accepted(name, resp.new)
         if self.audit is not None:
             try:
                 self.audit.append(
@@ -194,3 +196,14 @@ class MapBank:
         self.log.info("modbus_write", peer=peer, parameter=name, status=resp.status,
                       old=resp.old, new=resp.new, reason=resp.reason)  # fmt: skip
         return resp
+
+    def _show_accepted(self, name: str, new: Any) -> None:
+        """Read-after-write shows the new value at once, not one sample later."""
+        with self._swap:
+            values = list(self.values)
+            for i, e in enumerate(self.entries):
+                if e.parameter == name:
+                    values[i] = new
+            self.values = values
+            if self._on_accepted is not None:
+                self._on_accepted(name, new)

@@ -107,7 +107,7 @@ async def _serve(conn: Connection, init: ModbusInit) -> None:
     next_stats = 0.0
     loop = asyncio.get_running_loop()
     while not link.done.is_set():
-        bank.values = sampler.values(bank.values)
+        bank.refresh(sampler.values)
         if loop.time() >= next_stats:
             next_stats = loop.time() + _STATS_TO_PARENT_S
             if os.getppid() != init.parent_pid:  # reparented: the parent died without EOF
