@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiomqtt
@@ -278,7 +279,7 @@ class MqttSession:
         self.connected.set()
         receiver = asyncio.create_task(self._receive(client))
         handler: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self._guard(self.handler.on_connect(self)))
+            asyncio.create_task(self._guard(self.handler.on_connect))
         ]
         publishers = outbox.start()
         stopper = asyncio.create_task(self._stop.wait())
@@ -297,7 +298,7 @@ class MqttSession:
                     handler.remove(task)  # only a handler's coroutine ends without an error
                     if not serving:  # on_connect() finished: the session's own work
                         serving = True
-                        handler.append(asyncio.create_task(self._guard(self.handler.serve(self))))
+                        handler.append(asyncio.create_task(self._guard(self.handler.serve)))
         finally:
             for task in [*handler, receiver, stopper]:
                 task.cancel()
@@ -315,10 +316,14 @@ class MqttSession:
             return receiver.exception() or exc
         return exc
 
-    async def _guard(self, coro: Any) -> None:
-        """A handler's coroutine; a bug in it becomes a logged drop, never a dead thread."""
+    async def _guard(self, step: Callable[[MqttSession], Awaitable[None]]) -> None:
+        """A handler's step; a bug in it becomes a logged drop, never a dead thread.
+
+        The step's coroutine is made here, inside the task: a task cancelled before it first
+        runs then leaves no coroutine behind that was never awaited.
+        """
         try:
-            await coro
+            await step(self)
         except (MqttError, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -332,7 +337,7 @@ class MqttSession:
 
     async def _goodbye(self, outbox: Outbox) -> None:
         try:
-            await asyncio.wait_for(self._guard(self.handler.on_stop(self)), _STOP_GRACE_S)
+            await asyncio.wait_for(self._guard(self.handler.on_stop), _STOP_GRACE_S)
         except (MqttError, TimeoutError) as exc:
             self.log.warning("mqtt_goodbye_incomplete", who=self.name, error=str(exc))
         if not await outbox.flush(_STOP_GRACE_S):
@@ -345,7 +350,7 @@ class MqttSession:
     async def _receive(self, client: aiomqtt.Client) -> None:
         try:
             async for message in client.messages:
-                await self._guard(self.handler.on_message(self, inbound(message)))
+                await self._guard(functools.partial(_deliver, self.handler, inbound(message)))
         except aiomqtt.MqttError as err:
             raise drop_error(err, self.options.endpoint) from None
         raise MqttError("closed", f"{self.options.endpoint}: the message stream ended")
@@ -423,3 +428,7 @@ class MqttSession:
             "inbound_dropped": self.inbound_dropped,
             "outbound_dropped": self._outbound_dropped + (outbox.dropped if outbox else 0),
         }
+
+
+async def _deliver(handler: SessionHandler, msg: Inbound, session: MqttSession) -> None:
+    await handler.on_message(session, msg)
