@@ -21,7 +21,7 @@ from runtime import ScanEngine
 from runtime.host._connections import connection_lines, mqtt_connections
 from runtime.host._heartbeat import Heartbeat
 from runtime.host._view import LiveView
-from tests.mqtt.broker import Broker, free_port, make_certificates
+from tests.mqtt.broker import Broker, make_certificates, refusing_port
 from tests.mqtt.conftest import NODE, SITE, BridgeFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,9 +120,13 @@ def test_unknown_host_is_a_dns_failure(make_bridge: BridgeFactory, logs: list[di
 def test_heartbeat_summary_and_status_show_a_down_connection(
     make_bridge: BridgeFactory, engine: ScanEngine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    bridge = make_bridge(**_fast(port=port))
-    _wait(lambda: bridge.statistics()["connect_failures"] >= 1, 3, "a failed attempt")
+    with refusing_port() as port:
+        bridge = make_bridge(**_fast(port=port))
+        _wait(lambda: bridge.statistics()["connect_failures"] >= 1, 3, "a failed attempt")
+        _check_down_connection(bridge, engine, tmp_path, port)
+
+
+def _check_down_connection(bridge: Any, engine: ScanEngine, tmp_path: Path, port: int) -> None:
     who = bridge.session.name
     ours = [c for c in mqtt_connections() if c["who"] == who]
     assert ours and ours[0]["reason"] == "refused" and not ours[0]["connected"]
