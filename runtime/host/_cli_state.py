@@ -84,16 +84,18 @@ def load_retain(app: LoadedApp, args: argparse.Namespace) -> Any:
     ``Runtime`` attaches it (checkpoints while running).
 
     Raises ``runtime.state.RetainError`` (invalid input, exit 2) for a file that must not
-    be loaded; nothing is written before the file was read and judged.
+    be loaded, or one another runtime holds; nothing is written before the file was read
+    and judged.
     """
     path = args.retain_file
     if path is None:
         if args.virtual or not _declares_retain(app):
             return None
         path = default_retain_path(app)
-    from runtime.state import RetainStore
+    from runtime.state import RetainStore, claim_retain_file
 
     prepare_retain_path(path)
+    claim_retain_file(path)  # held until this process ends: one runtime per retain file
     store = RetainStore(path, app, max_bytes=args.retain_max_mb)
     store.load(  # logs itself, with the merge plan
         mode="cold" if args.cold else "warm",

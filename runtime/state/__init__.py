@@ -2,6 +2,7 @@
 
 from runtime.state._merge import Decision, Plan
 from runtime.state._oncycle import between_cycles
+from runtime.state._owner import claim_retain_file, release_retain_file
 from runtime.state._trial import ChangeReport
 from runtime.state.online_change import (
     OnlineChangeError,
@@ -26,7 +27,9 @@ __all__ = [
     "apply_change",
     "between_cycles",
     "change_online",
+    "claim_retain_file",
     "prepare_change",
+    "release_retain_file",
     "restore_snapshot",
     "take_snapshot",
 ]

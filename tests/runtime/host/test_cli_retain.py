@@ -171,3 +171,39 @@ def _loadable(path: Path) -> dict[str, Any]:
             return chosen.doc
         time.sleep(0.01)
     raise AssertionError(f"no loadable checkpoint at {path}")
+
+
+def test_a_second_runtime_on_one_retain_file_is_refused_and_a_killed_one_frees_it(
+    tmp_path: Path,
+) -> None:
+    """Two runtimes of one app on one node: the second is exit 2 naming the file and the
+    holder, the first goes on checkpointing; after a SIGKILL the next start is not blocked."""
+    path = tmp_path / "bioreactor.retain"
+    env = os.environ | {"VPLC_STATE_DIR": str(tmp_path)}
+    first = subprocess.Popen(
+        [VPLC, "run", str(APP), "--no-view", "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = _loadable(path)
+        second = subprocess.run(
+            [VPLC, "run", str(APP), "--no-view", "--duration", "2"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        line = _one_line_error(second)
+        assert str(path) in line and "in use by another runtime" in line, line
+        assert f"pid {first.pid}" in line, line
+        time.sleep(1.5)
+        assert first.poll() is None, "the first runtime must go on"
+        assert _loadable(path)["seq"] > before["seq"], "its checkpoints must go on"
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    third = subprocess.run(
+        [VPLC, "run", str(APP), "--no-view", "--duration", "1"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
