@@ -21,7 +21,9 @@ def test_exports() -> None:
         "apply_change",
         "between_cycles",
         "change_online",
+        "claim_retain_file",
         "prepare_change",
+        "release_retain_file",
         "restore_snapshot",
         "take_snapshot",
     ]
