@@ -139,8 +139,10 @@ def _revised(
     limits: SessionLimits,
     sub: Any,
 ) -> ua.MonitoredItemCreateResult:
-    """asyncua answers the subscription's publishing interval as the sampling interval."""
-    if result.StatusCode.is_good():
+    """asyncua answers the subscription's publishing interval as the sampling interval (kept
+    for event items, which are not sampled)."""
+    events = item.ItemToMonitor.AttributeId == ua.AttributeIds.EventNotifier
+    if result.StatusCode.is_good() and not events:
         result.RevisedSamplingInterval = limits.sampling(
             item.RequestedParameters.SamplingInterval, sub.data.RevisedPublishingInterval
         )
