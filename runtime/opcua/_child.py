@@ -21,6 +21,7 @@ from runtime.front import ChildLink, SharedFrame
 from runtime.opcua._config import OpcuaConfig
 from runtime.opcua._gateway import CommandGateway
 from runtime.opcua._init import OpcuaInit
+from runtime.opcua._limits import SessionLimits, publish_capabilities
 from runtime.opcua._pki import ensure_certificate
 from runtime.opcua._programs import ProgramValues
 from runtime.opcua._sampler import Sampler
@@ -86,6 +87,12 @@ async def _make_server(init: OpcuaInit, handler: CommandHandler) -> Server:
         tokens.append(ua.AnonymousIdentityToken)
     server.set_identity_tokens(tokens)
     InternalSession.max_connections = cfg.max_sessions
+    iserver.vplc_limits = SessionLimits.from_config(cfg)
+    # asyncua's own server-wide caps, from the per-session ones (its defaults would refuse
+    # before ours: 1,000 subscriptions in all; 10,000 values queued per item).
+    iserver.max_subscriptions = cfg.max_sessions * cfg.max_subscriptions_per_session
+    iserver.max_monitored_item_queue_size = cfg.max_queue_size
+    await publish_capabilities(server, cfg)
     idx = await server.register_namespace(namespace_uri(cfg, init.app_name))
     space = await build_space(server, init, idx)
     iserver.vplc_space = space

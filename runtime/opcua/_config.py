@@ -74,6 +74,24 @@ class OpcuaConfig(BaseModel):
     )
     command_timeout_s: float = Field(default=2.0, ge=0.01, le=3600)
     max_sessions: int = Field(default=50, ge=1, le=10_000)
+    # Subscription limits (runtime/opcua/_limits.py): one past a count is refused with
+    # BadTooManySubscriptions / BadTooManyMonitoredItems; intervals and queues are revised.
+    max_subscriptions_per_session: int = Field(default=10, ge=1, le=1_000)
+    max_monitored_items_per_session: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="data-change and event items over all of a session's subscriptions",
+    )
+    min_publishing_interval_ms: float = Field(
+        default=50.0,
+        ge=10,
+        le=60_000,
+        description="a faster requested publishing interval is revised up to this",
+    )
+    max_queue_size: int = Field(
+        default=100, ge=1, le=10_000, description="largest queue of a monitored item"
+    )
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=64 * 1024,

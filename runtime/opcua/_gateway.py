@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 from asyncua import ua
@@ -41,6 +41,16 @@ class SessionUser(User):
     """
 
     secret: str | None = field(default=None, repr=False)
+
+
+class _Envelope(TypedDict):
+    """The fields every command carries besides its own (``runtime.ops._commands``)."""
+
+    id: str
+    ts: datetime
+    user: str
+    token: str | None
+    reason: str
 
 
 def _status(code: int) -> ua.StatusCode:
@@ -84,55 +94,46 @@ class CommandGateway:
         name, secret = _who(user)
         cmd = SetParameterCommand(
             cmd="set_parameter",
-            id=self._new_id(),
-            ts=datetime.now(UTC),
-            user=name,
-            token=secret,
-            reason=f"OPC UA write ({self.source})",
+            **self._envelope(name, secret, "write"),
             name=spec.name,
             value=value,
         )
-        resp = await self._run(cmd)
-        if resp.status == "accepted":
-            return _status(S.Good)
-        return self._refusal(resp, name, "set_parameter", spec=spec, value=value)
+        return await self._answer(cmd, spec=spec, value=value)
 
     # ------------------------------------------------------------------ methods
     async def call(self, user: User, target: MethodTarget) -> ua.StatusCode:
         name, secret = _who(user)
+        envelope = self._envelope(name, secret, "method call")
         if target.command == ACK:
-            ack = AckAlarmCommand(
-                cmd="ack_alarm",
-                id=self._new_id(),
-                ts=datetime.now(UTC),
-                user=name,
-                token=secret,
-                reason=f"OPC UA method call ({self.source})",
-                block=target.block,
-            )
-            resp = await self._run(ack)
-            if resp.status == "accepted":
-                return _status(S.Good)
-            return self._refusal(resp, name, "ack_alarm")
-        cmd = PhaseCommand(
-            cmd="phase",
-            id=self._new_id(),
-            ts=datetime.now(UTC),
-            user=name,
-            token=secret,
-            reason=f"OPC UA method call ({self.source})",
-            block=target.block,
-            command=target.command,
-        )
+            ack = AckAlarmCommand(cmd="ack_alarm", **envelope, block=target.block)
+            return await self._answer(ack)
+        cmd = PhaseCommand(cmd="phase", **envelope, block=target.block, command=target.command)
+        return await self._answer(cmd)
+
+    # ------------------------------------------------------------------ helpers
+    def _envelope(self, user: str, secret: str | None, what: str) -> _Envelope:
+        """What every command from OPC UA carries: a fresh id and time (single use, as each
+        request is one command), the session's user and token, and where it came from."""
+        return {
+            "id": f"opcua-{uuid.uuid4().hex}",
+            "ts": datetime.now(UTC),
+            "user": user,
+            "token": secret,
+            "reason": f"OPC UA {what} ({self.source})",
+        }
+
+    async def _answer(
+        self,
+        cmd: SetParameterCommand | AckAlarmCommand | PhaseCommand,
+        *,
+        spec: ParameterSpec | None = None,
+        value: Any = None,
+    ) -> ua.StatusCode:
+        """Run the command; Good, or the StatusCode for why it was refused."""
         resp = await self._run(cmd)
         if resp.status == "accepted":
             return _status(S.Good)
-        return self._refusal(resp, name, "phase")
-
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _new_id() -> str:
-        return f"opcua-{uuid.uuid4().hex}"
+        return self._refusal(resp, cmd.user, cmd.cmd, spec=spec, value=value)
 
     async def _run(self, cmd: Any) -> CommandResponse:
         loop = asyncio.get_running_loop()

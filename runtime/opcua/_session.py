@@ -12,6 +12,7 @@ from asyncua.server.user_managers import UserManager
 
 from runtime.opcua._conditions import ACKNOWLEDGE
 from runtime.opcua._gateway import SessionUser
+from runtime.opcua._limits import LimitedSession, SessionLimits
 from runtime.opcua._space import ACK, MethodTarget
 from runtime.ops._access import AccessConfig, AccessDeniedError
 
@@ -53,8 +54,9 @@ class AccessUserManager(UserManager):
         return SessionUser(role=UserRole.User, name=username, secret=password)
 
 
-class VplcSession(InternalSession):
-    """A session whose writes to parameters and calls of vplc methods take the command path."""
+class VplcSession(LimitedSession):
+    """A session whose writes to parameters and calls of vplc methods take the command path
+    (and whose subscriptions are limited: ``runtime.opcua._limits``)."""
 
     iserver: VplcInternalServer
 
@@ -134,11 +136,14 @@ class VplcInternalServer(InternalServer):
 
     vplc_gateway: CommandGateway | None = None
     vplc_space: AppSpace | None = None
+    vplc_limits: SessionLimits | None = None
 
     def create_session(
         self, name: str, user: User | None = None, external: bool = False
     ) -> InternalSession:
         who = user if user is not None else User(role=UserRole.Anonymous)
-        return VplcSession(
+        session = VplcSession(
             self, self.aspace, self.subscription_service, name, user=who, external=external
         )
+        session.vplc_limits = self.vplc_limits
+        return session

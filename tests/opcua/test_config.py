@@ -42,6 +42,19 @@ def _run_with(tmp_path: Path, cfg: object, *extra: str) -> subprocess.CompletedP
         ),
         ({"port": 4840}, "access_file: required unless anonymous"),
         ({"access_file": "access.yaml", "sample_ms": 1}, "at sample_ms:"),
+        (
+            {"access_file": "access.yaml", "max_subscriptions_per_session": 0},
+            "at max_subscriptions_per_session:",
+        ),
+        (
+            {"access_file": "access.yaml", "max_monitored_items_per_session": "many"},
+            "at max_monitored_items_per_session:",
+        ),
+        (
+            {"access_file": "access.yaml", "min_publishing_interval_ms": 1},
+            "at min_publishing_interval_ms:",
+        ),
+        ({"access_file": "access.yaml", "max_queue_size": 100_000}, "at max_queue_size:"),
         ("- just\n- a list\n", "expected a mapping"),
     ],
 )
