@@ -139,13 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--spin",
         choices=[m.value for m in SpinMode],
-        help="fixed (default): always --spin-us (or the task's spin_us); adaptive: spin a "
-        "learnt p99.9 of the sleep lateness, bounded by it; off: plain sleep",
+        help="adaptive (default without --spin-us): spin a learnt p99.9 of the sleep "
+        "lateness; fixed: always --spin-us (or the task's spin_us); off: plain sleep",
     )
     run.add_argument(
         "--rt-auto",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="fill the real-time settings nobody set (SCHED_FIFO 80, pinning to the last "
         "CPU, mlockall) where the OS permits them; one log line says what was applied",
     )
