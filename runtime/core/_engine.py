@@ -260,7 +260,12 @@ class ScanEngine:
         self._opened = False
 
     def run_until(self, end_ns: int | None = None) -> None:
-        """Scan until app time ``end_ns`` (exclusive) or until ``request_stop``."""
+        """Scan until app time ``end_ns`` (exclusive) or until ``request_stop``.
+
+        The cycles run are those released before ``end_ns``, on either clock. In real time
+        the call also lasts until then (serving commands): a run of N s is N s of app time,
+        and the cycle released at N never runs, whatever the timing of other threads.
+        """
         self.open()
         clock = self.clock
         while not self._stop_requested:
@@ -269,7 +274,9 @@ class ScanEngine:
             task = self._next_due()
             release = task.next_release_ns
             if end_ns is not None and release - self.epoch_ns >= end_ns:
-                break
+                if clock.virtual or not self._wait_for_end(self.epoch_ns + end_ns):
+                    break
+                continue  # woken for a command: serve it, then wait again
             now = clock.now_ns()
             if release > now:
                 if clock.virtual and not self._commands:
@@ -290,6 +297,17 @@ class ScanEngine:
             if not clock.virtual:
                 nxt = self._next_due().next_release_ns
                 self.gc.maybe_collect(nxt - clock.now_ns())
+
+    def _wait_for_end(self, end: int) -> bool:
+        """Real time: sleep towards ``end`` (as for a release, in standby slices); False once
+        it has come, True to re-check first (a command may be waiting)."""
+        clock = self.clock
+        now = clock.now_ns()
+        if now >= end:
+            return False
+        cap = self.max_sleep_ns
+        clock.sleep_until(min(end, now + cap) if cap else end, 0, self._waker)
+        return True
 
     def _next_due(self) -> Task:
         best = self._by_priority[0]
@@ -446,8 +464,9 @@ class ScanEngine:
         task.next_release_ns = nxt
 
     # ------------------------------------------------------------ real-time thread
-    def start_thread(self) -> None:
-        """Run the scan in its own thread with the manifest's real-time settings."""
+    def start_thread(self, end_ns: int | None = None) -> None:
+        """Run the scan in its own thread with the manifest's real-time settings, until
+        ``request_stop`` or app time ``end_ns`` (``run_until``; the thread then ends)."""
         rt = self.realtime
 
         # Another busy thread (the live view, a network bridge) holds the GIL for up to the
@@ -466,7 +485,7 @@ class ScanEngine:
             self._log_realtime(plan, refused)
             self.gc.freeze()
             try:
-                self.run_until(None)
+                self.run_until(end_ns)
             except BaseException as exc:  # the scan must never die silently
                 self.log.critical(
                     "scan_thread_died", error=repr(exc), traceback=traceback.format_exc()

@@ -114,15 +114,14 @@ class Task:
     def configure_spin(self) -> None:
         """Resolve the spin bound and mode from the operator's overrides and the app.
 
-        Fixed unless asked otherwise: ``--spin-us N`` is a fixed N µs spin, and without it
-        the task's ``spin_us`` (maybe 0), as before adaptive spin existed. ``--spin adaptive``
-        (opt-in until the flaky warm-restart phase time seen with it is understood: README)
-        learns the margin, bounded by ``--spin-us``, the task's ``spin_us`` or a default.
+        ``--spin-us N`` alone keeps its old meaning (a fixed N µs spin); otherwise the spin
+        is adaptive, bounded by ``--spin-us``, the task's ``spin_us`` or a default bound;
+        ``--spin fixed`` without ``--spin-us`` spins the task's ``spin_us`` (maybe 0).
         """
         override = self.spin_override_ns
         mode = self.spin_mode_override
         if mode is None:
-            mode = SpinMode.FIXED
+            mode = SpinMode.FIXED if override is not None else SpinMode.ADAPTIVE
         if override is not None:
             self.spin_ns = override
         elif mode is SpinMode.ADAPTIVE:  # learning is cheap: a bound even where the app has none

@@ -115,11 +115,9 @@ def test_engine_modes_from_the_operators_flags(make_app: MakeApp) -> None:
     app = load_app(make_app())
     engine = ScanEngine(app, clock=VirtualClock())
     (task,) = engine.tasks
-    # The default is the app's fixed spin_us (0 here): adaptive is opt-in for now (README).
-    assert (task.spin.mode, task.spin_ns) == (SpinMode.FIXED, 0)
-    other = ScanEngine(load_app(make_app()), clock=VirtualClock())
-    other.set_realtime(spin_mode=SpinMode.ADAPTIVE)
-    assert other.tasks[0].spin_ns == 300_000  # adaptive without --spin-us: the 10 ms bound
+    assert (
+        task.spin.mode is SpinMode.ADAPTIVE and task.spin_ns == 300_000
+    )  # 10 ms task: the default
     engine.set_realtime(spin_us=200)  # --spin-us alone: the old fixed spin
     assert (task.spin.mode, task.spin.margin_ns) == (SpinMode.FIXED, 200_000)
     engine.set_realtime(spin_mode=SpinMode.ADAPTIVE)
@@ -135,7 +133,6 @@ def test_the_default_bound_is_a_quarter_period_at_most(make_app: MakeApp) -> Non
     manifest = memory_manifest()
     manifest["tasks"][0]["period_ms"] = 0.5
     engine = ScanEngine(load_app(make_app(manifest)), clock=VirtualClock())
-    engine.set_realtime(spin_mode=SpinMode.ADAPTIVE)
     assert engine.tasks[0].spin_ns == 125_000
 
 
@@ -184,7 +181,7 @@ def test_one_log_line_says_what_was_applied_and_refused(
     monkeypatch.setattr(os, "sched_setscheduler", refuse)  # as in an unprivileged container
     manifest = memory_manifest(realtime={"lock_memory": False, "cpus": []})
     engine = ScanEngine(load_app(make_app(manifest)), clock=RealClock())
-    engine.set_realtime(auto=True, spin_mode=SpinMode.ADAPTIVE)
+    engine.set_realtime(auto=True)
     with structlog.testing.capture_logs() as logs:
         engine.start()
         engine.start_thread()

@@ -163,3 +163,32 @@ def test_close_hooks_and_statistics_sections(make_app: MakeApp) -> None:
     assert engine.statistics()["extra"] == {"n": 1}
     engine.close()
     assert closed == [RuntimeState.RUN]  # before outputs go safe and the state becomes STOP
+
+
+def test_a_real_time_run_to_an_end_lasts_its_app_time_and_serves_commands(
+    make_app: MakeApp,
+) -> None:
+    """``start_thread(end_ns)``: cycles released before the end only (never the one at it,
+    whoever wins the race for the CPU); the thread lives until the end, serving commands."""
+    manifest = memory_manifest()
+    manifest["tasks"][0]["period_ms"] = 500
+    engine = ScanEngine(load_app(make_app(manifest, COPY_LOGIC)), clock=RealClock())
+    engine.start()
+    period = engine.fastest.period_ns
+    engine.start_thread(2 * period)  # releases at 0 and 500 ms; the one at 1 s is the end
+    try:
+        deadline = time.monotonic() + 5
+        while engine.fastest.stats.cycles < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        # After the last cycle, before the end: still running, and a command is served.
+        served = engine.submit(lambda e: (e.fastest.stats.cycles, e.clock.now_ns()))
+        cycles, at = served.result(timeout=2)
+        engine.join(timeout=5)
+        ended = engine.clock.now_ns()
+    finally:
+        engine.request_stop()
+        engine.submit(lambda e: None)
+        engine.join(timeout=5)
+    assert cycles == 2 and at < engine.epoch_ns + 2 * period
+    assert not engine.running and ended >= engine.epoch_ns + 2 * period
+    assert engine.fastest.stats.cycles == 2 and engine.now_ns == period
