@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import resource
@@ -70,22 +71,9 @@ def apply_thread_realtime(
     """
     report: dict[str, str] = {}
     refused: dict[str, str] = {}
-    if fifo_priority > 0:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
-            report["sched"] = f"SCHED_FIFO {fifo_priority}"
-        except (OSError, AttributeError) as exc:
-            report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
-            refused["sched"] = f"SCHED_FIFO {fifo_priority}: {exc}"
-    else:
-        report["sched"] = "SCHED_OTHER"
-    if cpus:
-        try:
-            os.sched_setaffinity(0, set(cpus))
-            report["affinity"] = ",".join(map(str, cpus))
-        except (OSError, ValueError) as exc:
-            report["affinity"] = f"any (refused: {exc})"
-            refused["affinity"] = f"CPUs {list(cpus)}: {exc}"
+    # SCHED_FIFO last: finding libc runs ldconfig in a child process and parses its output
+    # (~20 ms of CPU), which at FIFO priority, on the pinned CPU, would stall any other
+    # real-time scan there (a second runtime on the host, a blue-green standby).
     slack, ok = _set_timer_slack(timer_slack_ns)
     report["timer_slack"] = slack
     if not ok:
@@ -95,7 +83,26 @@ def apply_thread_realtime(
         report["memory_lock"] = locked
         if not ok:
             refused["memory_lock"] = locked
-    return report, refused
+    if cpus:
+        try:
+            os.sched_setaffinity(0, set(cpus))
+            report["affinity"] = ",".join(map(str, cpus))
+        except (OSError, ValueError) as exc:
+            report["affinity"] = f"any (refused: {exc})"
+            refused["affinity"] = f"CPUs {list(cpus)}: {exc}"
+    if fifo_priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
+            report["sched"] = f"SCHED_FIFO {fifo_priority}"
+        except (OSError, AttributeError) as exc:
+            report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
+            refused["sched"] = f"SCHED_FIFO {fifo_priority}: {exc}"
+    else:
+        report["sched"] = "SCHED_OTHER"
+    return {k: report[k] for k in _REPORT_ORDER if k in report}, refused
+
+
+_REPORT_ORDER = ("sched", "affinity", "timer_slack", "memory_lock")  # as logged before
 
 
 def _set_timer_slack(ns: int) -> tuple[str, bool]:
@@ -142,6 +149,7 @@ def _has_capability(bit: int) -> bool:
     return False
 
 
+@functools.cache  # find_library spawns ldconfig: once per process is enough
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     return None if name is None else ctypes.CDLL(name, use_errno=True)
