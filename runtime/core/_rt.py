@@ -105,6 +105,36 @@ def apply_thread_realtime(
 _REPORT_ORDER = ("sched", "affinity", "timer_slack", "memory_lock")  # as logged before
 
 
+HELPER_FIFO_PRIORITY = 1  # above every ordinary process, below any scan
+
+
+def follow_scan_realtime(scan_tid: int) -> str | None:
+    """Run the calling thread at SCHED_FIFO 1 if the scan thread ``scan_tid`` runs SCHED_FIFO.
+
+    For the threads of the scan process that take the GIL often (a front-end's link thread):
+    the GIL is no priority-inheriting lock, so an ordinary thread preempted by another
+    process while it holds the GIL keeps the real-time scan waiting a whole CFS slice (a
+    perf sched trace showed 1-7 ms late wakes of a FIFO-80 scan, woken only when the
+    preempted link thread ran again and dropped the GIL). At the lowest real-time priority
+    ordinary processes no longer preempt it, and the scan still does. Reset on fork: a
+    process it spawns (a restarted front-end child) is ordinary again.
+
+    Returns what the thread runs at now, or None when the scan thread is not SCHED_FIFO.
+    """
+    try:
+        policy = os.sched_getscheduler(scan_tid) & ~os.SCHED_RESET_ON_FORK
+    except OSError:
+        return None  # the scan thread is gone
+    if policy != os.SCHED_FIFO:
+        return None
+    flags = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+    try:
+        os.sched_setscheduler(0, flags, os.sched_param(HELPER_FIFO_PRIORITY))
+    except OSError as exc:
+        return f"SCHED_OTHER (SCHED_FIFO {HELPER_FIFO_PRIORITY} refused: {exc})"
+    return f"SCHED_FIFO {HELPER_FIFO_PRIORITY}"
+
+
 def _set_timer_slack(ns: int) -> tuple[str, bool]:
     libc = _libc()
     if libc is None:
