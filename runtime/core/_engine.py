@@ -560,6 +560,14 @@ class ScanEngine:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def scan_thread_id(self) -> int | None:
+        """The scan thread's native id once its real-time settings are applied, else None."""
+        thread = self._thread
+        if thread is None or not self.realtime_report or not thread.is_alive():
+            return None
+        return thread.native_id
+
     def _task_statistics(self, task: Task) -> dict[str, Any]:
         stats = task.stats.as_dict() | {
             "period_ms": task.period_ns / 1e6,

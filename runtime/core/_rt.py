@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import resource
@@ -70,22 +71,9 @@ def apply_thread_realtime(
     """
     report: dict[str, str] = {}
     refused: dict[str, str] = {}
-    if fifo_priority > 0:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
-            report["sched"] = f"SCHED_FIFO {fifo_priority}"
-        except (OSError, AttributeError) as exc:
-            report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
-            refused["sched"] = f"SCHED_FIFO {fifo_priority}: {exc}"
-    else:
-        report["sched"] = "SCHED_OTHER"
-    if cpus:
-        try:
-            os.sched_setaffinity(0, set(cpus))
-            report["affinity"] = ",".join(map(str, cpus))
-        except (OSError, ValueError) as exc:
-            report["affinity"] = f"any (refused: {exc})"
-            refused["affinity"] = f"CPUs {list(cpus)}: {exc}"
+    # SCHED_FIFO last: finding libc runs ldconfig in a child process and parses its output
+    # (~20 ms of CPU), which at FIFO priority, on the pinned CPU, would stall any other
+    # real-time scan there (a second runtime on the host, a blue-green standby).
     slack, ok = _set_timer_slack(timer_slack_ns)
     report["timer_slack"] = slack
     if not ok:
@@ -95,7 +83,56 @@ def apply_thread_realtime(
         report["memory_lock"] = locked
         if not ok:
             refused["memory_lock"] = locked
-    return report, refused
+    if cpus:
+        try:
+            os.sched_setaffinity(0, set(cpus))
+            report["affinity"] = ",".join(map(str, cpus))
+        except (OSError, ValueError) as exc:
+            report["affinity"] = f"any (refused: {exc})"
+            refused["affinity"] = f"CPUs {list(cpus)}: {exc}"
+    if fifo_priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
+            report["sched"] = f"SCHED_FIFO {fifo_priority}"
+        except (OSError, AttributeError) as exc:
+            report["sched"] = f"SCHED_OTHER (SCHED_FIFO refused: {exc})"
+            refused["sched"] = f"SCHED_FIFO {fifo_priority}: {exc}"
+    else:
+        report["sched"] = "SCHED_OTHER"
+    return {k: report[k] for k in _REPORT_ORDER if k in report}, refused
+
+
+_REPORT_ORDER = ("sched", "affinity", "timer_slack", "memory_lock")  # as logged before
+
+
+HELPER_FIFO_PRIORITY = 1  # above every ordinary process, below any scan
+
+
+def follow_scan_realtime(scan_tid: int) -> str | None:
+    """Run the calling thread at SCHED_FIFO 1 if the scan thread ``scan_tid`` runs SCHED_FIFO.
+
+    For the threads of the scan process that take the GIL often (a front-end's link thread):
+    the GIL is no priority-inheriting lock, so an ordinary thread preempted by another
+    process while it holds the GIL keeps the real-time scan waiting a whole CFS slice (a
+    perf sched trace showed 1-7 ms late wakes of a FIFO-80 scan, woken only when the
+    preempted link thread ran again and dropped the GIL). At the lowest real-time priority
+    ordinary processes no longer preempt it, and the scan still does. Reset on fork: a
+    process it spawns (a restarted front-end child) is ordinary again.
+
+    Returns what the thread runs at now, or None when the scan thread is not SCHED_FIFO.
+    """
+    try:
+        policy = os.sched_getscheduler(scan_tid) & ~os.SCHED_RESET_ON_FORK
+    except OSError:
+        return None  # the scan thread is gone
+    if policy != os.SCHED_FIFO:
+        return None
+    flags = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+    try:
+        os.sched_setscheduler(0, flags, os.sched_param(HELPER_FIFO_PRIORITY))
+    except OSError as exc:
+        return f"SCHED_OTHER (SCHED_FIFO {HELPER_FIFO_PRIORITY} refused: {exc})"
+    return f"SCHED_FIFO {HELPER_FIFO_PRIORITY}"
 
 
 def _set_timer_slack(ns: int) -> tuple[str, bool]:
@@ -142,6 +179,7 @@ def _has_capability(bit: int) -> bool:
     return False
 
 
+@functools.cache  # find_library spawns ldconfig: once per process is enough
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     return None if name is None else ctypes.CDLL(name, use_errno=True)

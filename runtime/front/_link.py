@@ -60,6 +60,7 @@ class ChildLink:
         self.reason = ""
         self.engine_stats: dict[str, Any] = engine_stats or {}
         self.stats_seq = 0
+        self.applied = 0  # commands answered so far: what was read before may have changed
         self.wall0_ns = wall0_ns
         self._on_text = on_text or self._keep_text
 
@@ -109,6 +110,7 @@ class ChildLink:
             )
         finally:
             self._pending.pop(req, None)
+            self.applied += 1  # even unanswered: its outcome may still reach the scan
 
     def query(self, body: dict[str, Any]) -> dict[str, Any]:
         """Ask the scan process something the frame does not carry (``FrontEnd.answer_query``,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from runtime.core._rt import follow_scan_realtime
 from runtime.front._hub import Feed, frame_hub
 from runtime.ops._command_handler import _ADAPTER
 from runtime.ops._commands import CommandResponse, apply_command
@@ -76,6 +77,7 @@ class FrontEnd:
         self._conn: Connection | None = None
         self._stopping = threading.Event()
         self._link: threading.Thread | None = None
+        self.link_sched: str | None = None  # the link thread's scheduling, once the scan's is
 
     # ------------------------------------------------------------------ the subclass's part
     def child_init(self, feed: Feed) -> Any:
@@ -165,6 +167,7 @@ class FrontEnd:
                 "restarts": self.restarts,
             },
             "writer": self.feed.statistics() if self.feed is not None else {},
+            "link_sched": self.link_sched,
         }
 
     def wait_started(self, timeout: float) -> bool:
@@ -200,6 +203,8 @@ class FrontEnd:
         started = time.monotonic()
         next_stats = 0.0
         while not self._stopping.is_set():
+            if self.link_sched is None:
+                self._follow_scan()
             proc, conn = self._proc, self._conn
             if proc is None or conn is None or not proc.is_alive():
                 if time.monotonic() - started > _HEALTHY_S:
@@ -217,6 +222,15 @@ class FrontEnd:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(1)
+
+    def _follow_scan(self) -> None:
+        """Once the scan thread has its real-time settings: this thread follows them
+        (``runtime.core._rt.follow_scan_realtime``: it shares the scan's GIL)."""
+        tid = self.engine.scan_thread_id
+        if tid is None:
+            return  # not started yet (or scanning on the caller's thread): ask next turn
+        self.link_sched = follow_scan_realtime(tid) or "SCHED_OTHER"
+        self.log.info(f"{self.child_kind}_link_sched", sched=self.link_sched)
 
     def _restart(self, proc: BaseProcess | None, conn: Connection | None, backoff: float) -> bool:
         """Respawn a dead child after ``backoff``; False when stopping meanwhile."""

@@ -10,7 +10,7 @@ from runtime.ops._access import load_access_config
 from runtime.web._child import child_main
 from runtime.web._config import WebConfig
 from runtime.web._init import LoopInfo, WebInit, WebPoint
-from runtime.web._queries import answer_query
+from runtime.web._queries import QueryAnswers
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
@@ -59,6 +59,7 @@ class WebServer(FrontEnd):
         self.audit_file = config.audit_file
         self.overview = overview or {}
         self.queries = 0
+        self._answers = QueryAnswers(engine, timeout_s=config.command_timeout_s)
 
     @property
     def url(self) -> str:
@@ -113,4 +114,4 @@ class WebServer(FrontEnd):
 
     def answer_query(self, body: dict[str, Any]) -> dict[str, Any]:
         self.queries += 1
-        return answer_query(self.engine, body, timeout_s=self.config.command_timeout_s)
+        return self._answers.answer(body)

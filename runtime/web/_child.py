@@ -111,6 +111,7 @@ def _statistics(ctx: WebContext, port: int) -> dict[str, Any]:
         "child": {"pid": os.getpid()},
         "port": port,
         "hub": ctx.hub.statistics(),
+        "queries": ctx.queries.statistics(),
         "commands": ctx.commands.handler.statistics(),
         "sessions": len(ctx.sessions),
         "logins": ctx.sessions.logins,

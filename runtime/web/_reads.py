@@ -94,8 +94,7 @@ def read_routes(
         return JSONResponse(out)
 
     async def query(body: dict[str, Any]) -> Response:
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(None, ctx.link.query, body)
+        answer = await ctx.queries.get(body)
         return JSONResponse(answer, status_code=400 if "error" in answer else 200)
 
     async def tree(request: Request, session: Session) -> Response:
@@ -111,7 +110,7 @@ def read_routes(
 
     async def tasks(request: Request, session: Session) -> Response:
         loop = asyncio.get_running_loop()
-        hist = await loop.run_in_executor(None, ctx.link.query, {"what": "histograms"})
+        hist = await ctx.queries.get({"what": "histograms"})
         change = await loop.run_in_executor(None, _last_online_change, ctx)
         stats = ctx.link.engine_stats
         return JSONResponse(

@@ -187,7 +187,7 @@ def run() -> dict[str, Any]:
         "wake_p99_ratio_5_browsers_vs_no_hmi": round(loaded["wake_latency_us"]["p99"] / base, 2),
         "wake_p99_ratio_hmi_idle_vs_no_hmi": round(hmi_idle["wake_latency_us"]["p99"] / base, 2),
         "goal_ratio": 1.2,
-        "web": {k: web_stats.get(k) for k in ("hub", "sessions", "writer")},
+        "web": {k: web_stats.get(k) for k in ("hub", "queries", "sessions", "writer")},
     }
 
 
