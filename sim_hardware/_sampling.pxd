@@ -17,7 +17,6 @@ cdef class Analog:
 
 
 cdef class Binary:
-    cdef public object reader
     cdef public list cells, points
 
 
@@ -33,7 +32,8 @@ cdef void _latch_bool(Cell cell, object value, object now_ns) except *
 @cython.locals(x=cython.double, std=cython.double, lo=cython.double, hi=cython.double,
                x2pi=cython.double, g2rad=cython.double, z=cython.double, value=cython.double,
                i=cython.int, diverged=cython.int, ch=Analog, b=Binary, cell=Cell)
-cpdef int measure_clean(list analog, list values, list binary, object rng, object now_ns) except? -2
+cpdef int measure_clean(list analog, list values, list binary, list bvalues, object rng,
+                        object now_ns) except? -2
 
 @cython.locals(out=Output)
 cpdef write_commands(list wired)

@@ -58,12 +58,11 @@ class Analog:
 
 
 class Binary:
-    """A BOOL channel: its reader, the points latched inline and the others (with converter)."""
+    """A BOOL channel: the points latched inline and the others (with their converter)."""
 
-    __slots__ = ("cells", "points", "reader")
+    __slots__ = ("cells", "points")
 
-    def __init__(self, reader: Callable[[], Any], points: list[tuple[Any, Any]]) -> None:
-        self.reader = reader
+    def __init__(self, points: list[tuple[Any, Any]]) -> None:
         self.cells = [Cell(point) for point, conv in points if plain(point, conv)]
         self.points = [(point.latch, conv) for point, conv in points if not plain(point, conv)]
 
@@ -95,12 +94,17 @@ def _latch_bool(cell: Cell, value: bool, now_ns: int) -> None:
 
 
 def measure_clean(
-    analog: list[Analog], values: list[Any], binary: list[Binary], rng: Any, now_ns: int
+    analog: list[Analog],
+    values: list[Any],
+    binary: list[Binary],
+    bvalues: list[Any],
+    rng: Any,
+    now_ns: int,
 ) -> int:
     """Latch every bound sensor without faults: Random.gauss's draws, in the same order.
 
-    ``values`` are the true values of the ``analog`` channels, in their order; ``binary``'s
-    readers give the BOOL channels'.
+    ``values`` are the true values of the ``analog`` channels, ``bvalues`` those of the
+    ``binary`` ones, in their order.
     ``rng`` is a ``random.Random`` whose ``gauss`` is the Box-Muller copy inlined here
     (``_fastgauss.INLINE_GAUSS``); its cached second draw ``gauss_next`` is kept up to date.
     Returns the index of the first analogue channel whose true value is NaN or infinite (the
@@ -134,8 +138,10 @@ def measure_clean(
         for latch, conv in ch.points:
             latch(value if conv is None else conv(value), quality, now_ns)
     rng.gauss_next = z_next
+    i = -1
     for b in binary:
-        bvalue = b.reader()
+        i += 1
+        bvalue = bvalues[i]
         if b.cells:
             flag = True if bvalue else False  # bool(): what both converters make of it
             for cell in b.cells:

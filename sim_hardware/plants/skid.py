@@ -11,11 +11,13 @@ are integrated after the vessel step. SIP and CIP themselves are not modelled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pydantic import Field
 
 from sim_hardware.components import Valve
+from sim_hardware.plants import _skid_readings
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, SKID_SIGNALS, TRAP_LINES
 from sim_hardware.plants.bioreactor import MAX_RPM, Bioreactor, BioreactorParams
 
@@ -99,6 +101,9 @@ class BioreactorSkid(Bioreactor):
         self.heater_t = p.ambient_c
         self.air_l = self.o2_l = self.co2_l = 0.0
         self.trap_t = [p.ambient_c] * len(TRAP_LINES)  # condensate RTDs, TRAP_LINES order
+        # what the one-call readings (_skid_readings) read besides the vessel model
+        self._reading_k = _skid_readings.constants(p)
+        self._limit_valves = [self.onoff[v] for v in ONOFF_VALVES]
 
     def step(self, dt: float) -> None:
         v_before = self.V
@@ -247,6 +252,31 @@ class BioreactorSkid(Bioreactor):
             r[f"xv_{valve}_zsc"] = _limit_reader(s, valve, opened=False)
         return r
 
+    def values_reader(self, channels: Sequence[str]) -> Callable[[], list[float | bool]]:
+        # every analogue reading in one (compiled) call, then the ones asked for
+        where = _ANALOG_AT
+        if not all(ch in where for ch in channels):
+            return super().values_reader(channels)
+        s, idx = self, [where[ch] for ch in channels]
+
+        def read() -> list[Any]:  # over self, as the readers: restore() rebuilds the parts
+            values = _skid_readings.analog(s._model, s, s._reading_k, s.onoff["condenser_water"])
+            return [values[i] for i in idx]
+
+        return read
+
+    def bools_reader(self, channels: Sequence[str]) -> Callable[[], list[Any]]:
+        where = _BINARY_AT
+        if not all(ch in where for ch in channels):
+            return super().bools_reader(channels)
+        s, idx = self, [where[ch] for ch in channels]
+
+        def read() -> list[Any]:
+            values = _skid_readings.binary(s._model, s, s._limit_valves)
+            return [values[i] for i in idx]
+
+        return read
+
     def _jacket_inlet(self) -> float:
         hot, cold = self.heating.flow(), self.cooling.flow()
         if hot + cold <= 0.0:
@@ -265,6 +295,8 @@ class BioreactorSkid(Bioreactor):
 
 
 _DISCRETE_OUTPUTS = ("exhaust_heater", "sight_glass_light", "alarm_beacon", "alarm_horn")
+_ANALOG_AT = {ch: i for i, ch in enumerate(_skid_readings.ANALOG)}
+_BINARY_AT = {ch: i for i, ch in enumerate(_skid_readings.BINARY)}
 
 
 def _trap_reader(plant: BioreactorSkid, i: int) -> Callable[[], float]:

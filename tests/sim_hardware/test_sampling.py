@@ -54,7 +54,7 @@ def test_analog_inline_latch_is_point_latch(forced: bool) -> None:
     rng = random.Random(1)
     for k, x in enumerate(READINGS, start=1):
         now = k * 1_000_000
-        bad = measure_clean([ch], [x], [], rng, now)
+        bad = measure_clean([ch], [x], [], [], rng, now)
         assert bad == (0 if not math.isfinite(x) else -1)
         # what the driver handed Point.latch before the inline path: clamped, same quality
         quality = Quality.GOOD if LO <= x <= HI else Quality.UNCERTAIN
@@ -73,16 +73,15 @@ def test_bool_inline_latch_is_point_latch() -> None:
     ref = [Point(spec), Point(spec), Point(as_int)]
     mine[1].forced = ref[1].forced = True
     mine[1].forced_value = ref[1].forced_value = True
-    current: list[Any] = [None]
-    b = Binary(lambda: current[0], [(p, _converter(p)) for p in mine])
+    b = Binary([(p, _converter(p)) for p in mine])
     assert len(b.cells) == 2 and len(b.points) == 1
     for k in range(16):
-        current[0] = next(raws)
-        measure_clean([], [], [b], random.Random(0), k)
+        raw = next(raws)
+        measure_clean([], [], [b], [raw], random.Random(0), k)
         for p in ref:
             conv = _converter(p)
-            p.latch(current[0] if conv is None else conv(current[0]), Quality.GOOD, k)
-        assert [_state(p) for p in mine] == [_state(p) for p in ref], current[0]
+            p.latch(raw if conv is None else conv(raw), Quality.GOOD, k)
+        assert [_state(p) for p in mine] == [_state(p) for p in ref], raw
 
 
 def test_only_unscaled_float_and_bool_points_are_plain() -> None:
