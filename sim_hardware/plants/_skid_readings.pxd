@@ -6,7 +6,7 @@ cimport cython
 from sim_hardware.components cimport Motor, Pump, Valve
 from sim_hardware.plants._bioreactor_model cimport BioreactorModel
 
-cdef double MAX_RPM, _MMOL_PER_L_GAS
+cdef double MAX_RPM, _MMOL_PER_L_GAS, _STEAM_C
 
 
 @cython.locals(
@@ -23,3 +23,11 @@ cpdef list analog(BioreactorModel m, object skid, tuple k, Valve condenser)
 
 @cython.locals(feed=Pump, base=Pump, harvest=Pump, agitator=Motor, v=Valve, values=list)
 cpdef list binary(BioreactorModel m, object skid, list valves)
+
+
+@cython.locals(part=Valve)
+cpdef step_parts(list parts, bint air_ok, double dt)
+
+
+@cython.locals(valve=Valve, target=double, i=Py_ssize_t)
+cpdef step_traps(list traps, list valves, bint steam, double ambient, double k)

@@ -3,7 +3,8 @@
 ``analog`` and ``binary`` compute what ``BioreactorSkid.readers()`` compute channel by
 channel, every expression in the same operand order (bit-identical floats, compiled or not),
 in the order of ``ANALOG`` and ``BINARY``: the sim driver reads all of a skid's inputs with
-two calls instead of ~200 closures. ``tests/sim_hardware/test_values_reader.py`` holds them
+two calls instead of ~200 closures. ``step_parts``/``step_traps`` are the skid's own loops of
+its step. ``tests/sim_hardware/test_values_reader.py`` holds them
 to the per-channel readers.
 """
 
@@ -15,10 +16,11 @@ from sim_hardware.components import Motor, Pump, Valve
 from sim_hardware.plants._bioreactor_model import SENSORS, BioreactorModel
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, TRAP_LINES
 
-__all__ = ["ANALOG", "BINARY", "analog", "binary", "constants"]
+__all__ = ["ANALOG", "BINARY", "analog", "binary", "constants", "step_parts", "step_traps"]
 
 MAX_RPM = 300.0  # the bioreactor model's (asserted by skid.py)
 _MMOL_PER_L_GAS = 1000.0 / 22.4  # ideal gas at 0 °C, 1 atm: what an MFC's standard litre is
+_STEAM_C = 121.0
 
 ANALOG = (
     *SENSORS,
@@ -261,3 +263,23 @@ def binary(m: BioreactorModel, skid: Any, valves: list[Valve]) -> list[bool]:
     values += [v.position >= 95.0 for v in valves]
     values += [v.position <= 5.0 for v in valves]
     return values
+
+
+def step_parts(parts: list[Valve], air_ok: bool, dt: float) -> None:
+    """Step the skid's on/off parts that move; without instrument air they fail closed."""
+    for part in parts:
+        if not air_ok:
+            part.command = 0.0  # spring-return actuators fail closed without air
+        if part.command != part.position:  # at rest a step changes nothing: skip it
+            part.step(dt)
+
+
+def step_traps(
+    traps: list[float], valves: list[Valve], steam: bool, ambient: float, k: float
+) -> None:
+    """Condensate RTDs follow steam (121 °C) when their SIP valve is open, else ambient."""
+    i = 0
+    for valve in valves:
+        target = _STEAM_C if steam and valve.position > 50.0 else ambient
+        traps[i] += (target - traps[i]) * k
+        i += 1

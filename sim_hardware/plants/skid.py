@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sim_hardware.components import Valve
+from sim_hardware.components import OnOff
 from sim_hardware.plants import _skid_readings
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, SKID_SIGNALS, TRAP_LINES
 from sim_hardware.plants.bioreactor import MAX_RPM, Bioreactor, BioreactorParams
@@ -24,32 +24,7 @@ from sim_hardware.plants.bioreactor import MAX_RPM, Bioreactor, BioreactorParams
 __all__ = ["BioreactorSkid", "OnOff", "SkidParams"]
 
 _MMOL_PER_L_GAS = 1000.0 / 22.4  # ideal gas at 0 °C, 1 atm: what an MFC's standard litre is
-_STEAM_C = 121.0
 _TRAP_TAU_S = 30.0
-
-
-class OnOff(Valve):
-    """An on/off final element (solenoid valve, contactor, lamp): a command above 0.5 is ON.
-
-    Reuses the valve's stroke (a pneumatic actuator takes seconds) and its stuck fault.
-    """
-
-    __slots__ = ()
-
-    def set(self, command: float) -> None:
-        super().set(100.0 if command > 0.5 else 0.0)  # NaN compares False: closed
-
-    @property
-    def on(self) -> bool:
-        return self.command > 50.0
-
-    @property
-    def opened(self) -> bool:
-        return self.position >= 95.0
-
-    @property
-    def closed(self) -> bool:
-        return self.position <= 5.0
 
 
 class SkidParams(BioreactorParams):
@@ -94,8 +69,8 @@ class BioreactorSkid(Bioreactor):
         self.outputs = {n: OnOff(max_flow=0.0, stroke_time_s=0.0) for n in _DISCRETE_OUTPUTS}
         self._actuators.update({f"xv_{v}": c for v, c in self.onoff.items()})
         self._actuators.update(self.outputs)
-        self._skid_parts = (*self.onoff.values(), *self.outputs.values())
-        self._traps = tuple(self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES)
+        self._skid_parts = [*self.onoff.values(), *self.outputs.values()]
+        self._traps = [self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES]
         self.feed_kg, self.base_kg = p.feed_bottle_kg, p.base_bottle_kg
         self.media_kg, self.harvest_kg = p.media_tank_kg, 0.0
         self.heater_t = p.ambient_c
@@ -109,12 +84,7 @@ class BioreactorSkid(Bioreactor):
         v_before = self.V
         super().step(dt)  # the vessel, exactly as the bare bioreactor
         p = self.params
-        air_ok = self.utility_ok["instrument_air"]
-        for part in self._skid_parts:
-            if not air_ok:
-                part.command = 0.0  # spring-return actuators fail closed without air
-            if part.command != part.position:  # at rest a step changes nothing: skip it
-                part.step(dt)
+        _skid_readings.step_parts(self._skid_parts, self.utility_ok["instrument_air"], dt)
         self.feed_kg = max(self.feed_kg - self.feed.flow() * (1.15 / 3600.0) * dt, 0.0)
         self.base_kg = max(self.base_kg - self.base.flow() * (1.04e-3 / 60.0) * dt, 0.0)
         self.media_kg = max(self.media_kg - self.fill.flow() * (1.0 / 60.0) * dt, 0.0)
@@ -125,10 +95,7 @@ class BioreactorSkid(Bioreactor):
         self.co2_l += self.co2.flow() * (1.0 / 60.0) * dt
         k = dt / _TRAP_TAU_S if dt < _TRAP_TAU_S else 1.0
         steam = self.utility_ok["clean_steam"]
-        traps = self.trap_t
-        for i, valve in enumerate(self._traps):
-            target = _STEAM_C if steam and valve.position > 50.0 else p.ambient_c
-            traps[i] += (target - traps[i]) * k
+        _skid_readings.step_traps(self.trap_t, self._traps, steam, p.ambient_c, k)
         heater = 60.0 if self.outputs["exhaust_heater"].on else p.ambient_c
         self.heater_t += (heater - self.heater_t) * (dt / 120.0 if dt < 120.0 else 1.0)
 
