@@ -116,9 +116,7 @@ class OptionalBuildExt(build_ext):
         if self.compiler.compiler_type == "unix":
             ext.extra_compile_args = [*UNIX_FLAGS, *ext.extra_compile_args]
         else:  # the sim modules' GCC flags mean nothing to another compiler
-            ext.extra_compile_args = [
-                a for a in ext.extra_compile_args if a not in SIM_UNIX_FLAGS
-            ]
+            ext.extra_compile_args = [a for a in ext.extra_compile_args if a not in SIM_UNIX_FLAGS]
         try:
             super().build_extension(ext)
         except Exception as exc:

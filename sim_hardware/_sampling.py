@@ -143,7 +143,7 @@ def measure_clean(
         i += 1
         bvalue = bvalues[i]
         if b.cells:
-            flag = True if bvalue else False  # bool(): what both converters make of it
+            flag = bool(bvalue)  # what both converters make of it
             for cell in b.cells:
                 _latch_bool(cell, flag, now_ns)
         for latch, conv in b.points:

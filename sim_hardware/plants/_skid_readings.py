@@ -154,13 +154,13 @@ def analog(m: BioreactorModel, skid: Any, k: tuple[float, ...], condenser: Valve
         o2_in = (0.2095 * air.flow() + o2.flow()) * _MMOL_PER_L_GAS
         co2_in = (0.0004 * air.flow() + co2.flow()) * _MMOL_PER_L_GAS
         out = q - used + made
-        out = 1e-6 if 1e-6 > out else out  # max(out, 1e-6)
+        out = 1e-6 if out < 1e-6 else out  # max(out, 1e-6): NaN stays
         left = o2_in - used
-        left = 0.0 if 0.0 > left else left  # max(left, 0.0)
+        left = 0.0 if left < 0.0 else left  # max(left, 0.0)
         off_co2 = 100.0 * ((co2_in + made) / out)
         off_o2 = 100.0 * (left / out)
     n = agitator.speed / MAX_RPM
-    cw_ret = Tj if not 50.0 < Tj else 50.0  # min(Tj, 50.0)
+    cw_ret = 50.0 if Tj > 50.0 else Tj  # min(Tj, 50.0): NaN stays
     values = [m.value(code) for code in range(17)]  # the vessel's SENSORS
     values += [
         T,
@@ -278,8 +278,6 @@ def step_traps(
     traps: list[float], valves: list[Valve], steam: bool, ambient: float, k: float
 ) -> None:
     """Condensate RTDs follow steam (121 °C) when their SIP valve is open, else ambient."""
-    i = 0
-    for valve in valves:
+    for i, valve in enumerate(valves):
         target = _STEAM_C if steam and valve.position > 50.0 else ambient
         traps[i] += (target - traps[i]) * k
-        i += 1

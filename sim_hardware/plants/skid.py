@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sim_hardware.components import OnOff
+from sim_hardware.components import OnOff, Valve
 from sim_hardware.plants import _skid_readings
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, SKID_SIGNALS, TRAP_LINES
 from sim_hardware.plants.bioreactor import MAX_RPM, Bioreactor, BioreactorParams
@@ -69,8 +69,8 @@ class BioreactorSkid(Bioreactor):
         self.outputs = {n: OnOff(max_flow=0.0, stroke_time_s=0.0) for n in _DISCRETE_OUTPUTS}
         self._actuators.update({f"xv_{v}": c for v, c in self.onoff.items()})
         self._actuators.update(self.outputs)
-        self._skid_parts = [*self.onoff.values(), *self.outputs.values()]
-        self._traps = [self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES]
+        self._skid_parts: list[Valve] = [*self.onoff.values(), *self.outputs.values()]
+        self._traps: list[Valve] = [self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES]
         self.feed_kg, self.base_kg = p.feed_bottle_kg, p.base_bottle_kg
         self.media_kg, self.harvest_kg = p.media_tank_kg, 0.0
         self.heater_t = p.ambient_c
@@ -78,7 +78,7 @@ class BioreactorSkid(Bioreactor):
         self.trap_t = [p.ambient_c] * len(TRAP_LINES)  # condensate RTDs, TRAP_LINES order
         # what the one-call readings (_skid_readings) read besides the vessel model
         self._reading_k = _skid_readings.constants(p)
-        self._limit_valves = [self.onoff[v] for v in ONOFF_VALVES]
+        self._limit_valves: list[Valve] = [self.onoff[v] for v in ONOFF_VALVES]
 
     def step(self, dt: float) -> None:
         v_before = self.V
