@@ -31,3 +31,7 @@ cpdef step_parts(list parts, bint air_ok, double dt)
 
 @cython.locals(valve=Valve, target=double, i=Py_ssize_t)
 cpdef step_traps(list traps, list valves, bint steam, double ambient, double k)
+
+
+@cython.locals(i=Py_ssize_t)
+cpdef list pick(list values, list idx)

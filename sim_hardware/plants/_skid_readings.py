@@ -16,7 +16,7 @@ from sim_hardware.components import Motor, Pump, Valve
 from sim_hardware.plants._bioreactor_model import SENSORS, BioreactorModel
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, TRAP_LINES
 
-__all__ = ["ANALOG", "BINARY", "analog", "binary", "constants", "step_parts", "step_traps"]
+__all__ = ["ANALOG", "BINARY", "analog", "binary", "constants", "pick", "step_parts", "step_traps"]
 
 MAX_RPM = 300.0  # the bioreactor model's (asserted by skid.py)
 _MMOL_PER_L_GAS = 1000.0 / 22.4  # ideal gas at 0 °C, 1 atm: what an MFC's standard litre is
@@ -281,3 +281,8 @@ def step_traps(
     for i, valve in enumerate(valves):
         target = _STEAM_C if steam and valve.position > 50.0 else ambient
         traps[i] += (target - traps[i]) * k
+
+
+def pick(values: list[Any], idx: list[int]) -> list[Any]:
+    """``values[i]`` for each ``i`` of ``idx``: the channels a driver bound, in its order."""
+    return [values[i] for i in idx]

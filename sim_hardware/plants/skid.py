@@ -228,7 +228,7 @@ class BioreactorSkid(Bioreactor):
 
         def read() -> list[Any]:  # over self, as the readers: restore() rebuilds the parts
             values = _skid_readings.analog(s._model, s, s._reading_k, s.onoff["condenser_water"])
-            return [values[i] for i in idx]
+            return _skid_readings.pick(values, idx)
 
         return read
 
@@ -239,8 +239,7 @@ class BioreactorSkid(Bioreactor):
         s, idx = self, [where[ch] for ch in channels]
 
         def read() -> list[Any]:
-            values = _skid_readings.binary(s._model, s, s._limit_valves)
-            return [values[i] for i in idx]
+            return _skid_readings.pick(_skid_readings.binary(s._model, s, s._limit_valves), idx)
 
         return read
 
