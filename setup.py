@@ -34,6 +34,9 @@ DIRECTIVES = {
 # ``**`` is C pow() as float.__pow__ calls it (not Cython's complex-safe power).
 SIM_DIRECTIVES = {"language_level": 3, "annotation_typing": False, "cpow": True}
 SIM_BUILD_DIR = "build/cython"  # generated C out of the package tree
+# Python's ``x ** 2`` calls libm pow(); GCC would turn a C pow(x, 2.0) into x * x, which differs
+# from glibc's pow() in the last bit now and then (the skid's exhaust filter dP did).
+SIM_UNIX_FLAGS = ["-fno-builtin-pow"]
 
 
 def _sim_modules() -> list[str]:
@@ -88,7 +91,7 @@ def _extensions() -> list:
         src = name.replace(".", "/") + ".py"
         try:  # one by one: a module that fails to cythonize runs from source, the rest compiled
             built += cythonize(
-                [Extension(name, [src])],
+                [Extension(name, [src], extra_compile_args=SIM_UNIX_FLAGS)],
                 compiler_directives=SIM_DIRECTIVES,
                 build_dir=SIM_BUILD_DIR,
                 quiet=True,
@@ -112,6 +115,8 @@ class OptionalBuildExt(build_ext):
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         if self.compiler.compiler_type == "unix":
             ext.extra_compile_args = [*UNIX_FLAGS, *ext.extra_compile_args]
+        else:  # the sim modules' GCC flags mean nothing to another compiler
+            ext.extra_compile_args = [a for a in ext.extra_compile_args if a not in SIM_UNIX_FLAGS]
         try:
             super().build_extension(ext)
         except Exception as exc:

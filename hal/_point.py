@@ -250,6 +250,8 @@ class Point:
         """Store a driver's raw reading as the engineering value of this input."""
         # Runs for every input every cycle: enum members are module constants (an attribute
         # lookup on the enum class costs as much as the rest of this method), range is cached.
+        # The sim driver inlines this for unscaled REAL/LREAL and BOOL points (sim_hardware/
+        # _sampling.py, Cell): a change here goes there too (tests/sim_hardware/test_sampling.py).
         if self.forced:
             self.value = self.forced_value
             self.quality = _GOOD

@@ -34,6 +34,7 @@ __all__ = ["HOT_MODULES", "REBUILD", "fallback_reason", "implementation", "insta
 HOT_MODULES = (
     "sim_hardware.components",
     "sim_hardware.plants._bioreactor_model",
+    "sim_hardware.plants._skid_readings",
     "sim_hardware._sampling",
 )
 REBUILD = "python setup.py build_ext --inplace (or: make install)"

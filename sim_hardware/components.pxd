@@ -11,6 +11,10 @@ cdef class Valve:
     cpdef double flow(self)
 
 
+cdef class OnOff(Valve):
+    cpdef set(self, double command)
+
+
 cdef class Pump:
     cdef public double command, max_flow, ramp, speed
     cdef public bint failed

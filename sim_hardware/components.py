@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["Motor", "Pump", "Valve"]
+__all__ = ["Motor", "OnOff", "Pump", "Valve"]
 
 
 def _clamp_command(value: float, hi: float) -> float:
@@ -58,6 +58,30 @@ class Valve:
         self.command = float(state["command"])
         self.position = float(state["position"])
         self.stuck = bool(state["stuck"])
+
+
+class OnOff(Valve):
+    """An on/off final element (solenoid valve, contactor, lamp): a command above 0.5 is ON.
+
+    Reuses the valve's stroke (a pneumatic actuator takes seconds) and its stuck fault.
+    """
+
+    __slots__ = ()
+
+    def set(self, command: float) -> None:
+        Valve.set(self, 100.0 if command > 0.5 else 0.0)  # NaN compares False: closed
+
+    @property
+    def on(self) -> bool:
+        return self.command > 50.0
+
+    @property
+    def opened(self) -> bool:
+        return self.position >= 95.0
+
+    @property
+    def closed(self) -> bool:
+        return self.position <= 5.0
 
 
 class Pump:

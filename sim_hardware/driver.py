@@ -17,7 +17,7 @@ from sim_hardware._fault_effects import (
     measure,
     sensor_effects,
 )
-from sim_hardware._sampling import Analog, Binary, measure_clean, write_commands
+from sim_hardware._sampling import Analog, Binary, Output, measure_clean, write_commands
 from sim_hardware.faults import SENSOR_FAULT_KINDS, Fault, parse_fault
 from sim_hardware.plants import Plant, PlantError, get_plant_class
 
@@ -112,10 +112,11 @@ class SimDriver:
         self._inputs: list[Input] = []
         self._analog: list[Analog] = []
         self._read_analog: Callable[[], list[Any]] = list  # nothing bound: no values
+        self._read_bools: Callable[[], list[Any]] = list
         self._bools: list[Binary] = []
         self._analog_channels: list[str] = []
         self._outputs: list[tuple[Point, str]] = []
-        self._wired: list[tuple[Callable[[], Any], Callable[[float], None]]] = []
+        self._wired: list[Output] = []
         self._wired_for: object = None
         self._faults: list[Fault] = []
         self._fstate: list[dict[str, Any]] = []
@@ -177,7 +178,10 @@ class SimDriver:
             for _, _, is_bool, sig, pts in self._inputs
             if not is_bool
         ]
-        self._bools = [(reader, pts) for _, reader, is_bool, _, pts in self._inputs if is_bool]
+        self._bools = [Binary(pts) for _, _, is_bool, _, pts in self._inputs if is_bool]
+        self._read_bools = self._plant.bools_reader(
+            [ch for ch, _, is_bool, _, _ in self._inputs if is_bool]
+        )
         self._analog_channels = [ch for ch, _, is_bool, _, _ in self._inputs if not is_bool]
         self._read_analog = self._plant.values_reader(self._analog_channels)
         self._outputs = outputs
@@ -210,7 +214,7 @@ class SimDriver:
         # plant's actuator table is a new one (a plant restore rebuilds its parts).
         actuators = self._plant.actuators()
         if actuators is not self._wired_for:
-            self._wired = [(p.output_raw, actuators[ch].set) for p, ch in self._outputs]
+            self._wired = [Output(p, actuators[ch].set) for p, ch in self._outputs]
             self._wired_for = actuators
         write_commands(self._wired)
 
@@ -276,7 +280,8 @@ class SimDriver:
     def _measure(self, now_ns: int) -> None:
         if not self._faults and INLINE_GAUSS:
             values = self._read_analog()
-            bad = measure_clean(self._analog, values, self._bools, self._rng, now_ns)
+            bools = self._read_bools()
+            bad = measure_clean(self._analog, values, self._bools, bools, self._rng, now_ns)
             if bad >= 0:
                 self._diverged(self._analog_channels[bad])
             return

@@ -156,6 +156,14 @@ class Plant(ABC):
         readers = [self.reader(ch) for ch in channels]
         return lambda: [read() for read in readers]
 
+    def bools_reader(self, channels: Sequence[str]) -> Callable[[], list[Any]]:
+        """A function returning the true values of the BOOL ``channels``, in order, in one call.
+
+        What ``values_reader`` is for the analogue channels; the default calls the readers.
+        """
+        readers = [self.reader(ch) for ch in channels]
+        return lambda: [read() for read in readers]
+
     def write(self, channel: str, value: float | bool) -> None:
         """Command an actuator channel; the value is clamped to the channel range."""
         try:

@@ -11,43 +11,20 @@ are integrated after the vessel step. SIP and CIP themselves are not modelled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pydantic import Field
 
-from sim_hardware.components import Valve
+from sim_hardware.components import OnOff, Valve
+from sim_hardware.plants import _skid_readings
 from sim_hardware.plants._skid_signals import ONOFF_VALVES, SKID_SIGNALS, TRAP_LINES
 from sim_hardware.plants.bioreactor import MAX_RPM, Bioreactor, BioreactorParams
 
 __all__ = ["BioreactorSkid", "OnOff", "SkidParams"]
 
 _MMOL_PER_L_GAS = 1000.0 / 22.4  # ideal gas at 0 °C, 1 atm: what an MFC's standard litre is
-_STEAM_C = 121.0
 _TRAP_TAU_S = 30.0
-
-
-class OnOff(Valve):
-    """An on/off final element (solenoid valve, contactor, lamp): a command above 0.5 is ON.
-
-    Reuses the valve's stroke (a pneumatic actuator takes seconds) and its stuck fault.
-    """
-
-    __slots__ = ()
-
-    def set(self, command: float) -> None:
-        super().set(100.0 if command > 0.5 else 0.0)  # NaN compares False: closed
-
-    @property
-    def on(self) -> bool:
-        return self.command > 50.0
-
-    @property
-    def opened(self) -> bool:
-        return self.position >= 95.0
-
-    @property
-    def closed(self) -> bool:
-        return self.position <= 5.0
 
 
 class SkidParams(BioreactorParams):
@@ -92,24 +69,22 @@ class BioreactorSkid(Bioreactor):
         self.outputs = {n: OnOff(max_flow=0.0, stroke_time_s=0.0) for n in _DISCRETE_OUTPUTS}
         self._actuators.update({f"xv_{v}": c for v, c in self.onoff.items()})
         self._actuators.update(self.outputs)
-        self._skid_parts = (*self.onoff.values(), *self.outputs.values())
-        self._traps = tuple(self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES)
+        self._skid_parts: list[Valve] = [*self.onoff.values(), *self.outputs.values()]
+        self._traps: list[Valve] = [self.onoff[f"sip_{line}_steam"] for line in TRAP_LINES]
         self.feed_kg, self.base_kg = p.feed_bottle_kg, p.base_bottle_kg
         self.media_kg, self.harvest_kg = p.media_tank_kg, 0.0
         self.heater_t = p.ambient_c
         self.air_l = self.o2_l = self.co2_l = 0.0
         self.trap_t = [p.ambient_c] * len(TRAP_LINES)  # condensate RTDs, TRAP_LINES order
+        # what the one-call readings (_skid_readings) read besides the vessel model
+        self._reading_k = _skid_readings.constants(p)
+        self._limit_valves: list[Valve] = [self.onoff[v] for v in ONOFF_VALVES]
 
     def step(self, dt: float) -> None:
         v_before = self.V
         super().step(dt)  # the vessel, exactly as the bare bioreactor
         p = self.params
-        air_ok = self.utility_ok["instrument_air"]
-        for part in self._skid_parts:
-            if not air_ok:
-                part.command = 0.0  # spring-return actuators fail closed without air
-            if part.command != part.position:  # at rest a step changes nothing: skip it
-                part.step(dt)
+        _skid_readings.step_parts(self._skid_parts, self.utility_ok["instrument_air"], dt)
         self.feed_kg = max(self.feed_kg - self.feed.flow() * (1.15 / 3600.0) * dt, 0.0)
         self.base_kg = max(self.base_kg - self.base.flow() * (1.04e-3 / 60.0) * dt, 0.0)
         self.media_kg = max(self.media_kg - self.fill.flow() * (1.0 / 60.0) * dt, 0.0)
@@ -120,10 +95,7 @@ class BioreactorSkid(Bioreactor):
         self.co2_l += self.co2.flow() * (1.0 / 60.0) * dt
         k = dt / _TRAP_TAU_S if dt < _TRAP_TAU_S else 1.0
         steam = self.utility_ok["clean_steam"]
-        traps = self.trap_t
-        for i, valve in enumerate(self._traps):
-            target = _STEAM_C if steam and valve.position > 50.0 else p.ambient_c
-            traps[i] += (target - traps[i]) * k
+        _skid_readings.step_traps(self.trap_t, self._traps, steam, p.ambient_c, k)
         heater = 60.0 if self.outputs["exhaust_heater"].on else p.ambient_c
         self.heater_t += (heater - self.heater_t) * (dt / 120.0 if dt < 120.0 else 1.0)
 
@@ -247,6 +219,30 @@ class BioreactorSkid(Bioreactor):
             r[f"xv_{valve}_zsc"] = _limit_reader(s, valve, opened=False)
         return r
 
+    def values_reader(self, channels: Sequence[str]) -> Callable[[], list[float | bool]]:
+        # every analogue reading in one (compiled) call, then the ones asked for
+        where = _ANALOG_AT
+        if not all(ch in where for ch in channels):
+            return super().values_reader(channels)
+        s, idx = self, [where[ch] for ch in channels]
+
+        def read() -> list[Any]:  # over self, as the readers: restore() rebuilds the parts
+            values = _skid_readings.analog(s._model, s, s._reading_k, s.onoff["condenser_water"])
+            return _skid_readings.pick(values, idx)
+
+        return read
+
+    def bools_reader(self, channels: Sequence[str]) -> Callable[[], list[Any]]:
+        where = _BINARY_AT
+        if not all(ch in where for ch in channels):
+            return super().bools_reader(channels)
+        s, idx = self, [where[ch] for ch in channels]
+
+        def read() -> list[Any]:
+            return _skid_readings.pick(_skid_readings.binary(s._model, s, s._limit_valves), idx)
+
+        return read
+
     def _jacket_inlet(self) -> float:
         hot, cold = self.heating.flow(), self.cooling.flow()
         if hot + cold <= 0.0:
@@ -265,6 +261,8 @@ class BioreactorSkid(Bioreactor):
 
 
 _DISCRETE_OUTPUTS = ("exhaust_heater", "sight_glass_light", "alarm_beacon", "alarm_horn")
+_ANALOG_AT = {ch: i for i, ch in enumerate(_skid_readings.ANALOG)}
+_BINARY_AT = {ch: i for i, ch in enumerate(_skid_readings.BINARY)}
 
 
 def _trap_reader(plant: BioreactorSkid, i: int) -> Callable[[], float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import struct
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from hal import Direction, IecType
 from sim_hardware import Bioreactor, Plant, SimDriver, Tank
+from sim_hardware.plants import _skid_readings
 from sim_hardware.plants.skid import BioreactorSkid
 
 from .helpers import make_driver, point, run
@@ -115,3 +117,64 @@ def test_a_read_integrates_in_equal_substeps_no_longer_than_max_step(
     assert driver.plant.time == 20_000_000_000 * 1e-9  # from the clock, not summed substeps
     reference.time = driver.plant.time
     assert driver.plant.snapshot() == reference.snapshot()
+
+
+def _bool_channels(plant: Plant) -> list[str]:
+    return [s.name for s in plant.signals if s.direction is Direction.IN and s.type is IecType.BOOL]
+
+
+def test_the_skid_one_call_readings_cover_its_table_in_order() -> None:
+    skid = BioreactorSkid()
+    assert list(_skid_readings.ANALOG) == _analog(skid)
+    assert list(_skid_readings.BINARY) == _bool_channels(skid)
+    # the skid's own (compiled) readers are in use, not the per-channel default
+    assert type(skid).values_reader is not Plant.values_reader
+    assert type(skid).bools_reader is not Plant.bools_reader
+
+
+def test_the_skid_one_call_readings_are_its_readers_at_every_step() -> None:
+    """Random commands, utility cuts, stuck valves and failed drives, every step compared bit
+    for bit: a compiled expression that rounds differently once in thousands shows here (GCC's
+    pow(x, 2.0) → x * x did, against the readers' libm pow)."""
+    rnd = random.Random(7)
+    skid = BioreactorSkid(initial={"volume": 40.0, "biomass": 2.0, "glucose": 8.0})
+    analog, bools = _analog(skid), _bool_channels(skid)
+    read_analog, read_bools = skid.values_reader(analog), skid.bools_reader(bools)
+    every = list(skid.actuators())
+    for i in range(6000):
+        if rnd.random() < 0.3:
+            skid.write(rnd.choice(every), rnd.uniform(-10.0, 320.0))
+        if rnd.random() < 0.005:
+            utility = rnd.choice(skid.utilities)
+            skid.set_utility(utility, not skid.utility_ok[utility])
+        if rnd.random() < 0.003:
+            drive = rnd.choice([skid.feed, skid.base, skid.harvest, skid.agitator])
+            drive.failed = not drive.failed
+        if i == 3000:
+            skid.restore(json.loads(json.dumps(skid.snapshot())))  # rebuilds the parts
+        skid.step(rnd.choice((0.01, 0.2, 1.0)))
+        assert _bits(read_analog()) == _one_by_one(skid, analog), i
+        assert read_bools() == [skid.read(ch) for ch in bools], i
+
+
+def test_the_skid_one_call_readings_are_its_readers_in_random_states() -> None:
+    """The state set directly (positions, speeds, temperatures, broth) to 20,000 random points:
+    rare last-bit differences of a compiled expression need many distinct inputs."""
+    rnd = random.Random(11)
+    skid = BioreactorSkid()
+    analog = _analog(skid)
+    read = skid.values_reader(analog)
+    valves = [skid.heating, skid.cooling, skid.air, skid.o2, skid.co2, skid.fill]
+    for i in range(20000):
+        for v in valves:
+            v.position = rnd.uniform(0.0, 100.0)
+        for drive in (skid.feed, skid.base, skid.harvest, skid.agitator):
+            drive.speed = rnd.uniform(0.0, 300.0 if drive is skid.agitator else 100.0)
+        skid.T, skid.Tj = rnd.uniform(5.0, 90.0), rnd.uniform(5.0, 90.0)
+        skid.do, skid.X, skid.V = (
+            rnd.uniform(0.0, 200.0),
+            rnd.uniform(0.0, 30.0),
+            rnd.uniform(0.0, 100.0),
+        )
+        skid.mu = rnd.uniform(0.0, 1e-4)
+        assert _bits(read()) == _one_by_one(skid, analog), i
