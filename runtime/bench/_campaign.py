@@ -82,7 +82,21 @@ def _outcome(spec: RunSpec, status: str, wall_s: float, **extra: Any) -> dict[st
     } | extra
 
 
-def _child(spec: RunSpec, conn: Any) -> None:
+def _run_logs(log_format: str) -> None:
+    """A run logs its warnings and errors on stderr, in the campaign's format.
+
+    A run's process does not inherit the command's logging set-up (the forkserver or the
+    interpreter is a fresh one): without this, every run printed its start-up lines on the
+    campaign's stdout, unformatted. Its info lines (lifecycle) are left out: the progress
+    line says the same once per run.
+    """
+    from runtime.core._logging import configure_logging
+
+    configure_logging("json" if log_format == "json" else "console", level="warning")
+
+
+def _child(spec: RunSpec, conn: Any, log_format: str) -> None:
+    _run_logs(log_format)
     try:
         conn.send(execute_run(spec))
     except BaseException:  # pragma: no cover - reported by the parent as a crash
@@ -91,13 +105,13 @@ def _child(spec: RunSpec, conn: Any) -> None:
         conn.close()
 
 
-def run_isolated(spec: RunSpec, timeout_s: float) -> dict[str, Any]:
+def run_isolated(spec: RunSpec, timeout_s: float, log_format: str = "console") -> dict[str, Any]:
     """Run one cell in a process of its own; a crash or a hang becomes a reported outcome."""
     if multiprocessing.current_process().daemon:
-        return _run_interpreter(spec, timeout_s)
+        return _run_interpreter(spec, timeout_s, log_format)
     ctx = _forkserver(spec.preload)
     reader, writer = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(spec, writer), daemon=True)
+    proc = ctx.Process(target=_child, args=(spec, writer, log_format), daemon=True)
     t0 = time.perf_counter()
     proc.start()
     writer.close()
@@ -136,9 +150,9 @@ def _verdict(
     return _outcome(spec, "crash", wall, detail=str(why)[-2000:])
 
 
-def _run_interpreter(spec: RunSpec, timeout_s: float) -> dict[str, Any]:
+def _run_interpreter(spec: RunSpec, timeout_s: float, log_format: str) -> dict[str, Any]:
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "runtime.bench._campaign"]
+    cmd = [sys.executable, "-m", "runtime.bench._campaign", log_format]
     try:
         res = subprocess.run(
             cmd, input=json.dumps(asdict(spec)), capture_output=True, text=True, timeout=timeout_s
@@ -163,6 +177,7 @@ def run_matrix(
     engine: str = "local",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    log_format: str = "console",
 ) -> list[dict[str, Any]]:
     """Every run's outcome, in matrix order; ``engine`` "local" or "dask".
 
@@ -171,9 +186,9 @@ def run_matrix(
     """
     ordered = schedule(runs)
     stream = (
-        _dask(ordered, workers, timeout_s, scheduler)
+        _dask(ordered, workers, timeout_s, scheduler, log_format)
         if engine == "dask"
-        else _local(ordered, workers, timeout_s)
+        else _local(ordered, workers, timeout_s, log_format)
     )
     outcomes: list[dict[str, Any]] = []
     for outcome in stream:
@@ -192,16 +207,18 @@ def schedule(runs: list[RunSpec]) -> list[RunSpec]:
     return sorted(runs, key=lambda r: (-r.duration_s, r.index))
 
 
-def _local(runs: list[RunSpec], workers: int, timeout_s: float) -> Iterator[dict[str, Any]]:
+def _local(
+    runs: list[RunSpec], workers: int, timeout_s: float, log_format: str
+) -> Iterator[dict[str, Any]]:
     # Threads only wait on their run's process: the work is in the processes.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_isolated, spec, timeout_s) for spec in runs]
+        futures = [pool.submit(run_isolated, spec, timeout_s, log_format) for spec in runs]
         for fut in as_completed(futures):
             yield fut.result()
 
 
 def _dask(
-    runs: list[RunSpec], workers: int, timeout_s: float, scheduler: str | None
+    runs: list[RunSpec], workers: int, timeout_s: float, scheduler: str | None, log_format: str
 ) -> Iterator[dict[str, Any]]:
     # Untyped library: reached through Any (an optional extra, imported only here).
     dist: Any = importlib.import_module("distributed")
@@ -216,6 +233,7 @@ def _dask(
                 run_isolated,
                 spec,
                 timeout_s,
+                log_format,
                 pure=False,
                 key=f"vplc-run-{spec.index}",
                 priority=len(runs) - rank,
@@ -231,7 +249,8 @@ def _dask(
 
 
 def _main() -> int:
-    """``python -m runtime.bench._campaign``: one run, its RunSpec as JSON on stdin."""
+    """``python -m runtime.bench._campaign [FORMAT]``: one run, its RunSpec as JSON on stdin."""
+    _run_logs(sys.argv[1] if len(sys.argv) > 1 else "console")
     spec = RunSpec(**json.loads(sys.stdin.read()))
     print(json.dumps(execute_run(spec)), flush=True)
     return 0

@@ -66,6 +66,7 @@ def test_a_small_matrix_runs_in_parallel_and_writes_one_summary(tmp_path: Path) 
     assert "<table" in (out / "campaign.html").read_text()
     assert list(out.glob("dist_*.png"))  # the distribution plots
     assert "feed_pump_failure seed 0" in res.stdout
+    assert "lifecycle" not in res.stdout + res.stderr  # the runs' info lines stay out
 
 
 def _without_timing(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
