@@ -142,12 +142,15 @@ def _forkserver(preload: tuple[str, ...]) -> Any:
 def _verdict(
     spec: RunSpec, got: dict[str, Any], exitcode: int | None, wall: float, timeout_s: float
 ) -> dict[str, Any]:
+    # process_s: the run's whole process as its worker waited for it (start-up included)
     if got.get("timeout"):
-        return _outcome(spec, "timeout", wall, detail=f"killed after the {timeout_s:g} s limit")
-    if "status" in got:
-        return got
-    why = got.get("crash_traceback") or f"the run's process died (exit code {exitcode})"
-    return _outcome(spec, "crash", wall, detail=str(why)[-2000:])
+        out = _outcome(spec, "timeout", wall, detail=f"killed after the {timeout_s:g} s limit")
+    elif "status" in got:
+        out = got
+    else:
+        why = got.get("crash_traceback") or f"the run's process died (exit code {exitcode})"
+        out = _outcome(spec, "crash", wall, detail=str(why)[-2000:])
+    return out | {"process_s": round(wall, 4)}
 
 
 def _run_interpreter(spec: RunSpec, timeout_s: float, log_format: str) -> dict[str, Any]:

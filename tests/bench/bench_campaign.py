@@ -26,7 +26,11 @@ from tests.bench._util import BIOREACTOR
 SEEDS = 3
 PAIRS = ((1, 2), (2, 1), (1, 2))
 FAULTS = ["{kind: pump_failed, channel: feed_pump, at: [600]}"]
-_TIMING = ("wall_s", "cpu_s")  # measurements; everything else must not depend on the workers
+_TIMING = (
+    "wall_s",
+    "cpu_s",
+    "process_s",
+)  # measurements; everything else must not depend on the workers
 _BURN = 6_000_000  # loop turns of the reference: about 0.3 s of CPU here
 
 
@@ -61,6 +65,13 @@ def _reference(workers: int, rounds: int = 3) -> float:
         for p in procs:
             p.join()
     return (time.perf_counter() - t0) / workers  # per unit of work, as the campaign's wall
+
+
+def _occupancy(phases: list[list[dict[str, Any]]], walls: dict[int, list[float]], k: int) -> float:
+    """Sum of the runs' process lifetimes ÷ (workers × wall), over the phases with k workers."""
+    order = [w for pair in PAIRS for w in pair]
+    busy = sum(o["process_s"] for w, p in zip(order, phases, strict=True) if w == k for o in p)
+    return round(busy / (k * sum(walls[k])), 3)
 
 
 def _without_timing(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,6 +117,9 @@ def run() -> dict[str, Any]:
         "run_wall_s_mean": round(sum(o["wall_s"] for o in phases[0]) / len(runs), 3),
         "ideal_speedup_longest_first": round(total_cpu / _makespan(in_order, 2), 3),
         "ideal_speedup_matrix_order": round(total_cpu / _makespan(in_matrix, 2), 3),
+        # time with a run in flight per worker and second: below 1, a worker waited on us
+        "occupancy_1_worker": _occupancy(phases, walls, 1),
+        "occupancy_2_workers": _occupancy(phases, walls, 2),
         "cores_used_1_worker": round(len(walls[1]) * total_cpu / one, 2),
         "cores_used_2_workers": round(len(walls[2]) * total_cpu / two, 2),
         "machine_speedup_cpu_bound_pair": round((ref_1a + ref_1b) / 2 / ref_2, 2),
