@@ -67,6 +67,13 @@ def _reference(workers: int, rounds: int = 3) -> float:
     return (time.perf_counter() - t0) / workers  # per unit of work, as the campaign's wall
 
 
+def _cpu(phases: list[list[dict[str, Any]]], k: int) -> float:
+    """Mean over the phases with k workers of the runs' total CPU time."""
+    order = [w for pair in PAIRS for w in pair]
+    totals = [sum(o["cpu_s"] for o in p) for w, p in zip(order, phases, strict=True) if w == k]
+    return round(statistics.mean(totals), 2)
+
+
 def _occupancy(phases: list[list[dict[str, Any]]], walls: dict[int, list[float]], k: int) -> float:
     """Sum of the runs' process lifetimes ÷ (workers × wall), over the phases with k workers."""
     order = [w for pair in PAIRS for w in pair]
@@ -114,6 +121,9 @@ def run() -> dict[str, Any]:
         "goal_speedup": 1.8,
         "run_cpu_s_total": round(total_cpu, 2),
         "run_cpu_s_mean": round(total_cpu / len(runs), 3),
+        # the same runs' CPU with 1 and 2 at a time: equal unless running two slows each one
+        "run_cpu_s_total_1_worker": _cpu(phases, 1),
+        "run_cpu_s_total_2_workers": _cpu(phases, 2),
         "run_wall_s_mean": round(sum(o["wall_s"] for o in phases[0]) / len(runs), 3),
         "ideal_speedup_longest_first": round(total_cpu / _makespan(in_order, 2), 3),
         "ideal_speedup_matrix_order": round(total_cpu / _makespan(in_matrix, 2), 3),
