@@ -5,7 +5,9 @@ design allows, independently of that load: every run's CPU time (measured in its
 the ideal speed-up those durations give on 2 workers (list scheduling in the order the
 campaign starts them, longest first, and in plain matrix order for comparison), the cores
 the campaign actually got in each phase, and what a plain CPU-bound pair of processes got
-from the machine at the same time (the load's ceiling). The phases run in pairs (1 and 2
+from the machine at the same time (the load's ceiling; with the kernel's autogroup
+scheduling a busy machine gives a session the same share however many processes it runs,
+so there it is about 1 and caps the campaign the same way). The phases run in pairs (1 and 2
 workers, then 2 and 1, ...) and each pair gives a ratio: the median of those is the figure
 least moved by a load that comes and goes.
 """
@@ -48,18 +50,20 @@ def _makespan(durations: list[float], workers: int) -> float:
     return max(free)
 
 
-def _burn(turns: int) -> None:
+def _burn(turns: int, own_session: bool) -> None:
+    if own_session:  # an autogroup of its own: the kernel's fair share is then per process
+        os.setsid()
     x = 0
     for i in range(turns):
         x += i
 
 
-def _reference(workers: int, rounds: int = 3) -> float:
+def _reference(workers: int, own_session: bool = False, rounds: int = 3) -> float:
     """Wall time of ``rounds`` × ``workers`` CPU-bound processes, ``workers`` at a time."""
     ctx = multiprocessing.get_context("fork")
     t0 = time.perf_counter()
     for _ in range(rounds):
-        procs = [ctx.Process(target=_burn, args=(_BURN,)) for _ in range(workers)]
+        procs = [ctx.Process(target=_burn, args=(_BURN, own_session)) for _ in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
@@ -79,6 +83,14 @@ def _occupancy(phases: list[list[dict[str, Any]]], walls: dict[int, list[float]]
     order = [w for pair in PAIRS for w in pair]
     busy = sum(o["process_s"] for w, p in zip(order, phases, strict=True) if w == k for o in p)
     return round(busy / (k * sum(walls[k])), 3)
+
+
+def _autogroup() -> bool | None:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
 
 
 def _without_timing(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,6 +115,7 @@ def run() -> dict[str, Any]:
         ratios.append(got[1] / got[2])
     ref_2 = _reference(2)
     ref_1b = _reference(1)
+    own = [_reference(1, True), _reference(2, True), _reference(1, True)]
     load_after = os.getloadavg()
     cpu = {o["index"]: o["cpu_s"] for o in phases[0]}
     total_cpu = sum(cpu.values())
@@ -132,12 +145,20 @@ def run() -> dict[str, Any]:
         "occupancy_2_workers": _occupancy(phases, walls, 2),
         "cores_used_1_worker": round(len(walls[1]) * total_cpu / one, 2),
         "cores_used_2_workers": round(len(walls[2]) * total_cpu / two, 2),
+        # what the machine gave two plain CPU-bound processes instead of one, from this
+        # session (where the campaign's runs are) and each in a session of its own: with
+        # autogroup scheduling, CPU is shared fairly between sessions first, so a session's
+        # processes share one session's part of a busy machine, however many they are
         "machine_speedup_cpu_bound_pair": round((ref_1a + ref_1b) / 2 / ref_2, 2),
+        "machine_speedup_cpu_bound_pair_own_sessions": round((own[0] + own[2]) / 2 / own[1], 2),
+        "sched_autogroup": _autogroup(),
         "same_outcomes_1_and_2_workers": all(
             _without_timing(p) == _without_timing(phases[0]) for p in phases[1:]
         ),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
         "note": "2-core VM shared with other jobs (see the load averages): the wall times and "
-        "their ratio are capped by that load; the ideal speed-up comes from the runs' CPU times",
+        "their ratio are capped by that load, and with autogroup by this session's share of "
+        "the machine (compare machine_speedup_cpu_bound_pair); the ideal speed-up comes from "
+        "the runs' CPU times, occupancy says whether the workers were kept busy",
     }
