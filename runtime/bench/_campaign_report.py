@@ -42,6 +42,7 @@ def summarise(outcomes: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
         for label, value in o["responses"].items():
             responses[f"{o['scenario']}: {label}"].append((value, o))
     bad = [o for o in outcomes if o["status"] != "pass"]
+    cpu = [o["cpu_s"] for o in outcomes if o.get("cpu_s") is not None]
     slowest = [
         {"figure": label, "value_s": v, **_who(o)}
         for label, pairs in sorted(responses.items())
@@ -51,6 +52,8 @@ def summarise(outcomes: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
         "runs": len(outcomes),
         "counts": dict(sorted(count.items())),
         "pass_rate": round(count["pass"] / len(outcomes), 4) if outcomes else 0.0,
+        # what the runs cost, whatever else loaded the machine (crashes and hangs excluded)
+        "cpu_s_total": round(sum(cpu), 2),
         "cells": [
             {
                 "scenario": s,
@@ -66,6 +69,7 @@ def summarise(outcomes: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str,
         "slowest_responses": slowest,
         "distributions": {
             "run_wall_s": _spread([o["wall_s"] for o in outcomes]) if outcomes else {},
+            "run_cpu_s": _spread(cpu) if cpu else {},
             **{label: _spread([v for v, _ in pairs]) for label, pairs in responses.items()},
         },
         "outcomes": outcomes,
@@ -142,7 +146,8 @@ def _markdown(summary: dict[str, Any], plots: list[Path]) -> str:
         "",
         f"{summary['runs']} runs, pass rate {summary['pass_rate']:.1%} "
         f"({', '.join(f'{k} {v}' for k, v in summary['counts'].items())}); "
-        f"{summary['workers']} worker(s) on {summary['engine']}, {summary['wall_s']:.1f} s.",
+        f"{summary['workers']} worker(s) on {summary['engine']}, {summary['wall_s']:.1f} s "
+        f"({summary['cpu_s_total']:.1f} s of CPU in the runs).",
         "",
         "| " + " | ".join(_HEAD) + " |",
         "|" + "---|" * len(_HEAD),

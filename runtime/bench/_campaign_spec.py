@@ -58,6 +58,11 @@ class RunSpec:
     at_s: float | None = None
     inject: dict[str, Any] | None = None
     driver: str | None = None
+    # The scenario's declared duration: what the scheduler starts longest first.
+    duration_s: float = 0.0
+    # The library modules of the app's drivers (e.g. the plant simulator): the forkserver
+    # imports them once instead of every run importing them again.
+    preload: tuple[str, ...] = ()
 
     def build(self) -> Scenario:
         """The scenario of this run: the file with this seed and the fault event appended."""
@@ -160,20 +165,35 @@ def build_matrix(
             )
         for fault, at, inject, driver in cells:
             probe = RunSpec(0, str(file), scenario.title, 0, fault or "none", at, inject, driver)
-            _check(probe, fault)
+            preload = _check(probe, fault)
             runs += [
                 RunSpec(
-                    len(runs) + s, str(file), scenario.title, s, probe.fault, at, inject, driver
+                    len(runs) + s,
+                    str(file),
+                    scenario.title,
+                    s,
+                    probe.fault,
+                    at,
+                    inject,
+                    driver,
+                    scenario.duration,
+                    preload,
                 )
                 for s in range(seeds)
             ]
     return runs
 
 
-def _check(probe: RunSpec, fault: str | None) -> None:
+def _check(probe: RunSpec, fault: str | None) -> tuple[str, ...]:
+    """Raise CampaignError if the cell is invalid; the modules of its app's drivers."""
     try:
         prepared = prepare(probe.build())
     except ScenarioError as exc:
         extra = "" if probe.inject is None else f" (with the fault {fault} at {probe.at_s:g} s)"
         raise CampaignError(f"{exc}{extra}") from None
-    unload_app(prepared.app)
+    app = prepared.app
+    own = app.package + "."  # an app's own driver is the app's, loaded afresh by each run
+    found = {type(d).__module__ for d in app.drivers.values()}
+    modules = tuple(sorted(m for m in found if m != app.package and not m.startswith(own)))
+    unload_app(app)
+    return modules

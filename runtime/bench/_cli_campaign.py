@@ -111,6 +111,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         engine=args.engine,
         scheduler=args.scheduler,
         progress=progress,
+        log_format=args.log_format,
     )
     meta = {
         "app": app_dir.name,

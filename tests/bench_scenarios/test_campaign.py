@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from runtime.bench._campaign import run_matrix
-from runtime.bench._campaign_spec import build_matrix, scenario_files
+from runtime.bench._campaign_spec import build_matrix, parse_faults, scenario_files
 from tests.conftest import COPY_LOGIC, memory_manifest, write_app
 
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -31,14 +31,14 @@ def _campaign(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     )
 
 
-def _short(tmp: Path) -> Path:
-    """A 4-minute bioreactor scenario: heating must not trip the feed-fail alarm."""
+def _short(tmp: Path, minutes: int = 4, name: str = "short") -> Path:
+    """A few minutes of bioreactor: heating must not trip the feed-fail alarm."""
     sc = {
         "app": str(BIO),
-        "duration": "4 min",
+        "duration": f"{minutes} min",
         "assertions": [{"name": "no feed alarm", "never": "alarms.feed_fail.ACTIVE"}],
     }
-    path = tmp / "short.yaml"
+    path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sc))
     return path
 
@@ -66,6 +66,32 @@ def test_a_small_matrix_runs_in_parallel_and_writes_one_summary(tmp_path: Path) 
     assert "<table" in (out / "campaign.html").read_text()
     assert list(out.glob("dist_*.png"))  # the distribution plots
     assert "feed_pump_failure seed 0" in res.stdout
+    assert "lifecycle" not in res.stdout + res.stderr  # the runs' info lines stay out
+
+
+def _without_timing(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in o.items() if k not in ("wall_s", "cpu_s", "process_s")} for o in outcomes
+    ]
+
+
+def test_runs_start_longest_first_and_outcomes_do_not_depend_on_the_workers(
+    tmp_path: Path,
+) -> None:
+    files = [_short(tmp_path, 2, "two"), _short(tmp_path, 6, "six"), _short(tmp_path, 4, "four")]
+    fault = "{kind: pump_failed, channel: feed_pump, at: [60]}"
+    runs = build_matrix(BIO, files, 2, parse_faults([fault]))
+    assert {r.preload for r in runs} == {("sim_hardware.driver",)}  # for the forkserver
+    started: list[str] = []  # one worker: the order of completion is the order of start
+    one = run_matrix(
+        runs, workers=1, timeout_s=60, progress=lambda o: started.append(o["scenario"])
+    )
+    assert started == ["six"] * 2 + ["four"] * 2 + ["two"] * 2
+    two = run_matrix(runs, workers=2, timeout_s=60)
+    assert [o["index"] for o in two] == list(range(6))  # matrix order, whatever the schedule
+    assert _without_timing(one) == _without_timing(two)
+    assert [o["sim_s"] for o in one] == [119.8] * 2 + [359.8] * 2 + [239.8] * 2
+    assert all(o["status"] == "pass" and o["cpu_s"] > 0 for o in one + two)
 
 
 CRASHY = COPY_LOGIC.replace(
