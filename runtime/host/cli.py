@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -195,10 +196,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _nul_argument(argv: Sequence[str]) -> str:
+    """Which argument holds a NUL byte, as the message names it ("" when none does)."""
+    for i, arg in enumerate(argv):
+        if "\x00" in arg:
+            flag = argv[i - 1] if i and argv[i - 1].startswith("--") else ""
+            return f"argument {i + 1} ({arg!r})" + (f", the value of {flag}," if flag else "")
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # An OS command line cannot hold a NUL byte; a caller of main() can, and no path may.
-    if argv is not None and any("\x00" in a for a in argv):
-        print("vplc: error: an argument contains a NUL byte", file=sys.stderr)
+    nul = _nul_argument(argv or ())
+    if nul:
+        print(f"vplc: error: {nul} contains a NUL byte, which no path or name can hold",
+              file=sys.stderr)  # fmt: skip
         return EXIT_INVALID
     args = _parser().parse_args(argv)
     configure_logging(args.log_format, level=args.log_level)
@@ -217,6 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C in a virtual run: outputs went safe on the way out
         print("vplc: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A path the OS refuses to even look up (a name over NAME_MAX) is the caller's typo,
+        # wherever a command first touches it (Path.exists()/is_file() raise it).
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"vplc: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def check_before_run(app: LoadedApp) -> None:

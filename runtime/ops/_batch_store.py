@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.core._files import read_regular
 from runtime.ops._audit import AuditLog
 from runtime.ops._audit_format import line_hash
 from runtime.ops._audit_key import VerifyKey
@@ -35,6 +36,7 @@ __all__ = [
     "used_batch_ids",
 ]
 
+MAX_RECORD_BYTES = 256 * 1024 * 1024  # a long batch with many events is a few MB
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,16}-\d{8}-\d{3,}$")
 
 
@@ -132,7 +134,7 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
             header, summary = record["header"], record["summary"]
             rows.append(
                 {
@@ -146,8 +148,9 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
                     "file": str(path),
                 }
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            rows.append({"batch_id": path.stem, "status": f"unreadable: {exc}", "file": str(path)})
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            rows.append({"batch_id": path.stem, "status": f"unreadable: {why}", "file": str(path)})
     return sorted(rows, key=lambda r: str(r.get("start") or ""))
 
 
@@ -165,8 +168,10 @@ def load_record(directory: Path, batch_id: str) -> dict[str, Any]:
             "elsewhere (default $VPLC_STATE_DIR/batches), and list them with `vplc batch list`"
         )
     try:
-        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        record: dict[str, Any] = json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
+    except OSError as exc:
+        raise UnknownBatchError(f"batch record {path}: cannot read: {exc.strerror}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise UnknownBatchError(f"batch record {path}: not readable as JSON: {exc}") from None
     return record
 
