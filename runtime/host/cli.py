@@ -268,8 +268,20 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     if args.virtual and (args.web or args.web_config):
         raise UsageError("--web needs real time: a virtual run is too fast for a browser")
+    if args.virtual and _realtime_flags(args):
+        raise UsageError(
+            f"{', '.join(_realtime_flags(args))}: real-time scheduling of the scan thread; a "
+            "virtual run has no scan thread and would ignore them (drop them, or run without "
+            "--virtual)"
+        )
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
+    gmp = app.manifest.gmp
+    if args.batch_dir is not None and (gmp is None or gmp.batch is None):
+        raise UsageError(
+            f"--batch-dir {args.batch_dir}: {app.app_dir / 'app.yaml'} has no gmp.batch "
+            "section, so the run keeps no batch records to write there"
+        )
     modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
@@ -355,6 +367,18 @@ def _run(args: argparse.Namespace) -> int:
     # Lost durability is a failed run too: the retained values on disk are behind.
     lost = retain is not None and stats["retain"]["errors"] > 0
     return EXIT_FAILURE if failed or lost or errors else EXIT_OK
+
+
+def _realtime_flags(args: argparse.Namespace) -> list[str]:
+    """The real-time knobs given (they apply to the scan thread of a real-time run only)."""
+    given = {
+        "--rt-priority": args.rt_priority,
+        "--cpus": args.cpus,
+        "--spin-us": args.spin_us,
+        "--spin": args.spin,
+        "--rt-auto": args.rt_auto or None,  # --no-rt-auto is the default: nothing asked
+    }
+    return [flag for flag, value in given.items() if value is not None]
 
 
 def _batch_dir(args: argparse.Namespace, app: LoadedApp) -> Path | None:

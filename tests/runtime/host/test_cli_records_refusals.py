@@ -1,6 +1,6 @@
-"""`vplc users|audit|batch` with bad input: one paragraph naming it, exit 2, no traceback.
+"""`vplc users|audit|batch|run` with bad input: one paragraph naming it, exit 2, no traceback.
 
-Each case was a defect the fuzzer found (tests/fuzz/test_fuzz_ops.py).
+Each case was a defect the fuzzers found (tests/fuzz/test_fuzz_ops.py, test_fuzz_cli.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import pytest
 import structlog
 
 from runtime.host.cli import main
+
+BIOREACTOR = Path(__file__).parents[3] / "plc_apps" / "bioreactor"
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +94,34 @@ def test_exports_to_a_fifo_are_refused_before_anything_is_read(
     assert f"--pdf {out}: cannot write" in capsys.readouterr().err
     assert main(["batch", "record", "BR-20250101-001", "--dir", str(tmp_path), "--json", out]) == 2
     assert f"--json {out}: cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--rt-auto"], ["--spin", "adaptive"], ["--spin-us", "50"], ["--rt-priority", "80"],
+     ["--cpus", "1", "--rt-auto"]],
+)  # fmt: skip
+def test_real_time_knobs_in_a_virtual_run_are_refused_not_ignored(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(BIOREACTOR), "--virtual", "--duration", "1", *flags]
+    assert main(argv) == 2  # was exit 0 with the knobs silently unused
+    err = capsys.readouterr().err
+    assert f"vplc: error: {flags[0]}" in err and "a virtual run has no scan thread" in err
+    assert main(["run", str(BIOREACTOR), "--virtual", "--duration", "1", "--no-rt-auto"]) == 0
+
+
+def test_batch_dir_for_an_app_without_batch_records_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    app = tmp_path / "app"
+    shutil.copytree(BIOREACTOR, app)
+    text = (app / "app.yaml").read_text()
+    assert "\ngmp:" in text
+    (app / "app.yaml").write_text(text.split("\ngmp:")[0] + "\n")  # gmp is the last section
+    argv = ["run", str(app), "--virtual", "--duration", "1", "--batch-dir", str(tmp_path / "b")]
+    assert main(argv) == 2  # was exit 0 with an empty folder and no word about it
+    err = capsys.readouterr().err
+    assert f"--batch-dir {tmp_path / 'b'}: " in err and "has no gmp.batch section" in err
