@@ -122,6 +122,17 @@ def _record(args: argparse.Namespace) -> int:
     except PdfUnavailableError as exc:
         print(f"vplc batch: error: --pdf: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        # The PDF lays out every section (and is written only at the end, so nothing
+        # half-written is left); a record edited out of shape cannot fill them.
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        print(
+            f"vplc batch: error: --pdf: the record {args.batch_id} in {directory} is not in "
+            f"the shape of a batch record ({type(exc).__name__}: {what}); {check.summary()}; "
+            "--json exports it as it is",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     except OSError as exc:
         print(f"vplc batch: error: {out}: cannot write: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID

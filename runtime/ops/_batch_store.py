@@ -173,7 +173,22 @@ def load_record(directory: Path, batch_id: str) -> dict[str, Any]:
         raise UnknownBatchError(f"batch record {path}: cannot read: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise UnknownBatchError(f"batch record {path}: not readable as JSON: {exc}") from None
+    shape = _shape_problem(record)
+    if shape:
+        raise UnknownBatchError(f"batch record {path}: not a batch record: {shape}")
     return record
+
+
+def _shape_problem(record: Any) -> str:
+    """What makes ``record`` no batch record at all ("" when header and summary are there)."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for key in ("header", "summary"):
+        if not isinstance(record.get(key), dict):
+            return f"expected {key!r} to be an object, got {type(record.get(key)).__name__}"
+    if not isinstance(record["header"].get("batch_id"), str):
+        return "expected header.batch_id to be a string"
+    return ""
 
 
 @dataclass
@@ -199,7 +214,13 @@ def check_record(
     the path the record names); every problem is a line saying where it broke."""
     check = RecordCheck(ok=True)
     link = record.get("audit_link") or {}
-    stored = (record.get("integrity") or {}).get("sha256")
+    integrity = record.get("integrity") or {}
+    if not isinstance(link, dict) or not isinstance(integrity, dict):
+        link = link if isinstance(link, dict) else {}
+        integrity = integrity if isinstance(integrity, dict) else {}
+        check.ok = False
+        check.lines.append("audit_link or integrity is not an object: the record was edited")
+    stored = integrity.get("sha256")
     digest = record_hash(record)
     if stored != digest:
         check.ok = False
@@ -261,10 +282,13 @@ def _check_links(
         for r in (json.loads(x) for x in lines if b'"command"' in x)
         if r.get("event") == "command" and r.get("status") == "accepted"
     }
+    actions = record.get("operator_actions")
     missing = [
         str(a.get("command_id"))
-        for a in record.get("operator_actions", [])
-        if a.get("audited") and (a.get("command_id"), a.get("user")) not in commands
+        for a in (actions if isinstance(actions, list) else [])
+        if isinstance(a, dict)  # an edited record may hold anything: the hash says so
+        and a.get("audited")
+        and (a.get("command_id"), a.get("user")) not in commands
     ]
     if missing:
         check.ok = False
