@@ -299,11 +299,15 @@ class Deployment(_Strict):
         where = f"{source}: " if source is not None else ""
         for flag, name in self.serve.files().items():
             assert config_dir is not None  # _served
-            if not (config_dir / name).is_file():
+            try:
+                why = "" if (config_dir / name).is_file() else "is not a file"
+            except OSError as exc:  # a name over NAME_MAX: is_file() raises, not False
+                why = f"cannot be looked up: {exc.strerror}"
+            if why:
                 key = {"--opcua": "opcua", "--web-config": "web", "--modbus": "modbus"}[flag]
                 raise InvalidInputError(
-                    f"{where}at serve.{key} ({flag}): {config_dir / name} is not a file; the "
-                    "file must be in config_dir, which the container sees on /etc/vplc"
+                    f"{where}at serve.{key} ({flag}): {config_dir / name} {why}; the file "
+                    "must be in config_dir, which the container sees on /etc/vplc"
                 )
         return self.model_copy(update=update)
 

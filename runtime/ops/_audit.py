@@ -148,8 +148,10 @@ class AuditLog:
         try:
             record = json.loads(line)
             kind = classify(record) if isinstance(record, dict) else "unknown"
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             kind, record = "unknown", {}
+        if kind == "v2" and not (isinstance(record.get("seq"), int) and record["seq"] >= 1):
+            kind = "unknown"  # an edited last line: its seq is what a new record continues
         if kind == "unknown":
             raise AuditError(
                 f"audit trail {self.path}: the last line is not an audit record; run "

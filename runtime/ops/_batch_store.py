@@ -148,7 +148,7 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
                     "file": str(path),
                 }
             )
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else exc
             rows.append({"batch_id": path.stem, "status": f"unreadable: {why}", "file": str(path)})
     return sorted(rows, key=lambda r: str(r.get("start") or ""))

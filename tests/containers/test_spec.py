@@ -167,3 +167,9 @@ def test_a_huge_cpuset_range_is_refused_at_once() -> None:
     with pytest.raises(ValueError, match="above 8191"):
         parse_cpuset("0-99999999999")  # was a set of 10^11 numbers: a hang, then no memory
     assert parse_cpuset("0-1,8191") == [0, 1, 8191]
+
+
+def test_a_served_file_name_too_long_is_refused_naming_the_key(tmp_path: Path) -> None:
+    dep = Deployment(name="x", image="i", config_dir=tmp_path, serve={"web": "w" * 300})
+    with pytest.raises(InvalidInputError, match=r"at serve.web \(--web-config\): .* cannot be"):
+        dep.relative_to(tmp_path)  # was OSError ENAMETOOLONG from Path.is_file()

@@ -117,9 +117,11 @@ INPUTS = [
 ]  # fmt: skip
 OUTPUTS = ["@/out.pdf", "@/out.csv", "@/out.json", "/dev/full", "@/folder", "@/missing/x.pdf",
            "@/fifo", "@/file/below", ""]  # fmt: skip
-# A refusal that names one of the command's flags says what was expected ("needs --as ID").
+# A refusal that names one of the command's flags says what was expected ("needs --as ID"),
+# as does one naming the environment variable a password is read from.
 FLAGS = ["--store", "--access", "--audit", "--as", "--name", "--role", "--reason", "--dir",
-         "--json", "--pdf", "--csv", "--key", "--head", "--since", "--until"]  # fmt: skip
+         "--json", "--pdf", "--csv", "--key", "--head", "--since", "--until",
+         "VPLC_PASSWORD", "VPLC_NEW_PASSWORD"]  # fmt: skip
 TRAILS = ["@/trail.jsonl", "@/tampered.jsonl", "@/garbage.jsonl", "@/deep.json"]
 IDS = ["jadmin", "admin", "op1", "op2", "newbie", "", "x" * 300, "é💥", "../x", "-", "a b"]
 TIMES = ["2025-03-01", "2025-03-01T08:00", "2025-03-01T08:00+02:00", "yesterday", "", "9999-99"]

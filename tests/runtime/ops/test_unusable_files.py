@@ -7,6 +7,7 @@ broken access file a yaml traceback, and a trail named "" a ValueError.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -94,3 +95,38 @@ def test_batch_records_that_are_fifos_or_deep_json(odd: Path) -> None:
     assert rows["BR-20250101-002"] == "unreadable: not a regular file (a FIFO or a device)"
     with pytest.raises(UnknownBatchError, match="not readable as JSON"):
         load_record(batches, "BR-20250101-001")
+
+
+def test_a_record_whose_header_fields_are_not_objects_is_listed_as_unreadable(
+    odd: Path,
+) -> None:
+    batches = odd / "batches"
+    batches.mkdir()
+    record = {"header": {"batch_id": "BR-20250101-001", "end": 5}, "summary": {}}
+    (batches / "BR-20250101-001.json").write_text(json.dumps(record))
+    (row,) = list_records(batches)  # was AttributeError: 'int' object has no attribute 'get'
+    assert row["status"].startswith("unreadable: ")
+
+
+@pytest.mark.parametrize(
+    ("last", "why"),
+    [('{"v": 2, "event": "x"}', "not an audit record"), (DEEP, "not an audit record")],
+)
+def test_an_edited_last_trail_line_stops_appending_with_a_reason(
+    odd: Path, last: str, why: str
+) -> None:
+    from runtime.ops._audit_format import FORMAT
+
+    trail = odd / "t.jsonl"
+    AuditLog(trail).append("x")
+    trail.write_text(trail.read_text() + last.replace('"v": 2', f'"v": {FORMAT}') + "\n")
+    with pytest.raises(AuditError, match=why):  # was KeyError 'seq' / RecursionError
+        AuditLog(trail)
+
+
+def test_pdf_cells_longer_than_a_page_are_cut_not_refused(tmp_path: Path) -> None:
+    from runtime.host._pdf import audit_pdf
+
+    long = {k: "W" * 5000 for k in ("seq", "when", "event", "who", "what", "outcome", "detail")}
+    audit_pdf("t", False, "verdict", [long | {"record": {}}], tmp_path / "t.pdf")  # was ValueError
+    assert (tmp_path / "t.pdf").stat().st_size > 0
