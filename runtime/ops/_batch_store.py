@@ -231,6 +231,12 @@ def check_record(
     else:
         check.lines.append(f"record sha256 {digest}")
     named = link.get("audit_trail")
+    if named is not None and not isinstance(named, str):  # an edit: not what seal_and_write wrote
+        check.ok = False
+        check.lines.append(
+            f"audit_link.audit_trail is not a path ({named!r}): the record was edited"
+        )
+        named = None
     path = trail or (Path(named) if named else None)
     if path is None:
         check.ok = False

@@ -113,3 +113,16 @@ def test_a_resealed_record_the_pdf_cannot_lay_out_is_refused_not_a_traceback(
     err = capsys.readouterr().err
     assert f"--pdf: the record {recorded.stem} in {tmp_path} is not in the shape" in err
     assert "audit_link or integrity is not an object" in err and not out.exists()
+
+
+def test_a_record_naming_a_trail_that_is_no_path_says_so(
+    tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = json.loads(recorded.read_text())
+    record["audit_link"]["audit_trail"] = 3  # was TypeError from Path(3)
+    (tmp_path / recorded.name).write_text(json.dumps(record))
+    argv = ["batch", "record", recorded.stem, "--dir", str(tmp_path), "--json", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert (
+        "audit_link.audit_trail is not a path (3): the record was edited" in capsys.readouterr().out
+    )
