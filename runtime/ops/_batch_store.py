@@ -135,6 +135,9 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
             record = json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
+            shape = _shape_problem(record)
+            if shape:
+                raise ValueError(shape)
             header, summary = record["header"], record["summary"]
             rows.append(
                 {

@@ -130,3 +130,16 @@ def test_pdf_cells_longer_than_a_page_are_cut_not_refused(tmp_path: Path) -> Non
     long = {k: "W" * 5000 for k in ("seq", "when", "event", "who", "what", "outcome", "detail")}
     audit_pdf("t", False, "verdict", [long | {"record": {}}], tmp_path / "t.pdf")  # was ValueError
     assert (tmp_path / "t.pdf").stat().st_size > 0
+
+
+def test_a_record_whose_batch_id_is_not_a_string_is_listed_as_unreadable(odd: Path) -> None:
+    batches = odd / "batches"
+    batches.mkdir()
+    record = {"header": {"batch_id": [[1]]}, "summary": {}}
+    (batches / "BR-20250101-001.json").write_text(json.dumps(record))
+    (row,) = list_records(batches)  # `vplc batch list` then failed formatting it (TypeError)
+    assert row == {
+        "batch_id": "BR-20250101-001",
+        "status": "unreadable: expected header.batch_id to be a string",
+        "file": str(batches / "BR-20250101-001.json"),
+    }
