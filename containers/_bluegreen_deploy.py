@@ -51,7 +51,7 @@ STOP_TIMEOUT_S = 10
 def deploy(mgr: DeploymentManager, path: Path) -> dict[str, Any]:
     """First deployment of a blue-green deployment: the blue instance, active (owner)."""
     with mgr.refusals("deploy", None, file=str(path)) as context:
-        dep = load_deployment(path).relative_to(path.resolve().parent)
+        dep = load_deployment(path).relative_to(path.resolve().parent, source=path)
         context["deployment"] = dep.name
         assert dep.strategy is Strategy.BLUE_GREEN
         labels = mgr.check(dep, source=str(path))

@@ -156,7 +156,7 @@ class DeploymentManager:
         with self.refusals("deploy", None, file=str(path)) as context:
             dep = load_deployment(path)
             context["deployment"] = dep.name
-            dep = dep.relative_to(path.resolve().parent)
+            dep = dep.relative_to(path.resolve().parent, source=path)
             labels = self.check(dep, source=str(path))
             image_id = self.image_id(dep.image)
             context["to_image_id"] = image_id

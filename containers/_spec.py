@@ -8,10 +8,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from containers._errors import InvalidInputError
+from runtime.core._yaml import YamlError, read_yaml_file
 
 __all__ = [
     "MIN_MEMORY",
@@ -32,6 +32,7 @@ __all__ = [
 # The runtime with pydantic, structlog and the bioreactor app resides in ~45 MiB; below 64 MiB
 # a deployment would be OOM-killed at start-up or under the first burst of allocations.
 MIN_MEMORY = 64 * 1024**2
+MAX_CPU = 8191  # CONFIG_NR_CPUS is at most 8192
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
@@ -86,6 +87,8 @@ def parse_cpuset(text: str) -> list[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ValueError(f"range {part.strip()!r} runs backwards")
+        if hi > MAX_CPU:  # also keeps '0-99999999999' from building a set of 10^11 numbers
+            raise ValueError(f"CPU {hi} in {part.strip()!r} is above {MAX_CPU} (Linux's limit)")
         cpus.update(range(lo, hi + 1))
     return sorted(cpus)
 
@@ -280,9 +283,10 @@ class Deployment(_Strict):
             )
         return self
 
-    def relative_to(self, base: Path) -> Deployment:
+    def relative_to(self, base: Path, source: Path | str | None = None) -> Deployment:
         """Paths of the file (config_dir, credentials.env_file) made absolute from ``base``,
-        the deployment file's folder; InvalidInputError when a served file is missing."""
+        the deployment file's folder; InvalidInputError when a served file is missing, naming
+        ``source`` (the deployment file) and the key."""
         update: dict[str, Any] = {}
         config_dir = self.config_dir
         if config_dir is not None and not config_dir.is_absolute():
@@ -292,12 +296,18 @@ class Deployment(_Strict):
             update["credentials"] = self.credentials.model_copy(
                 update={"env_file": base / env_file}
             )
+        where = f"{source}: " if source is not None else ""
         for flag, name in self.serve.files().items():
             assert config_dir is not None  # _served
-            if not (config_dir / name).is_file():
+            try:
+                why = "" if (config_dir / name).is_file() else "is not a file"
+            except OSError as exc:  # a name over NAME_MAX: is_file() raises, not False
+                why = f"cannot be looked up: {exc.strerror}"
+            if why:
+                key = {"--opcua": "opcua", "--web-config": "web", "--modbus": "modbus"}[flag]
                 raise InvalidInputError(
-                    f"serve ({flag}): {config_dir / name} does not exist; the file must be in "
-                    "config_dir, which the container sees on /etc/vplc"
+                    f"{where}at serve.{key} ({flag}): {config_dir / name} {why}; the file "
+                    "must be in config_dir, which the container sees on /etc/vplc"
                 )
         return self.model_copy(update=update)
 
@@ -376,12 +386,12 @@ def _format(err: Any) -> str:
 
 def load_deployment(path: Path) -> Deployment:
     """Read and validate a deployment file; InvalidInputError names the file and YAML path."""
+    # Bounded like every other file people write: UTF-8, no FIFO or device, no YAML bomb, no
+    # nesting deep enough to exhaust the stack, no NaN/inf where a number is expected.
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read deployment file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path}: YAML syntax error: {exc}") from None
+        data = read_yaml_file(path)
+    except YamlError as exc:
+        raise InvalidInputError(f"{path}: cannot read the deployment file: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: invalid deployment: expected a mapping at the top level")
     try:

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.bench._prepare import prepare
 from runtime.bench._schema import Event, Scenario, ScenarioError, Seconds, load_scenario
 from runtime.core._loader import unload_app
-from runtime.core._yaml import YamlError, read_yaml_file
+from runtime.core._yaml import YamlError, parse_yaml, read_yaml_file
 from runtime.core.manifest import _format_error
 
 __all__ = ["CampaignError", "FaultVariant", "RunSpec", "build_matrix", "parse_faults"]
@@ -85,12 +84,12 @@ def parse_faults(specs: list[str]) -> list[FaultVariant]:
         where = f"--faults #{number}"
         text = spec.strip()
         try:
-            if text.startswith(("{", "[")):
-                data: Any = yaml.safe_load(text)
+            if text.startswith(("{", "[")):  # bounded like a file: depth, aliases, NaN
+                data: Any = parse_yaml(text)
             else:
                 where = f"--faults #{number} ({spec})"
                 data = read_yaml_file(Path(spec))
-        except (yaml.YAMLError, YamlError, OSError) as exc:
+        except (YamlError, OSError) as exc:
             raise CampaignError(f"{where}: cannot read the fault spec: {exc}") from None
         items = data if isinstance(data, list) else [data]
         for i, item in enumerate(items):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from runtime.core._files import UnusableFileError, read_regular
 
 __all__ = [
     "MAX_BYTES",
@@ -61,35 +61,15 @@ def read_yaml_file(path: Path, *, finite: bool = True, max_bytes: int = MAX_BYTE
 
 
 def _read_regular(path: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``.
-
-    Opened without blocking and judged on the open descriptor: a FIFO would block a plain
-    open or read forever, ``/dev/zero`` would fill memory, and a path checked before opening
-    may be replaced in between.
-    """
+    """The bytes of a regular file of at most ``max_bytes`` (runtime.core._files)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return read_regular(path, max_bytes)
     except FileNotFoundError:
         raise
+    except UnusableFileError as exc:
+        raise YamlError(exc.strerror) from None
     except OSError as exc:
         raise YamlError(f"cannot read: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise YamlError("is a folder, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise YamlError("not a regular file (a FIFO or a device)")
-        if info.st_size > max_bytes:
-            raise YamlError(f"{info.st_size:,} bytes is more than the {max_bytes:,} accepted")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            raw = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(raw) > max_bytes:
-        raise YamlError(f"more than the {max_bytes:,} bytes accepted")
-    return raw
 
 
 def parse_yaml(text: str, *, finite: bool = True) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import stat
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -15,10 +16,18 @@ __all__ = [
     "EXIT_OK",
     "UsageError",
     "open_app",
+    "path_arg",
     "resolve_app_dir",
 ]
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def path_arg(text: str) -> Path:
+    """argparse type of a path: "" is refused (``Path("")`` would be ".", the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return Path(text)
 
 
 class UsageError(Exception):

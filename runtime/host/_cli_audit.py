@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runtime.host._apps import path_arg
+from runtime.host._outpaths import OutputPathError, check_output_file
 from runtime.ops._audit_key import AuditKeyError, load_verify_key
 from runtime.ops._audit_verify import AuditVerification, verify_audit_log
 
@@ -44,24 +46,29 @@ def add_audit_commands(sub: Any) -> None:
     show.add_argument("--outcome", metavar="OUTCOME", help="e.g. accepted, refused, ok, failed")
     show.add_argument("--json", action="store_true", help="verdict and records as one JSON doc")
     show.add_argument(
-        "--csv", type=Path, metavar="OUT", help="export the rows for a reviewer, verdict included"
+        "--csv",
+        type=path_arg,
+        metavar="OUT",
+        help="export the rows for a reviewer, verdict included",
     )
     show.add_argument(
-        "--pdf", type=Path, metavar="OUT", help="export the rows as a PDF, verdict on top"
+        "--pdf", type=path_arg, metavar="OUT", help="export the rows as a PDF, verdict on top"
     )
     show.set_defaults(func=_show)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE", help="the trail (JSON lines)")
+    parser.add_argument("file", type=path_arg, metavar="FILE", help="the trail (JSON lines)")
     parser.add_argument(
         "--key",
-        type=Path,
+        type=path_arg,
         metavar="K",
         help="trusted public key (PEM; default $VPLC_AUDIT_KEY, the state dir's key, or "
         "keys/ next to FILE)",
     )
-    parser.add_argument("--head", type=Path, metavar="H", help="signed head (default FILE.head)")
+    parser.add_argument(
+        "--head", type=path_arg, metavar="H", help="signed head (default FILE.head)"
+    )
 
 
 def _when(text: str) -> datetime:
@@ -167,8 +174,9 @@ def _rows(path: Path, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         for lineno, raw in enumerate(fh, start=1):
             try:
                 record = json.loads(raw)
-            except ValueError:
-                yield {"seq": lineno, "event": "(unreadable line)", "who": None, "what": ""}
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
+                unreadable = {"seq": lineno, "event": "(unreadable line)", "who": None, "what": ""}
+                yield unreadable | {"record": {"unreadable_line": lineno}}
                 continue
             if isinstance(record, dict):
                 row = review_row(record)
@@ -226,6 +234,13 @@ def _export_pdf(
 
 
 def _show(args: argparse.Namespace) -> int:
+    for flag, out in (("--csv", args.csv), ("--pdf", args.pdf)):
+        if out is not None:  # before the trail is read: a typo costs nothing
+            try:
+                check_output_file(flag, out)
+            except OutputPathError as exc:
+                print(f"vplc audit: error: {exc}", file=sys.stderr)
+                return EXIT_INVALID
     result = _check(args)
     if isinstance(result, int):
         return result

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.host._apps import path_arg
+from runtime.host._outpaths import OutputPathError, check_output_file
 from runtime.host._pdf import PdfUnavailableError
 from runtime.ops._audit_key import AuditKeyError, load_verify_key
 from runtime.ops._batch_store import (
@@ -39,14 +41,16 @@ def add_batch_commands(sub: Any) -> None:
     rec.add_argument("batch_id", metavar="ID", help="e.g. BR-20250301-001 (see `vplc batch list`)")
     _dir(rec)
     out = rec.add_mutually_exclusive_group(required=True)
-    out.add_argument("--json", type=Path, metavar="OUT", help="the record and verdict as JSON")
-    out.add_argument("--pdf", type=Path, metavar="OUT", help="the record as a PDF for QA review")
+    out.add_argument("--json", type=path_arg, metavar="OUT", help="the record and verdict as JSON")
+    out.add_argument(
+        "--pdf", type=path_arg, metavar="OUT", help="the record as a PDF for QA review"
+    )
     rec.add_argument(
-        "--audit", type=Path, metavar="TRAIL", help="the audit trail (default: the one named)"
+        "--audit", type=path_arg, metavar="TRAIL", help="the audit trail (default: the one named)"
     )
     rec.add_argument(
         "--key",
-        type=Path,
+        type=path_arg,
         metavar="K",
         help="trusted public key of the trail (default $VPLC_AUDIT_KEY or the state dir's)",
     )
@@ -56,7 +60,7 @@ def add_batch_commands(sub: Any) -> None:
 def _dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
-        type=Path,
+        type=path_arg,
         default=None,
         metavar="DIR",
         help="where the records are (default $VPLC_STATE_DIR/batches)",
@@ -84,6 +88,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
+    out: Path = args.json or args.pdf
+    try:  # before anything is read: a FIFO without a reader or a folder would fail at the end
+        check_output_file("--json" if args.json is not None else "--pdf", out)
+    except OutputPathError as exc:
+        print(f"vplc batch: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     directory = args.dir or default_batch_dir()
     try:
         record = load_record(directory, args.batch_id)
@@ -101,7 +111,6 @@ def _record(args: argparse.Namespace) -> int:
         print(f"vplc batch: error: --audit {args.audit}: no such file", file=sys.stderr)
         return EXIT_INVALID
     check = check_record(record, trail=args.audit, key=key)
-    out: Path = args.json or args.pdf
     try:
         if args.json is not None:
             doc = {"verification": {"ok": check.ok, "lines": check.lines}, "record": record}
@@ -112,6 +121,17 @@ def _record(args: argparse.Namespace) -> int:
             batch_pdf(record, check.ok, check.lines, out)
     except PdfUnavailableError as exc:
         print(f"vplc batch: error: --pdf: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        # The PDF lays out every section (and is written only at the end, so nothing
+        # half-written is left); a record edited out of shape cannot fill them.
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        print(
+            f"vplc batch: error: --pdf: the record {args.batch_id} in {directory} is not in "
+            f"the shape of a batch record ({type(exc).__name__}: {what}); {check.summary()}; "
+            "--json exports it as it is",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     except OSError as exc:
         print(f"vplc batch: error: {out}: cannot write: {exc.strerror}", file=sys.stderr)
@@ -125,7 +145,7 @@ def _report(batch_id: str, out: Path, check: RecordCheck) -> None:
     print(check.summary())
     if not check.ok:
         print(
-            "vplc batch: the export says INTEGRITY NOT VERIFIED and why; do not release the "
-            "batch on it before the break above is investigated",
+            "vplc batch: integrity check FAILED: the export says INTEGRITY NOT VERIFIED and "
+            "why; do not release the batch on it before the break above is investigated",
             file=sys.stderr,
         )

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runtime.host._apps import path_arg
 from runtime.ops._access import DEFAULT_PERMISSIONS, DEFAULT_ROLES, load_access_config
 from runtime.ops._audit import AuditError, AuditLog
 from runtime.ops._audit_key import AuditKeyError
@@ -95,11 +96,15 @@ def add_users_commands(sub: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", type=Path, metavar="FILE", help="default $VPLC_USERS or state dir")
     p.add_argument(
-        "--access", type=Path, metavar="FILE", help="access file: its roles and user_store"
+        "--store", type=path_arg, metavar="FILE", help="default $VPLC_USERS or state dir"
     )
-    p.add_argument("--audit", type=Path, metavar="TRAIL", help="audit trail to record changes in")
+    p.add_argument(
+        "--access", type=path_arg, metavar="FILE", help="access file: its roles and user_store"
+    )
+    p.add_argument(
+        "--audit", type=path_arg, metavar="TRAIL", help="audit trail to record changes in"
+    )
     p.add_argument("--as", dest="actor", metavar="ID", help="the administrator making the change")
 
 
@@ -116,7 +121,13 @@ class _Context:
         self.roles = roles
         self.admin_role = permissions.get("manage_users", roles[-1])
         path = args.store or store_path or default_store_path()
-        self.audit = AuditLog(args.audit) if args.audit is not None else None
+        try:
+            self.audit = AuditLog(args.audit) if args.audit is not None else None
+        except (OSError, AuditError, AuditKeyError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            raise _InvalidError(
+                f"--audit {args.audit}: cannot use as the audit trail: {why}"
+            ) from None
         sink = self.audit.append if self.audit is not None else None
         try:
             self.store = UserStore.load(path, roles=roles, audit=sink, create=create)

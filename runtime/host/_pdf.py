@@ -24,6 +24,19 @@ class PdfUnavailableError(Exception):
 _SPELL = {"→": "->", "…": "...", "±": "+/-", "—": "-", "–": "-", "µ": "u", "≥": ">=", "≤": "<="}
 
 
+# Characters of a table cell per mm of its width: at 7 pt about 0.7 characters a mm and 4 mm
+# a line, 10 per mm fill some 60 mm (of W: 120 mm) of the A4 landscape page; taller is refused.
+CELL_CHARS_PER_MM = 10
+
+
+def _cell(value: Any, width_mm: float) -> str:
+    """A table cell's text, cut so the row fits a page; the full text is in --json/--csv."""
+    text, most = _text(value), int(width_mm * CELL_CHARS_PER_MM)
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}... ({len(text) - most} more characters: see --json)"
+
+
 def _text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     for char, spelled in _SPELL.items():
@@ -86,7 +99,9 @@ class _Doc:
         with self.pdf.table(col_widths=tuple(widths), text_align="LEFT", line_height=4) as table:
             table.row([_text(h) for h in headings])
             for row in rows:
-                table.row(["" if v is None else _text(v) for v in row])
+                table.row(
+                    ["" if v is None else _cell(v, w) for v, w in zip(row, widths, strict=True)]
+                )
 
     def save(self, out: Path) -> None:
         self.pdf.output(str(out))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -195,10 +196,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _nul_argument(argv: Sequence[str]) -> str:
+    """Which argument holds a NUL byte, as the message names it ("" when none does)."""
+    for i, arg in enumerate(argv):
+        if "\x00" in arg:
+            flag = argv[i - 1] if i and argv[i - 1].startswith("--") else ""
+            return f"argument {i + 1} ({arg!r})" + (f", the value of {flag}," if flag else "")
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # An OS command line cannot hold a NUL byte; a caller of main() can, and no path may.
-    if argv is not None and any("\x00" in a for a in argv):
-        print("vplc: error: an argument contains a NUL byte", file=sys.stderr)
+    nul = _nul_argument(argv or ())
+    if nul:
+        print(f"vplc: error: {nul} contains a NUL byte, which no path or name can hold",
+              file=sys.stderr)  # fmt: skip
         return EXIT_INVALID
     args = _parser().parse_args(argv)
     configure_logging(args.log_format, level=args.log_level)
@@ -217,6 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C in a virtual run: outputs went safe on the way out
         print("vplc: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # A path the OS refuses to even look up (a name over NAME_MAX) is the caller's typo,
+        # wherever a command first touches it (Path.exists()/is_file() raise it).
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"vplc: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def check_before_run(app: LoadedApp) -> None:
@@ -249,8 +268,20 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--opcua needs real time: a virtual run is too fast for a client")
     if args.virtual and (args.web or args.web_config):
         raise UsageError("--web needs real time: a virtual run is too fast for a browser")
+    if args.virtual and _realtime_flags(args):
+        raise UsageError(
+            f"{', '.join(_realtime_flags(args))}: real-time scheduling of the scan thread; a "
+            "virtual run has no scan thread and would ignore them (drop them, or run without "
+            "--virtual)"
+        )
     app = open_app(resolve_app_dir(args.app), seed=args.seed)
     check_before_run(app)  # also where no retain file is used (a virtual run)
+    gmp = app.manifest.gmp
+    if args.batch_dir is not None and (gmp is None or gmp.batch is None):
+        raise UsageError(
+            f"--batch-dir {args.batch_dir}: {app.app_dir / 'app.yaml'} has no gmp.batch "
+            "section, so the run keeps no batch records to write there"
+        )
     modbus_config = _load_modbus_config(args.modbus, app) if args.modbus else None
     _check_outputs(args)  # before anything is opened or started: a typo costs no run
     mqtt_config = _load_mqtt_config(args.mqtt) if args.mqtt else None  # before any state
@@ -336,6 +367,18 @@ def _run(args: argparse.Namespace) -> int:
     # Lost durability is a failed run too: the retained values on disk are behind.
     lost = retain is not None and stats["retain"]["errors"] > 0
     return EXIT_FAILURE if failed or lost or errors else EXIT_OK
+
+
+def _realtime_flags(args: argparse.Namespace) -> list[str]:
+    """The real-time knobs given (they apply to the scan thread of a real-time run only)."""
+    given = {
+        "--rt-priority": args.rt_priority,
+        "--cpus": args.cpus,
+        "--spin-us": args.spin_us,
+        "--spin": args.spin,
+        "--rt-auto": args.rt_auto or None,  # --no-rt-auto is the default: nothing asked
+    }
+    return [flag for flag, value in given.items() if value is not None]
 
 
 def _batch_dir(args: argparse.Namespace, app: LoadedApp) -> Path | None:

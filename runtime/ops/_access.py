@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from runtime.core._yaml import YamlError, read_yaml_file
 from runtime.ops._users import AuditSink, LoginRefusedError, UserRecord, UserStore, UserStoreError
 
 __all__ = [
@@ -214,9 +214,12 @@ class AccessConfig(BaseModel):
 
 
 def load_access_config(path: Path | str) -> AccessConfig:
-    """Read an access file (YAML); pydantic errors name the key."""
+    """Read an access file (YAML); pydantic errors name the key, ValueError names the file."""
     path = Path(path)
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:  # UTF-8, bounded, not a FIFO or a device (runtime.core._yaml)
+        data: Any = read_yaml_file(path) or {}
+    except YamlError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     seen = (data.get("commands") or {}).get("seen_file") if isinstance(data, dict) else None
     if isinstance(seen, str):  # relative to the access file, like the bridge config's paths
         data["commands"]["seen_file"] = str(path.parent / seen)

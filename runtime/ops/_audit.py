@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,7 +83,7 @@ class AuditError(Exception):
 
 
 def head_path_for(path: Path) -> Path:
-    return path.with_name(path.name + ".head")
+    return path.parent / f"{path.name}.head"  # not with_name: "" and "." have no name
 
 
 @dataclass
@@ -124,8 +125,10 @@ class AuditLog:
     # ------------------------------------------------------------------ reading the file
     @contextmanager
     def _locked(self) -> Iterator[int]:
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o640)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/null would take records
+                raise AuditError(f"audit trail {self.path}: not a regular file (a FIFO or device)")
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
         finally:
@@ -145,8 +148,10 @@ class AuditLog:
         try:
             record = json.loads(line)
             kind = classify(record) if isinstance(record, dict) else "unknown"
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             kind, record = "unknown", {}
+        if kind == "v2" and not (isinstance(record.get("seq"), int) and record["seq"] >= 1):
+            kind = "unknown"  # an edited last line: its seq is what a new record continues
         if kind == "unknown":
             raise AuditError(
                 f"audit trail {self.path}: the last line is not an audit record; run "

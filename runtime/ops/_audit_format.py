@@ -117,7 +117,7 @@ def head_candidates(data: bytes) -> list[dict[str, Any]]:
             continue
         try:
             head = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # a torn copy
         if isinstance(head, dict) and isinstance(head.get("seq"), int):
             found.append(head)

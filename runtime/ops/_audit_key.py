@@ -22,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from runtime.core._files import read_regular
+
 __all__ = [
     "KEY_ENV",
     "AuditKeyError",
@@ -161,8 +163,8 @@ def load_signing_key(path: Path) -> SigningKey:
 
 def load_verify_key(path: Path) -> VerifyKey:
     """A public key from a PEM file (public, or a private one whose public half is taken)."""
-    try:
-        data = path.read_bytes()
+    try:  # a PEM key is a few hundred bytes; a FIFO or /dev/zero is not one
+        data = read_regular(path, 1024 * 1024)
     except OSError as exc:
         raise AuditKeyError(f"key {path}: cannot read: {exc.strerror}") from None
     try:

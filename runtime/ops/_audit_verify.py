@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.core._files import open_regular, read_regular
 from runtime.ops._audit_format import (
     GENESIS,
     Kind,
@@ -33,6 +34,8 @@ from runtime.ops._audit_key import (
     load_verify_key,
     public_path,
 )
+
+MAX_HEAD_BYTES = 16 * 1024 * 1024  # a head file holds a few copies of one small line
 
 __all__ = ["AuditVerification", "find_trusted_key", "read_head", "verify_audit_log"]
 
@@ -90,7 +93,7 @@ def find_trusted_key(trail: Path) -> VerifyKey | None:
 def read_head(path: Path, key: VerifyKey) -> tuple[dict[str, Any] | None, str | None]:
     """The newest head copy whose signature holds, or why there is none to trust."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_HEAD_BYTES)
     except OSError as exc:
         return None, f"head file {path}: cannot read: {exc.strerror}"
     problem = f"head file {path}: not an audit head"
@@ -207,10 +210,11 @@ def verify_audit_log(
     path = Path(path)
     trusted = load_verify_key(Path(key)) if isinstance(key, str | Path) else key
     trusted = trusted or find_trusted_key(path)
-    head_path = Path(head) if head else path.with_name(path.name + ".head")
+    # parent / name, not with_name: a FILE of "" or "." has no name to replace (ValueError)
+    head_path = Path(head) if head else path.parent / f"{path.name}.head"
     walk = _Walk(trusted, _peek_seq(head_path) if head_path.exists() else None)
-    try:
-        fh = path.open("rb")
+    try:  # not a FIFO (would block) nor a device like /dev/zero (one endless line)
+        fh = open_regular(path)
     except OSError as exc:
         return AuditVerification(False, 0, f"cannot read {path}: {exc.strerror}")
     with fh:
@@ -222,7 +226,7 @@ def verify_audit_log(
                 return _bad(walk, lineno, "empty line inside the trail")
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 return _bad(walk, lineno, "not JSON")
             if not isinstance(record, dict):
                 return _bad(walk, lineno, "not a JSON object")
@@ -279,7 +283,7 @@ def _finish(walk: _Walk, path: Path, head_path: Path, allow_legacy: bool) -> Aud
 def _peek_seq(head_path: Path) -> Any:
     """The head's ``seq`` before its signature is checked (only to know what to keep)."""
     try:
-        heads = head_candidates(head_path.read_bytes())
+        heads = head_candidates(read_regular(head_path, MAX_HEAD_BYTES))
     except OSError:
         return "?"
     return heads[0]["seq"] if heads else "?"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.core._files import read_regular
 from runtime.ops._audit import AuditLog
 from runtime.ops._audit_format import line_hash
 from runtime.ops._audit_key import VerifyKey
@@ -35,6 +36,7 @@ __all__ = [
     "used_batch_ids",
 ]
 
+MAX_RECORD_BYTES = 256 * 1024 * 1024  # a long batch with many events is a few MB
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,16}-\d{8}-\d{3,}$")
 
 
@@ -132,7 +134,10 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
+            shape = _shape_problem(record)
+            if shape:
+                raise ValueError(shape)
             header, summary = record["header"], record["summary"]
             rows.append(
                 {
@@ -146,8 +151,9 @@ def list_records(directory: Path) -> list[dict[str, Any]]:
                     "file": str(path),
                 }
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            rows.append({"batch_id": path.stem, "status": f"unreadable: {exc}", "file": str(path)})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            rows.append({"batch_id": path.stem, "status": f"unreadable: {why}", "file": str(path)})
     return sorted(rows, key=lambda r: str(r.get("start") or ""))
 
 
@@ -165,10 +171,27 @@ def load_record(directory: Path, batch_id: str) -> dict[str, Any]:
             "elsewhere (default $VPLC_STATE_DIR/batches), and list them with `vplc batch list`"
         )
     try:
-        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        record: dict[str, Any] = json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
+    except OSError as exc:
+        raise UnknownBatchError(f"batch record {path}: cannot read: {exc.strerror}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise UnknownBatchError(f"batch record {path}: not readable as JSON: {exc}") from None
+    shape = _shape_problem(record)
+    if shape:
+        raise UnknownBatchError(f"batch record {path}: not a batch record: {shape}")
     return record
+
+
+def _shape_problem(record: Any) -> str:
+    """What makes ``record`` no batch record at all ("" when header and summary are there)."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for key in ("header", "summary"):
+        if not isinstance(record.get(key), dict):
+            return f"expected {key!r} to be an object, got {type(record.get(key)).__name__}"
+    if not isinstance(record["header"].get("batch_id"), str):
+        return "expected header.batch_id to be a string"
+    return ""
 
 
 @dataclass
@@ -194,7 +217,13 @@ def check_record(
     the path the record names); every problem is a line saying where it broke."""
     check = RecordCheck(ok=True)
     link = record.get("audit_link") or {}
-    stored = (record.get("integrity") or {}).get("sha256")
+    integrity = record.get("integrity") or {}
+    if not isinstance(link, dict) or not isinstance(integrity, dict):
+        link = link if isinstance(link, dict) else {}
+        integrity = integrity if isinstance(integrity, dict) else {}
+        check.ok = False
+        check.lines.append("audit_link or integrity is not an object: the record was edited")
+    stored = integrity.get("sha256")
     digest = record_hash(record)
     if stored != digest:
         check.ok = False
@@ -205,6 +234,12 @@ def check_record(
     else:
         check.lines.append(f"record sha256 {digest}")
     named = link.get("audit_trail")
+    if named is not None and not isinstance(named, str):  # an edit: not what seal_and_write wrote
+        check.ok = False
+        check.lines.append(
+            f"audit_link.audit_trail is not a path ({named!r}): the record was edited"
+        )
+        named = None
     path = trail or (Path(named) if named else None)
     if path is None:
         check.ok = False
@@ -256,10 +291,13 @@ def _check_links(
         for r in (json.loads(x) for x in lines if b'"command"' in x)
         if r.get("event") == "command" and r.get("status") == "accepted"
     }
+    actions = record.get("operator_actions")
     missing = [
         str(a.get("command_id"))
-        for a in record.get("operator_actions", [])
-        if a.get("audited") and (a.get("command_id"), a.get("user")) not in commands
+        for a in (actions if isinstance(actions, list) else [])
+        if isinstance(a, dict)  # an edited record may hold anything: the hash says so
+        and a.get("audited")
+        and (a.get("command_id"), a.get("user")) not in commands
     ]
     if missing:
         check.ok = False

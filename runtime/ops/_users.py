@@ -28,7 +28,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from runtime.core._files import read_regular
 from runtime.ops._passwords import DEFAULT_N, hash_password, verify_password
+
+MAX_STORE_BYTES = 256 * 1024 * 1024
 
 __all__ = [
     "STORE_FORMAT",
@@ -247,10 +250,11 @@ class UserStore:
     def _read(self) -> None:
         try:
             stat = self.path.stat()
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            # Not a FIFO (blocks) nor /dev/zero (fills memory); a store of 10,000 users is ~10 MB.
+            data = json.loads(read_regular(self.path, MAX_STORE_BYTES).decode("utf-8"))
         except OSError as exc:
             raise UserStoreError(f"user store {self.path}: {exc.strerror}") from None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise UserStoreError(f"user store {self.path}: not valid JSON ({exc})") from None
         try:
             parsed = _StoreFile.model_validate(data)

@@ -192,3 +192,21 @@ def test_the_same_campaign_on_a_dask_local_cluster(tmp_path: Path) -> None:
         "hang": {"timeout"},
     }
     assert summary["engine"].startswith("dask tcp://")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("{kind: pump_failed, at: " + "[" * 2000 + "60" + "]" * 2000 + "}", "nesting depth"),
+        ("{kind: pump_failed, at: [.nan]}", "at at.0: expected a finite number"),
+        ("{kind: pump_failed, at: [60], x: *a}", "YAML"),
+    ],
+)
+def test_inline_fault_specs_are_read_as_bounded_as_files(spec: str, expected: str) -> None:
+    from runtime.bench._campaign_spec import CampaignError, parse_faults
+
+    with pytest.raises(CampaignError) as err:  # the deep one was a RecursionError traceback
+        parse_faults([spec])
+    assert str(err.value).startswith("--faults #1: cannot read the fault spec") and expected in str(
+        err.value
+    )

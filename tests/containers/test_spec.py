@@ -111,8 +111,10 @@ def test_served_front_ends_and_published_ports_are_checked(tmp_path: Path) -> No
     assert served.serve.flags("/etc/vplc") == [
         "--opcua", "/etc/vplc/ua/opcua.yaml", "--web-config", "/etc/vplc/web.yaml",
     ]  # fmt: skip
-    with pytest.raises(InvalidInputError, match=r"serve \(--opcua\): .*ua/opcua.yaml does not"):
+    with pytest.raises(InvalidInputError, match=r"serve.opcua \(--opcua\): .*ua/opcua.yaml is not"):
         served.relative_to(tmp_path)  # the files must be there when it is deployed
+    with pytest.raises(InvalidInputError, match=r"^/x/dep.yaml: at serve.opcua"):
+        served.relative_to(tmp_path, source="/x/dep.yaml")  # the message names the file
     (tmp_path / "etc" / "ua").mkdir(parents=True)
     for name in ("web.yaml", "ua/opcua.yaml"):
         (tmp_path / "etc" / name).write_text("{}\n")
@@ -133,3 +135,41 @@ def test_served_front_ends_and_published_ports_are_checked(tmp_path: Path) -> No
     for message, fields in refusals.items():
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             load_deployment(write(tmp_path, base | fields))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("name: café\n".encode("latin-1"), "not UTF-8 text"),  # was a UnicodeDecodeError
+        (b"name: " + b"[" * 3000 + b"]" * 3000, "nesting depth"),  # was a RecursionError
+        (b"name: x\nimage: i\nresources: {cpus: .inf}\n", "at resources.cpus: expected a finite"),
+    ],
+)
+def test_unreadable_files_are_refused_naming_the_file(
+    tmp_path: Path, data: bytes, expected: str
+) -> None:
+    path = tmp_path / "dep.yaml"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInputError) as err:
+        load_deployment(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "dep.yaml")
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_deployment(tmp_path / "dep.yaml")
+
+
+def test_a_huge_cpuset_range_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="above 8191"):
+        parse_cpuset("0-99999999999")  # was a set of 10^11 numbers: a hang, then no memory
+    assert parse_cpuset("0-1,8191") == [0, 1, 8191]
+
+
+def test_a_served_file_name_too_long_is_refused_naming_the_key(tmp_path: Path) -> None:
+    dep = Deployment(name="x", image="i", config_dir=tmp_path, serve={"web": "w" * 300})
+    with pytest.raises(InvalidInputError, match=r"at serve.web \(--web-config\): .* cannot be"):
+        dep.relative_to(tmp_path)  # was OSError ENAMETOOLONG from Path.is_file()

@@ -104,6 +104,49 @@ def run_inproc(argv: list[str], timeout: float) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue(), error, time.perf_counter() - t0)
 
 
+def run_call(
+    call: Callable[[], str],
+    timeout: float,
+    refusals: dict[type[BaseException], int],
+    prefix: str = "vplc: error: ",
+) -> Outcome:
+    """A command's loading step called in-process, the way its command reports the result.
+
+    For input a command reads only on a path that cannot run in-process (a config file of a
+    real-time run, a deployment file before Docker is asked): ``call`` returns what the
+    command prints on success; an exception of a class in ``refusals`` is printed as the
+    command prints it (``prefix`` + message) with that exit code; anything else escaping is
+    a traceback, a call beyond ``timeout`` a hang.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    code: int | None = 0
+    error = ""
+
+    def alarm(signum: int, frame: object) -> None:
+        raise _Hang()
+
+    assert threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            out.write(call() + "\n")
+    except _Hang:
+        code = None
+    except BaseException as exc:
+        codes = [c for kind, c in refusals.items() if isinstance(exc, kind)]
+        if codes:
+            code = codes[0]
+            err.write(f"{prefix}{exc}\n")
+        else:
+            code, error = 1, "".join(traceback.format_exception(exc))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    return Outcome(code, out.getvalue(), err.getvalue(), error, time.perf_counter() - t0)
+
+
 def run_cli(argv: list[str], timeout: float, **kw: Any) -> Outcome:
     """The real ``vplc`` executable."""
     t0 = time.perf_counter()
@@ -143,7 +186,8 @@ def classify(case: Case, o: Outcome) -> str:
 
 
 _FRAME = re.compile(
-    r'File "[^"]*/((?:runtime|hal|sim_hardware|plc_apps)/[^"]+)", line (\d+), in (\w+)'
+    r'File "[^"]*/((?:runtime|hal|sim_hardware|plc_apps|containers)/[^"]+)", '
+    r"line (\d+), in (\w+)"
 )
 
 

@@ -152,8 +152,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def dump(doc: Any) -> str:
-    """YAML text of a mutated document, deep placeholders expanded to flow sequences."""
+def dump(doc: Any, *, flow: bool = False) -> str:
+    """YAML text of a mutated document, deep placeholders expanded to flow sequences.
+
+    ``flow``: all in flow style (``{a: 1, b: [2]}``), as inline YAML on a command line."""
     deeps: list[int] = []
 
     def swap(node: Any) -> Any:
@@ -166,7 +168,9 @@ def dump(doc: Any) -> str:
             return [swap(v) for v in node]
         return node
 
-    text = yaml.safe_dump(swap(doc), sort_keys=False, allow_unicode=True, width=10**6)
+    text = yaml.safe_dump(
+        swap(doc), sort_keys=False, allow_unicode=True, width=10**6, default_flow_style=flow
+    )
     for i, depth in enumerate(deeps):
         placeholder = yaml.safe_dump(DEEP.format(i)).strip().removesuffix("...").strip()
         text = text.replace(placeholder, "[" * depth + "1" + "]" * depth)

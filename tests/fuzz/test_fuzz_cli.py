@@ -77,6 +77,20 @@ def values() -> st.SearchStrategy[str]:
     return st.one_of(numbers(), paths(), st.text(max_size=12), st.sampled_from(["a=1", "=", "1,2"]))
 
 
+# Flags whose values have a form of their own: mostly that form, sometimes anything.
+SHAPED = {
+    "--spin": st.sampled_from(["fixed", "adaptive", "off", "Fixed", "", "on"]),
+    "--web": st.sampled_from([":0", "0", "127.0.0.1:0", "[::1]:0", ":99999", ":-1", "a:b:c", ":"]),
+    "--spin-us": st.sampled_from(["0", "50", "5000", "5001", "-1", "x"]),
+    "--batch-dir": st.sampled_from(["batches", "/dev/null", "file", "file/below", "fifo", "."]),
+}
+
+
+def flag_values(flag: str) -> st.SearchStrategy[str]:
+    shaped = SHAPED.get(flag)
+    return values() if shaped is None else st.one_of(shaped, shaped, shaped, values())
+
+
 FLAGS = {
     "run": [
         "--duration",
@@ -91,8 +105,11 @@ FLAGS = {
         "--on-bad-retain",
         "--retain-max-mb",
         "--mqtt",
+        "--spin",
+        "--batch-dir",
     ],
-    "run_switches": ["--cold", "--no-view", "--standby", "--virtual"],
+    "run_virtual": ["--web", "--web-config"],  # real time would serve them: virtual only
+    "run_switches": ["--cold", "--no-view", "--standby", "--virtual", "--rt-auto", "--no-rt-auto"],
     "bench run": ["--out"],
     "bench replay": ["--tolerance", "--set", "--seed"],
 }
@@ -107,13 +124,13 @@ def argvs(draw: st.DrawFn) -> list[str]:
     command = draw(st.sampled_from(["validate", "run", "bench run", "bench replay", "other", ""]))
     argv += command.split() if command != "other" else [draw(st.text(max_size=8))]
     argv += draw(st.lists(st.one_of(paths(), values()), max_size=2))  # positionals
-    flags = FLAGS.get(command, [])
+    flags = FLAGS.get(command, []) + (FLAGS["run_virtual"] if command == "run" else [])
     for _ in range(draw(st.integers(0, 4))):
         if command == "run" and draw(st.booleans()):
             argv.append(draw(st.sampled_from(FLAGS["run_switches"])))
         elif flags:
             flag = draw(st.sampled_from(flags))
-            argv += [flag, draw(values())] if draw(st.integers(0, 9)) else [flag]
+            argv += [flag, draw(flag_values(flag))] if draw(st.integers(0, 9)) else [flag]
     if command == "run" and "--virtual" not in argv:
         argv.append("--virtual")  # real time in-process would take over the signal handlers
     if command == "run" and draw(st.integers(0, 3)):
@@ -151,7 +168,7 @@ def real_time_argvs(draw: st.DrawFn) -> list[str]:
     argv = ["run", _place()["app"], "--no-view", "--duration", "0.3"]
     for _ in range(draw(st.integers(0, 3))):
         flag = draw(st.sampled_from(FLAGS["run"][1:]))
-        argv += [flag, draw(values())]
+        argv += [flag, draw(flag_values(flag))]
     return argv
 
 
@@ -163,4 +180,38 @@ def _real_time(argv: list[str]) -> None:
 
 def test_cli_argv_real_time_through_the_real_cli() -> None:
     _real_time()
+    assert_clean("cli")
+
+
+NEW_RUN_FLAGS = ["--spin", "--spin-us", "--batch-dir", "--web", "--web-config"]
+
+
+@st.composite
+def new_flag_argvs(draw: st.DrawFn) -> list[str]:
+    """``vplc run`` of a good app (or the bioreactor, which records batches) with the flags
+    added since the kinds above were written, so their checks are reached, not argparse's."""
+    app = draw(st.sampled_from([_place()["app"], "bioreactor"]))
+    argv = ["run", app, "--virtual", "--duration", draw(st.sampled_from(["0.05", "0.3"]))]
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.integers(0, 3)) == 0:
+            argv.append(draw(st.sampled_from(["--rt-auto", "--no-rt-auto"])))
+        else:
+            flag = draw(st.sampled_from(NEW_RUN_FLAGS))
+            argv += [flag, draw(flag_values(flag))]
+    return argv
+
+
+@settings(settings.get_profile(PROFILE))
+@given(new_flag_argvs())
+def _new_flags(argv: list[str]) -> None:
+    _example(argv)
+
+
+def test_cli_run_with_the_newer_flags() -> None:
+    cwd = os.getcwd()
+    os.chdir(_place()["root"])
+    try:
+        _new_flags()
+    finally:
+        os.chdir(cwd)
     assert_clean("cli")
