@@ -146,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--rt-auto",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="fill the real-time settings nobody set (SCHED_FIFO 80, pinning to the last "
+        default=None,  # None: not given, on in real time (a virtual run refuses it given)
+        help="(default on) fill the real-time settings nobody set (SCHED_FIFO 80, pinning to the last "
         "CPU, mlockall) where the OS permits them; one log line says what was applied",
     )
     run.add_argument(
@@ -319,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
                 cpus=args.cpus,
                 spin_us=args.spin_us,
                 spin_mode=SpinMode(args.spin) if args.spin else None,
-                auto=args.rt_auto,
+                auto=args.rt_auto is not False,
             ),
             modbus=modbus_config,
             batch_dir=_batch_dir(args, app),
@@ -376,7 +376,7 @@ def _realtime_flags(args: argparse.Namespace) -> list[str]:
         "--cpus": args.cpus,
         "--spin-us": args.spin_us,
         "--spin": args.spin,
-        "--rt-auto": args.rt_auto or None,  # --no-rt-auto is the default: nothing asked
+        "--rt-auto": args.rt_auto or None,  # only when given: real time turns it on anyway
     }
     return [flag for flag, value in given.items() if value is not None]
 
