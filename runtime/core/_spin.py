@@ -127,23 +127,29 @@ class AdaptiveSpin:
         self.sleeps += 1
         if late_ns < margin:
             self.spun_ns += margin - late_ns
+        self._due -= 1
+        if self.mode is SpinMode.ADAPTIVE and (late_ns > margin or self._hold_ns):
+            self._follow_burst(late_ns, margin)
+        elif self._due <= 0:
+            self._update()
+
+    def _follow_burst(self, late_ns: int, margin: int) -> None:
+        """Raise the hold on an overshoot; keep it while needed, then decay it to the base."""
         hold = self._hold_ns
         if late_ns > margin:  # a burst arriving: cover it from the next sleep on
             if late_ns + GUARD_NS > hold:
                 self._hold_ns = late_ns + GUARD_NS
             self._quiet = 0
-        elif hold:
-            if late_ns > self._base_ns:  # the hold was needed: the burst goes on
-                self._quiet = 0
-            else:
-                self._quiet += 1
+        elif late_ns > self._base_ns:  # the hold was needed: the burst goes on
+            self._quiet = 0
+        else:
+            self._quiet += 1
             if self._quiet > _HOLD:  # the burst is over: decay back to the base
                 hold -= (hold >> _DECAY_SHIFT) + 1
                 self._hold_ns = hold if hold > self._base_ns else 0
-        self._due -= 1
         if self._due <= 0:
             self._update()
-        elif hold or self._hold_ns:
+        else:
             self._settle()
 
     def percentile_ns(self, q: float = QUANTILE) -> int:

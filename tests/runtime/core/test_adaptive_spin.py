@@ -159,6 +159,8 @@ def test_warm_up_fixed_and_off_modes() -> None:
     assert off.margin_ns == 0 and min(errors) >= 5_000
     fixed.configure(150_000, SpinMode.ADAPTIVE)  # what fixed mode saw is already learnt
     assert fixed.margin_ns <= 11_000
+    off.configure(150_000, SpinMode.ADAPTIVE)  # every off sleep "overshot" 0: no stale hold
+    assert off.as_dict()["burst_hold_us"] == 0 and off.margin_ns == 150_000  # still warming up
 
 
 def test_a_woken_sleep_teaches_nothing() -> None:
