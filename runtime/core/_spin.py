@@ -13,7 +13,9 @@ the larger of two terms, bounded by the task's ``spin_us`` and by zero:
 * a burst hold: a sleep that woke later than the margin raises the hold at once to its own
   lateness plus ``GUARD_NS`` (the stalls that follow it in the same burst are covered), and
   the hold stays until ``_HOLD`` sleeps in a row came within the base, then decays by 1/32
-  per sleep back to it (~50 sleeps from 300 to 60 µs).
+  per sleep back to it (~50 sleeps from 300 to 60 µs). A stall over twice the bound does
+  not raise it: spinning the bound would cover less than half of such stalls (a loaded
+  host's milliseconds) and burn the bound on every cycle of the burst.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ class AdaptiveSpin:
         """Raise the hold on an overshoot; keep it while needed, then decay it to the base."""
         hold = self._hold_ns
         if late_ns > margin:  # a burst arriving: cover it from the next sleep on
-            if late_ns + GUARD_NS > hold:
+            if late_ns + GUARD_NS > hold and late_ns <= 2 * self.cap_ns:
                 self._hold_ns = late_ns + GUARD_NS
             self._quiet = 0
         elif late_ns > self._base_ns:  # the hold was needed: the burst goes on

@@ -127,9 +127,18 @@ def test_the_hold_follows_the_overshoot_and_is_bounded() -> None:
     assert spin.margin_ns == 250_000 + GUARD_NS  # held while the burst may go on
     run(clock, spin, 20)
     assert 42_000 < spin.margin_ns < 250_000  # then decaying
-    capped = AdaptiveSpin(100_000)
+    capped = AdaptiveSpin(150_000)
     run(VirtualClock(oversleep=Stalls({WARMUP + 50})), capped, WARMUP + 51)
-    assert capped.margin_ns == 100_000 and capped.as_dict()["burst_hold_us"] == 255
+    assert capped.margin_ns == 150_000 and capped.as_dict()["burst_hold_us"] == 255
+
+
+def test_a_stall_the_bound_cannot_cover_is_not_spun_for() -> None:
+    """250 µs stalls against a 100 µs bound: spinning it would leave them 150 µs late anyway."""
+    stalls = set(range(WINDOW + 50, WINDOW + 90, 2))  # 0.5 % of the window: under the base
+    clock, spin = VirtualClock(oversleep=Stalls(stalls)), AdaptiveSpin(100_000)
+    errors = run(clock, spin, WINDOW + 100)
+    assert spin.as_dict()["burst_hold_us"] == 0 and spin.margin_ns <= 42_000
+    assert sum(e > 0 for e in errors) == len(stalls)
 
 
 def test_the_margin_never_exceeds_spin_us_nor_goes_below_zero() -> None:
