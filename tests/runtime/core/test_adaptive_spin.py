@@ -13,7 +13,15 @@ import structlog
 
 from runtime import RealClock, ScanEngine, VirtualClock, load_app
 from runtime.core import _rt
-from runtime.core._spin import WARMUP, WINDOW, AdaptiveSpin, SpinMode, sleep_to
+from runtime.core._spin import (
+    _HOLD,
+    GUARD_NS,
+    WARMUP,
+    WINDOW,
+    AdaptiveSpin,
+    SpinMode,
+    sleep_to,
+)
 from runtime.core.manifest import RealtimeConfig
 from tests.conftest import MakeApp, memory_manifest
 
@@ -48,13 +56,13 @@ def test_the_margin_follows_a_changing_lateness_distribution() -> None:
     os_ = Lateness(20, 40)
     clock, spin = VirtualClock(oversleep=os_), AdaptiveSpin(300_000)
     run(clock, spin, WINDOW)
-    assert 40_000 <= spin.margin_ns <= 42_000  # p99.9 of U(20, 40) µs, bucket edge above
+    assert 40_000 <= spin.margin_ns <= 42_000  # p99 of U(20, 40) µs, bucket edge above
     os_.set(80, 120)  # the machine gets loaded
     errors = run(clock, spin, WINDOW)
     assert 119_000 <= spin.margin_ns <= 128_000
-    # once learnt, the spin covers all but the top 0.1 %: the wake-up is on time
+    # once learnt, the spin covers all but the top 1 %: the wake-up is on time
     steady = errors[WINDOW // 2 :]
-    assert sum(e > 0 for e in steady) <= len(steady) // 500
+    assert sum(e > 0 for e in steady) <= len(steady) // 100
     assert spin.as_dict()["sleep_lateness_p99_us"] == pytest.approx(120, abs=8)
 
 
@@ -65,14 +73,72 @@ def test_a_burst_raises_the_margin_at_once_and_it_comes_down_after() -> None:
     quiet = spin.margin_ns
     assert quiet <= 31_000
     os_.set(200, 250)
-    errors = run(clock, spin, 50)
-    assert spin.margin_ns >= 200_000  # overshoots update at once, not after the window
-    assert errors[-1] == 0
+    errors = run(clock, spin, 100)
+    assert spin.margin_ns >= 200_000  # overshoots raise the margin at once, not after the window
+    assert sum(e > 0 for e in errors) <= 10 and errors[-30:] == [0] * 30
     os_.set(10, 30)
     run(clock, spin, WINDOW // 2)
     assert spin.margin_ns >= 200_000  # the burst is still within the window
     run(clock, spin, WINDOW)
     assert spin.margin_ns == quiet  # the window forgot the burst: spinning is cheap again
+
+
+class Stalls:
+    """A VM's lateness: a body of U(20, 40) µs and 250 µs stalls at the given sleeps."""
+
+    def __init__(self, at: set[int]) -> None:
+        self.rng, self.at, self.n = random.Random(3), at, 0
+
+    def __call__(self) -> int:
+        self.n += 1
+        return 250_000 if self.n in self.at else self.rng.randint(20_000, 40_000)
+
+
+def test_rare_stalls_do_not_set_the_margin_of_every_cycle() -> None:
+    """0.3 % isolated stalls: a p99.9 margin would spin ~225 µs a cycle; this one a fifth."""
+    n = 4 * WINDOW
+    stalls = set(range(WARMUP + 100, n - 300, 333))  # isolated: one every 333 sleeps
+    clock, spin = VirtualClock(oversleep=Stalls(stalls)), AdaptiveSpin(300_000)
+    run(clock, spin, WARMUP)
+    spin.spun_ns = spin.sleeps = 0  # the warm-up spins the bound on purpose
+    errors = run(clock, spin, n - WARMUP)
+    assert 40_000 <= spin.as_dict()["base_us"] * 1000 <= 42_000  # p99: the body, not the stalls
+    assert spin.as_dict()["sleep_lateness_p99_9_us"] >= 250  # the stalls are seen...
+    assert spin.as_dict()["mean_spin_us"] < 45  # ...but not paid for on every cycle
+    assert sum(e > 0 for e in errors) == len(stalls)  # each isolated stall still wakes late
+    assert 40_000 <= spin.margin_ns <= 42_000  # the hold after the last stall has decayed
+
+
+def test_a_cluster_of_stalls_is_covered_after_its_first() -> None:
+    start = WINDOW + WARMUP  # a full window: 20 stalls are 0.5 % of it, under the base's p99
+    cluster = set(range(start, start + 40, 2))  # 20 stalls within 40 sleeps, as on a busy host
+    clock, spin = VirtualClock(oversleep=Stalls(cluster)), AdaptiveSpin(300_000)
+    errors = run(clock, spin, start + 40 + _HOLD + 200)
+    late = [i + 1 for i, e in enumerate(errors) if e > 0]  # sleeps are counted from 1
+    assert late == [start]  # the first stall raised the hold; the other 19 were on time
+    assert spin.margin_ns <= 42_000  # after the cluster: back to the body's p99, not 4 s later
+
+
+def test_the_hold_follows_the_overshoot_and_is_bounded() -> None:
+    clock, spin = VirtualClock(oversleep=Stalls({WARMUP + 50})), AdaptiveSpin(300_000)
+    run(clock, spin, WARMUP + 50)
+    assert spin.margin_ns == 250_000 + GUARD_NS  # the stall plus the guard, from the next sleep
+    run(clock, spin, _HOLD)
+    assert spin.margin_ns == 250_000 + GUARD_NS  # held while the burst may go on
+    run(clock, spin, 20)
+    assert 42_000 < spin.margin_ns < 250_000  # then decaying
+    capped = AdaptiveSpin(150_000)
+    run(VirtualClock(oversleep=Stalls({WARMUP + 50})), capped, WARMUP + 51)
+    assert capped.margin_ns == 150_000 and capped.as_dict()["burst_hold_us"] == 255
+
+
+def test_a_stall_the_bound_cannot_cover_is_not_spun_for() -> None:
+    """250 µs stalls against a 100 µs bound: spinning it would leave them 150 µs late anyway."""
+    stalls = set(range(WINDOW + 50, WINDOW + 90, 2))  # 0.5 % of the window: under the base
+    clock, spin = VirtualClock(oversleep=Stalls(stalls)), AdaptiveSpin(100_000)
+    errors = run(clock, spin, WINDOW + 100)
+    assert spin.as_dict()["burst_hold_us"] == 0 and spin.margin_ns <= 42_000
+    assert sum(e > 0 for e in errors) == len(stalls)
 
 
 def test_the_margin_never_exceeds_spin_us_nor_goes_below_zero() -> None:
@@ -102,6 +168,8 @@ def test_warm_up_fixed_and_off_modes() -> None:
     assert off.margin_ns == 0 and min(errors) >= 5_000
     fixed.configure(150_000, SpinMode.ADAPTIVE)  # what fixed mode saw is already learnt
     assert fixed.margin_ns <= 11_000
+    off.configure(150_000, SpinMode.ADAPTIVE)  # every off sleep "overshot" 0: no stale hold
+    assert off.as_dict()["burst_hold_us"] == 0 and off.margin_ns == 150_000  # still warming up
 
 
 def test_a_woken_sleep_teaches_nothing() -> None:
