@@ -147,8 +147,8 @@ def _parser() -> argparse.ArgumentParser:
         "--rt-auto",
         action=argparse.BooleanOptionalAction,
         default=None,  # None: not given, on in real time (a virtual run refuses it given)
-        help="(default on) fill the real-time settings nobody set (SCHED_FIFO 80, pinning to the last "
-        "CPU, mlockall) where the OS permits them; one log line says what was applied",
+        help="(default on) fill the real-time settings nobody set (SCHED_FIFO 80, pinning to "
+        "the last CPU, mlockall) where the OS permits them; one log line says what was applied",
     )
     run.add_argument(
         "--standby",
