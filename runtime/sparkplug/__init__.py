@@ -8,15 +8,19 @@ The app is one Sparkplug device of one edge node (Sparkplug 3.0, protobuf payloa
     spBv1.0/<group>/DBIRTH/<node>/<device>   every metric: name, alias, datatype, value, properties
     spBv1.0/<group>/DDATA/<node>/<device>    changed metrics by alias, seq 0..255
     spBv1.0/<group>/DDEATH/<node>/<device>   on a clean stop
-    spBv1.0/<group>/DCMD/<node>/<device>     Parameters/* and Device Control/* → commands
+    spBv1.0/<group>/DCMD/<node>/<device>     Parameters/*, Device Control/*, Alarms/*/Acknowledge,
+                                             Batch/*/Command → commands
     spBv1.0/STATE/<primary host>             {"online": bool, "timestamp": ms}, watched
 
 Metrics: ``State``; ``Points/<name>`` (read-only; properties engUnit, engLow, engHigh,
 Documentation, readOnly, Quality: 192 GOOD, 500 STALE (vplc's UNCERTAIN), 0 BAD);
-``Parameters/<name>``; ``Device Control/{Start,Stop,Reset}``. DCMD writes are commands on
-the one command path (runtime.ops) as ``sparkplug.command_user``: its role, rates, single
-use, audit. The node runs in its own process fed by the shared-memory frame, like the MQTT
-process bridge and the OPC UA server.
+``Parameters/<name>``; ``Device Control/{Start,Stop,Reset}``; per ALARM block
+``Alarms/<path>/{Active,Acked,Severity,Text,Acknowledge}``; per PHASE block
+``Batch/<path>/{State,Step,Command}``. DCMD writes are commands on the one command path
+(runtime.ops) as ``sparkplug.command_user``: its role, rates, single use, audit; one that
+the app's ``gmp.critical`` wants signed is refused (a DCMD carries no signatures). The node
+runs in its own process fed by the shared-memory frame, like the MQTT process bridge and the
+OPC UA server.
 """
 
 from __future__ import annotations

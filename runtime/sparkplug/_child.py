@@ -16,7 +16,7 @@ from runtime.core._logging import configure_logging
 from runtime.front import ChildLink, SharedFrame
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_handler import CommandHandler
-from runtime.sparkplug._commands import DeviceCommands
+from runtime.sparkplug._commands import DeviceCommands, unsigned_apply
 from runtime.sparkplug._init import SparkplugInit, device_metrics
 from runtime.sparkplug._node import EdgeNode
 
@@ -41,7 +41,7 @@ async def _serve(conn: Connection, init: SparkplugInit) -> None:
         max_bytes=cfg.max_command_bytes,
         source=f"sparkplug:{node_name}/{init.device_id}",
         app=init.app_name,
-        apply=link.remote_apply,
+        apply=unsigned_apply(link.remote_apply),
     )
     node = EdgeNode(
         init,

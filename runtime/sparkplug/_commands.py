@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,16 +11,48 @@ from typing import Any
 import structlog
 
 from hal import IecType
+from runtime.blocks import COMMANDS as PHASE_COMMANDS
 from runtime.core.manifest import ParameterSpec
 from runtime.front import shortest_float32
 from runtime.ops._command_handler import CommandHandler
-from runtime.ops._commands import CommandResponse, LifecycleCommand, SetParameterCommand
+from runtime.ops._commands import (
+    AckAlarmCommand,
+    CommandResponse,
+    LifecycleCommand,
+    PhaseCommand,
+    SetParameterCommand,
+)
 from runtime.sparkplug._init import CONTROLS, MetricDef
 from runtime.sparkplug._payload import DataType, PayloadError, metric_value
 
-__all__ = ["DeviceCommands", "Refusal"]
+__all__ = ["DeviceCommands", "Refusal", "unsigned_apply"]
 
 _log = structlog.get_logger("vplc.sparkplug")
+# How the scan refuses a gmp.critical command without its signatures
+# (runtime.ops._signatures.check_signatures; the web pages look for the same words).
+_SIGNATURES_NEEDED = "electronic signature(s)"
+_NO_SIGNATURES = (
+    "a Sparkplug B DCMD cannot carry electronic signatures, so this action cannot be done "
+    "over Sparkplug: sign it in the web HMI or send it with signatures on the MQTT command "
+    "topic; nothing was done"
+)
+_MAX_COMMAND = 32  # PhaseCommand.command's length; longer text is no command anyway
+
+
+def unsigned_apply(apply: Callable[[Any], CommandResponse]) -> Callable[[Any], CommandResponse]:
+    """``apply`` for the command handler of a transport without e-signatures: a command the
+    app's ``gmp.critical`` rules want signed is refused by the scan as for any unsigned
+    command, and the reason (audited as given here) says why it cannot be signed over
+    Sparkplug, rather than asking for a preview and signatures a DCMD cannot carry."""
+
+    def run(cmd: Any) -> CommandResponse:
+        resp = apply(cmd)
+        if resp.status == "refused" and _SIGNATURES_NEEDED in resp.reason:
+            rule = resp.reason.split(". Send it with preview", 1)[0]
+            return resp.model_copy(update={"reason": f"{rule}; {_NO_SIGNATURES}"})
+        return resp
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -34,10 +67,13 @@ class DeviceCommands:
 
     The whole message is checked first (every metric known by alias or name, writable, of
     its birth datatype, with a value): one bad metric refuses the message, so a host never
-    gets half of a write. Then each metric is one command, in order, through
-    ``CommandHandler.handle_authenticated``: rates, single use (the id is the message's
-    digest, so a replayed DCMD is refused), the payload timestamp as the command's ``ts``
-    (a stale one is refused), the user's role, the audit record with the topic as source.
+    gets half of a write. What a value means (a parameter's range, a phase command's name,
+    whether the phase is in a state that takes it, the app's e-signature rules) is the
+    command path's to judge, with an audit record for each refusal. Then each metric is one
+    command, in order, through ``CommandHandler.handle_authenticated``: rates, single use
+    (the id is the message's digest, so a replayed DCMD is refused), the payload timestamp
+    as the command's ``ts`` (a stale one is refused), the user's role, the audit record with
+    the topic as source.
     """
 
     def __init__(
@@ -82,7 +118,7 @@ class DeviceCommands:
                     "sparkplug_command_refused",
                     topic=topic,
                     cmd=cmd.cmd,
-                    target=getattr(cmd, "name", None),
+                    target=getattr(cmd, "name", None) or getattr(cmd, "block", None),
                     reason=resp.reason,
                 )
             answers.append(resp)
@@ -103,23 +139,43 @@ class DeviceCommands:
             where = f"metrics[{i}]"
             mdef = self._resolve(metric, where)
             value = self._value(metric, mdef, where)
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
             base = {
                 "id": f"spb-{digest}-{i}",
                 "ts": ts,
                 "user": self.user,
-                "reason": f"Sparkplug command ({topic})",
+                "reason": f"Sparkplug command ({topic}): {mdef.name} = {shown}",
             }
-            if mdef.kind == "param":
-                spec = self.params[mdef.index]
-                if spec.type is IecType.REAL and isinstance(value, float):
-                    value = shortest_float32(value)
-                commands.append(
-                    SetParameterCommand(cmd="set_parameter", name=spec.name, value=value, **base)
-                )
-            elif value is True:
-                action = CONTROLS[mdef.index].lower()
-                commands.append(LifecycleCommand(cmd=action, **base))  # type: ignore[arg-type]
+            cmd = self._command(mdef, value, base)
+            if cmd is not None:
+                commands.append(cmd)
         return commands
+
+    def _command(self, mdef: MetricDef, value: Any, base: dict[str, Any]) -> Any:
+        """The command one written metric stands for; None for a momentary metric's resting
+        value (false for a Boolean, '' for a phase Command: what the metric reads)."""
+        if mdef.kind == "param":
+            spec = self.params[mdef.index]
+            if spec.type is IecType.REAL and isinstance(value, float):
+                value = shortest_float32(value)
+            return SetParameterCommand(cmd="set_parameter", name=spec.name, value=value, **base)
+        if mdef.kind == "phase":
+            text = value.strip()
+            if not text:
+                return None
+            # Anything but the six commands goes to the command path too: the scan refuses it
+            # ("unknown phase command") and the refusal is audited like any refused command.
+            if text.upper() in PHASE_COMMANDS:
+                text = text.upper()
+            elif len(text) > _MAX_COMMAND:
+                text = text[: _MAX_COMMAND - 3] + "..."
+            return PhaseCommand(cmd="phase", block=mdef.path, command=text, **base)
+        if value is not True:
+            return None
+        if mdef.kind == "alarm":
+            return AckAlarmCommand(cmd="ack_alarm", block=mdef.path, **base)
+        action = CONTROLS[mdef.index].lower()
+        return LifecycleCommand(cmd=action, **base)
 
     def _resolve(self, metric: Any, where: str) -> MetricDef:
         mdef = None

@@ -7,16 +7,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.blocks import COMMANDS as PHASE_COMMANDS
 from runtime.core.manifest import ParameterSpec
 from runtime.front import PointInfo
 from runtime.mqtt._config import MqttConfig, SparkplugConfig
 from runtime.ops._access import AccessConfig
 from runtime.sparkplug._payload import IEC_DATATYPE, DataType
 
-__all__ = ["CONTROLS", "MetricDef", "PointInfo", "SparkplugInit", "device_metrics"]
+__all__ = [
+    "ALARM_PARTS",
+    "CONTROLS",
+    "PHASE_PARTS",
+    "MetricDef",
+    "PointInfo",
+    "SparkplugInit",
+    "device_metrics",
+]
 
 # Device Control/<name> (Boolean; writing true runs the lifecycle command of that name).
 CONTROLS = ("Start", "Stop", "Reset")
+# Alarms/<path>/<part> per ALARM block, in this order: (part, datatype, writable, about).
+# Active, Acked and Severity are the frame's alarm slots (runtime.front ALARM_FIELDS: ACTIVE,
+# UNACKED, SEVERITY), Text comes by pipe; Acknowledge = true is an ack_alarm command.
+ALARM_PARTS: tuple[tuple[str, DataType, bool, str], ...] = (
+    ("Active", DataType.Boolean, False, "the alarm is active (any of its limits)"),
+    ("Acked", DataType.Boolean, False, "acknowledged (false from activation until an ack)"),
+    ("Severity", DataType.Int32, False, "0 none, 1 H/L, 2 HH/LL/BAD"),
+    ("Text", DataType.String, False, "the alarm's message"),
+    ("Acknowledge", DataType.Boolean, True, "write true to acknowledge (ack_alarm command)"),
+)
+# Batch/<path>/<part> per PHASE block. Step is the phase program's ``step`` variable as text
+# (untyped in the program, so String: a birth's datatype must not change), as OPC UA shows it.
+PHASE_PARTS: tuple[tuple[str, DataType, bool, str], ...] = (
+    ("State", DataType.String, False, "the ISA-88 state (IDLE, RUNNING, HELD, ...)"),
+    ("Step", DataType.String, False, "the phase program's step ('' if it has none)"),
+    (
+        "Command",
+        DataType.String,
+        True,
+        f"write {', '.join(PHASE_COMMANDS)} (the phase command); reads ''",
+    ),
+)
 
 
 @dataclass
@@ -34,8 +65,10 @@ class SparkplugInit:
     kinds: list[str]  # how each frame slot is read: 'f', 'i', 'b', 's' (text by pipe)
     deadbands: list[float]  # per point, engineering units (0: every change)
     n_alarms: int
+    alarm_paths: list[str]  # instance path of each frame alarm slot (program.path)
     params: list[ParameterSpec]
     param_values: list[Any]
+    phase_paths: list[str]
     phase_views: list[tuple[Any, Any]]
     engine_stats: dict[str, Any]
     wall0_ns: int
@@ -59,19 +92,23 @@ class MetricDef:
     name: str
     alias: int
     datatype: DataType
-    kind: Literal["state", "point", "param", "control"]
-    index: int  # into the points, the parameters or CONTROLS
+    kind: Literal["state", "point", "param", "control", "alarm", "phase"]
+    index: int  # into the points, the parameters, CONTROLS, the alarms or the phases
     unit: str = ""
     range: tuple[float, float] | None = None
     description: str = ""
     writable: bool = False
+    part: str = ""  # of an alarm (ALARM_PARTS) or a phase (PHASE_PARTS)
+    path: str = ""  # the ALARM or PHASE block's instance path
 
 
 def device_metrics(init: SparkplugInit) -> list[MetricDef]:
     """The device's metrics in a fixed order; aliases 1.. (stable while the app is the same).
 
     ``State`` (RUN/STOP/FAULT), ``Points/<name>`` (read-only), ``Parameters/<name>`` (written
-    by DCMD through the command path) and ``Device Control/{Start,Stop,Reset}``.
+    by DCMD through the command path), ``Device Control/{Start,Stop,Reset}``, then
+    ``Alarms/<path>/*`` and ``Batch/<path>/*`` (after the others, so that their aliases did
+    not move when these were added).
     """
     defs = [MetricDef("State", 1, DataType.String, "state", 0)]
     for i, p in enumerate(init.points):
@@ -112,6 +149,36 @@ def device_metrics(init: SparkplugInit) -> list[MetricDef]:
                 writable=True,
             )
         )
+    for j, path in enumerate(init.alarm_paths):
+        for part, datatype, writable, about in ALARM_PARTS:
+            defs.append(
+                MetricDef(
+                    f"Alarms/{path}/{part}",
+                    len(defs) + 1,
+                    datatype,
+                    "alarm",
+                    j,
+                    description=f"ALARM {path}: {about}",
+                    writable=writable,
+                    part=part,
+                    path=path,
+                )
+            )
+    for k, path in enumerate(init.phase_paths):
+        for part, datatype, writable, about in PHASE_PARTS:
+            defs.append(
+                MetricDef(
+                    f"Batch/{path}/{part}",
+                    len(defs) + 1,
+                    datatype,
+                    "phase",
+                    k,
+                    description=f"PHASE {path}: {about}",
+                    writable=writable,
+                    part=part,
+                    path=path,
+                )
+            )
     return defs
 
 

@@ -17,7 +17,7 @@ import structlog
 
 from hal import Quality
 from hal.mqtt import Inbound, MqttError, MqttSession, SessionHandler, Will
-from runtime.front import STATES, ChildLink, Frame, SharedFrame
+from runtime.front import ALARM_FIELDS, STATES, ChildLink, Frame, SharedFrame
 from runtime.sparkplug._commands import DeviceCommands
 from runtime.sparkplug._init import MetricDef, SparkplugInit
 from runtime.sparkplug._payload import (
@@ -307,7 +307,38 @@ class EdgeNode(SessionHandler):
         if kind == "state":
             code = frame.state if frame is not None else 2
             return STATES[code] if code < len(STATES) else "FAULT", None
+        if kind == "alarm":
+            return self._alarm(mdef, frame), None
+        if kind == "phase":
+            return self._phase(mdef), None
         return False, None  # Device Control/*: momentary, always reads false
+
+    def _alarm(self, mdef: MetricDef, frame: Frame | None) -> Any:
+        """An ALARM block's part: the frame's slots (ACTIVE, UNACKED, SEVERITY, as every
+        front-end reads them), the text from the pipe; Acknowledge is momentary (false)."""
+        part = mdef.part
+        if part == "Text":
+            return self.link.alarm_texts.get(mdef.index, "")
+        if part == "Acknowledge":
+            return False
+        if frame is None:
+            return None
+        k = mdef.index * ALARM_FIELDS
+        if part == "Active":
+            return bool(frame.alarms[k])
+        if part == "Acked":
+            return not frame.alarms[k + 1]
+        return frame.alarms[k + 2]  # Severity
+
+    def _phase(self, mdef: MetricDef) -> str:
+        """A PHASE block's state or step from the pipe (as OPC UA shows them); Command is
+        momentary and reads ''."""
+        if mdef.part == "Command":
+            return ""
+        state, step = self.link.phase_views[mdef.index]
+        if mdef.part == "State":
+            return str(state)
+        return "" if step is None else str(step)
 
     def _stamp(self, frame: Frame) -> int:
         """The frame's app time on the wall clock, in ms (the metrics' acquisition time)."""

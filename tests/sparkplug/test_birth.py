@@ -41,6 +41,9 @@ def test_nbirth_and_dbirth_carry_every_metric_with_alias_datatype_and_properties
     expected = ["State"] + [f"Points/{p.name}" for p in engine.image.points]
     expected += ["Parameters/gain", "Device Control/Start", "Device Control/Stop"]
     expected += ["Device Control/Reset"]
+    expected += [f"Alarms/main.high/{p}" for p in ("Active", "Acked", "Severity", "Text")]
+    expected += ["Alarms/main.high/Acknowledge"]
+    expected += [f"Batch/main.phase/{p}" for p in ("State", "Step", "Command")]
     assert names == expected
     aliases = [int(m["alias"]) for m in dbirth["metrics"]]
     assert aliases == list(range(1, len(names) + 1))

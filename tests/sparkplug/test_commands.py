@@ -190,7 +190,7 @@ def test_rebirth_command_republishes_both_births(
     assert again["seq"] == "0" and dbirth["seq"] == "1"
     # Same connection, same death certificate: the same bdSeq.
     assert metric_by_name(again, "bdSeq")["value"] == metric_by_name(first, "bdSeq")["value"]
-    assert len(dbirth["metrics"]) == 9
+    assert len(dbirth["metrics"]) == 17  # 9, then 5 of the alarm, 3 of the phase
     # A storm of rebirth requests costs one birth per second, not one each.
     for _ in range(10):
         host.publish(
