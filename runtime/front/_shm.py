@@ -89,6 +89,11 @@ class SharedFrame:
             self._seq[0] = self._written
 
     # ------------------------------------------------------------------ reader (bridge)
+    def peek_seq(self) -> int:
+        """The writer's frame counter now (odd mid-frame): one 8-byte load, so a reader can
+        look for a new frame often and copy the whole block only when there is one."""
+        return int(self._seq[0])
+
     def read(self, *, attempts: int = 100) -> Frame | None:
         """A consistent frame, or None after ``attempts`` copies all raced the writer."""
         buf = self._buf

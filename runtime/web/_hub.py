@@ -96,6 +96,10 @@ class Hub:
                 out.append(texts.get(i, ""))
         return out
 
+    def frame_is_new(self) -> bool:
+        """The scan wrote a frame (or is writing one) since the last sample."""
+        return self.frame.peek_seq() != self.seq
+
     def sample(self) -> dict[str, Any] | None:
         """Read the frame; the changes as a delta message (None when nothing changed)."""
         self.samples += 1

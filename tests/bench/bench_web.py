@@ -6,6 +6,7 @@ Browsers are Playwright pages in Debian's chromium (tests/web installs it with a
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -27,12 +28,22 @@ BROWSERS = 5
 CHANGES = 60  # forced value changes timed from the scan to the DOM
 PASSWORD = "bench-secret"
 
-# In the page: every text change of the watched cell, with its wall time (ms since epoch).
+# In the page: every text change of the watched cell, with its wall time (ms since epoch);
+# and, from a second stream of the same session, when each message carrying the point arrived
+# and when the web process had sampled it (its wall_ms): the chain split into its stages.
 OBSERVE = """(i) => {
   window.__seen = [];
+  window.__recv = [];
   const cell = document.querySelector(`[data-pt="${i}"]`);
   new MutationObserver(() => window.__seen.push([performance.timeOrigin + performance.now(),
     cell.textContent])).observe(cell, {childList: true, characterData: true, subtree: true});
+  const es = new EventSource("/api/stream");
+  es.onmessage = (e) => {
+    const at = performance.timeOrigin + performance.now();
+    const msg = JSON.parse(e.data);
+    if (msg.v && msg.v[i] !== undefined && msg.v[i] !== null)
+      window.__recv.push([at, msg.wall_ms, msg.v[i]]);
+  };
   return !!cell;
 }"""
 
@@ -78,6 +89,14 @@ def _window(runtime: Runtime) -> dict[str, Any]:
             "wake_latency_us": s["wake_latency_us"], "exec_us": s["exec_us"]}  # fmt: skip
 
 
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _close(runtime: Runtime) -> None:
     runtime.stop_thread(5)
     runtime.close()
@@ -107,7 +126,7 @@ def _page_load(context: Any, url: str) -> float:
     return ms
 
 
-def _latency(runtime: Runtime, page: Any, probe: _Probe) -> list[float]:
+def _latency(runtime: Runtime, page: Any, probe: _Probe) -> tuple[list[float], dict[str, Any]]:
     """Force a point to new values; time each from the end of the cycle that first had it
     (the probe hook) until the browser's DOM shows it."""
     engine = runtime.engine
@@ -130,7 +149,17 @@ def _latency(runtime: Runtime, page: Any, probe: _Probe) -> list[float]:
         except ValueError:
             continue
         shown.setdefault(v, at)
-    return sorted(shown[v] - sent[v] for v in sent if v in shown)
+    recv: dict[int, tuple[float, float]] = {}
+    for at, wall, value in page.evaluate("window.__recv"):
+        recv.setdefault(round(value), (at, wall))
+    both = [v for v in sent if v in shown and v in recv]
+    stages = {
+        "scan_to_web_sample": sorted(recv[v][1] - sent[v] for v in both),
+        "web_sample_to_browser": sorted(recv[v][0] - recv[v][1] for v in both),
+        "browser_to_dom": sorted(shown[v] - recv[v][0] for v in both),
+    }
+    split = {k: {"p50": _pct(x, 0.5), "p99": _pct(x, 0.99)} for k, x in stages.items()}
+    return sorted(shown[v] - sent[v] for v in sent if v in shown), split
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -160,8 +189,11 @@ def run() -> dict[str, Any]:
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             pages = [_login(browser, url) for _ in range(BROWSERS)]
             loads = [_page_load(pages[0].context, url) for _ in range(5)]
-            latencies = _latency(runtime, pages[0], probe)
+            latencies, split = _latency(runtime, pages[0], probe)
+            pid = runtime.web.child_pid
+            cpu0, t0 = _cpu_s(pid), time.perf_counter()
             loaded = _window(runtime)
+            web_cpu = 100 * (_cpu_s(pid) - cpu0) / (time.perf_counter() - t0)
             web_stats = runtime.web.statistics()
             browser.close()
     finally:
@@ -179,7 +211,10 @@ def run() -> dict[str, Any]:
             "max": round(max(latencies), 1) if latencies else None,
             "mean": round(statistics.fmean(latencies), 1) if latencies else None,
             "goal_p99_ms": 250,
+            "stages_ms": split,
         },
+        "web_child_cpu_pct_5_browsers": round(web_cpu, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "page_load_ms": {"p50": round(statistics.median(loads), 1), "max": round(max(loads), 1)},
         "scan_no_hmi": no_hmi,
         "scan_hmi_no_browser": hmi_idle,

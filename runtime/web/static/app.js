@@ -186,26 +186,31 @@ function connect() {
 }
 // No message (nor ping) for 3 s: the HMI server itself is unreachable.
 setInterval(() => banners(), 1000);
+// Banners are refreshed on every message: only a text that differs is written (no DOM churn).
+function put(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
 function banners() {
   const conn = document.getElementById("banner-conn");
   const lost = store.session && Date.now() - store.lastMessage > 3000;
   conn.hidden = !lost;
-  conn.textContent = lost ? "No connection to the HMI server: values are not live (retrying)." : "";
+  put(conn, lost ? "No connection to the HMI server: values are not live (retrying)." : "");
   const st = store.status;
   const rt = document.getElementById("banner-runtime");
   const bad = st.state !== "RUN";
   rt.hidden = !bad || !store.session;
-  rt.textContent = bad ? `Runtime ${st.state}${st.reason ? ": " + st.reason : ""}` : "";
+  put(rt, bad ? `Runtime ${st.state}${st.reason ? ": " + st.reason : ""}` : "");
   const badge = document.getElementById("rt-state");
-  badge.textContent = lost ? "UNREACHABLE" : st.state;
-  badge.className = `state ${lost ? "UNREACHABLE" : st.state}`;
-  document.getElementById("app-time").textContent = store.t ? `app time ${hms(store.t)}` : "";
+  put(badge, lost ? "UNREACHABLE" : st.state);
+  const cls = `state ${lost ? "UNREACHABLE" : st.state}`;
+  if (badge.className !== cls) badge.className = cls;
+  put(document.getElementById("app-time"), store.t ? `app time ${hms(store.t)}` : "");
   const forced = store.meta ? store.meta.points.filter((p, i) => store.f[i]).map((p) => p.name) : [];
   const fb = document.getElementById("banner-forced");
   fb.hidden = forced.length === 0;
-  fb.textContent = forced.length ? `FORCED: ${forced.join(", ")} — the program does not control ${forced.length === 1 ? "this point" : "these points"}` : "";
+  put(fb, forced.length ? `FORCED: ${forced.join(", ")} — the program does not control ${forced.length === 1 ? "this point" : "these points"}` : "");
   const active = store.alarms.filter((a) => a[0] || a[1]).length;
-  document.getElementById("alarm-count").textContent = active ? String(active) : "";
+  put(document.getElementById("alarm-count"), active ? String(active) : "");
 }
 
 // ---------------------------------------------------------------- session and router

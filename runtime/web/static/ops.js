@@ -9,9 +9,16 @@ function pointCell(i) {
   const p = store.meta.points[i];
   const val = el("span", { class: "val", "data-pt": String(i) });
   const tags = el("span", { class: "tags" });
+  // Only what differs is written: a page of thousands of points then costs the browser one
+  // text node per changed value, not a rebuilt cell (and no style work while quality holds).
+  let text = null, marks = null;
   const paint = () => {
-    val.textContent = fmt(store.v[i], p.unit, p.type);
+    const t = fmt(store.v[i], p.unit, p.type);
+    if (t !== text) val.textContent = text = t;
     const q = QUALITY[store.q[i]] ?? "BAD";
+    const m = `${q}${store.f[i] ? " isforced" : ""}`;
+    if (m === marks) return;
+    marks = m;
     val.className = `val ${q === "GOOD" ? "" : q}${store.f[i] ? " isforced" : ""}`;
     tags.replaceChildren();
     if (q !== "GOOD") tags.append(" ", el("span", { class: `tag ${q === "BAD" ? "bad" : "warn"}`, text: q }));
