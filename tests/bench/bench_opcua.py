@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import load_app
-from runtime.host import Runtime
+from runtime.host import Realtime, Runtime
 from runtime.opcua import OpcuaConfig
 from tests.bench._util import scan_window
 from tests.conftest import write_app
@@ -163,7 +163,8 @@ def server_monitored_items() -> dict[str, Any]:
         "host": "127.0.0.1", "port": port, "anonymous": True, "trust_all_clients": True,
         "pki_dir": str(state), "sample_ms": SAMPLE_MS, "max_message_bytes": 64 * 1024 * 1024,
     })  # fmt: skip
-    idle_rt = Runtime(load_app(app_dir))
+    # The scan as `vplc run` starts it: the real-time settings the OS permits (FIFO, pinning).
+    idle_rt = Runtime(load_app(app_dir), realtime=Realtime(auto=True))
     idle_rt.start(thread=True)
     try:
         time.sleep(1.0)
@@ -171,7 +172,7 @@ def server_monitored_items() -> dict[str, Any]:
     finally:
         idle_rt.stop_thread(5)
         idle_rt.close()
-    runtime = Runtime(load_app(app_dir), opcua=config)
+    runtime = Runtime(load_app(app_dir), opcua=config, realtime=Realtime(auto=True))
     runtime.start(thread=True)
     sub = None
     try:
