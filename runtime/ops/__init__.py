@@ -19,6 +19,7 @@ from runtime.ops._commands import (
     command_action,
     find_block,
 )
+from runtime.ops._refusal import RefusalCode
 
 __all__ = [
     "IMAGE_ENV",
@@ -33,6 +34,7 @@ __all__ = [
     "Command",
     "CommandHandler",
     "CommandResponse",
+    "RefusalCode",
     "RefusedError",
     "apply_command",
     "classify",

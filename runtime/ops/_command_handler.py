@@ -18,6 +18,7 @@ from runtime.ops._access import AccessConfig, AccessDeniedError, CommandPolicy, 
 from runtime.ops._audit import AuditLog
 from runtime.ops._command_guard import CommandGuard, SeenIdsError, default_seen_path
 from runtime.ops._commands import Command, CommandResponse, apply_command
+from runtime.ops._refusal import RefusalCode
 from runtime.ops._signatures import manifestation
 from runtime.ops._users import LoginRefusedError
 
@@ -248,7 +249,7 @@ class CommandHandler:
         limited = self.guard.rate_limited(cmd.user)
         if limited is not None:
             self.refused += 1
-            return _refuse(cmd, limited)
+            return _refuse(cmd, limited, RefusalCode.RATE_LIMITED)
         return self._run(cmd, spec, retain=retain, topic=topic)
 
     def _screen(self, cmd: Any, *, retain: bool, topic: str | None, answer_all: bool) -> Screened:
@@ -262,7 +263,7 @@ class CommandHandler:
         limited = self.guard.rate_limited(cmd.user)
         if limited is not None:
             self.refused += 1
-            return Screened(_refuse(cmd, limited))
+            return Screened(_refuse(cmd, limited, RefusalCode.RATE_LIMITED))
         return Screened(finish=partial(self._run, cmd, spec, retain=retain, topic=topic))
 
     def _run(
@@ -278,16 +279,17 @@ class CommandHandler:
             try:
                 role = self.access.permit(cmd=cmd.cmd, user=cmd.user, spec=spec, role=cmd.role)
             except AccessDeniedError as exc:
-                return self._finish(_refuse(cmd, str(exc)), **audit)
+                return self._finish(_refuse(cmd, str(exc), RefusalCode.NOT_PERMITTED), **audit)
             audit["role"] = role
+            invalid = RefusalCode.SIGNATURE_INVALID
             if cmd.signed:
                 why = "signed: is set by the runtime after checking passwords, not by a sender"
-                return self._finish(_refuse(cmd, why), **audit)
+                return self._finish(_refuse(cmd, why, invalid), **audit)
             if cmd.signatures:
                 try:
                     cmd = self._verify_signatures(cmd, topic)
-                except AccessDeniedError as exc:
-                    return self._finish(_refuse(cmd, str(exc)), **audit)
+                except AccessDeniedError as exc:  # any signer's: password, role, the sender's
+                    return self._finish(_refuse(cmd, str(exc), invalid), **audit)
             if self.audit is not None:
                 trouble = self.audit.ready()
                 if trouble is not None:  # no record, no action
@@ -423,8 +425,10 @@ class CommandHandler:
         return resp
 
 
-def _refuse(cmd: Any, reason: str) -> CommandResponse:
-    return CommandResponse(id=cmd.id, cmd=cmd.cmd, status="refused", reason=reason, user=cmd.user)
+def _refuse(cmd: Any, reason: str, code: RefusalCode | None = None) -> CommandResponse:
+    return CommandResponse(
+        id=cmd.id, cmd=cmd.cmd, status="refused", reason=reason, code=code, user=cmd.user
+    )
 
 
 @dataclass(frozen=True, slots=True)

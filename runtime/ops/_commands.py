@@ -25,6 +25,7 @@ from pydantic import (
 from hal import coerce
 from runtime.blocks import ALARM, COMMANDS, PHASE
 from runtime.core._fb import FunctionBlock
+from runtime.ops._refusal import RefusalCode
 from runtime.ops._signatures import (
     RefusedError,
     SignatureIn,
@@ -153,7 +154,12 @@ Command = Annotated[
 
 
 class CommandResponse(BaseModel):
-    """The answer to one command; ``old``/``new`` show what changed (None when nothing)."""
+    """The answer to one command; ``old``/``new`` show what changed (None when nothing).
+
+    ``reason`` says why in words, for people (it may be reworded); ``code`` is the refusal's
+    kind for programs to decide on (``RefusalCode``; None when accepted, or for a refusal of
+    no kind a front-end tells apart).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -161,6 +167,7 @@ class CommandResponse(BaseModel):
     cmd: str | None = None
     status: Literal["accepted", "refused", "preview"]
     reason: str = ""
+    code: RefusalCode | None = None
     old: Any = None
     new: Any = None
     user: str | None = None
@@ -231,7 +238,7 @@ def _set_parameter(app: LoadedApp, cmd: SetParameterCommand) -> _Action:
     try:
         checked = param.spec.check(cmd.value)
     except (TypeError, ValueError) as exc:
-        raise RefusedError(str(exc)) from None
+        raise RefusedError(str(exc), RefusalCode.OUT_OF_LIMITS) from None
     return lambda _engine: (param.set(checked), checked)
 
 
@@ -252,10 +259,13 @@ def _force(app: LoadedApp, cmd: ForceCommand | UnforceCommand) -> _Action:
     try:
         value = coerce(point.type, cmd.value)
     except (TypeError, ValueError) as exc:
-        raise RefusedError(f"point {point.name!r}: {exc}") from None
+        raise RefusedError(f"point {point.name!r}: {exc}", RefusalCode.OUT_OF_LIMITS) from None
     rng = point.spec.range
     if rng is not None and isinstance(value, int | float) and not rng[0] <= value <= rng[1]:
-        raise RefusedError(f"point {point.name!r}: {value} is outside its range {list(rng)}")
+        raise RefusedError(
+            f"point {point.name!r}: {value} is outside its range {list(rng)}",
+            RefusalCode.OUT_OF_LIMITS,
+        )
 
     def force(_engine: ScanEngine) -> tuple[Any, Any]:
         old = point.forced_value if point.forced else point.value
@@ -392,7 +402,7 @@ def apply_now(engine: ScanEngine, cmd: Any) -> CommandResponse:
         run = _signed_action(cmd, _action_for(engine, cmd))
         first, old, new = run(engine)
     except RefusedError as exc:
-        return _answer(cmd, "refused", str(exc))
+        return _answer(cmd, "refused", str(exc), code=exc.code)
     if first == "preview":
         return _answer(cmd, "preview", "", None, new)
     return _answer(cmd, "accepted", "", old, new, first or None)
@@ -405,12 +415,15 @@ def _answer(
     old: Any = None,
     new: Any = None,
     signatures: list[dict[str, Any]] | None = None,
+    *,
+    code: RefusalCode | None = None,
 ) -> CommandResponse:
     return CommandResponse(
         id=cmd.id,
         cmd=cmd.cmd,
         status=status,
         reason=reason,
+        code=code,
         old=old,
         new=new,
         user=cmd.user,
@@ -430,7 +443,7 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
     try:
         action = _signed_action(cmd, _action_for(engine, cmd))
     except RefusedError as exc:
-        return answer("refused", str(exc))
+        return answer("refused", str(exc), code=exc.code)
     gate = threading.Lock()
     phase = {"started": False, "withdrawn": False}
     signed: list[Any] = []
@@ -443,7 +456,7 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
         try:
             first, old, new = action(eng)
         except RefusedError as exc:
-            return False, str(exc), None
+            return False, str(exc), exc.code
         signed.append(first)
         return True, old, new
 
@@ -461,8 +474,8 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
             return answer("refused", f"internal error: {type(exc).__name__}: {exc}")
     except Exception as exc:  # an action bug must not become an unanswered command
         return answer("refused", f"internal error: {type(exc).__name__}: {exc}")
-    if not ok:
-        return answer("refused", str(old))
+    if not ok:  # (False, reason, code)
+        return answer("refused", str(old), code=new)
     if signed and signed[0] == "preview":
         return answer("preview", "", None, new)
     return answer("accepted", "", old, new, (signed[0] if signed else None) or None)

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.core._gmp import CriticalAction, Meaning
+from runtime.ops._refusal import RefusalCode
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
 
 __all__ = [
     "CHALLENGE_TTL_S",
+    "SIGN_HOW",
     "RefusedError",
     "SignatureIn",
     "SignedBy",
@@ -46,13 +48,28 @@ __all__ = [
     "critical_rule",
     "manifestation",
     "preview",
+    "signatures_needed",
 ]
 
 CHALLENGE_TTL_S = 300.0  # a signer has five minutes between seeing and signing
+_INVALID = RefusalCode.SIGNATURE_INVALID
+
+
+# How to sign, the end of the refusal for want of signatures: a transport that cannot carry
+# signatures (Sparkplug B) replaces it by saying so.
+SIGN_HOW = (
+    ". Send it with preview: true, then again with signatures over the content_hash (each "
+    "signer's user id, password and meaning); nothing was done"
+)
 
 
 class RefusedError(Exception):
-    """Raised while validating or applying a command; the message is the response's reason."""
+    """Raised while validating or applying a command; the message is the response's reason,
+    ``code`` its machine-readable kind (None: none a front-end tells apart)."""
+
+    def __init__(self, reason: str, code: RefusalCode | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 class SignatureIn(BaseModel):
@@ -223,17 +240,20 @@ def preview(engine: ScanEngine, cmd: Any) -> dict[str, Any]:
     }
 
 
+def signatures_needed(rule: CriticalAction, got: int) -> str:
+    """The refusal's words when ``rule`` wants more signatures than the ``got`` given."""
+    return (
+        f"critical action ({rule.description or rule.cmd}): needs {len(rule.meanings)} "
+        f"electronic signature(s) with meanings {', '.join(rule.meanings)}; got {got}{SIGN_HOW}"
+    )
+
+
 def check_signatures(engine: ScanEngine, cmd: Any) -> list[dict[str, Any]]:
     """The verified signatures as audit data; RefusedError when the app's rule is not met."""
     signed: list[SignedBy] = list(getattr(cmd, "signed", []) or [])
     rule = critical_rule(engine, cmd)
     if rule is not None and len(signed) < len(rule.meanings):
-        raise RefusedError(
-            f"critical action ({rule.description or rule.cmd}): needs {len(rule.meanings)} "
-            f"electronic signature(s) with meanings {', '.join(rule.meanings)}; got "
-            f"{len(signed)}. Send it with preview: true, then again with signatures over the "
-            "content_hash (each signer's user id, password and meaning); nothing was done"
-        )
+        raise RefusedError(signatures_needed(rule, len(signed)), RefusalCode.SIGNATURE_REQUIRED)
     if not signed:
         return []
     if rule is not None:
@@ -241,24 +261,29 @@ def check_signatures(engine: ScanEngine, cmd: Any) -> list[dict[str, Any]]:
         if given != list(rule.meanings):
             raise RefusedError(
                 f"signature meanings {given} do not match the required {list(rule.meanings)} "
-                "(in order); nothing was done"
+                "(in order); nothing was done",
+                _INVALID,
             )
     if len({s.user_id for s in signed}) != len(signed):
-        raise RefusedError("each signature must be by a different person (two-person rule)")
+        raise RefusedError(
+            "each signature must be by a different person (two-person rule)", _INVALID
+        )
     hashes = {s.content_hash for s in signed}
     if len(hashes) != 1:
-        raise RefusedError("the signatures are over different contents; nothing was done")
+        raise RefusedError("the signatures are over different contents; nothing was done", _INVALID)
     digest = hashes.pop()
     nonce = _challenges(engine).take(digest)
     if nonce is None:
         raise RefusedError(
             "the signed content_hash was not shown by this runtime, expired, or was used "
-            "already (a signature belongs to one command); preview again and re-sign"
+            "already (a signature belongs to one command); preview again and re-sign",
+            _INVALID,
         )
     now_hash = canonical_hash(_content(engine, cmd, nonce))
     if now_hash != digest:
         raise RefusedError(
             "the content changed since it was shown for signing (another change came first, "
-            "or the command differs from the one previewed); nothing was done: preview again"
+            "or the command differs from the one previewed); nothing was done: preview again",
+            _INVALID,
         )
     return [s.model_dump() for s in signed]
