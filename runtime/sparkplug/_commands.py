@@ -22,15 +22,14 @@ from runtime.ops._commands import (
     PhaseCommand,
     SetParameterCommand,
 )
+from runtime.ops._refusal import RefusalCode
+from runtime.ops._signatures import SIGN_HOW
 from runtime.sparkplug._init import CONTROLS, MetricDef
 from runtime.sparkplug._payload import DataType, PayloadError, metric_value
 
 __all__ = ["DeviceCommands", "Refusal", "unsigned_apply"]
 
 _log = structlog.get_logger("vplc.sparkplug")
-# How the scan refuses a gmp.critical command without its signatures
-# (runtime.ops._signatures.check_signatures; the web pages look for the same words).
-_SIGNATURES_NEEDED = "electronic signature(s)"
 _NO_SIGNATURES = (
     "a Sparkplug B DCMD cannot carry electronic signatures, so this action cannot be done "
     "over Sparkplug: sign it in the web HMI or send it with signatures on the MQTT command "
@@ -42,13 +41,15 @@ _MAX_COMMAND = 32  # PhaseCommand.command's length; longer text is no command an
 def unsigned_apply(apply: Callable[[Any], CommandResponse]) -> Callable[[Any], CommandResponse]:
     """``apply`` for the command handler of a transport without e-signatures: a command the
     app's ``gmp.critical`` rules want signed is refused by the scan as for any unsigned
-    command, and the reason (audited as given here) says why it cannot be signed over
-    Sparkplug, rather than asking for a preview and signatures a DCMD cannot carry."""
+    command (code ``signature_required``), and the reason (audited as given here) says why
+    it cannot be signed over Sparkplug, rather than asking for a preview and signatures a
+    DCMD cannot carry. The code decides, not the words: a reworded refusal keeps its rule
+    and still gets the Sparkplug explanation."""
 
     def run(cmd: Any) -> CommandResponse:
         resp = apply(cmd)
-        if resp.status == "refused" and _SIGNATURES_NEEDED in resp.reason:
-            rule = resp.reason.split(". Send it with preview", 1)[0]
+        if resp.status == "refused" and resp.code == RefusalCode.SIGNATURE_REQUIRED:
+            rule = resp.reason.removesuffix(SIGN_HOW)
             return resp.model_copy(update={"reason": f"{rule}; {_NO_SIGNATURES}"})
         return resp
 
