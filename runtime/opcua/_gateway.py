@@ -24,6 +24,7 @@ from runtime.ops._commands import (
     PhaseCommand,
     SetParameterCommand,
 )
+from runtime.ops._refusal import RefusalCode
 
 __all__ = ["ANONYMOUS", "CommandGateway", "SessionUser", "shortest_float32"]
 
@@ -166,7 +167,7 @@ class CommandGateway:
                 spec.check(value)
             except (TypeError, ValueError):
                 return _status(S.BadOutOfRange)
-        if "commands/s" in resp.reason:
+        if resp.code == RefusalCode.RATE_LIMITED:  # the user's rate or the runtime's
             return _status(S.BadTooManyOperations)
         return _status(S.BadInvalidState)
 

@@ -12,10 +12,7 @@ from typing import Any
 
 from runtime.core._gmp import CriticalAction
 
-__all__ = ["SIGNATURES_NEEDED", "describe_preview", "rule_json"]
-
-# The words of runtime.ops._signatures.check_signatures' refusal when signatures are missing.
-SIGNATURES_NEEDED = "electronic signature(s)"
+__all__ = ["describe_preview", "rule_json"]
 
 
 def rule_json(rule: CriticalAction) -> dict[str, Any]:

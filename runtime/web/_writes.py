@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hal import coerce
 from runtime.core._gmp import CriticalAction
 from runtime.core.manifest import ParameterSpec
 from runtime.ops._access import AccessConfig, AccessDeniedError, Principal
@@ -29,9 +28,10 @@ from runtime.ops._commands import (
     SetParameterCommand,
     UnforceCommand,
 )
+from runtime.ops._refusal import RefusalCode
 from runtime.ops._signatures import SignatureIn
 from runtime.web._sessions import Session
-from runtime.web._signing import SIGNATURES_NEEDED, describe_preview
+from runtime.web._signing import describe_preview
 
 __all__ = ["AckBody", "ForceBody", "ParameterBody", "PhaseBody", "UnforceBody", "WebCommands"]
 
@@ -79,8 +79,10 @@ class WebCommands:
 
     Everything an MQTT command goes through applies (authentication, single use, rate
     limits, the role, the audit record with user = the logged-in user, the run between two
-    cycles). The HTTP status says why a refusal happened: 403 the role, 422 a value outside
-    its limits (which the answer carries), 429 a rate limit, 409 anything else.
+    cycles). The HTTP status says why a refusal happened, from the answer's ``code``
+    (``RefusalCode``), never from its words: 403 the role, 422 a parameter value outside its
+    limits (which the answer carries), 429 a rate limit, 409 anything else, with
+    ``signatures_required: true`` when the app wants e-signatures (the page's signing dialog).
     """
 
     def __init__(
@@ -148,20 +150,16 @@ class WebCommands:
     def _refusal(
         self, session: Session, cmd: Any, body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        if not self._permitted(session, cmd.cmd):
+        code = body.get("code")
+        # Without access (commands disabled) or with the user gone, the page may do nothing.
+        if code == RefusalCode.NOT_PERMITTED or not self._permitted(session, cmd.cmd):
             return 403, body
         spec = self.params.get(getattr(cmd, "name", "")) if cmd.cmd == "set_parameter" else None
-        if spec is not None:
-            limits = {"min": spec.min, "max": spec.max, "unit": spec.unit}
-            try:
-                coerce(spec.type, cmd.value)
-                spec.check(cmd.value)
-            except (TypeError, ValueError):
-                return 422, body | {"limits": limits}
-        reason = body.get("reason", "")
-        if "commands/s" in reason:
+        if code == RefusalCode.OUT_OF_LIMITS and spec is not None:
+            return 422, body | {"limits": {"min": spec.min, "max": spec.max, "unit": spec.unit}}
+        if code == RefusalCode.RATE_LIMITED:
             return 429, body
-        if SIGNATURES_NEEDED in reason:  # the page previews, then shows its signing dialog
+        if code == RefusalCode.SIGNATURE_REQUIRED:  # the page previews, then its dialog
             return 409, body | {"signatures_required": True}
         return 409, body
 
