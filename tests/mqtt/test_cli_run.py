@@ -90,6 +90,7 @@ async def _as_hmi(port: int) -> None:
             },
         )
         assert bad["status"] == "refused" and "above max" in bad["reason"]
+        assert bad["code"] == "out_of_limits"  # through the scan process's pipe too
 
 
 async def _command(hmi: Any, body: dict[str, Any]) -> Any:

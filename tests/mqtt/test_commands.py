@@ -28,12 +28,15 @@ def test_parameter_write_accepted_and_out_of_range_refused(
             assert engine.app.parameters["gain"].value == 4.0
             bad = await hmi.command(cmd("set_parameter", name="gain", value=11.0))
             assert bad["status"] == "refused" and "above max 10" in bad["reason"]
+            assert bad["code"] == "out_of_limits" and ok["code"] is None  # on the reply topic
             typed = await hmi.command(cmd("set_parameter", name="gain", value="fast"))
             assert typed["status"] == "refused" and "expected LREAL" in typed["reason"]
+            assert typed["code"] == "out_of_limits"
             unknown = await hmi.command(cmd("set_parameter", name="gian", value=1.0))
             assert (
                 unknown["status"] == "refused" and "unknown parameter 'gian'" in unknown["reason"]
             )
+            assert unknown["code"] is None  # no kind a front-end tells apart
             assert engine.app.parameters["gain"].value == 4.0
 
     asyncio.run(scenario())
@@ -51,6 +54,7 @@ def test_force_and_unforce_are_engineer_only_and_visible(
             await hmi.wait_for(f"{PREFIX}/birth", lambda b: b["status"] == "online")
             denied = await hmi.command(cmd("force", user="olga", point="X", value=5.0))
             assert denied["status"] == "refused" and "needs role 'engineer'" in denied["reason"]
+            assert denied["code"] == "not_permitted"
             forced = await hmi.command(cmd("force", user="erik", point="X", value=5.0))
             assert forced["status"] == "accepted" and forced["new"] == 5.0
             body = await hmi.wait_for(f"{PREFIX}/points/X", lambda b: b["forced"])
@@ -58,6 +62,7 @@ def test_force_and_unforce_are_engineer_only_and_visible(
             await wait_until(lambda: mem.values["y"] == 10.0)
             out = await hmi.command(cmd("force", user="erik", point="X", value=500.0))
             assert out["status"] == "refused" and "outside its range" in out["reason"]
+            assert out["code"] == "out_of_limits"
             nope = await hmi.command(cmd("force", user="erik", point="Z", value=1))
             assert nope["status"] == "refused" and "unknown point 'Z'" in nope["reason"]
             un = await hmi.command(cmd("unforce", user="erik", point="X"))
