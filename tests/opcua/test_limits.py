@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from asyncua import ua
 from asyncua.ua.uaerrors import UaStatusCodeError
 
@@ -13,13 +14,16 @@ from tests.opcua.conftest import node, ns, start_run, stop_run, ua_client
 Cert = tuple[Path, Path]
 
 
-def test_a_users_rate_limit_refuses_writes_beyond_the_burst(
-    tmp_path: Path, client_cert: Cert
+# The runtime-wide limit's refusal words hold no "commands/s", which the gateway once looked
+# for: it answered BadInvalidState. The refusal's code decides now.
+@pytest.mark.parametrize("scope", ["user", "global"])
+def test_a_rate_limit_refuses_writes_beyond_the_burst(
+    tmp_path: Path, client_cert: Cert, scope: str
 ) -> None:
     run = start_run(
         tmp_path,
         duration=60,
-        commands={"user_rate": 0.1, "user_burst": 2},
+        commands={f"{scope}_rate": 0.1, f"{scope}_burst": 2},
         trust=(client_cert[0],),
     )
 
