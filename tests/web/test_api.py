@@ -127,6 +127,7 @@ def test_viewer_reads_everything_and_changes_nothing(served: Run) -> None:
     r = viewer.post("/api/parameter", json={"name": "ph_sp", "value": 7.1, "reason": "try"})
     assert r.status_code == 403
     assert "needs role 'operator'" in r.json()["reason"]
+    assert r.json()["code"] == "not_permitted"
     r = viewer.post("/api/phase", json={"block": "batch.phase", "command": "HOLD"})
     assert r.status_code == 403
     assert param(viewer, "ph_sp") == before
@@ -140,7 +141,7 @@ def test_out_of_range_value_is_refused_with_the_limits(served: Run) -> None:
     assert r.status_code == 422
     body = r.json()
     assert body["limits"] == {"min": 30.0, "max": 40.0, "unit": "degC"}
-    assert "above max 40" in body["reason"]
+    assert "above max 40" in body["reason"] and body["code"] == "out_of_limits"
     r = olga.post("/api/parameter", json={"name": "nope", "value": 1, "reason": "x"})
     assert r.status_code == 409 and "unknown parameter" in r.json()["reason"]
     r = olga.post("/api/parameter", json={"name": "temp_sp", "value": [1], "reason": "x"})
@@ -156,6 +157,7 @@ def test_forcing_is_for_engineers_and_shows_in_the_stream(served: Run) -> None:
     r = erik.post("/api/force", json=body)  # unsigned: the app makes forcing critical
     assert r.status_code == 409 and r.json()["signatures_required"] is True
     assert "2 electronic signature(s)" in r.json()["reason"]
+    assert r.json()["code"] == "signature_required"
     r = signed(erik, "/api/force", body, "erik", "quinn")
     assert r.status_code == 200, r.text
     wait_for(lambda: erik.get("/api/state").json()["f"][i] == 1, what="FORCED in the state")

@@ -79,6 +79,7 @@ def test_wrong_signer_password_is_refused_and_counted(served: Run) -> None:
     r = erik.post("/api/force", json={**body, "signatures": sigs})
     assert r.status_code == 409
     assert "signature of 'quinn' refused" in r.json()["reason"]
+    assert r.json()["code"] == "signature_invalid" and "signatures_required" not in r.json()
     assert store_user(served, "quinn")["failures"] == before + 1  # towards the lockout
     refusals = [a for a in served.audit() if a.get("event") == "login_refused"]
     assert any(a.get("subject", a.get("user")) == "quinn" for a in refusals), refusals[-3:]
