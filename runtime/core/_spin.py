@@ -202,8 +202,13 @@ class AdaptiveSpin:
         }
 
 
-def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: Waker | None) -> None:
-    """Sleep to ``deadline_ns`` with the task's current margin and learn from the wake-up."""
+def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: Waker | None) -> bool:
+    """Sleep to ``deadline_ns`` with the task's current margin and learn from the wake-up.
+
+    True when the sleep ran to its end (not woken for a command, not already past).
+    """
     late = clock.sleep_until(deadline_ns, spin.margin_ns, waker)
-    if late >= 0:  # the sleep ran to its end (not woken for a command, not already past)
-        spin.record(late)
+    if late < 0:
+        return False
+    spin.record(late)
+    return True

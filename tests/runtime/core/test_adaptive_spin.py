@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import resource
+import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import structlog
@@ -218,17 +221,80 @@ def test_virtual_time_is_untouched_by_the_spin(make_app: MakeApp) -> None:
 def test_automatic_settings_fill_only_what_nobody_set() -> None:
     plan = _rt.plan_realtime(RealtimeConfig(), auto=True)
     assert plan.fifo_priority == _rt.AUTO_FIFO_PRIORITY and plan.lock_memory
-    assert plan.auto == {"sched", "affinity", "memory_lock"}
-    explicit = RealtimeConfig.model_validate({"fifo_priority": 0, "cpus": [], "lock_memory": False})
+    assert plan.cpu_latency_us == 0
+    assert plan.auto == {"sched", "affinity", "memory_lock", "cpu_latency"}
+    explicit = RealtimeConfig.model_validate(
+        {"fifo_priority": 0, "cpus": [], "lock_memory": False, "cpu_dma_latency_us": None}
+    )
     plan = _rt.plan_realtime(explicit, auto=True)
-    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.auto) == (
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.cpu_latency_us, plan.auto) == (
         0,
         [],
         False,
+        None,
         frozenset(),
     )
     plan = _rt.plan_realtime(RealtimeConfig(), auto=False)
-    assert (plan.fifo_priority, plan.cpus, plan.lock_memory) == (0, [], False)
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.cpu_latency_us) == (
+        0,
+        [],
+        False,
+        None,
+    )
+    plan = _rt.plan_realtime(RealtimeConfig(cpu_dma_latency_us=20), auto=False)
+    assert plan.cpu_latency_us == 20 and plan.auto == frozenset()
+
+
+def test_a_cpu_latency_limit_is_written_held_and_released(tmp_path: Path) -> None:
+    """The request is the 32-bit µs value written to the device, in force while it is open."""
+    device = tmp_path / "cpu_dma_latency"
+    device.write_bytes(b"")
+    hold, text = _rt.CpuLatencyHold.take(7, str(device))
+    assert hold is not None and text == "7 us (held)"
+    assert struct.unpack("i", device.read_bytes()) == (7,)
+    assert str(device) in _open_files()
+    hold.release()
+    hold.release()  # twice is harmless (the scan thread's end and a close may both do it)
+    assert str(device) not in _open_files()
+
+
+def test_a_cpu_latency_limit_the_os_refuses_is_reported_not_raised(tmp_path: Path) -> None:
+    hold, text = _rt.CpuLatencyHold.take(0, str(tmp_path / "absent"))
+    assert hold is None
+    assert text.startswith("not held (cannot open ") and "absent" in text
+
+
+def test_the_scan_thread_holds_the_automatic_cpu_latency_limit_while_it_runs(
+    make_app: MakeApp,
+) -> None:
+    """``vplc run``'s automatic settings: the limit is in the realtime report, and the
+    device is open exactly while the scan thread runs (or the refusal says why not)."""
+    engine = ScanEngine(load_app(make_app()), clock=RealClock())
+    engine.set_realtime(auto=True, fifo_priority=0, cpus=[])
+    engine.start()
+    engine.start_thread()
+    deadline = time.monotonic() + 5
+    while "cpu_latency" not in engine.realtime_report and time.monotonic() < deadline:
+        time.sleep(0.01)
+    text = engine.realtime_report["cpu_latency"]
+    opened = _open_files()
+    engine.request_stop()
+    engine.join(5)
+    engine.close()
+    if text == "0 us (held)":
+        assert _rt.CPU_DMA_LATENCY in opened
+        assert _rt.CPU_DMA_LATENCY not in _open_files()
+    else:  # no such device or no permission here: said, and nothing held
+        assert text.startswith("not held (cannot ")
+        assert _rt.CPU_DMA_LATENCY not in opened
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return found
 
 
 def test_memory_lock_is_refused_where_it_would_break_allocations(
@@ -247,7 +313,9 @@ def test_one_log_line_says_what_was_applied_and_refused(
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "sched_setscheduler", refuse)  # as in an unprivileged container
-    manifest = memory_manifest(realtime={"lock_memory": False, "cpus": []})
+    manifest = memory_manifest(
+        realtime={"lock_memory": False, "cpus": [], "cpu_dma_latency_us": None}
+    )
     engine = ScanEngine(load_app(make_app(manifest)), clock=RealClock())
     engine.set_realtime(auto=True)
     with structlog.testing.capture_logs() as logs:
