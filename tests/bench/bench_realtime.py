@@ -35,6 +35,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "gc": True,
         "slack": 1,
         "cpu_latency_us": 0,
+        "lock_memory": True,
     },
     # vplc run's default now: adaptive spin bounded by 200 µs, best settings the OS permits
     "d_adaptive_fifo80_pinned_gc_frozen": {
@@ -45,6 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "gc": True,
         "slack": 1,
         "cpu_latency_us": 0,
+        "lock_memory": True,
     },
     # the same without the CPU wake-up latency limit (cyclictest holds one while it measures)
     "d0_adaptive_fifo80_pinned_no_cpu_latency": {
@@ -54,6 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "cpus": [CPU],
         "gc": True,
         "slack": 1,
+        "lock_memory": True,
     },
     "e_adaptive_default_scheduling": {
         "spin_us": 200,
@@ -78,6 +81,7 @@ def _variant(cfg: dict[str, Any]) -> Any:
             # 'plain' keeps the kernel's default 50 µs slack; the tuned run removes it
             "timer_slack_ns": cfg["slack"] or _LINUX_DEFAULT_SLACK_NS,
             "gc_freeze": cfg["gc"],
+            "lock_memory": cfg.get("lock_memory", False),  # cyclictest -m: mlockall
             # 0 µs as cyclictest holds while it measures; unset: none (the bench is not auto)
             **({"cpu_dma_latency_us": cfg["cpu_latency_us"]} if "cpu_latency_us" in cfg else {}),
         }

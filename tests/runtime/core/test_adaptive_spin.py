@@ -86,6 +86,60 @@ def test_a_burst_raises_the_margin_at_once_and_it_comes_down_after() -> None:
     assert spin.margin_ns == quiet  # the window forgot the burst: spinning is cheap again
 
 
+class Tail:
+    """A tight body of U(10, 20) µs and a tail: every 200th sleep ends ``tail_us`` late."""
+
+    def __init__(self, tail_us: int) -> None:
+        self.rng, self.n, self.tail_ns = random.Random(5), 0, tail_us * 1000
+
+    def __call__(self) -> int:
+        self.n += 1
+        return self.tail_ns if self.n % 200 == 0 else self.rng.randint(10_000, 20_000)
+
+
+@pytest.mark.parametrize(
+    ("tail_us", "budget_us", "base_us"),
+    [
+        (30, 40, (30, 32)),  # the tail fits in the budget: covered, p99.9
+        (60, 40, (40, 40)),  # it does not: the base rises to the budget, no further
+        (60, 0, (20, 21)),  # no budget: the body's p99, as before
+        (60, 10, (20, 21)),  # a budget under the p99 never lowers the base
+    ],
+)
+def test_the_base_rises_towards_the_tail_within_the_cpu_budget(
+    tail_us: int, budget_us: int, base_us: tuple[int, int]
+) -> None:
+    spin = AdaptiveSpin(300_000, SpinMode.ADAPTIVE, budget_us * 1000)
+    clock = VirtualClock(oversleep=Tail(tail_us))
+    errors = run(clock, spin, 2 * WINDOW)
+    lo, hi = base_us
+    assert lo <= spin.as_dict()["base_us"] <= hi
+    late = sum(e > 0 for e in errors[WINDOW:])
+    if tail_us <= budget_us:  # the 0.5 % tail is covered: every wake-up on time
+        assert late == 0
+    else:  # the tail overshoots: each stall is late (the burst hold may catch a few)
+        assert late > 0
+
+
+def test_one_pass_percentiles_equal_the_single_ones() -> None:
+    rng = random.Random(11)
+    spin = AdaptiveSpin(300_000)
+    for _ in range(3):
+        for _ in range(WINDOW):
+            spin.record(int(rng.paretovariate(1.5) * 10_000))
+        for low, high in ((0.99, 0.999), (0.5, 0.9), (0.9, 0.99)):
+            assert spin._percentiles_ns(low, high) == (
+                spin.percentile_ns(low),
+                spin.percentile_ns(high),
+            )
+
+
+def test_a_task_budgets_three_percent_of_its_period_for_the_tail(make_app: MakeApp) -> None:
+    engine = ScanEngine(load_app(make_app()), clock=VirtualClock())
+    task = engine.tasks[0]
+    assert task.spin.as_dict()["tail_budget_us"] == task.period_ns * 0.03 / 1000
+
+
 class Stalls:
     """A VM's lateness: a body of U(20, 40) µs and 250 µs stalls at the given sleeps."""
 
