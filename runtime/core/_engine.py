@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from hal import Driver, ProcessImage
-from runtime.core._clock import Clock, RealClock, Waker
+from runtime.core._clock import Clock, RealClock, make_waker, wait_implementation
 from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
@@ -107,7 +107,7 @@ class ScanEngine:
         self.realtime_report: dict[str, str] = {}
         self.realtime_auto = False  # fill unset knobs with the best the OS permits (vplc run)
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
-        self._waker = Waker()  # submit() wakes a sleeping scan: commands never wait a period
+        self._waker = make_waker()  # submit() wakes a sleeping scan: commands never wait a period
         self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
         self._stop_requested = False
         self._thread: threading.Thread | None = None
@@ -502,6 +502,7 @@ class ScanEngine:
                 lock_memory=plan.lock_memory,
             )
             hold = self._hold_cpu_latency(plan, refused)
+            self.realtime_report["wait"] = wait_implementation(self._waker)
             self._log_realtime(plan, refused)
             self.gc.freeze()
             try:

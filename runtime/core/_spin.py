@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from runtime.core._clock import Clock, Waker
+from runtime.core._clock import Clock, ScanWaker
 
 WINDOW = 4096  # sleeps remembered: 4 s at 1 ms, so a burst is forgotten 4 s after it ends
 QUANTILE = 0.99  # the base covers this much of the lateness; the burst hold covers clusters
@@ -230,7 +230,7 @@ class AdaptiveSpin:
         }
 
 
-def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: Waker | None) -> bool:
+def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: ScanWaker | None) -> bool:
     """Sleep to ``deadline_ns`` with the task's current margin and learn from the wake-up.
 
     True when the sleep ran to its end (not woken for a command, not already past).

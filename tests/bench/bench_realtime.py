@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from runtime import RealClock, ScanEngine, load_app
+from runtime.core._clock import Waker
 from runtime.core._spin import SpinMode
 from tests.bench._util import BIOREACTOR, CpuMeter, app_variant
 
@@ -47,6 +48,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "slack": 1,
         "cpu_latency_us": 0,
         "lock_memory": True,
+    },
+    # the same waiting in Python (threading.Lock) instead of the compiled futex wait
+    "d1_adaptive_fifo80_pinned_python_wait": {
+        "spin_us": 200,
+        "mode": "adaptive",
+        "fifo": 80,
+        "cpus": [CPU],
+        "gc": True,
+        "slack": 1,
+        "cpu_latency_us": 0,
+        "lock_memory": True,
+        "python_wait": True,
     },
     # the same without the CPU wake-up latency limit (cyclictest holds one while it measures)
     "d0_adaptive_fifo80_pinned_no_cpu_latency": {
@@ -93,6 +106,8 @@ def scan_run(cfg: dict[str, Any]) -> dict[str, Any]:
     app = load_app(_variant(cfg))
     engine = ScanEngine(app, clock=RealClock())
     engine.set_realtime(spin_mode=SpinMode(cfg["mode"]))
+    if cfg.get("python_wait"):
+        engine._waker = Waker()  # the reference wait, for the comparison in one run
     task = engine.fastest
     engine.start()
     with CpuMeter() as cpu:
