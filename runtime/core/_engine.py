@@ -296,16 +296,19 @@ class ScanEngine:
                 cap = self.max_sleep_ns
                 if cap and release - now > cap:
                     clock.sleep_until(now + cap, 0, self._waker)
-                elif (
-                    sleep_to(clock, task.spin, release, self._waker)
-                    and not self._commands
-                    and not self._stop_requested
-                    and clock.now_ns() >= release  # a timed wait never ends early; make sure
-                ):
-                    # Slept and spun to this release with nothing submitted meanwhile: the
-                    # task picked before the sleep is still the one due (releases only move
-                    # in cycles), so run it now rather than go round the loop (~1 µs later).
-                    self._real_time_cycle(task, release)
+                else:
+                    late = sleep_to(clock, task.spin, release, self._waker)
+                    if (
+                        late >= 0
+                        and not self._commands
+                        and not self._stop_requested
+                        and clock.now_ns() >= release  # a timed wait never ends early; sure
+                    ):
+                        # Slept and spun to this release with nothing submitted meanwhile:
+                        # the task picked before the sleep is still the one due (releases
+                        # only move in cycles), so run it now, not after a loop (~1 µs).
+                        self._real_time_cycle(task, release)
+                    task.spin.learn(late)
                 continue  # re-check: a command or a higher-priority task may be due first
             if clock.virtual:
                 self._cycle(task, release)

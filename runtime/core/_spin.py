@@ -122,6 +122,11 @@ class AdaptiveSpin:
         self._budget_ns = max(0, budget_ns)
         self._update()
 
+    def learn(self, late_ns: int) -> None:
+        """``record`` a sleep's lateness; -1 (a sleep cut short or not taken) teaches nothing."""
+        if late_ns >= 0:
+            self.record(late_ns)
+
     def record(self, late_ns: int) -> None:
         """A sleep ended ``late_ns`` after the time it was asked to end at."""
         index = _bucket(late_ns)
@@ -230,13 +235,10 @@ class AdaptiveSpin:
         }
 
 
-def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: ScanWaker | None) -> bool:
-    """Sleep to ``deadline_ns`` with the task's current margin and learn from the wake-up.
+def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: ScanWaker | None) -> int:
+    """Sleep to ``deadline_ns`` with the task's current margin: the lateness to ``learn``.
 
-    True when the sleep ran to its end (not woken for a command, not already past).
+    -1 when the sleep did not run to its end (woken for a command, already past). The
+    caller learns after running the cycle the sleep released, so learning never delays it.
     """
-    late = clock.sleep_until(deadline_ns, spin.margin_ns, waker)
-    if late < 0:
-        return False
-    spin.record(late)
-    return True
+    return clock.sleep_until(deadline_ns, spin.margin_ns, waker)

@@ -50,7 +50,7 @@ def run(clock: VirtualClock, spin: AdaptiveSpin, cycles: int) -> list[int]:
     errors = []
     for _ in range(cycles):
         deadline = (clock.now_ns() // PERIOD + 1) * PERIOD
-        sleep_to(clock, spin, deadline, None)
+        spin.learn(sleep_to(clock, spin, deadline, None))
         errors.append(clock.now_ns() - deadline)
     return errors
 
@@ -232,8 +232,12 @@ def test_warm_up_fixed_and_off_modes() -> None:
 def test_a_woken_sleep_teaches_nothing() -> None:
     clock, spin = VirtualClock(oversleep=lambda: 0), AdaptiveSpin(100_000)
     clock.charge(2 * PERIOD)
-    sleep_to(clock, spin, PERIOD, None)  # already past: no sleep happened
+    late = sleep_to(clock, spin, PERIOD, None)  # already past: no sleep happened
+    assert late == -1
+    spin.learn(late)
     assert spin.as_dict()["samples"] == 0
+    spin.learn(0)
+    assert spin.as_dict()["samples"] == 1
 
 
 def test_engine_modes_from_the_operators_flags(make_app: MakeApp) -> None:
