@@ -32,6 +32,48 @@ class Waker:
         """Sleep up to ``timeout_s``; True if woken (the wake-up is consumed)."""
         return self._lock.acquire(timeout=timeout_s)
 
+    def sleep_spin(self, deadline_ns: int, spin_ns: int) -> int:
+        """Sleep to ``deadline_ns - spin_ns`` unless woken, then busy-wait to the deadline.
+
+        How late the sleep ended after its target (ns), or -1 when woken or already past:
+        the reference of the compiled ``FutexWaker.sleep_spin`` (runtime/core/_wait.pyx).
+        """
+        target = deadline_ns - spin_ns
+        remaining = target - time.monotonic_ns()
+        late = -1
+        if remaining > 0:
+            if self._lock.acquire(timeout=remaining / 1e9):
+                return -1  # woken: the caller re-checks what is due
+            late = time.monotonic_ns() - target
+        if spin_ns:
+            while time.monotonic_ns() < deadline_ns:
+                pass
+        return late
+
+
+class ScanWaker(Protocol):
+    """What the scan sleeps on: ``Waker`` or the compiled ``FutexWaker``."""
+
+    def wake(self) -> None: ...
+
+    def wait(self, timeout_s: float) -> bool: ...
+
+    def sleep_spin(self, deadline_ns: int, spin_ns: int) -> int: ...
+
+
+def wait_implementation(waker: ScanWaker) -> str:
+    """How the scan waits, for the realtime report."""
+    return "python lock" if isinstance(waker, Waker) else "c futex"
+
+
+def make_waker() -> ScanWaker:
+    """The compiled futex wait where it was built (setup.py), else the Python one."""
+    try:
+        from runtime.core._wait import FutexWaker
+    except ImportError:
+        return Waker()
+    return FutexWaker()
+
 
 class Clock(Protocol):
     """Time source plus the way to wait for a deadline; all values are integer nanoseconds."""
@@ -40,7 +82,9 @@ class Clock(Protocol):
 
     def now_ns(self) -> int: ...
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
+    def sleep_until(
+        self, deadline_ns: int, spin_ns: int = 0, waker: ScanWaker | None = None
+    ) -> int:
         """Wait for ``deadline_ns``: sleep to ``spin_ns`` before it, then busy-wait.
 
         Returns how late the sleep ended after (deadline − spin), in ns, or -1 when it did
@@ -62,16 +106,17 @@ class RealClock:
     def now_ns(self) -> int:
         return time.monotonic_ns()
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
+    def sleep_until(
+        self, deadline_ns: int, spin_ns: int = 0, waker: ScanWaker | None = None
+    ) -> int:
         """Sleep to the deadline; return early (without spinning) when ``waker`` is woken."""
+        if waker is not None:
+            return waker.sleep_spin(deadline_ns, spin_ns)
         target = deadline_ns - spin_ns
         remaining = target - time.monotonic_ns()
         late = -1
         if remaining > 0:
-            if waker is None:
-                time.sleep(remaining / 1e9)
-            elif waker.wait(remaining / 1e9):
-                return -1  # woken: the caller re-checks what is due
+            time.sleep(remaining / 1e9)
             late = time.monotonic_ns() - target
         if spin_ns:
             while time.monotonic_ns() < deadline_ns:
@@ -97,7 +142,9 @@ class VirtualClock:
     def now_ns(self) -> int:
         return self._now
 
-    def sleep_until(self, deadline_ns: int, spin_ns: int = 0, waker: Waker | None = None) -> int:
+    def sleep_until(
+        self, deadline_ns: int, spin_ns: int = 0, waker: ScanWaker | None = None
+    ) -> int:
         if self._oversleep is None:
             if deadline_ns > self._now:
                 self._now = deadline_ns

@@ -15,11 +15,17 @@ from typing import Any
 import structlog
 
 from hal import Driver, ProcessImage
-from runtime.core._clock import Clock, RealClock, Waker
+from runtime.core._clock import Clock, RealClock, make_waker, wait_implementation
 from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
-from runtime.core._rt import GcControl, RtPlan, apply_thread_realtime, plan_realtime
+from runtime.core._rt import (
+    CpuLatencyHold,
+    GcControl,
+    RtPlan,
+    apply_thread_realtime,
+    plan_realtime,
+)
 from runtime.core._spin import SpinMode, sleep_to
 from runtime.core._task import CycleHook, Task
 from runtime.core.manifest import OverrunPolicy, RealtimeConfig
@@ -101,7 +107,7 @@ class ScanEngine:
         self.realtime_report: dict[str, str] = {}
         self.realtime_auto = False  # fill unset knobs with the best the OS permits (vplc run)
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
-        self._waker = Waker()  # submit() wakes a sleeping scan: commands never wait a period
+        self._waker = make_waker()  # submit() wakes a sleeping scan: commands never wait a period
         self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
         self._stop_requested = False
         self._thread: threading.Thread | None = None
@@ -291,12 +297,28 @@ class ScanEngine:
                 if cap and release - now > cap:
                     clock.sleep_until(now + cap, 0, self._waker)
                 else:
-                    sleep_to(clock, task.spin, release, self._waker)
+                    late = sleep_to(clock, task.spin, release, self._waker)
+                    if (
+                        late >= 0
+                        and not self._commands
+                        and not self._stop_requested
+                        and clock.now_ns() >= release  # a timed wait never ends early; sure
+                    ):
+                        # Slept and spun to this release with nothing submitted meanwhile:
+                        # the task picked before the sleep is still the one due (releases
+                        # only move in cycles), so run it now, not after a loop (~1 µs).
+                        self._real_time_cycle(task, release)
+                    task.spin.learn(late)
                 continue  # re-check: a command or a higher-priority task may be due first
-            self._cycle(task, release)
-            if not clock.virtual:
-                nxt = self._next_due().next_release_ns
-                self.gc.maybe_collect(nxt - clock.now_ns())
+            if clock.virtual:
+                self._cycle(task, release)
+            else:
+                self._real_time_cycle(task, release)
+
+    def _real_time_cycle(self, task: Task, release: int) -> None:
+        """A cycle, then a young-generation collection if the slack to the next allows it."""
+        self._cycle(task, release)
+        self.gc.maybe_collect(self._next_due().next_release_ns - self.clock.now_ns())
 
     def _wait_for_end(self, end: int) -> bool:
         """Real time: sleep towards ``end`` (as for a release, in standby slices); False once
@@ -482,6 +504,8 @@ class ScanEngine:
                 timer_slack_ns=plan.timer_slack_ns,
                 lock_memory=plan.lock_memory,
             )
+            hold = self._hold_cpu_latency(plan, refused)
+            self.realtime_report["wait"] = wait_implementation(self._waker)
             self._log_realtime(plan, refused)
             self.gc.freeze()
             try:
@@ -494,9 +518,21 @@ class ScanEngine:
                 raise
             finally:
                 self.gc.release()
+                if hold is not None:
+                    hold.release()
 
         self._thread = threading.Thread(target=body, name=f"scan-{self.app.name}", daemon=True)
         self._thread.start()
+
+    def _hold_cpu_latency(self, plan: RtPlan, refused: dict[str, str]) -> CpuLatencyHold | None:
+        """Take the plan's CPU wake-up latency limit, if any; report it like the other knobs."""
+        if plan.cpu_latency_us is None:
+            return None
+        hold, text = CpuLatencyHold.take(plan.cpu_latency_us)
+        self.realtime_report["cpu_latency"] = text
+        if hold is None:
+            refused["cpu_latency"] = f"{plan.cpu_latency_us} us: {text}"
+        return hold
 
     def _log_realtime(self, plan: RtPlan, refused: dict[str, str]) -> None:
         """One line: what the scan thread got, what was refused and why, each task's spin.

@@ -9,7 +9,11 @@ the larger of two terms, bounded by the task's ``spin_us`` and by zero:
 
 * the base, a high percentile (``QUANTILE``, p99) of the lateness seen over the last
   ``WINDOW`` sleeps: a ring of bucket numbers plus a histogram (recording is a few list
-  stores, nothing allocated), the percentile recomputed every ``_EVERY`` samples;
+  stores, nothing allocated), the percentile recomputed every ``_EVERY`` samples. Where the
+  task's CPU budget allows (``budget_ns``, by default ``BUDGET`` of the period), the base
+  rises towards the window's p99.9 (``TAIL_QUANTILE``): with a tight lateness distribution
+  (a real-time kernel, a CPU latency limit) covering the tail costs a few µs a cycle, and
+  the budget keeps a wide one from costing more than it;
 * a burst hold: a sleep that woke later than the margin raises the hold at once to its own
   lateness plus ``GUARD_NS`` (the stalls that follow it in the same burst are covered), and
   the hold stays until ``_HOLD`` sleeps in a row came within the base, then decays by 1/32
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from runtime.core._clock import Clock, Waker
+from runtime.core._clock import Clock, ScanWaker
 
 WINDOW = 4096  # sleeps remembered: 4 s at 1 ms, so a burst is forgotten 4 s after it ends
 QUANTILE = 0.99  # the base covers this much of the lateness; the burst hold covers clusters
+TAIL_QUANTILE = 0.999  # ... and this much where it fits in the CPU budget
+BUDGET = 0.03  # of the period: how far the base may rise above QUANTILE towards the tail
 GUARD_NS = 5_000  # above an overshooting sleep's lateness: the next one of a burst is a bit later
 _HOLD = 16  # sleeps within the base after the last one that needed the hold, before it decays
 _DECAY_SHIFT = 5  # then it loses 1/32 of itself per sleep that came within the margin
@@ -77,6 +83,7 @@ class AdaptiveSpin:
 
     __slots__ = (
         "_base_ns",
+        "_budget_ns",
         "_counts",
         "_due",
         "_hold_ns",
@@ -91,13 +98,14 @@ class AdaptiveSpin:
         "spun_ns",
     )
 
-    def __init__(self, cap_ns: int, mode: SpinMode = SpinMode.ADAPTIVE) -> None:
+    def __init__(self, cap_ns: int, mode: SpinMode = SpinMode.ADAPTIVE, budget_ns: int = 0) -> None:
         self._ring = [0] * WINDOW
         self._counts = [0] * _NBUCKETS
         self._n = 0
         self._pos = 0
         self._due = _EVERY
-        self._base_ns = 0  # the window's QUANTILE, recomputed every _EVERY samples
+        self._base_ns = 0  # the window's QUANTILE, raised within budget: every _EVERY samples
+        self._budget_ns = 0
         self._hold_ns = 0  # the burst hold: 0 once it has decayed under the base
         self._quiet = 0  # sleeps since the last one that overshot the margin
         self.spun_ns = 0  # margin the sleeps did not use: the busy-wait's CPU, estimated
@@ -105,13 +113,19 @@ class AdaptiveSpin:
         self.cap_ns = 0
         self.mode = mode
         self.margin_ns = 0
-        self.configure(cap_ns, mode)
+        self.configure(cap_ns, mode, budget_ns)
 
-    def configure(self, cap_ns: int, mode: SpinMode) -> None:
-        """Take a new bound or mode (an online change's retime, an operator's flag)."""
+    def configure(self, cap_ns: int, mode: SpinMode, budget_ns: int = 0) -> None:
+        """Take a new bound, mode or tail budget (an online change's retime, a flag)."""
         self.cap_ns = max(0, cap_ns)
         self.mode = mode
+        self._budget_ns = max(0, budget_ns)
         self._update()
+
+    def learn(self, late_ns: int) -> None:
+        """``record`` a sleep's lateness; -1 (a sleep cut short or not taken) teaches nothing."""
+        if late_ns >= 0:
+            self.record(late_ns)
 
     def record(self, late_ns: int) -> None:
         """A sleep ended ``late_ns`` after the time it was asked to end at."""
@@ -167,8 +181,26 @@ class AdaptiveSpin:
 
     def _update(self) -> None:
         self._due = _EVERY
-        self._base_ns = self.percentile_ns() if self._n else 0
+        if not self._n:
+            self._base_ns = 0
+        else:
+            body, tail = self._percentiles_ns(QUANTILE, TAIL_QUANTILE)
+            self._base_ns = max(body, min(tail, self._budget_ns))
         self._settle()
+
+    def _percentiles_ns(self, low: float, high: float) -> tuple[int, int]:
+        """``percentile_ns`` of ``low`` and of ``high`` (> low) in one pass over the buckets."""
+        n = self._n
+        allow_high, allow_low = int(n * (1.0 - high)), int(n * (1.0 - low))
+        above, hi = 0, -1
+        counts = self._counts
+        for index in range(_NBUCKETS - 1, -1, -1):
+            above += counts[index]
+            if hi < 0 and above > allow_high:
+                hi = _UPPER_NS[index]
+            if above > allow_low:
+                return _UPPER_NS[index], hi
+        return 0, max(hi, 0)
 
     def _settle(self) -> None:
         if self.mode is SpinMode.OFF:
@@ -192,7 +224,8 @@ class AdaptiveSpin:
             "mode": self.mode.value,
             "bound_us": self.cap_ns / 1000,
             "margin_us": self.margin_ns / 1000,
-            "base_us": self._base_ns / 1000,  # the window's p99, what the margin decays to
+            "base_us": self._base_ns / 1000,  # p99, raised in budget: what the margin decays to
+            "tail_budget_us": self._budget_ns / 1000,
             "burst_hold_us": self._hold_ns / 1000,
             # the margin the sleeps did not use, i.e. the busy-wait per sleep (CPU), estimated
             "mean_spin_us": round(self.spun_ns / self.sleeps / 1000, 1) if self.sleeps else None,
@@ -202,8 +235,10 @@ class AdaptiveSpin:
         }
 
 
-def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: Waker | None) -> None:
-    """Sleep to ``deadline_ns`` with the task's current margin and learn from the wake-up."""
-    late = clock.sleep_until(deadline_ns, spin.margin_ns, waker)
-    if late >= 0:  # the sleep ran to its end (not woken for a command, not already past)
-        spin.record(late)
+def sleep_to(clock: Clock, spin: AdaptiveSpin, deadline_ns: int, waker: ScanWaker | None) -> int:
+    """Sleep to ``deadline_ns`` with the task's current margin: the lateness to ``learn``.
+
+    -1 when the sleep did not run to its end (woken for a command, already past). The
+    caller learns after running the cycle the sleep released, so learning never delays it.
+    """
+    return clock.sleep_until(deadline_ns, spin.margin_ns, waker)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from runtime.core._fb import CycleContext
 from runtime.core._outputs import OutputPlan
 from runtime.core._program import Program
+from runtime.core._spin import BUDGET as SPIN_BUDGET
 from runtime.core._spin import AdaptiveSpin, SpinMode, default_cap_ns
 from runtime.core._stats import TaskStatistics
 from runtime.core.manifest import TaskSpec
@@ -128,4 +129,4 @@ class Task:
             self.spin_ns = self.spec.spin_us * 1000 or default_cap_ns(self.period_ns)
         else:  # fixed means exactly the app's spin_us, as before adaptive spin existed
             self.spin_ns = self.spec.spin_us * 1000
-        self.spin.configure(self.spin_ns, mode)
+        self.spin.configure(self.spin_ns, mode, round(self.period_ns * SPIN_BUDGET))

@@ -250,6 +250,13 @@ class RealtimeConfig(_Strict):
     lock_memory: bool | None = Field(
         default=None, description="mlockall the process; unset: only with automatic settings"
     )
+    cpu_dma_latency_us: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="hold this CPU wake-up latency limit (PM QoS, /dev/cpu_dma_latency) while"
+        " the scan runs; unset: 0 with automatic settings; null: never",
+    )
 
 
 class AppManifest(_Strict):

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from runtime import RealClock, ScanEngine, load_app
+from runtime.core._clock import Waker
 from runtime.core._spin import SpinMode
 from tests.bench._util import BIOREACTOR, CpuMeter, app_variant
 
@@ -34,6 +35,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "cpus": [CPU],
         "gc": True,
         "slack": 1,
+        "cpu_latency_us": 0,
+        "lock_memory": True,
     },
     # vplc run's default now: adaptive spin bounded by 200 µs, best settings the OS permits
     "d_adaptive_fifo80_pinned_gc_frozen": {
@@ -43,6 +46,30 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "cpus": [CPU],
         "gc": True,
         "slack": 1,
+        "cpu_latency_us": 0,
+        "lock_memory": True,
+    },
+    # the same waiting in Python (threading.Lock) instead of the compiled futex wait
+    "d1_adaptive_fifo80_pinned_python_wait": {
+        "spin_us": 200,
+        "mode": "adaptive",
+        "fifo": 80,
+        "cpus": [CPU],
+        "gc": True,
+        "slack": 1,
+        "cpu_latency_us": 0,
+        "lock_memory": True,
+        "python_wait": True,
+    },
+    # the same without the CPU wake-up latency limit (cyclictest holds one while it measures)
+    "d0_adaptive_fifo80_pinned_no_cpu_latency": {
+        "spin_us": 200,
+        "mode": "adaptive",
+        "fifo": 80,
+        "cpus": [CPU],
+        "gc": True,
+        "slack": 1,
+        "lock_memory": True,
     },
     "e_adaptive_default_scheduling": {
         "spin_us": 200,
@@ -67,6 +94,9 @@ def _variant(cfg: dict[str, Any]) -> Any:
             # 'plain' keeps the kernel's default 50 µs slack; the tuned run removes it
             "timer_slack_ns": cfg["slack"] or _LINUX_DEFAULT_SLACK_NS,
             "gc_freeze": cfg["gc"],
+            "lock_memory": cfg.get("lock_memory", False),  # cyclictest -m: mlockall
+            # 0 µs as cyclictest holds while it measures; unset: none (the bench is not auto)
+            **({"cpu_dma_latency_us": cfg["cpu_latency_us"]} if "cpu_latency_us" in cfg else {}),
         }
 
     return app_variant(BIOREACTOR, edit)
@@ -76,6 +106,8 @@ def scan_run(cfg: dict[str, Any]) -> dict[str, Any]:
     app = load_app(_variant(cfg))
     engine = ScanEngine(app, clock=RealClock())
     engine.set_realtime(spin_mode=SpinMode(cfg["mode"]))
+    if cfg.get("python_wait"):
+        engine._waker = Waker()  # the reference wait, for the comparison in one run
     task = engine.fastest
     engine.start()
     with CpuMeter() as cpu:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import resource
+import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import structlog
@@ -47,7 +50,7 @@ def run(clock: VirtualClock, spin: AdaptiveSpin, cycles: int) -> list[int]:
     errors = []
     for _ in range(cycles):
         deadline = (clock.now_ns() // PERIOD + 1) * PERIOD
-        sleep_to(clock, spin, deadline, None)
+        spin.learn(sleep_to(clock, spin, deadline, None))
         errors.append(clock.now_ns() - deadline)
     return errors
 
@@ -81,6 +84,60 @@ def test_a_burst_raises_the_margin_at_once_and_it_comes_down_after() -> None:
     assert spin.margin_ns >= 200_000  # the burst is still within the window
     run(clock, spin, WINDOW)
     assert spin.margin_ns == quiet  # the window forgot the burst: spinning is cheap again
+
+
+class Tail:
+    """A tight body of U(10, 20) µs and a tail: every 200th sleep ends ``tail_us`` late."""
+
+    def __init__(self, tail_us: int) -> None:
+        self.rng, self.n, self.tail_ns = random.Random(5), 0, tail_us * 1000
+
+    def __call__(self) -> int:
+        self.n += 1
+        return self.tail_ns if self.n % 200 == 0 else self.rng.randint(10_000, 20_000)
+
+
+@pytest.mark.parametrize(
+    ("tail_us", "budget_us", "base_us"),
+    [
+        (30, 40, (30, 32)),  # the tail fits in the budget: covered, p99.9
+        (60, 40, (40, 40)),  # it does not: the base rises to the budget, no further
+        (60, 0, (20, 21)),  # no budget: the body's p99, as before
+        (60, 10, (20, 21)),  # a budget under the p99 never lowers the base
+    ],
+)
+def test_the_base_rises_towards_the_tail_within_the_cpu_budget(
+    tail_us: int, budget_us: int, base_us: tuple[int, int]
+) -> None:
+    spin = AdaptiveSpin(300_000, SpinMode.ADAPTIVE, budget_us * 1000)
+    clock = VirtualClock(oversleep=Tail(tail_us))
+    errors = run(clock, spin, 2 * WINDOW)
+    lo, hi = base_us
+    assert lo <= spin.as_dict()["base_us"] <= hi
+    late = sum(e > 0 for e in errors[WINDOW:])
+    if tail_us <= budget_us:  # the 0.5 % tail is covered: every wake-up on time
+        assert late == 0
+    else:  # the tail overshoots: each stall is late (the burst hold may catch a few)
+        assert late > 0
+
+
+def test_one_pass_percentiles_equal_the_single_ones() -> None:
+    rng = random.Random(11)
+    spin = AdaptiveSpin(300_000)
+    for _ in range(3):
+        for _ in range(WINDOW):
+            spin.record(int(rng.paretovariate(1.5) * 10_000))
+        for low, high in ((0.99, 0.999), (0.5, 0.9), (0.9, 0.99)):
+            assert spin._percentiles_ns(low, high) == (
+                spin.percentile_ns(low),
+                spin.percentile_ns(high),
+            )
+
+
+def test_a_task_budgets_three_percent_of_its_period_for_the_tail(make_app: MakeApp) -> None:
+    engine = ScanEngine(load_app(make_app()), clock=VirtualClock())
+    task = engine.tasks[0]
+    assert task.spin.as_dict()["tail_budget_us"] == task.period_ns * 0.03 / 1000
 
 
 class Stalls:
@@ -175,8 +232,12 @@ def test_warm_up_fixed_and_off_modes() -> None:
 def test_a_woken_sleep_teaches_nothing() -> None:
     clock, spin = VirtualClock(oversleep=lambda: 0), AdaptiveSpin(100_000)
     clock.charge(2 * PERIOD)
-    sleep_to(clock, spin, PERIOD, None)  # already past: no sleep happened
+    late = sleep_to(clock, spin, PERIOD, None)  # already past: no sleep happened
+    assert late == -1
+    spin.learn(late)
     assert spin.as_dict()["samples"] == 0
+    spin.learn(0)
+    assert spin.as_dict()["samples"] == 1
 
 
 def test_engine_modes_from_the_operators_flags(make_app: MakeApp) -> None:
@@ -218,17 +279,80 @@ def test_virtual_time_is_untouched_by_the_spin(make_app: MakeApp) -> None:
 def test_automatic_settings_fill_only_what_nobody_set() -> None:
     plan = _rt.plan_realtime(RealtimeConfig(), auto=True)
     assert plan.fifo_priority == _rt.AUTO_FIFO_PRIORITY and plan.lock_memory
-    assert plan.auto == {"sched", "affinity", "memory_lock"}
-    explicit = RealtimeConfig.model_validate({"fifo_priority": 0, "cpus": [], "lock_memory": False})
+    assert plan.cpu_latency_us == 0
+    assert plan.auto == {"sched", "affinity", "memory_lock", "cpu_latency"}
+    explicit = RealtimeConfig.model_validate(
+        {"fifo_priority": 0, "cpus": [], "lock_memory": False, "cpu_dma_latency_us": None}
+    )
     plan = _rt.plan_realtime(explicit, auto=True)
-    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.auto) == (
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.cpu_latency_us, plan.auto) == (
         0,
         [],
         False,
+        None,
         frozenset(),
     )
     plan = _rt.plan_realtime(RealtimeConfig(), auto=False)
-    assert (plan.fifo_priority, plan.cpus, plan.lock_memory) == (0, [], False)
+    assert (plan.fifo_priority, plan.cpus, plan.lock_memory, plan.cpu_latency_us) == (
+        0,
+        [],
+        False,
+        None,
+    )
+    plan = _rt.plan_realtime(RealtimeConfig(cpu_dma_latency_us=20), auto=False)
+    assert plan.cpu_latency_us == 20 and plan.auto == frozenset()
+
+
+def test_a_cpu_latency_limit_is_written_held_and_released(tmp_path: Path) -> None:
+    """The request is the 32-bit µs value written to the device, in force while it is open."""
+    device = tmp_path / "cpu_dma_latency"
+    device.write_bytes(b"")
+    hold, text = _rt.CpuLatencyHold.take(7, str(device))
+    assert hold is not None and text == "7 us (held)"
+    assert struct.unpack("i", device.read_bytes()) == (7,)
+    assert str(device) in _open_files()
+    hold.release()
+    hold.release()  # twice is harmless (the scan thread's end and a close may both do it)
+    assert str(device) not in _open_files()
+
+
+def test_a_cpu_latency_limit_the_os_refuses_is_reported_not_raised(tmp_path: Path) -> None:
+    hold, text = _rt.CpuLatencyHold.take(0, str(tmp_path / "absent"))
+    assert hold is None
+    assert text.startswith("not held (cannot open ") and "absent" in text
+
+
+def test_the_scan_thread_holds_the_automatic_cpu_latency_limit_while_it_runs(
+    make_app: MakeApp,
+) -> None:
+    """``vplc run``'s automatic settings: the limit is in the realtime report, and the
+    device is open exactly while the scan thread runs (or the refusal says why not)."""
+    engine = ScanEngine(load_app(make_app()), clock=RealClock())
+    engine.set_realtime(auto=True, fifo_priority=0, cpus=[])
+    engine.start()
+    engine.start_thread()
+    deadline = time.monotonic() + 5
+    while "cpu_latency" not in engine.realtime_report and time.monotonic() < deadline:
+        time.sleep(0.01)
+    text = engine.realtime_report["cpu_latency"]
+    opened = _open_files()
+    engine.request_stop()
+    engine.join(5)
+    engine.close()
+    if text == "0 us (held)":
+        assert _rt.CPU_DMA_LATENCY in opened
+        assert _rt.CPU_DMA_LATENCY not in _open_files()
+    else:  # no such device or no permission here: said, and nothing held
+        assert text.startswith("not held (cannot ")
+        assert _rt.CPU_DMA_LATENCY not in opened
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return found
 
 
 def test_memory_lock_is_refused_where_it_would_break_allocations(
@@ -247,7 +371,9 @@ def test_one_log_line_says_what_was_applied_and_refused(
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "sched_setscheduler", refuse)  # as in an unprivileged container
-    manifest = memory_manifest(realtime={"lock_memory": False, "cpus": []})
+    manifest = memory_manifest(
+        realtime={"lock_memory": False, "cpus": [], "cpu_dma_latency_us": None}
+    )
     engine = ScanEngine(load_app(make_app(manifest)), clock=RealClock())
     engine.set_realtime(auto=True)
     with structlog.testing.capture_logs() as logs:
