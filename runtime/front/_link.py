@@ -106,7 +106,8 @@ class ChildLink:
                 self.done.set()  # the scan process is gone
 
     def remote_apply(self, cmd: Any) -> CommandResponse:
-        """Hand an authorized command to the scan process and wait for its answer."""
+        """Hand an authorized command to the scan process and wait for its answer; what it
+        changed (a parameter's value) is in this link's copy when it returns."""
         req = next(self._ids)
         fut: Future[dict[str, Any]] = Future()
         self._pending[req] = fut
