@@ -108,6 +108,10 @@ class ScanEngine:
         self.realtime_auto = False  # fill unset knobs with the best the OS permits (vplc run)
         self._commands: deque[tuple[Callable[[ScanEngine], Any], Future[Any]]] = deque()
         self._waker = make_waker()  # submit() wakes a sleeping scan: commands never wait a period
+        # The scan's change sequence: how many submitted commands have run between cycles. A
+        # command sees its own number; whatever is sampled after it sees at least that (the
+        # front-ends order their texts and answers by it: runtime/front).
+        self.change_seq = 0
         self.hook_errors: dict[str, int] = {}  # cycle hook → exceptions caught
         self._stop_requested = False
         self._thread: threading.Thread | None = None
@@ -220,6 +224,7 @@ class ScanEngine:
     def _run_commands(self) -> None:
         while self._commands:
             command, fut = self._commands.popleft()
+            self.change_seq += 1
             try:
                 fut.set_result(command(self))
             except Exception as exc:

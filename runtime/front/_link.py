@@ -33,6 +33,16 @@ class ChildLink:
     statistics and the app-time → wall-clock offset), ``stop``. Out: ``cmd``, ``query``,
     ``conn``, ``bstats``. Texts land in plain attributes the child's sampler reads, or, with
     ``on_text``, wherever the child keeps them.
+
+    Read-after-write: a command's answer brings the texts it changed (a parameter's new
+    value), stamped with the engine's ``change_seq`` at which it ran; they land before
+    ``remote_apply`` returns. Every text is stamped with the ``change_seq`` of the sample
+    that read it, and one older than what the child holds for the same slot is dropped: a
+    text sampled before the command may reach the pipe after its answer (the scan queued it,
+    the link thread sent the answer first), and would bring the old value back. Per slot,
+    not globally: a text of another slot sampled before the command is still the newest of
+    its own, and the scan sends a text only when the value changes, so dropping it would
+    keep the child's copy wrong until the next change.
     """
 
     def __init__(
@@ -63,6 +73,9 @@ class ChildLink:
         self.applied = 0  # commands answered so far: what was read before may have changed
         self.wall0_ns = wall0_ns
         self._on_text = on_text or self._keep_text
+        # (what, idx) → the change_seq of the value the child holds (0: the spawn's values)
+        self._seqs: dict[tuple[str, int], int] = {}
+        self.stale_texts = 0  # texts dropped as older than an answer's value
 
     @classmethod
     def for_init(
@@ -93,7 +106,8 @@ class ChildLink:
                 self.done.set()  # the scan process is gone
 
     def remote_apply(self, cmd: Any) -> CommandResponse:
-        """Hand an authorized command to the scan process and wait for its answer."""
+        """Hand an authorized command to the scan process and wait for its answer; what it
+        changed (a parameter's value) is in this link's copy when it returns."""
         req = next(self._ids)
         fut: Future[dict[str, Any]] = Future()
         self._pending[req] = fut
@@ -143,6 +157,8 @@ class ChildLink:
                 return
             kind = msg[0]
             if kind == "resp":
+                if len(msg) > 3:  # a command's: what it changed lands before anyone waits on
+                    self._answered(msg[3], msg[4])
                 fut = self._pending.get(msg[1])
                 if fut is not None and not fut.done():
                     fut.set_result(msg[2])
@@ -150,9 +166,27 @@ class ChildLink:
                 self.engine_stats, self.wall0_ns = msg[1], msg[2]
                 self.stats_seq += 1
             elif kind == "text":
-                self._on_text(msg[1], msg[2], msg[3])
+                self._text(msg[1], msg[2], msg[3], msg[4])
             elif kind == "stop":
                 self.done.set()
+
+    def _text(self, what: str, idx: int, value: Any, seq: int) -> None:
+        """A text sampled at ``seq``: kept unless the child holds a later value of the slot."""
+        key = (what, idx)
+        if seq < self._seqs.get(key, 0):
+            self.stale_texts += 1  # read before a command whose answer came first
+            return
+        self._seqs[key] = seq
+        self._on_text(what, idx, value)
+
+    def _answered(self, seq: int, texts: Sequence[tuple[str, int, Any]]) -> None:
+        """The texts a command changed, as the scan held them right after it ran (``seq``).
+        A text sampled at ``seq`` or later already says as much or more: it wins a tie."""
+        for what, idx, value in texts:
+            key = (what, idx)
+            if seq > self._seqs.get(key, 0):
+                self._seqs[key] = seq
+                self._on_text(what, idx, value)
 
     def _keep_text(self, what: str, idx: int, value: Any) -> None:
         if what == "point":

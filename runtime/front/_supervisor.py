@@ -15,13 +15,14 @@ import structlog
 from runtime.core._rt import follow_scan_realtime
 from runtime.front._hub import Feed, frame_hub
 from runtime.ops._command_handler import _ADAPTER
-from runtime.ops._commands import CommandResponse, apply_command
+from runtime.ops._commands import CommandResponse, SetParameterCommand, apply_command
 
 if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
 
 __all__ = ["FrontEnd", "FrontEndConfig"]
 
+Answered = tuple[str, int, Any]  # a text a command changed: (what, index, value)
 _POLL_S = 0.02  # how often the link thread looks at the pipe and the text side channel
 _RESTART_MIN_S, _RESTART_MAX_S = 0.5, 30.0
 _HEALTHY_S = 30.0  # a child that ran this long resets the restart backoff
@@ -47,11 +48,17 @@ class FrontEnd:
     frame and the engine statistics down the pipe, and restarts a child that died, with
     backoff. The pipe protocol (``runtime.front._link.ChildLink`` is the child's end):
 
-    - to the child: ``("resp", req, response)``, ``("text", what, idx, value)``,
+    - to the child: ``("resp", req, response)`` (a query's), ``("resp", req, response,
+      seq, texts)`` (a command's: the engine's ``change_seq`` at which it ran, and the texts
+      it changed, read right then), ``("text", what, idx, value, seq)``,
       ``("stats", engine_statistics, wall0_ns)``, ``("stop",)``;
     - from it: ``("cmd", req, body)``, ``("query", req, body)`` (what the frame does not
       carry: block internals, histograms; answered by ``answer_query``), ``("conn", up)``,
       ``("bstats", statistics)``.
+
+    The sequence numbers give read-after-write without any child's help: a text sampled
+    before a command ran may still be queued when the command's answer goes down the pipe;
+    ``ChildLink`` keeps the answer's value and drops that older text (``runtime.front._link``).
 
     A subclass names itself (``child_kind``, also the prefix of its log events) and says what
     its child gets at spawn (``child_init``, pickled once) and runs (``child_target``).
@@ -261,8 +268,9 @@ class FrontEnd:
             feed.resend_texts()  # texts were dropped while nobody drained: all of them again
         while side.queue:
             conn.send(("text", *side.queue.popleft()))
+        seq = self.engine.change_seq  # read before them: never claims they are newer
         for text in self.link_texts():
-            conn.send(("text", *text))
+            conn.send(("text", *text, seq))
         now = time.monotonic()
         if now >= next_stats:
             next_stats = now + self.stats_s
@@ -274,7 +282,8 @@ class FrontEnd:
         if kind == "cmd":
             _, req, body = msg
             assert self._conn is not None
-            self._conn.send(("resp", req, self._apply(body).model_dump(mode="json")))
+            resp, seq, texts = self._apply(body)
+            self._conn.send(("resp", req, resp.model_dump(mode="json"), seq, texts))
         elif kind == "query":
             _, req, body = msg
             assert self._conn is not None
@@ -287,11 +296,36 @@ class FrontEnd:
         elif kind == "bstats":
             self._child_stats = msg[1]
 
-    def _apply(self, body: dict[str, Any]) -> CommandResponse:
-        """Apply a command the child already authorized (and audits): between two cycles."""
+    def _apply(self, body: dict[str, Any]) -> tuple[CommandResponse, int, list[Answered]]:
+        """Apply a command the child already authorized (and audits): between two cycles.
+        Also the engine's ``change_seq`` at which it ran and the texts it changed (0 and none
+        unless it took effect)."""
         try:
             # Validated again here: the pipe is a boundary, and models are rebuilt from JSON.
             cmd = _ADAPTER.validate_python(body)
         except Exception as exc:
-            return CommandResponse(id=body.get("id"), status="refused", reason=f"bad: {exc}")
-        return apply_command(self.engine, cmd, timeout_s=self.command_timeout_s)
+            resp = CommandResponse(id=body.get("id"), status="refused", reason=f"bad: {exc}")
+            return resp, 0, []
+        outcome: list[tuple[int, list[Answered]]] = []
+
+        def applied(engine: ScanEngine) -> None:  # the scan thread, right after the command
+            outcome.append((engine.change_seq, self._changed_texts(engine, cmd)))
+
+        resp = apply_command(self.engine, cmd, timeout_s=self.command_timeout_s, on_applied=applied)
+        if resp.status != "accepted" or not outcome:
+            return resp, 0, []
+        seq, texts = outcome[0]
+        return resp, seq, texts
+
+    def _changed_texts(self, engine: ScanEngine, cmd: Any) -> list[Answered]:
+        """The texts ``cmd`` changed, as the scan holds them now: a parameter's new value
+        (the child's copy is a text; points and alarms come with the next frame)."""
+        feed = self.feed
+        if not isinstance(cmd, SetParameterCommand) or feed is None:
+            return []
+        param = engine.app.parameters.get(cmd.name)  # the running version's, as the writer's
+        # The frame's slot of that name (fixed when the frame was made; names are followed).
+        names = [name for name, _ in feed.layout().params]
+        if param is None or cmd.name not in names:
+            return []
+        return [("param", names.index(cmd.name), param.value)]

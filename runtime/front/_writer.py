@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from runtime.core._engine import ScanEngine
     from runtime.core._task import Task
 
-__all__ = ["STATES", "FrameWriter", "Layout", "PointInfo", "Side", "point_kinds"]
+__all__ = ["STATES", "FrameWriter", "Layout", "PointInfo", "Side", "Text", "point_kinds"]
 
 STATES = ("RUN", "STOP", "FAULT")
 _STATE_CODE = {name: i for i, name in enumerate(STATES)}
@@ -27,16 +27,21 @@ _UNSENT = object()  # never identical to a value: the next sample sends the text
 _SIDE_CAPACITY = 10_000
 
 
+Text = tuple[str, int, Any, int]  # (what, index, value, the scan's change_seq at the sample)
+
+
 class Side:
     """One reader's queue of texts (a front-end's link thread drains it into its pipe).
 
+    Each text carries the engine's ``change_seq`` of the sample that read it: a text sampled
+    before a command ran has a smaller one than the command, whenever the pipe delivers it.
     Bounded: a reader that stops draining (its child is dead or restarting) loses texts, not
     memory; ``overflowed`` then tells its link thread to ask for every text again."""
 
     __slots__ = ("dropped", "overflowed", "queue")
 
     def __init__(self) -> None:
-        self.queue: deque[tuple[str, int, Any]] = deque()
+        self.queue: deque[Text] = deque()
         self.overflowed = False
         self.dropped = 0
 
@@ -95,7 +100,8 @@ class FrameWriter:
     alarm TEXT, the fault reason), parameter values and phases (state, step) are compared by
     identity and, when they change, appended to every reader's ``Side`` for its link thread
     to send through its pipe: they change rarely (a command, a transition) and do not fit a
-    fixed slot.
+    fixed slot. Each is stamped with the engine's ``change_seq`` (one integer read per
+    sample), so a child can tell a text read before a command from one read after it.
     """
 
     def __init__(self, engine: ScanEngine, frame: SharedFrame, *, sample_ns: int) -> None:
@@ -124,6 +130,7 @@ class FrameWriter:
         # Copy-on-write: readers come and go from other threads, the scan only iterates.
         self.sides: tuple[Side, ...] = ()
         self.next_sample_ns = 0
+        self.seq = 0  # the engine's change_seq at the sample being written
         self.samples = 0
         self.errors = 0
         self.last_error = ""
@@ -166,7 +173,7 @@ class FrameWriter:
             self.frame.end()  # never leave the seqlock odd: readers would wait forever
 
     def _text(self, kind: str, idx: int, value: Any) -> None:
-        item = (kind, idx, value)
+        item = (kind, idx, value, self.seq)
         for side in self.sides:
             if len(side.queue) >= _SIDE_CAPACITY:
                 side.dropped += 1
@@ -177,6 +184,8 @@ class FrameWriter:
     def _write(self, now_ns: int) -> None:
         self.samples += 1
         engine = self.engine
+        # Commands run between cycles, on this same thread: none can run inside this sample.
+        self.seq = engine.change_seq
         if engine.app is not self._app:
             self._follow(engine.app)
         frame = self.frame

@@ -55,12 +55,10 @@ class MapBank:
         audit: AuditLog | None,
         app_name: str,
         source: str,
-        on_accepted: Callable[[str, Any], None] | None = None,
     ) -> None:
-        """``on_accepted(name, new)``: the sampler's own copy of the parameter, so the next
-        sample does not bring back the old value before the scan's text of the new one."""
+        """``apply`` answers once the sampler's copy of the parameters holds the new value
+        (``runtime.front.ChildLink``): the next sample cannot bring back the old one."""
         self.config, self.params, self.values = config, params, values
-        self._on_accepted = on_accepted
         # One sample and one accepted write's patch never interleave: a sample built from the
         # parameters before the write and stored after it would undo the read-after-write.
         self._swap = threading.Lock()
@@ -205,5 +203,3 @@ class MapBank:
                 if e.parameter == name:
                     values[i] = new
             self.values = values
-            if self._on_accepted is not None:
-                self._on_accepted(name, new)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,38 +40,20 @@ class ModbusInit:
     # Per map entry: ("point", frame slot, kind 'f'/'i'/'b') or ("param", parameter index, "").
     slots: list[tuple[str, int, str]]
     params: dict[str, ParameterSpec]
-    param_index: dict[str, int]
     param_values: list[Any]
     log_format: str = "console"
     parent_pid: int = field(default_factory=os.getpid)
 
 
-_PIN_S = 2.0  # how long an accepted write's value outranks the pipe's older texts
-
-
 class _Sampler:
-    """Every ``sample_ms``, the map's values from the frame (and parameters from the pipe)."""
+    """Every ``sample_ms``, the map's values from the frame (and parameters from the pipe).
+
+    The parameters are the link's copy: an accepted write's value is in it before the write
+    returns, and no older text from the pipe can bring the value before it back."""
 
     def __init__(self, init: ModbusInit, frame: SharedFrame, link: ChildLink) -> None:
         self.init, self.frame, self.link = init, frame, link
         self.seen = -1
-        # parameter index → (value a write here set, until when): the pipe may still deliver
-        # a text of the value before it (sent before the scan applied the write); served
-        # values keep the written one until the scan's own text of it arrives.
-        self.pinned: dict[int, tuple[Any, float]] = {}
-
-    def pin(self, idx: int, value: Any) -> None:
-        self.pinned[idx] = (value, time.monotonic() + _PIN_S)
-
-    def _param(self, params: list[Any], idx: int) -> Any:
-        value = params[idx]
-        pin = self.pinned.get(idx)
-        if pin is None:
-            return value
-        if value == pin[0] or time.monotonic() > pin[1]:
-            del self.pinned[idx]  # the scan's text caught up (or a newer change came since)
-            return value
-        return pin[0]
 
     def values(self, current: list[Any]) -> list[Any]:
         frame = self.frame.read()
@@ -83,7 +64,7 @@ class _Sampler:
         out: list[Any] = []
         for what, idx, kind in self.init.slots:
             if what == "param":
-                out.append(self._param(params, idx))
+                out.append(params[idx])
             elif kind == "f":
                 out.append(frame.floats[idx])
             elif kind == "b":
@@ -102,15 +83,10 @@ async def _serve(conn: Connection, init: ModbusInit) -> None:
     audit_file = init.audit_file
     server: ModbusTcpServer | None = None
 
-    def accepted(name: str, new: Any) -> None:  # under the bank's lock, as samples are
-        idx = init.param_index[name]
-        link.param_values[idx] = new
-        sampler.pin(idx, new)
-
     bank = MapBank(
         cfg, init.params, sampler.values([None] * len(init.slots)),
         apply=link.remote_apply, audit=AuditLog(audit_file) if audit_file else None,
-        app_name=init.app_name, source=f"modbus:{cfg.host}:{cfg.port}", on_accepted=accepted,
+        app_name=init.app_name, source=f"modbus:{cfg.host}:{cfg.port}",
     )  # fmt: skip
     server = ModbusTcpServer(
         bank, host=cfg.host, port=cfg.port,

@@ -72,7 +72,6 @@ class ModbusServer(FrontEnd):
             app_name=self.engine.app.name,
             slots=slots,
             params={name: param.spec for name, param in layout.params},
-            param_index=param_index,
             param_values=[param.value for _, param in layout.params],
             log_format=self.log_format,
         )

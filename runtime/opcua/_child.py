@@ -121,6 +121,7 @@ async def _serve(conn: Connection, init: OpcuaInit) -> None:
     )
     server = await _make_server(init, handler)
     sampler = Sampler(server, server.iserver.vplc_space, frame, link, init, programs)  # type: ignore[attr-defined]
+    server.iserver.vplc_gateway.after_accepted = sampler.show_params  # type: ignore[attr-defined]
     await server.start()
     if cfg.insecure:
         _log.warning(

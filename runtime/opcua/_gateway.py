@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -79,6 +80,10 @@ class CommandGateway:
         self.access = access
         self.params = params
         self.source = source
+        # Shows the link's parameter values in the address space (``Sampler.show_params``):
+        # an accepted write's value is there before the client gets Good, so its next read
+        # returns it, not the value of the sample before.
+        self.after_accepted: Callable[[], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ writes
     async def write(self, user: User, k: int, variant: ua.Variant) -> ua.StatusCode:
@@ -133,6 +138,8 @@ class CommandGateway:
         """Run the command; Good, or the StatusCode for why it was refused."""
         resp = await self._run(cmd)
         if resp.status == "accepted":
+            if self.after_accepted is not None:
+                await self.after_accepted()
             return _status(S.Good)
         return self._refusal(resp, cmd.user, cmd.cmd, spec=spec, value=value)
 

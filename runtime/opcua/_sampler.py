@@ -225,6 +225,11 @@ class Sampler:
                 continue
             await self._write(node, shown, vtype, now, now)
 
+    async def show_params(self) -> None:
+        """The link's parameter values in the address space now, not at the next sample:
+        ``ChildLink`` has an accepted write's value before the write returns."""
+        await self._params(datetime.now(UTC))
+
     async def _params(self, now: datetime) -> None:
         for k, value in enumerate(self.link.param_values):
             last = self.last_param[k]

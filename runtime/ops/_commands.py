@@ -431,12 +431,21 @@ def _answer(
     )
 
 
-def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> CommandResponse:
+def apply_command(
+    engine: ScanEngine,
+    cmd: Any,
+    *,
+    timeout_s: float = 2.0,
+    on_applied: Callable[[ScanEngine], None] | None = None,
+) -> CommandResponse:
     """Validate ``cmd`` against the app, run it between two cycles, and say what changed.
 
     Never raises for a bad command: every problem becomes a refused response. If the scan
     does not pick the command up within ``timeout_s`` it is withdrawn (and never runs
     later), because an operator told "refused" must be able to trust that nothing happened.
+    ``on_applied(engine)`` runs on the scan thread right after the command took effect (not
+    for a preview), still between the same two cycles: what it reads (``change_seq``, the
+    new values) is exactly the command's outcome, before any later cycle or command.
     """
 
     answer = functools.partial(_answer, cmd)
@@ -458,6 +467,11 @@ def apply_command(engine: ScanEngine, cmd: Any, *, timeout_s: float = 2.0) -> Co
         except RefusedError as exc:
             return False, str(exc), exc.code
         signed.append(first)
+        if on_applied is not None and first != "preview":
+            try:
+                on_applied(eng)
+            except Exception:  # the command took effect: its answer must say so
+                structlog.get_logger("vplc.commands").exception("on_applied_failed")
         return True, old, new
 
     future = engine.submit(guarded)

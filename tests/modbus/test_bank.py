@@ -22,13 +22,11 @@ def _bank(params_seen: list[Any]) -> MapBank:
     params = {"gain": ParameterSpec(name="gain", default=2.0, min=0, max=10)}
 
     def apply(cmd: SetParameterCommand) -> CommandResponse:
+        params_seen[0] = cmd.value  # ChildLink: the answer's value is in the copy first
         return CommandResponse(id=cmd.id, cmd=cmd.cmd, status="accepted", old=2.0, new=cmd.value)
 
-    def accepted(name: str, new: Any) -> None:
-        params_seen[0] = new
-
     return MapBank(cfg, params, [2.0], apply=apply, audit=None, app_name="t",
-                   source="modbus:test", on_accepted=accepted)  # fmt: skip
+                   source="modbus:test")  # fmt: skip
 
 
 def test_a_sample_built_before_a_write_does_not_hide_the_written_value() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 from runtime import ScanEngine, VirtualClock, load_app
@@ -29,6 +30,38 @@ def test_apply_on_a_running_engine(make_app: MakeApp) -> None:
     try:
         stop = apply_command(engine, LifecycleCommand(id=7, ts=NOW, cmd="stop", user="u"))
         assert (stop.id, stop.status, stop.old, stop.new) == (7, "accepted", "RUN", "STOP")
+    finally:
+        engine.request_stop()
+        engine.join(5)
+        engine.close()
+
+
+def test_on_applied_reads_the_commands_own_outcome_on_the_scan_thread(make_app: MakeApp) -> None:
+    """The front-ends' read-after-write rests on it: the change_seq a command ran at and the
+    value it set, read before any later cycle or command; nothing for a refusal."""
+    engine = ScanEngine(load_app(make_app(app_manifest(), APP_LOGIC)))
+    engine.start()
+    engine.start_thread()
+    seen: list[tuple[int, float, bool]] = []
+
+    def applied(eng: ScanEngine) -> None:
+        on_scan = eng.scan_thread_id == threading.get_native_id()
+        seen.append((eng.change_seq, eng.app.parameters["gain"].value, on_scan))
+
+    def set_gain(cmd_id: str, value: float) -> str:
+        cmd = SetParameterCommand(
+            id=cmd_id, ts=NOW, cmd="set_parameter", user="u", name="gain", value=value
+        )
+        return apply_command(engine, cmd, on_applied=applied).status
+
+    try:
+        before = engine.change_seq
+        assert set_gain("a", 4.5) == "accepted"
+        assert set_gain("b", 11.0) == "refused"  # above max: never ran, nothing to read
+        assert set_gain("c", 5.5) == "accepted"
+        assert seen[0] == (before + 1, 4.5, True)
+        assert seen[1][1:] == (5.5, True) and seen[1][0] > seen[0][0]
+        assert len(seen) == 2
     finally:
         engine.request_stop()
         engine.join(5)

@@ -13,6 +13,7 @@ from runtime.mqtt._tap import KIND_ALARM, KIND_PARAM, TelemetryTap
 from runtime.state import change_online
 from tests.conftest import MakeApp
 from tests.runtime.core.test_instances import WITH_ALARM
+from tests.runtime.front.test_hub import texts_of
 from tests.runtime.state.helpers import Rig, state_app
 
 
@@ -53,6 +54,6 @@ def test_the_frame_writer_reads_the_new_versions_instances(make_app: MakeApp) ->
         layout = feed.layout()  # what a child (re)spawned now is told, slot by slot
         assert layout.alarms[0][1] is new.tree.find("main.high")
         assert layout.params[0][1] is new.parameters["gain"]
-        assert ("param", 0, 4.0) in list(feed.side.queue)
+        assert ("param", 0, 4.0) in texts_of(feed)
     finally:
         feed.close()

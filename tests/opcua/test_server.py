@@ -187,6 +187,29 @@ def test_subscription_delivers_data_changes(served: Run, client_cert: Cert) -> N
     assert any(n.nodeid.Identifier == "Points.TT101" for n, _ in values)
 
 
+def test_a_written_parameter_reads_back_at_once_every_time(served: Run, client_cert: Cert) -> None:
+    """Read-after-write: once a write is Good, every read returns its value, never the one
+    before it (the value of the sample before the write, or an older text from the pipe)."""
+
+    async def go() -> list[tuple[float, Any]]:
+        misses: list[tuple[float, Any]] = []
+        async with ua_client(served, client_cert, "olga") as client:
+            sp = node(client, await ns(client), "Parameters.agitation_rpm")
+            # Back to back (within the per-user burst of 20): the scan samples a write's value
+            # while the next write is on its way, so that text is still queued when the next
+            # answer goes down the pipe, and reaches the child after it.
+            for i in range(12):
+                value = (175.5, 150.25)[i % 2]  # each write's old value is the other one
+                await sp.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Float)))
+                for _ in range(3):
+                    got = await sp.read_value()
+                    if got != value:
+                        misses.append((value, got))
+        return misses
+
+    assert asyncio.run(go()) == []
+
+
 def test_operator_writes_a_parameter_through_the_command_path(
     served: Run, client_cert: Cert
 ) -> None:
