@@ -1,5 +1,6 @@
 """The harness's own outcome classes: a hang, a traceback, a silent exit and a refusal are
-told apart for a command run in-process (``run_inproc``) and for a loading step (``run_call``).
+told apart for a command run in-process (``run_inproc``) and for a loading step (``run_call``);
+and where a NaN sits in an accepted document (``non_finite``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from tests.fuzz._harness import Case, classify, run_call, run_inproc
+from tests.fuzz._mutate import Example, non_finite
 
 CASE = Case("self", ["x"], "harness self-test", names=("x.yaml",))
 
@@ -90,3 +92,16 @@ def test_run_call_classes(call: object, expected: str) -> None:
     assert classify(CASE, outcome) == expected, outcome
     assert signal.getsignal(signal.SIGALRM) is before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_non_finite_names_where_a_nan_sits_in_utf8_text_only() -> None:
+    doc = {"a": [1.0, {"b": float("nan")}], "c": 2}
+    assert (
+        non_finite(Example(doc, b"", "utf8: set a[1].b")) == "non-finite value at .a[1].b accepted"
+    )
+    assert (
+        non_finite(Example(float("inf"), b"", "utf8: root"))
+        == "non-finite value at <root> accepted"
+    )
+    assert non_finite(Example(doc, b"", "latin1: set a[1].b")) == ""  # the file is not the doc
+    assert non_finite(Example({"a": [1.0, 1e300]}, b"", "utf8: x")) == ""
