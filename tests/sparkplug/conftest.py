@@ -14,12 +14,12 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runtime.mqtt import MqttConfig
 from runtime.sparkplug import SparkplugNode
 from tests._node import npm_project
+from tests.conftest import write_access
 from tests.mqtt import conftest as _mqtt
 from tests.mqtt.broker import Broker
 
@@ -156,18 +156,6 @@ def host(broker: Broker) -> Iterator[Host]:
     h = Host(broker.port)
     yield h
     h.close()
-
-
-def write_access(folder: Path) -> Path:
-    roles = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
-    from runtime.ops._access import hash_token
-
-    data = {
-        "users": {u: {"role": roles[u], "token_sha256": hash_token(t)} for u, t in TOKENS.items()}
-    }
-    path = folder / "access.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def node_config(port: int, folder: Path, **sparkplug: Any) -> MqttConfig:
