@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -168,17 +168,25 @@ def access() -> AccessConfig:
     return AccessConfig(users={u: UserSpec(**spec) for u, spec in token_users().items()})
 
 
+@contextmanager
+def scanning(folder: Path) -> Iterator[ScanEngine]:
+    """The app in ``folder`` scanning on the real clock in its own thread; stopped after."""
+    eng = ScanEngine(load_app(folder))
+    eng.start()
+    eng.start_thread()
+    try:
+        yield eng
+    finally:
+        eng.request_stop()
+        eng.join(5)
+        eng.close()
+
+
 @pytest.fixture
 def engine(make_app: MakeApp) -> Iterator[ScanEngine]:
     """The test app scanning every 10 ms on the real clock in its own thread."""
-    app = load_app(make_app(app_manifest(), APP_LOGIC))
-    eng = ScanEngine(app)
-    eng.start()
-    eng.start_thread()
-    yield eng
-    eng.request_stop()
-    eng.join(5)
-    eng.close()
+    with scanning(make_app(app_manifest(), APP_LOGIC)) as eng:
+        yield eng
 
 
 BridgeFactory = Callable[..., MqttBridge]
