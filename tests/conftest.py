@@ -4,7 +4,7 @@ users of the front-ends' access files."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,19 @@ def write_access(folder: Path, names: Iterable[str] = TOKENS, **body: Any) -> Pa
     path = folder / "access.yaml"
     path.write_text(yaml.safe_dump({"users": token_users(names), **body}))
     return path
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """main() points structlog at this test's captured stdout; later tests must not log there.
+
+    A module whose tests call ``runtime.host.cli.main`` in-process takes it for every test:
+    ``pytestmark = pytest.mark.usefixtures("logging_restored")``."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import yaml
 
 from runtime.host.cli import main
@@ -25,12 +23,7 @@ T0 = time.time()
 PW = "Correct-Horse-7"
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """main() points structlog at this test's captured stdout; later tests must not log there."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 @pytest.fixture
