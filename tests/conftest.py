@@ -1,9 +1,10 @@
-"""Shared fixtures: build throwaway apps (manifest + logic) in a temporary folder."""
+"""Shared fixtures: throwaway apps (manifest + logic) in a temporary folder, and the token
+users of the front-ends' access files."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,38 @@ class Main(Program):
         self.count += 1
         self.y.value = self.x.value * self.gain.value
 """
+
+
+# The front-ends' test users (MQTT, Sparkplug, OPC UA): token logins of an access file.
+TOKENS = {"olga": "op-secret", "erik": "eng-secret", "vera": "view-secret"}
+ROLES = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
+
+
+def token_users(names: Iterable[str] = TOKENS) -> dict[str, dict[str, str]]:
+    """An access file's ``users:``: each of ``names`` with its role and its token's hash."""
+    from runtime.ops._access import hash_token
+
+    return {u: {"role": ROLES[u], "token_sha256": hash_token(TOKENS[u])} for u in names}
+
+
+def write_access(folder: Path, names: Iterable[str] = TOKENS, **body: Any) -> Path:
+    """``folder/access.yaml`` with the token users ``names`` and the further keys ``body``."""
+    path = folder / "access.yaml"
+    path.write_text(yaml.safe_dump({"users": token_users(names), **body}))
+    return path
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """main() points structlog at this test's captured stdout; later tests must not log there.
+
+    A module whose tests call ``runtime.host.cli.main`` in-process takes it for every test:
+    ``pytestmark = pytest.mark.usefixtures("logging_restored")``."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -149,37 +149,35 @@ def device_metrics(init: SparkplugInit) -> list[MetricDef]:
                 writable=True,
             )
         )
-    for j, path in enumerate(init.alarm_paths):
-        for part, datatype, writable, about in ALARM_PARTS:
-            defs.append(
-                MetricDef(
-                    f"Alarms/{path}/{part}",
-                    len(defs) + 1,
-                    datatype,
-                    "alarm",
-                    j,
-                    description=f"ALARM {path}: {about}",
-                    writable=writable,
-                    part=part,
-                    path=path,
-                )
-            )
-    for k, path in enumerate(init.phase_paths):
-        for part, datatype, writable, about in PHASE_PARTS:
-            defs.append(
-                MetricDef(
-                    f"Batch/{path}/{part}",
-                    len(defs) + 1,
-                    datatype,
-                    "phase",
-                    k,
-                    description=f"PHASE {path}: {about}",
-                    writable=writable,
-                    part=part,
-                    path=path,
-                )
-            )
+    _per_block(defs, "Alarms", "alarm", "ALARM", init.alarm_paths, ALARM_PARTS)
+    _per_block(defs, "Batch", "phase", "PHASE", init.phase_paths, PHASE_PARTS)
     return defs
+
+
+def _per_block(
+    defs: list[MetricDef],
+    folder: str,
+    kind: Literal["alarm", "phase"],
+    block: str,
+    paths: list[str],
+    parts: tuple[tuple[str, DataType, bool, str], ...],
+) -> None:
+    """One metric per part of each block (``<folder>/<path>/<part>``), aliases continuing."""
+    for index, path in enumerate(paths):
+        for part, datatype, writable, about in parts:
+            defs.append(
+                MetricDef(
+                    f"{folder}/{path}/{part}",
+                    len(defs) + 1,
+                    datatype,
+                    kind,
+                    index,
+                    description=f"{block} {path}: {about}",
+                    writable=writable,
+                    part=part,
+                    path=path,
+                )
+            )
 
 
 def _range(spec: ParameterSpec) -> tuple[float, float] | None:

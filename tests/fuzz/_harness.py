@@ -67,14 +67,26 @@ class Case:
     violation: str = ""  # a property check on the accepted input failed: why
 
 
-def run_inproc(argv: list[str], timeout: float) -> Outcome:
-    """``runtime.host.cli.main(argv)``: captured output, an alarm for hangs, nothing escaping."""
-    from runtime.core._logging import configure_logging
-    from runtime.host.cli import main
+@dataclass
+class _Captured:
+    """What one in-process call printed, and when it started."""
 
-    out, err = io.StringIO(), io.StringIO()
-    code: int | None
-    error = ""
+    out: io.StringIO = field(default_factory=io.StringIO)
+    err: io.StringIO = field(default_factory=io.StringIO)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def outcome(self, code: int | None, error: str = "") -> Outcome:
+        seconds = time.perf_counter() - self.t0
+        return Outcome(code, self.out.getvalue(), self.err.getvalue(), error, seconds)
+
+
+@contextlib.contextmanager
+def _deadline(timeout: float, captured: _Captured) -> Iterator[None]:
+    """Output into ``captured``, and ``_Hang`` raised in the body after ``timeout`` seconds.
+
+    The alarm is a signal, so only the main thread can take it; it is off and the previous
+    handler back before an exception leaves, so the caller's handlers run without it.
+    """
 
     def alarm(signum: int, frame: object) -> None:
         raise _Hang()
@@ -82,26 +94,39 @@ def run_inproc(argv: list[str], timeout: float) -> Outcome:
     assert threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
-    t0 = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(captured.out), contextlib.redirect_stderr(captured.err):
+            yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_inproc(argv: list[str], timeout: float) -> Outcome:
+    """``runtime.host.cli.main(argv)``: captured output, an alarm for hangs, nothing escaping."""
+    from runtime.core._logging import configure_logging
+    from runtime.host.cli import main
+
+    captured = _Captured()
+    code: int | None
+    error = ""
+    try:
+        with _deadline(timeout, captured):
             code = main(argv)
     except _Hang:
         code = None
     except SystemExit as exc:  # argparse, --help, or app code calling sys.exit
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if isinstance(exc.code, str):
-            err.write(exc.code + "\n")
+            captured.err.write(exc.code + "\n")
     except BaseException as exc:  # what would be a traceback on a terminal
         code = 1
         error = "".join(traceback.format_exception(exc))
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
         configure_logging("console")  # back to the real stderr for the rest of the session
         for name in [m for m in sys.modules if m.startswith("_vplc_app_")]:
             del sys.modules[name]  # each load imports the app anew: do not keep 10,000 copies
-    return Outcome(code, out.getvalue(), err.getvalue(), error, time.perf_counter() - t0)
+    return captured.outcome(code, error)
 
 
 def run_call(
@@ -118,33 +143,22 @@ def run_call(
     command prints it (``prefix`` + message) with that exit code; anything else escaping is
     a traceback, a call beyond ``timeout`` a hang.
     """
-    out, err = io.StringIO(), io.StringIO()
+    captured = _Captured()
     code: int | None = 0
     error = ""
-
-    def alarm(signum: int, frame: object) -> None:
-        raise _Hang()
-
-    assert threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    t0 = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            out.write(call() + "\n")
+        with _deadline(timeout, captured):
+            captured.out.write(call() + "\n")
     except _Hang:
         code = None
     except BaseException as exc:
         codes = [c for kind, c in refusals.items() if isinstance(exc, kind)]
         if codes:
             code = codes[0]
-            err.write(f"{prefix}{exc}\n")
+            captured.err.write(f"{prefix}{exc}\n")
         else:
             code, error = 1, "".join(traceback.format_exception(exc))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    return Outcome(code, out.getvalue(), err.getvalue(), error, time.perf_counter() - t0)
+    return captured.outcome(code, error)
 
 
 def run_cli(argv: list[str], timeout: float, **kw: Any) -> Outcome:

@@ -210,3 +210,29 @@ def encoded(draw: st.DrawFn, text: str) -> tuple[bytes, str]:
     elif how == "empty":
         data = b""
     return data, how
+
+
+@st.composite
+def mutated_file(draw: st.DrawFn, base: Any) -> Example:
+    """``base`` mutated and dumped to YAML, then encoded: a config file or manifest example."""
+    doc, notes = draw(mutated(base))
+    data, how = draw(encoded(dump(doc)))
+    return Example(doc, data, f"{how}: {'; '.join(notes)}")
+
+
+def non_finite(ex: Example) -> str:
+    """The property an accepted example breaks when its UTF-8 text holds a NaN/inf (a value
+    no setting may take), or "" (where another encoding was drawn the document is not
+    what the file says, so nothing can be concluded)."""
+    if not ex.notes.startswith("utf8:"):
+        return ""
+    stack: list[tuple[Any, str]] = [(ex.doc, "")]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return f"non-finite value at {at or '<root>'} accepted"
+        if isinstance(node, dict):
+            stack.extend((v, f"{at}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
+    return ""

@@ -11,7 +11,6 @@ what the command would print (UsageError / InvalidInputError: exit 2).
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import tempfile
 import textwrap
@@ -26,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import COPY_LOGIC, memory_manifest
 from tests.fuzz._harness import Case, assert_clean, check, run_call
-from tests.fuzz._mutate import Example, dump, encoded, mutated
+from tests.fuzz._mutate import Example, mutated_file, non_finite
 from tests.fuzz.conftest import PROFILE
 
 
@@ -68,27 +67,6 @@ def _engine() -> Any:
     return ScanEngine(_app(), clock=VirtualClock())
 
 
-def _non_finite(doc: Any) -> str:
-    """Where a NaN/inf sits in the document ("" when nowhere): never a valid setting."""
-    stack: list[tuple[Any, str]] = [(doc, "")]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            return at or "<root>"
-        if isinstance(node, dict):
-            stack.extend((v, f"{at}.{k}") for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
-    return ""
-
-
-@st.composite
-def _files(draw: st.DrawFn, base: dict[str, Any]) -> Example:
-    doc, notes = draw(mutated(base))
-    data, how = draw(encoded(dump(doc)))
-    return Example(doc, data, f"{how}: {'; '.join(notes)}")
-
-
 def _example(
     kind: str,
     ex: Example,
@@ -100,10 +78,7 @@ def _example(
     folder = Path(tempfile.mkdtemp(prefix=f"vplc-fuzz-{kind}-", dir=_place()))
     path = folder / name
     path.write_bytes(ex.data)
-    case = Case(kind, [str(path)], ex.notes, names=(str(path), *names))
-    if ex.notes.startswith("utf8:"):
-        bad = _non_finite(ex.doc)
-        case.violation = f"non-finite value at {bad} accepted" if bad else ""
+    case = Case(kind, [str(path)], ex.notes, (str(path), *names), violation=non_finite(ex))
     check(case, run_call(lambda: load(path), 20.0, refusals))
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -154,7 +129,7 @@ def _load_web(path: Path, listen: str | None) -> str:
 
 
 @settings(settings.get_profile(PROFILE))
-@given(_files(WEB), st.sampled_from(LISTEN))
+@given(mutated_file(WEB), st.sampled_from(LISTEN))
 def _fuzz_web(example: Example, listen: str | None) -> None:
     example.notes += f" (--web {listen})" if listen is not None else ""
     flag = () if listen is None else (f"--web {listen}",)
@@ -195,7 +170,7 @@ def _load_modbus(path: Path) -> str:
 
 
 @settings(settings.get_profile(PROFILE))
-@given(_files(MODBUS))
+@given(mutated_file(MODBUS))
 def _fuzz_modbus(example: Example) -> None:
     _example("modbus", example, "modbus.yaml", _load_modbus, _usage())
 
@@ -237,7 +212,7 @@ def _load_sparkplug(path: Path) -> str:
 
 
 @settings(settings.get_profile(PROFILE))
-@given(_files(SPARKPLUG))
+@given(mutated_file(SPARKPLUG))
 def _fuzz_sparkplug(example: Example) -> None:
     _example("sparkplug", example, "mqtt.yaml", _load_sparkplug, _usage())
 
@@ -275,7 +250,7 @@ def _load_deployment(path: Path) -> str:
 
 
 @settings(settings.get_profile(PROFILE))
-@given(_files(DEPLOY))
+@given(mutated_file(DEPLOY))
 def _fuzz_deploy(example: Example) -> None:
     from containers._errors import InvalidInputError
 

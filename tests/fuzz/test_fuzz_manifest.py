@@ -5,19 +5,16 @@ Each example is validated (``vplc validate``) and, when valid, run for a few vir
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 import textwrap
 from pathlib import Path
-from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tests.conftest import COPY_LOGIC, memory_manifest
 from tests.fuzz._harness import FUZZ, Case, Outcome, assert_clean, check, run_cli, run_inproc
-from tests.fuzz._mutate import Example, dump, encoded, mutated
+from tests.fuzz._mutate import Example, mutated_file, non_finite
 from tests.fuzz.conftest import PROFILE
 
 BASE = memory_manifest(
@@ -28,20 +25,6 @@ BASE = memory_manifest(
     ],
 )
 BASE["points"][1]["range"] = [-100.0, 100.0]
-
-
-def _non_finite(doc: Any) -> str:
-    """Where a NaN/inf sits in the document ("" when nowhere)."""
-    stack: list[tuple[Any, str]] = [(doc, "")]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            return at or "<root>"
-        if isinstance(node, dict):
-            stack.extend((v, f"{at}.{k}") for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
-    return ""
 
 
 def _write(data: bytes) -> Path:
@@ -56,10 +39,7 @@ def _example(ex: Example, *, cli: bool = False) -> None:
     what = ex.notes
     names = (str(folder / "app.yaml"), "app.yaml")
     runner = run_cli if cli else run_inproc
-    validate = Case("manifest", ["validate", str(folder)], what, names)
-    if what.startswith("utf8:"):
-        bad = _non_finite(ex.doc)
-        validate.violation = f"non-finite value at {bad} accepted" if bad else ""
+    validate = Case("manifest", ["validate", str(folder)], what, names, violation=non_finite(ex))
     outcome: Outcome = runner(validate.argv, 20.0)
     if check(validate, outcome) == "accepted":
         argv = ["--log-format", "json", "run", str(folder), "--virtual", "--duration", "0.05"]
@@ -67,15 +47,8 @@ def _example(ex: Example, *, cli: bool = False) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@st.composite
-def manifests(draw: st.DrawFn) -> Example:
-    doc, notes = draw(mutated(BASE))
-    data, how = draw(encoded(dump(doc)))
-    return Example(doc, data, f"{how}: {'; '.join(notes)}")
-
-
 @settings(settings.get_profile(PROFILE))
-@given(manifests())
+@given(mutated_file(BASE))
 def _fuzz(example: Example) -> None:
     _example(example)
 
@@ -86,7 +59,7 @@ def test_manifest_mutations() -> None:
 
 
 @settings(settings.get_profile(PROFILE), max_examples=100 if FUZZ else 5)
-@given(manifests())
+@given(mutated_file(BASE))
 def _through_the_real_cli(example: Example) -> None:
     _example(example, cli=True)
 

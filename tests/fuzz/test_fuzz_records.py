@@ -1,6 +1,6 @@
 """Fuzz the records' files: a user store, a batch record and an audit trail line, mutated.
 
-Each example damages one file of a fresh copy of the ops sandbox (test_fuzz_ops.py): values,
+Each example damages one file of a fresh copy of the ops sandbox (_sandbox.py): values,
 structure, encodings; a batch record is re-sealed half the time (its sha256 recomputed, as
 the retain kind keeps a valid checksum) so the checks behind the hash are reached too. Then
 the commands that read that file run on it: ``users list|unlock``, ``batch list|record
@@ -10,18 +10,18 @@ be refused (2) or reported as not verified (1), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from functools import cache
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz._harness import Case, assert_clean, check, run_inproc
+from tests.fuzz._harness import Case, assert_clean
 from tests.fuzz._mutate import DEEP, Deep, Example, encoded, mutated
+from tests.fuzz._sandbox import NEW, PW, pristine, run_in, sandbox
 from tests.fuzz.conftest import PROFILE
-from tests.fuzz.test_fuzz_ops import PW, _env, _pristine, _sandbox
 
 
 def dump_json(doc: Any) -> str:
@@ -48,7 +48,7 @@ def dump_json(doc: Any) -> str:
 
 @cache
 def _docs() -> dict[str, Any]:
-    root = _pristine()
+    root = pristine()
     record = next((root / "batches").glob("*.json"))
     lines = (root / "trail.jsonl").read_text().splitlines()
     return {
@@ -123,7 +123,7 @@ COMMANDS = {
 
 
 def _example(which: str, ex: Example, line: int, command: int) -> None:
-    with _sandbox() as root:
+    with sandbox() as root:
         name = _docs()["record_name"]
         if which == "store":
             target = root / "users.json"
@@ -141,14 +141,7 @@ def _example(which: str, ex: Example, line: int, command: int) -> None:
         what = f"{ex.notes} (line {line})" if which == "trail" else ex.notes
         names = (str(target), target.name, *(a for a in real[2:] if a.startswith("--")))
         case = Case(which, real, what, names=names, may_fail=True)
-        with _env(
-            VPLC_STATE_DIR=str(root / "state"),
-            VPLC_PASSWORD=PW,
-            VPLC_NEW_PASSWORD="Fresh-Pass-4567",
-            VPLC_USERS=None,
-            VPLC_AUDIT_KEY=None,
-        ):
-            check(case, run_inproc(real, 30.0))
+        run_in(root, case, PW, NEW)
 
 
 @settings(settings.get_profile(PROFILE))
@@ -158,11 +151,7 @@ def _fuzz(example: tuple[str, Example, int], command: int) -> None:
 
 
 def test_damaged_records_files() -> None:
-    cwd = os.getcwd()
-    os.chdir(_pristine())
-    try:
+    with contextlib.chdir(pristine()):
         _fuzz()
-    finally:
-        os.chdir(cwd)
     for kind in ("store", "record", "trail"):
         assert_clean(kind)

@@ -6,24 +6,24 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+import yaml
 
 from runtime import ScanEngine, load_app
 from runtime.mqtt import MqttBridge, MqttConfig
-from runtime.ops._access import AccessConfig, UserSpec, hash_token
+from runtime.ops._access import AccessConfig, UserSpec
 from runtime.ops._audit import AuditLog
-from tests.conftest import MakeApp, memory_manifest
+from tests.conftest import TOKENS, MakeApp, memory_manifest, token_users, write_access
 from tests.mqtt.broker import Broker, ensure_mosquitto, plain_broker, secure_broker
 
 SITE, NODE = "plant1", "edge7"
 PREFIX = f"vplc/{SITE}/{NODE}/testapp"
-TOKENS = {"olga": "op-secret", "erik": "eng-secret", "vera": "view-secret"}
 BROKER_USERS = {"vplc": "broker-pw", "hmi": "hmi-pw"}
 
 APP_LOGIC = """
@@ -144,25 +144,49 @@ def tls_broker(
     b.stop()
 
 
+def write_run_config(folder: Path, port: int, site: str, node: str, **extra: Any) -> Path:
+    """``folder/mqtt.yaml`` for ``vplc run --mqtt`` on the test broker, olga its one user
+    (``folder/access.yaml``), the audit trail ``folder/audit.jsonl``."""
+    write_access(folder, names=["olga"])
+    cfg = {
+        "host": "127.0.0.1",
+        "port": port,
+        "site": site,
+        "node": node,
+        "access_file": "access.yaml",
+        "audit_file": "audit.jsonl",
+        **extra,
+        "allow_insecure": True,  # tokens over the plain test broker
+    }
+    path = folder / "mqtt.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 @pytest.fixture
 def access() -> AccessConfig:
-    roles = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
-    return AccessConfig(
-        users={u: UserSpec(role=roles[u], token_sha256=hash_token(t)) for u, t in TOKENS.items()}
-    )
+    return AccessConfig(users={u: UserSpec(**spec) for u, spec in token_users().items()})
+
+
+@contextmanager
+def scanning(folder: Path) -> Iterator[ScanEngine]:
+    """The app in ``folder`` scanning on the real clock in its own thread; stopped after."""
+    eng = ScanEngine(load_app(folder))
+    eng.start()
+    eng.start_thread()
+    try:
+        yield eng
+    finally:
+        eng.request_stop()
+        eng.join(5)
+        eng.close()
 
 
 @pytest.fixture
 def engine(make_app: MakeApp) -> Iterator[ScanEngine]:
     """The test app scanning every 10 ms on the real clock in its own thread."""
-    app = load_app(make_app(app_manifest(), APP_LOGIC))
-    eng = ScanEngine(app)
-    eng.start()
-    eng.start_thread()
-    yield eng
-    eng.request_stop()
-    eng.join(5)
-    eng.close()
+    with scanning(make_app(app_manifest(), APP_LOGIC)) as eng:
+        yield eng
 
 
 BridgeFactory = Callable[..., MqttBridge]

@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from runtime.ops._access import hash_token
 from runtime.ops._audit import verify_audit_log
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import hmi_client, now_ts
+from tests.mqtt.conftest import hmi_client, now_ts, write_run_config
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -26,20 +24,7 @@ PREFIX = "vplc/site5/node8/bioreactor"
 
 
 def _config(tmp_path: Path, port: int) -> Path:
-    access = {"users": {"olga": {"role": "operator", "token_sha256": hash_token("op-secret")}}}
-    (tmp_path / "access.yaml").write_text(yaml.safe_dump(access))
-    cfg = {
-        "host": "127.0.0.1",
-        "port": port,
-        "site": "site5",
-        "node": "node8",
-        "access_file": "access.yaml",
-        "audit_file": "audit.jsonl",
-        "allow_insecure": True,  # tokens over the plain test broker
-    }
-    path = tmp_path / "mqtt.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_run_config(tmp_path, port, "site5", "node8")
 
 
 def _new_version(app: Path) -> None:

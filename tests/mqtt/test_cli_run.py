@@ -9,12 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runtime.ops._access import hash_token
 from runtime.ops._audit import verify_audit_log
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import hmi_client, now_ts
+from tests.mqtt.conftest import hmi_client, now_ts, write_run_config
 
 APP = Path(__file__).resolve().parents[2] / "plc_apps" / "bioreactor"
 VPLC = str(Path(sys.executable).with_name("vplc"))
@@ -22,21 +19,7 @@ PREFIX = "vplc/site9/node3/bioreactor"
 
 
 def _config(tmp_path: Path, port: int) -> Path:
-    access = {"users": {"olga": {"role": "operator", "token_sha256": hash_token("op-secret")}}}
-    (tmp_path / "access.yaml").write_text(yaml.safe_dump(access))
-    cfg = {
-        "host": "127.0.0.1",
-        "port": port,
-        "site": "site9",
-        "node": "node3",
-        "access_file": "access.yaml",
-        "audit_file": "audit.jsonl",
-        "stats_s": 0.5,
-        "allow_insecure": True,  # tokens over the plain test broker
-    }
-    path = tmp_path / "mqtt.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_run_config(tmp_path, port, "site9", "node3", stats_s=0.5)
 
 
 def test_run_with_mqtt_publishes_and_takes_commands(broker: Broker, tmp_path: Path) -> None:

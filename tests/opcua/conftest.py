@@ -20,8 +20,8 @@ from asyncua.crypto.security_policies import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from runtime.ops._access import hash_token
 from tests._runs import VPLC, VplcRun, server_config, spawn, stop_run, wait_listening
+from tests.conftest import TOKENS, write_access
 from tests.mqtt.broker import free_port
 
 __all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
@@ -29,23 +29,12 @@ __all__ = ["VPLC", "stop_run"]  # re-exported for the tests of this folder
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "plc_apps" / "bioreactor"
 NAMESPACE = "urn:vplc:bioreactor"
-PASSWORDS = {"olga": "op-secret", "erik": "eng-secret", "vera": "view-secret"}
-ROLES = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
+PASSWORDS = TOKENS  # the token users' secrets are their OPC UA passwords
 POLICIES = {
     "Basic256Sha256": SecurityPolicyBasic256Sha256,
     "Aes128_Sha256_RsaOaep": SecurityPolicyAes128Sha256RsaOaep,
     "Aes256_Sha256_RsaPss": SecurityPolicyAes256Sha256RsaPss,
 }
-
-
-def write_access(folder: Path, commands: dict[str, Any] | None = None) -> Path:
-    users = {
-        name: {"role": ROLES[name], "token_sha256": hash_token(pw)}
-        for name, pw in PASSWORDS.items()
-    }
-    path = folder / "access.yaml"
-    path.write_text(yaml.safe_dump({"users": users, "commands": commands or {}}))
-    return path
 
 
 class Run(VplcRun):
@@ -68,7 +57,7 @@ def start_run(
 ) -> Run:
     """Start the run; ``trust``: client certificates put in the server's trust list first."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_access(folder, commands)
+    write_access(folder, commands=commands or {})
     app_name = yaml.safe_load((app / "app.yaml").read_text())["name"]
     trusted = folder / "state" / "opcua" / app_name / "trusted"
     trusted.mkdir(parents=True, exist_ok=True)

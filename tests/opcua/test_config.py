@@ -15,11 +15,12 @@ from cryptography import x509
 
 from runtime.opcua import OpcuaConfig, load_opcua_config
 from runtime.opcua._pki import ensure_certificate
-from tests.opcua.conftest import APP, NAMESPACE, VPLC, Run, start_run, stop_run, write_access
+from tests.conftest import write_access
+from tests.opcua.conftest import APP, NAMESPACE, VPLC, Run, start_run, stop_run
 
 
 def _run_with(tmp_path: Path, cfg: object, *extra: str) -> subprocess.CompletedProcess[str]:
-    write_access(tmp_path)
+    write_access(tmp_path, commands={})
     path = tmp_path / "opcua.yaml"
     path.write_text(yaml.safe_dump(cfg) if not isinstance(cfg, str) else cfg)
     return subprocess.run(

@@ -14,12 +14,12 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runtime.mqtt import MqttConfig
 from runtime.sparkplug import SparkplugNode
 from tests._node import npm_project
+from tests.conftest import write_access
 from tests.mqtt import conftest as _mqtt
 from tests.mqtt.broker import Broker
 
@@ -158,18 +158,6 @@ def host(broker: Broker) -> Iterator[Host]:
     h.close()
 
 
-def write_access(folder: Path) -> Path:
-    roles = {"olga": "operator", "erik": "engineer", "vera": "viewer"}
-    from runtime.ops._access import hash_token
-
-    data = {
-        "users": {u: {"role": roles[u], "token_sha256": hash_token(t)} for u, t in TOKENS.items()}
-    }
-    path = folder / "access.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def node_config(port: int, folder: Path, **sparkplug: Any) -> MqttConfig:
     return MqttConfig(
         port=port,
@@ -214,3 +202,23 @@ def metric_by_name(payload: dict[str, Any], name: str) -> dict[str, Any]:
 def props(metric: dict[str, Any]) -> dict[str, Any]:
     """Tahu JS decodes a PropertySet as {key: {type, value}}."""
     return {k: v["value"] for k, v in metric.get("properties", {}).items()}
+
+
+def poll(cond: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``cond`` every 50 ms until it gives a true value, and return that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def audited(folder: Path) -> list[dict[str, Any]]:
+    """The command records of the node's audit trail ``folder/audit.jsonl`` (none yet: [])."""
+    path = folder / "audit.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["event"] == "command"]

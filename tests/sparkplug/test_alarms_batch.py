@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from runtime import ScanEngine, load_app
+from runtime import ScanEngine
 from runtime.sparkplug import SparkplugNode
 from tests.conftest import MakeApp
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import APP_LOGIC, app_manifest
+from tests.mqtt.conftest import APP_LOGIC, app_manifest, scanning
 from tests.sparkplug.conftest import (
     DBIRTH,
     DCMD,
@@ -22,8 +21,10 @@ from tests.sparkplug.conftest import (
     Codec,
     Host,
     NodeFactory,
+    audited,
     metric_by_name,
     node_config,
+    poll,
     props,
 )
 
@@ -31,24 +32,6 @@ ALARM, PHASE = "main.high", "main.phase"
 ALARM_METRICS = [f"Alarms/{ALARM}/{p}" for p in ("Active", "Acked", "Severity", "Text")]
 ALARM_METRICS.append(f"Alarms/{ALARM}/Acknowledge")
 BATCH_METRICS = [f"Batch/{PHASE}/{p}" for p in ("State", "Step", "Command")]
-
-
-def _commands(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "audit.jsonl"
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r["event"] == "command"]
-
-
-def _wait(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _dcmd(codec: Codec, name: str, type_: str, value: Any) -> bytes:
@@ -107,7 +90,7 @@ def test_births_carry_alarm_and_batch_metrics_after_the_others(
     assert "HOLD" in doc and "ABORT" in doc
     # The alarm's text comes by pipe: in the birth or in a DDATA soon after.
     text_alias = names.index(f"Alarms/{ALARM}/Text") + 1
-    _wait(
+    poll(
         lambda: (
             values[f"Alarms/{ALARM}/Text"] == "X high"
             or "X high" in _ddata_values(codec, host, text_alias)
@@ -122,17 +105,17 @@ def test_alarm_goes_active_in_ddata_and_a_dcmd_acknowledges_it_with_audit(
     alias = _aliases(codec, host)
     block = engine.app.tree.find(ALARM)
     _set_x(engine, 80.0)  # above H = 50
-    _wait(lambda: True in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Active"]))
-    _wait(lambda: False in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Acked"]))
-    _wait(lambda: 1 in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Severity"]))
+    poll(lambda: True in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Active"]))
+    poll(lambda: False in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Acked"]))
+    poll(lambda: 1 in _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Severity"]))
     assert block.UNACKED
     host.publish(DCMD, _dcmd(codec, f"Alarms/{ALARM}/Acknowledge", "Boolean", True))
-    _wait(lambda: not block.UNACKED)
+    poll(lambda: not block.UNACKED)
     acked = _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Acked"])
-    _wait(lambda: _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Acked"])[-1] is True)
+    poll(lambda: _ddata_values(codec, host, alias[f"Alarms/{ALARM}/Acked"])[-1] is True)
     assert acked[0] is False
     assert block.ACTIVE  # acknowledging does not clear an active alarm
-    record = _wait(lambda: _commands(tmp_path))[0]
+    record = poll(lambda: audited(tmp_path))[0]
     assert record["cmd"] == "ack_alarm" and record["status"] == "accepted"
     assert record["user"] == "olga" and record["role"] == "operator"
     assert record["target"] == ALARM and record["source"] == DCMD
@@ -141,7 +124,7 @@ def test_alarm_goes_active_in_ddata_and_a_dcmd_acknowledges_it_with_audit(
     # false is the metric's resting value: no command.
     host.publish(DCMD, _dcmd(codec, f"Alarms/{ALARM}/Acknowledge", "Boolean", False))
     time.sleep(0.5)
-    assert len(_commands(tmp_path)) == 1
+    assert len(audited(tmp_path)) == 1
 
 
 def test_batch_command_hold_holds_the_phase_and_state_follows(
@@ -152,11 +135,11 @@ def test_batch_command_hold_holds_the_phase_and_state_follows(
     block = engine.app.tree.find(PHASE)
     state_alias = alias[f"Batch/{PHASE}/State"]
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "START"))
-    _wait(lambda: "RUNNING" in _ddata_values(codec, host, state_alias))
+    poll(lambda: "RUNNING" in _ddata_values(codec, host, state_alias))
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "hold"))
-    _wait(lambda: block.STATE_NAME == "HELD")
-    _wait(lambda: _ddata_values(codec, host, state_alias)[-1] == "HELD")
-    records = _wait(lambda: len(_commands(tmp_path)) >= 2 and _commands(tmp_path))
+    poll(lambda: block.STATE_NAME == "HELD")
+    poll(lambda: _ddata_values(codec, host, state_alias)[-1] == "HELD")
+    records = poll(lambda: len(audited(tmp_path)) >= 2 and audited(tmp_path))
     assert [(r["cmd"], r["status"], r["target"]) for r in records] == [
         ("phase", "accepted", f"{PHASE}:START"),
         ("phase", "accepted", f"{PHASE}:HOLD"),
@@ -172,22 +155,22 @@ def test_wrong_phase_commands_are_refused_through_the_command_path_and_audited(
     _aliases(codec, host)
     block = engine.app.tree.find(PHASE)
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "JUMP"))
-    rec = _wait(lambda: _commands(tmp_path))[0]
+    rec = poll(lambda: audited(tmp_path))[0]
     assert rec["cmd"] == "phase" and rec["status"] == "refused"
     assert "unknown phase command 'JUMP'" in rec["reason"] and "HOLD" in rec["reason"]
     assert rec["user"] == "olga" and rec["source"] == DCMD
     # A known command the phase does not take in its state (HOLD while IDLE).
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "HOLD"))
-    rec = _wait(lambda: len(_commands(tmp_path)) >= 2 and _commands(tmp_path))[1]
+    rec = poll(lambda: len(audited(tmp_path)) >= 2 and audited(tmp_path))[1]
     assert rec["status"] == "refused" and "not allowed in IDLE" in rec["reason"]
     # Text far longer than any command is refused the same way (not a crash of the node).
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "X" * 500))
-    rec = _wait(lambda: len(_commands(tmp_path)) >= 3 and _commands(tmp_path))[2]
+    rec = poll(lambda: len(audited(tmp_path)) >= 3 and audited(tmp_path))[2]
     assert rec["status"] == "refused" and "unknown phase command" in rec["reason"]
     # The wrong datatype is refused before any command (the whole message).
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "Boolean", True))
     time.sleep(0.5)
-    assert len(_commands(tmp_path)) == 3
+    assert len(audited(tmp_path)) == 3
     assert block.STATE_NAME == "IDLE"
 
 
@@ -198,10 +181,10 @@ def test_a_viewer_may_neither_acknowledge_nor_command_a_phase(
     _aliases(codec, host)
     alarm, phase = engine.app.tree.find(ALARM), engine.app.tree.find(PHASE)
     _set_x(engine, 80.0)
-    _wait(lambda: alarm.UNACKED)
+    poll(lambda: alarm.UNACKED)
     host.publish(DCMD, _dcmd(codec, f"Alarms/{ALARM}/Acknowledge", "Boolean", True))
     host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "START"))
-    records = _wait(lambda: len(_commands(tmp_path)) >= 2 and _commands(tmp_path))
+    records = poll(lambda: len(audited(tmp_path)) >= 2 and audited(tmp_path))
     assert [(r["cmd"], r["status"]) for r in records] == [
         ("ack_alarm", "refused"),
         ("phase", "refused"),
@@ -219,13 +202,8 @@ def gmp_engine(make_app: MakeApp) -> Iterator[ScanEngine]:
     """The test app with a program ``step`` and ABORT of its phase a critical action."""
     critical = [{"cmd": "phase", "targets": [PHASE], "commands": ["ABORT"]}]
     manifest = app_manifest() | {"gmp": {"critical": critical}}
-    eng = ScanEngine(load_app(make_app(manifest, STEP_LOGIC)))
-    eng.start()
-    eng.start_thread()
-    yield eng
-    eng.request_stop()
-    eng.join(5)
-    eng.close()
+    with scanning(make_app(manifest, STEP_LOGIC)) as eng:
+        yield eng
 
 
 def test_a_command_that_needs_e_signatures_is_refused_saying_sparkplug_cannot_sign(
@@ -238,9 +216,9 @@ def test_a_command_that_needs_e_signatures_is_refused_saying_sparkplug_cannot_si
         assert metric_by_name(dbirth, f"Batch/{PHASE}/Step")["value"] == "FILL"
         block = gmp_engine.app.tree.find(PHASE)
         host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "START"))
-        _wait(lambda: block.STATE_NAME == "RUNNING")
+        poll(lambda: block.STATE_NAME == "RUNNING")
         host.publish(DCMD, _dcmd(codec, f"Batch/{PHASE}/Command", "String", "ABORT"))
-        records = _wait(lambda: len(_commands(tmp_path)) >= 2 and _commands(tmp_path))
+        records = poll(lambda: len(audited(tmp_path)) >= 2 and audited(tmp_path))
         rec = records[1]
         assert rec["cmd"] == "phase" and rec["status"] == "refused"
         assert rec["target"] == f"{PHASE}:ABORT" and rec["user"] == "olga"

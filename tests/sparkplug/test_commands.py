@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,31 +17,12 @@ from tests.sparkplug.conftest import (
     Codec,
     Host,
     NodeFactory,
+    audited,
     metric_by_name,
+    poll,
 )
 
 GAIN_ALIAS = 6  # State, X, Y, RUNNING, N, then gain
-
-
-def _audit(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "audit.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _commands(tmp_path: Path) -> list[dict[str, Any]]:
-    return [r for r in _audit(tmp_path) if r["event"] == "command"]
-
-
-def _wait(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _dcmd(codec: Codec, *metrics: dict[str, Any], ts_ms: int | None = None) -> bytes:
@@ -60,8 +40,8 @@ def test_dcmd_writes_a_parameter_through_the_command_path_with_audit(
     make_node(command_user="olga")
     host.wait_for(DBIRTH)
     host.publish(DCMD, _dcmd(codec, {"name": "Parameters/gain", "type": "Double", "value": 3.5}))
-    _wait(lambda: engine.app.parameters["gain"].value == 3.5)
-    record = _wait(lambda: _commands(tmp_path))[0]
+    poll(lambda: engine.app.parameters["gain"].value == 3.5)
+    record = poll(lambda: audited(tmp_path))[0]
     assert record["cmd"] == "set_parameter" and record["status"] == "accepted"
     assert record["user"] == "olga" and record["role"] == "operator"
     assert record["source"] == DCMD and record["target"] == "gain"
@@ -77,14 +57,14 @@ def test_dcmd_writes_a_parameter_through_the_command_path_with_audit(
     assert found
     # By alias too (a host sends aliases after the birth).
     host.publish(DCMD, _dcmd(codec, {"alias": GAIN_ALIAS, "type": "Double", "value": 4.0}))
-    _wait(lambda: engine.app.parameters["gain"].value == 4.0)
+    poll(lambda: engine.app.parameters["gain"].value == 4.0)
     # The same message again is a replay: refused, audited, nothing done.
     engine.app.parameters["gain"].value  # noqa: B018
     raw = _dcmd(codec, {"alias": GAIN_ALIAS, "type": "Double", "value": 5.0})
     host.publish(DCMD, raw)
-    _wait(lambda: engine.app.parameters["gain"].value == 5.0)
+    poll(lambda: engine.app.parameters["gain"].value == 5.0)
     host.publish(DCMD, raw)
-    refused = _wait(lambda: [r for r in _commands(tmp_path) if r["status"] == "refused"])
+    refused = poll(lambda: [r for r in audited(tmp_path) if r["status"] == "refused"])
     assert "already" in refused[0]["reason"] or "used" in refused[0]["reason"], refused
 
 
@@ -100,18 +80,18 @@ def test_dcmd_refusals_out_of_range_role_readonly_stale_and_retained(
     )
     node = make_node(command_user="olga")
     host.wait_for(DBIRTH)
-    retained = _wait(lambda: [r for r in _commands(tmp_path) if "retained" in r["reason"]])
+    retained = poll(lambda: [r for r in audited(tmp_path) if "retained" in r["reason"]])
     assert retained[0]["status"] == "refused" and retained[0]["cmd"] == "set_parameter"
     host.publish(DCMD, b"", retain=True)  # clears it from the broker (and is not a command)
     # Out of the parameter's range (0..10): the command path refuses, audited.
     host.publish(DCMD, _dcmd(codec, {"name": "Parameters/gain", "type": "Double", "value": 50.0}))
-    rec = _wait(lambda: [r for r in _commands(tmp_path) if "above max" in r["reason"]])[0]
+    rec = poll(lambda: [r for r in audited(tmp_path) if "above max" in r["reason"]])[0]
     assert rec["status"] == "refused" and rec["cmd"] == "set_parameter"
     # Stop needs an engineer; olga is an operator.
     host.publish(
         DCMD, _dcmd(codec, {"name": "Device Control/Stop", "type": "Boolean", "value": True})
     )
-    rec = _wait(lambda: [r for r in _commands(tmp_path) if r["cmd"] == "stop"])[0]
+    rec = poll(lambda: [r for r in audited(tmp_path) if r["cmd"] == "stop"])[0]
     assert rec["status"] == "refused" and "engineer" in rec["reason"]
     assert engine.running
     # A stale command (older than the policy's 30 s) is refused.
@@ -119,7 +99,7 @@ def test_dcmd_refusals_out_of_range_role_readonly_stale_and_retained(
     host.publish(
         DCMD, _dcmd(codec, {"name": "Parameters/gain", "type": "Double", "value": 1.0}, ts_ms=old)
     )
-    rec = _wait(lambda: [r for r in _commands(tmp_path) if "stale" in r["reason"]])[0]
+    rec = poll(lambda: [r for r in audited(tmp_path) if "stale" in r["reason"]])[0]
     assert rec["status"] == "refused" and rec["cmd"] == "set_parameter"
     # Points are read-only over Sparkplug: the whole message is refused before any command.
     host.publish(
@@ -130,10 +110,10 @@ def test_dcmd_refusals_out_of_range_role_readonly_stale_and_retained(
             {"name": "Points/X", "type": "Double", "value": 1.0},
         ),
     )
-    _wait(lambda: (node.statistics().get("commands") or {}).get("malformed", 0) >= 1)
+    poll(lambda: (node.statistics().get("commands") or {}).get("malformed", 0) >= 1)
     time.sleep(0.3)
     assert engine.app.parameters["gain"].value == 2.0  # nothing of all that was done
-    assert all(r["status"] == "refused" for r in _commands(tmp_path))
+    assert all(r["status"] == "refused" for r in audited(tmp_path))
 
 
 def test_malformed_payloads_are_refused_counted_and_the_node_goes_on(
@@ -153,15 +133,15 @@ def test_malformed_payloads_are_refused_counted_and_the_node_goes_on(
     for payload in bad:
         host.publish(DCMD, payload)
     host.publish(NCMD, b"\x0a")  # truncated
-    _wait(lambda: (node.statistics().get("commands") or {}).get("malformed", 0) >= len(bad) + 1)
+    poll(lambda: (node.statistics().get("commands") or {}).get("malformed", 0) >= len(bad) + 1)
     assert _stats(node, "payloads_refused") >= 4
     assert engine.app.parameters["gain"].value == 2.0
     assert engine.running
     # Still serving: a good command after the junk is done.
     host.publish(DCMD, _dcmd(codec, {"name": "Parameters/gain", "type": "Double", "value": 7.0}))
-    _wait(lambda: engine.app.parameters["gain"].value == 7.0)
+    poll(lambda: engine.app.parameters["gain"].value == 7.0)
     # No command record for the junk: it is summarised (CommandGuard), not audited one by one.
-    assert [r["status"] for r in _commands(tmp_path)] == ["accepted"]
+    assert [r["status"] for r in audited(tmp_path)] == ["accepted"]
 
 
 def test_without_a_command_user_every_dcmd_is_refused(
@@ -170,7 +150,7 @@ def test_without_a_command_user_every_dcmd_is_refused(
     node = make_node()
     host.wait_for(DBIRTH)
     host.publish(DCMD, _dcmd(codec, {"name": "Parameters/gain", "type": "Double", "value": 3.0}))
-    _wait(lambda: (node.statistics().get("commands") or {}).get("disabled", 0) >= 1)
+    poll(lambda: (node.statistics().get("commands") or {}).get("disabled", 0) >= 1)
     assert engine.app.parameters["gain"].value == 2.0
 
 

@@ -105,6 +105,13 @@ def test_births_wait_for_the_primary_host_and_stop_while_it_is_offline(
         host.publish(STATE, b"", retain=True)
 
 
+def _run_bioreactor(mqtt_yaml: Path, duration: str) -> list[str]:
+    """``vplc run plc_apps/bioreactor --mqtt FILE --duration S`` from this interpreter."""
+    app = str(ROOT / "plc_apps" / "bioreactor")
+    return [sys.executable, "-m", "runtime.host.cli", "run", app, "--mqtt", str(mqtt_yaml),
+            "--duration", duration]  # fmt: skip
+
+
 def test_vplc_run_with_a_sparkplug_section_runs_the_edge_node(
     broker: Broker, host: Host, codec: Codec, tmp_path: Path
 ) -> None:
@@ -118,17 +125,7 @@ def test_vplc_run_with_a_sparkplug_section_runs_the_edge_node(
         )
     )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runtime.host.cli",
-            "run",
-            str(ROOT / "plc_apps" / "bioreactor"),
-            "--mqtt",
-            str(cfg),
-            "--duration",
-            "4",
-        ],
+        _run_bioreactor(cfg, "4"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -151,17 +148,7 @@ def test_a_broken_sparkplug_section_is_exit_2_naming_the_key(tmp_path: Path) -> 
     cfg = tmp_path / "mqtt.yaml"
     cfg.write_text(yaml.safe_dump({"sparkplug": {"group_id": "a/b", "edge_node": "x"}}))
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runtime.host.cli",
-            "run",
-            str(ROOT / "plc_apps" / "bioreactor"),
-            "--mqtt",
-            str(cfg),
-            "--duration",
-            "1",
-        ],
+        _run_bioreactor(cfg, "1"),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from runtime.bench import run_scenario
 from runtime.host.cli import main
@@ -16,12 +14,7 @@ from runtime.host.cli import main
 BIOREACTOR = Path(__file__).parents[3] / "plc_apps" / "bioreactor"
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """main() points structlog at this test's captured stdout; later tests must not log there."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 def test_virtual_run_records_the_batch_and_leaves_the_trace_byte_identical(

@@ -7,22 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from runtime.host.cli import main
 
 BIOREACTOR = Path(__file__).parents[3] / "plc_apps" / "bioreactor"
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 @pytest.fixture

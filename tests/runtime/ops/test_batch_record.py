@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from pypdf import PdfReader
 
 from runtime.core._clock import VirtualClock
@@ -37,12 +35,7 @@ APP = Path(__file__).parents[3] / "plc_apps" / "bioreactor"
 S = 10**9
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """main() points structlog at this test's captured stdout; later tests must not log there."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 class Batch:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import yaml
 
 from runtime.host.cli import main
@@ -25,12 +23,7 @@ T0 = time.time()
 PW = "Correct-Horse-7"
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """main() points structlog at this test's captured stdout; later tests must not log there."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 @pytest.fixture
@@ -178,13 +171,19 @@ def test_cli_bad_input_is_exit_2_with_a_paragraph(
     assert "no such file" in capsys.readouterr().err
 
 
-def test_audit_export_csv_carries_the_verdict_and_signals_tampering(
-    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _trail_of_jdoe_added(state: Path, mp: pytest.MonkeyPatch) -> Path:
+    """``vplc users add jdoe`` (Jane Doe, engineer) audited: the trail (trail_start, user_added)."""
     trail = state / "a.jsonl"
     new = {"VPLC_NEW_PASSWORD": "Temp-Pass-123"}
     assert _users(state, "add", "jdoe", "--name", "Jane Doe", "--role", "engineer", "--audit",
-                  str(trail), env=new, mp=monkeypatch) == 0  # fmt: skip
+                  str(trail), env=new, mp=mp) == 0  # fmt: skip
+    return trail
+
+
+def test_audit_export_csv_carries_the_verdict_and_signals_tampering(
+    state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trail = _trail_of_jdoe_added(state, monkeypatch)
     out = state / "review.csv"
     assert main(["audit", "show", str(trail), "--csv", str(out)]) == 0
     lines = out.read_text().splitlines()
@@ -202,10 +201,7 @@ def test_audit_export_pdf_carries_the_verdict_and_signals_tampering(
 ) -> None:
     from pypdf import PdfReader
 
-    trail = state / "a.jsonl"
-    new = {"VPLC_NEW_PASSWORD": "Temp-Pass-123"}
-    assert _users(state, "add", "jdoe", "--name", "Jane Doe", "--role", "engineer", "--audit",
-                  str(trail), env=new, mp=monkeypatch) == 0  # fmt: skip
+    trail = _trail_of_jdoe_added(state, monkeypatch)
     out = state / "review.pdf"
     assert main(["audit", "show", str(trail), "--pdf", str(out)]) == 0
     text = PdfReader(out).pages[0].extract_text()
