@@ -32,23 +32,21 @@ class Waker:
         """Sleep up to ``timeout_s``; True if woken (the wake-up is consumed)."""
         return self._lock.acquire(timeout=timeout_s)
 
-    def sleep_spin(self, deadline_ns: int, spin_ns: int) -> int:
-        """Sleep to ``deadline_ns - spin_ns`` unless woken, then busy-wait to the deadline.
+    def sleep(self, target_ns: int) -> int:
+        """Sleep to ``target_ns`` unless woken: how late it ended (ns), ``WOKEN`` or ``PAST``.
 
-        How late the sleep ended after its target (ns), or -1 when woken or already past:
-        the reference of the compiled ``FutexWaker.sleep_spin`` (runtime/core/_wait.pyx).
+        The reference of the compiled ``FutexWaker.sleep`` (runtime/core/_wait.pyx).
         """
-        target = deadline_ns - spin_ns
-        remaining = target - time.monotonic_ns()
-        late = -1
-        if remaining > 0:
-            if self._lock.acquire(timeout=remaining / 1e9):
-                return -1  # woken: the caller re-checks what is due
-            late = time.monotonic_ns() - target
-        if spin_ns:
-            while time.monotonic_ns() < deadline_ns:
-                pass
-        return late
+        remaining = target_ns - time.monotonic_ns()
+        if remaining <= 0:
+            return PAST
+        if self._lock.acquire(timeout=remaining / 1e9):
+            return WOKEN
+        return time.monotonic_ns() - target_ns
+
+
+WOKEN = -1  # a waker's sleep was cut short: the caller re-checks what is due
+PAST = -2  # the target had already passed: no sleep
 
 
 class ScanWaker(Protocol):
@@ -58,7 +56,7 @@ class ScanWaker(Protocol):
 
     def wait(self, timeout_s: float) -> bool: ...
 
-    def sleep_spin(self, deadline_ns: int, spin_ns: int) -> int: ...
+    def sleep(self, target_ns: int) -> int: ...
 
 
 def wait_implementation(waker: ScanWaker) -> str:
@@ -109,19 +107,28 @@ class RealClock:
     def sleep_until(
         self, deadline_ns: int, spin_ns: int = 0, waker: ScanWaker | None = None
     ) -> int:
-        """Sleep to the deadline; return early (without spinning) when ``waker`` is woken."""
-        if waker is not None:
-            return waker.sleep_spin(deadline_ns, spin_ns)
+        """Sleep to the deadline; return early (without spinning) when ``waker`` is woken.
+
+        The spin is Python on purpose: measured against a C spin in the same extension, the
+        interpreter it keeps warm runs the cycle after it ~0.5 µs sooner (wake p50 0.35 µs
+        after the release instead of 0.85 µs), and the C sleep before it keeps its tighter
+        lateness (p99 27 µs against Python's own timed lock wait's 45-54 µs).
+        """
         target = deadline_ns - spin_ns
-        remaining = target - time.monotonic_ns()
-        late = -1
-        if remaining > 0:
-            time.sleep(remaining / 1e9)
-            late = time.monotonic_ns() - target
+        if waker is not None:
+            late = waker.sleep(target)
+            if late == WOKEN:
+                return -1
+        else:
+            remaining = target - time.monotonic_ns()
+            late = PAST
+            if remaining > 0:
+                time.sleep(remaining / 1e9)
+                late = time.monotonic_ns() - target
         if spin_ns:
             while time.monotonic_ns() < deadline_ns:
                 pass
-        return late
+        return late if late >= 0 else -1
 
 
 class VirtualClock:

@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The scan's wait in C: a futex sleep to (release − margin) without the GIL, then a spin.
+"""The scan's sleep in C: a futex sleep to (release − margin) without the GIL.
 
 Python's own wait (``threading.Lock.acquire(timeout)``, ``runtime.core._clock.Waker``) turns
-the absolute target into a relative µs timeout and back, and spins in the interpreter. Here
-the target is handed to the kernel as it is (FUTEX_WAIT_BITSET sleeps to an absolute
-CLOCK_MONOTONIC time), the GIL is taken back before the spin, so waiting for it falls within
-the margin, and the spin is a C loop on clock_gettime. ``wake`` cuts the sleep short from
-another thread, with the semantics of ``Waker``: a wake with nobody waiting makes the next
-wait return at once, so no wake-up is lost.
+the absolute target into a relative µs timeout and back through sem_clockwait; here the
+target goes to the kernel as it is (FUTEX_WAIT_BITSET sleeps to an absolute CLOCK_MONOTONIC
+time). Measured on the project's VM at 1 ms, FIFO 80, the sleep's lateness p50/p99 is
+20/27 µs against 23/45-54 µs. ``wake`` cuts the sleep short from another thread, with the
+semantics of ``Waker``: a wake with nobody waiting makes the next wait return at once, so no
+wake-up is lost. The spin after the sleep stays in Python (``RealClock.sleep_until``).
 """
 
 cdef extern from *:
@@ -53,7 +53,7 @@ cdef extern from *:
 
 
 cdef class FutexWaker:
-    """A scan's wait and its wake-up: ``sleep_spin`` for releases, ``wait`` for slices."""
+    """A scan's sleep and its wake-up: ``sleep`` to a release, ``wait`` for slices."""
 
     cdef int _word
 
@@ -68,25 +68,15 @@ cdef class FutexWaker:
             woken = vplc_futex_sleep(&self._word, until)
         return woken == 1
 
-    def sleep_spin(self, long long deadline_ns, long long spin_ns):
-        """Sleep to ``deadline_ns - spin_ns``, then busy-wait to ``deadline_ns``.
-
-        Returns how late the sleep ended after its target, in ns (what the adaptive spin
-        learns from), or -1 when woken (no spin: the caller re-checks what is due) or when
-        the target had already passed.
-        """
-        cdef long long target = deadline_ns - spin_ns
+    def sleep(self, long long target_ns):
+        """Sleep to ``target_ns``: how late it ended (ns), or -1 when woken (WOKEN), -2 when
+        the target had already passed (PAST), as ``runtime.core._clock.Waker.sleep``."""
         cdef long long now = vplc_now_ns()
-        cdef long long late = -1
         cdef int woken
-        if target > now:
-            with nogil:
-                woken = vplc_futex_sleep(&self._word, target)
-            if woken:
-                return -1
-            now = vplc_now_ns()
-            late = now - target
-        if spin_ns:
-            while now < deadline_ns:
-                now = vplc_now_ns()
-        return late
+        if target_ns <= now:
+            return -2
+        with nogil:
+            woken = vplc_futex_sleep(&self._word, target_ns)
+        if woken:
+            return -1
+        return vplc_now_ns() - target_ns

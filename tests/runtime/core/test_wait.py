@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from runtime.core._clock import ScanWaker, Waker, make_waker, wait_implementation
+from runtime.core._clock import (
+    PAST,
+    WOKEN,
+    RealClock,
+    ScanWaker,
+    Waker,
+    make_waker,
+    wait_implementation,
+)
 
 MS = 1_000_000
 
@@ -32,7 +40,7 @@ def test_the_installed_build_waits_in_c() -> None:
 def test_a_sleep_ends_at_its_target_and_spins_to_the_deadline(waker: ScanWaker) -> None:
     for spin_ns in (0, 200_000):
         deadline = time.monotonic_ns() + 5 * MS
-        late = waker.sleep_spin(deadline, spin_ns)
+        late = RealClock().sleep_until(deadline, spin_ns, waker)
         end = time.monotonic_ns()
         assert end >= deadline  # the spin, or the sleep itself, reached the deadline
         # it slept: the lateness after its target (deadline - spin), at most what passed
@@ -44,7 +52,7 @@ def test_a_wake_cuts_the_sleep_short_and_skips_the_spin(waker: ScanWaker) -> Non
     timer = threading.Timer(0.05, waker.wake)
     timer.start()
     t0 = time.monotonic()
-    assert waker.sleep_spin(deadline, 100_000) == -1
+    assert RealClock().sleep_until(deadline, 100_000, waker) == -1
     assert time.monotonic() - t0 < 1.0
     timer.join()
 
@@ -57,14 +65,24 @@ def test_a_wake_with_nobody_waiting_is_kept_for_the_next_wait(waker: ScanWaker) 
     assert time.monotonic() - t0 < 1.0
     assert waker.wait(0.02) is False  # consumed: the next one times out
     waker.wake()
-    assert waker.sleep_spin(time.monotonic_ns() + 2_000 * MS, 0) == -1
+    assert waker.sleep(time.monotonic_ns() + 2_000 * MS) == WOKEN
 
 
 def test_a_target_already_past_only_spins(waker: ScanWaker) -> None:
     deadline = time.monotonic_ns() + 2 * MS
-    assert waker.sleep_spin(deadline, 10 * MS) == -1  # target in the past: no sleep
+    assert RealClock().sleep_until(deadline, 10 * MS, waker) == -1  # target past: no sleep
     assert time.monotonic_ns() >= deadline
-    assert waker.sleep_spin(time.monotonic_ns() - MS, 0) == -1
+    assert waker.sleep(time.monotonic_ns() - MS) == PAST
+    waker.wake()
+    assert waker.sleep(time.monotonic_ns() - MS) == PAST  # a wake-up is not consumed by it...
+    assert waker.wait(0.0) is True  # ...but kept for the next wait
+
+
+def test_a_sleep_reports_how_late_it_ended(waker: ScanWaker) -> None:
+    target = time.monotonic_ns() + 3 * MS
+    late = waker.sleep(target)
+    end = time.monotonic_ns()
+    assert 0 <= late <= end - target
 
 
 def test_the_compiled_sleep_does_not_hold_the_gil() -> None:
@@ -81,7 +99,7 @@ def test_the_compiled_sleep_does_not_hold_the_gil() -> None:
     thread.start()
     time.sleep(0.01)
     before = counted[0]
-    waker.sleep_spin(time.monotonic_ns() + 100 * MS, 0)
+    waker.sleep(time.monotonic_ns() + 100 * MS)
     during = counted[0] - before
     stop.set()
     thread.join()
