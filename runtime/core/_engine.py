@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from hal import Driver, ProcessImage
-from runtime.core._clock import Clock, RealClock, make_waker, wait_implementation
+from runtime.core._clock import Clock, RealClock, ScanWaker, make_waker, wait_implementation
 from runtime.core._handles import Handle, attach
 from runtime.core._loader import LoadedApp
 from runtime.core._outputs import OutputGuard
@@ -564,6 +564,7 @@ class ScanEngine:
         spin_us: int | None = None,
         spin_mode: SpinMode | None = None,
         auto: bool | None = None,
+        waker: ScanWaker | None = None,
     ) -> None:
         """Override the manifest's real-time settings before ``start_thread`` (CLI flags).
 
@@ -582,6 +583,8 @@ class ScanEngine:
         self.realtime = RealtimeConfig.model_validate(current | update)
         if auto is not None:
             self.realtime_auto = auto
+        if waker is not None:  # the sleep itself, e.g. the Python reference for a comparison
+            self._waker = waker
         if spin_us is not None or spin_mode is not None:
             for task in self.tasks:  # an online change's retime keeps it (machine, not app)
                 if spin_us is not None:

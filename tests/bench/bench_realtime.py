@@ -105,9 +105,10 @@ def _variant(cfg: dict[str, Any]) -> Any:
 def scan_run(cfg: dict[str, Any]) -> dict[str, Any]:
     app = load_app(_variant(cfg))
     engine = ScanEngine(app, clock=RealClock())
-    engine.set_realtime(spin_mode=SpinMode(cfg["mode"]))
-    if cfg.get("python_wait"):
-        engine._waker = Waker()  # the reference wait, for the comparison in one run
+    # python_wait: the reference sleep (threading.Lock), for the comparison in one run
+    engine.set_realtime(
+        spin_mode=SpinMode(cfg["mode"]), waker=Waker() if cfg.get("python_wait") else None
+    )
     task = engine.fastest
     engine.start()
     with CpuMeter() as cpu:
