@@ -193,6 +193,44 @@ def _pct(hist: dict[int, int], total: int, q: float) -> float:
     return float("inf")  # in the overflow bucket (> 10 ms)
 
 
+ROUNDS = 3  # vplc run's default against cyclictest, back to back, as the issue measured it
+DEFAULT = "d_adaptive_fifo80_pinned_gc_frozen"
+GOALS = {"p99": 0.2, "p99_9": 0.5, "cpu_percent": 8.0}  # issue 20, item 1
+
+
+def _ratios(scan: dict[str, Any], ref: dict[str, Any]) -> dict[str, float | None]:
+    lat, floor = scan["wake_latency_us"], ref["wake_latency_us"]
+    return {q: round(lat[q] / floor[q], 2) if floor[q] else None for q in ("p99", "p99_9")}
+
+
+def rounds(n: int = ROUNDS) -> dict[str, Any]:
+    """``n`` rounds of (vplc run's default, cyclictest) back to back: one run's ratio is
+    mostly the host's tail in those 20 s (cyclictest's own p99.9 ranged 37-218 µs over
+    one quiet afternoon), so the goals are judged per round and the rounds are reported."""
+    per_round = []
+    for _ in range(n):
+        scan, floor = scan_run(VARIANTS[DEFAULT]), cyclictest()
+        if not floor.get("available"):
+            return {"available": False, "reason": floor.get("reason")}
+        ratio = _ratios(scan, floor)
+        per_round.append(
+            {
+                "ratio_to_cyclictest": ratio,
+                "cpu_percent": scan["cpu_percent"],
+                "missed_per_20000": scan["missed_per_20000"],
+                "cyclictest_us": floor["wake_latency_us"],
+                "vplc_us": scan["wake_latency_us"],
+                "goals_met": {
+                    "p99": ratio["p99"] is not None and ratio["p99"] <= GOALS["p99"],
+                    "p99_9": ratio["p99_9"] is not None and ratio["p99_9"] <= GOALS["p99_9"],
+                    "cpu": scan["cpu_percent"] <= GOALS["cpu_percent"],
+                },
+            }
+        )
+    met = {k: sum(r["goals_met"][k] for r in per_round) for k in ("p99", "p99_9", "cpu")}
+    return {"variant": DEFAULT, "goals": GOALS, "rounds": per_round, "rounds_meeting": met}
+
+
 def run() -> dict[str, Any]:
     results: dict[str, Any] = {
         "period_ms": 1,
@@ -204,12 +242,6 @@ def run() -> dict[str, Any]:
     floor = cyclictest()
     results["cyclictest"] = floor
     if floor.get("available"):
-        ref = floor["wake_latency_us"]
-        results["ratio_to_cyclictest"] = {
-            name: {
-                q: round(results[name]["wake_latency_us"][q] / ref[q], 2) if ref[q] else None
-                for q in ("p99", "p99_9")
-            }
-            for name in VARIANTS
-        }
+        results["ratio_to_cyclictest"] = {name: _ratios(results[name], floor) for name in VARIANTS}
+        results["rounds"] = rounds()
     return results
