@@ -170,14 +170,7 @@ class AdaptiveSpin:
 
     def percentile_ns(self, q: float = QUANTILE) -> int:
         """The upper bucket edge under which a fraction ``q`` of the window's samples lie."""
-        allowed = int(self._n * (1.0 - q))
-        above = 0
-        counts = self._counts
-        for index in range(_NBUCKETS - 1, -1, -1):
-            above += counts[index]
-            if above > allowed:
-                return _UPPER_NS[index]
-        return 0
+        return self._percentiles_ns(q, q)[0]
 
     def _update(self) -> None:
         self._due = _EVERY
@@ -189,7 +182,7 @@ class AdaptiveSpin:
         self._settle()
 
     def _percentiles_ns(self, low: float, high: float) -> tuple[int, int]:
-        """``percentile_ns`` of ``low`` and of ``high`` (> low) in one pass over the buckets."""
+        """The percentiles ``low`` and ``high`` (>= low) in one pass over the buckets."""
         n = self._n
         allow_high, allow_low = int(n * (1.0 - high)), int(n * (1.0 - low))
         above, hi = 0, -1

@@ -18,67 +18,31 @@ CPU = 1  # the second core: the first takes the kernel's and the bench's own hou
 _LINUX_DEFAULT_SLACK_NS = 50_000
 
 # spin_us is the bound of the spin; "mode" how it is used (runtime/core/_spin.py).
+_PLAIN: dict[str, Any] = {"fifo": 0, "cpus": [], "gc": False, "slack": 0}
+# FIFO 80, pinned, no timer slack, GC frozen, mlockall and a 0 µs CPU wake-up latency limit:
+# what cyclictest -m -p80 -a holds while it measures, and what vplc run applies where permitted
+_TUNED: dict[str, Any] = {
+    "fifo": 80,
+    "cpus": [CPU],
+    "gc": True,
+    "slack": 1,
+    "cpu_latency_us": 0,
+    "lock_memory": True,
+}
+_ADAPTIVE_TUNED = {"spin_us": 200, "mode": "adaptive", **_TUNED}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "a_plain_sleep": {"spin_us": 0, "mode": "off", "fifo": 0, "cpus": [], "gc": False, "slack": 0},
-    "b_sleep_spin_200us": {
-        "spin_us": 200,
-        "mode": "fixed",
-        "fifo": 0,
-        "cpus": [],
-        "gc": False,
-        "slack": 0,
-    },
-    "c_spin_fifo80_pinned_gc_frozen": {
-        "spin_us": 200,
-        "mode": "fixed",
-        "fifo": 80,
-        "cpus": [CPU],
-        "gc": True,
-        "slack": 1,
-        "cpu_latency_us": 0,
-        "lock_memory": True,
-    },
+    "a_plain_sleep": {"spin_us": 0, "mode": "off", **_PLAIN},
+    "b_sleep_spin_200us": {"spin_us": 200, "mode": "fixed", **_PLAIN},
+    "c_spin_fifo80_pinned_gc_frozen": {"spin_us": 200, "mode": "fixed", **_TUNED},
     # vplc run's default now: adaptive spin bounded by 200 µs, best settings the OS permits
-    "d_adaptive_fifo80_pinned_gc_frozen": {
-        "spin_us": 200,
-        "mode": "adaptive",
-        "fifo": 80,
-        "cpus": [CPU],
-        "gc": True,
-        "slack": 1,
-        "cpu_latency_us": 0,
-        "lock_memory": True,
-    },
+    "d_adaptive_fifo80_pinned_gc_frozen": _ADAPTIVE_TUNED,
     # the same waiting in Python (threading.Lock) instead of the compiled futex wait
-    "d1_adaptive_fifo80_pinned_python_wait": {
-        "spin_us": 200,
-        "mode": "adaptive",
-        "fifo": 80,
-        "cpus": [CPU],
-        "gc": True,
-        "slack": 1,
-        "cpu_latency_us": 0,
-        "lock_memory": True,
-        "python_wait": True,
-    },
+    "d1_adaptive_fifo80_pinned_python_wait": {**_ADAPTIVE_TUNED, "python_wait": True},
     # the same without the CPU wake-up latency limit (cyclictest holds one while it measures)
     "d0_adaptive_fifo80_pinned_no_cpu_latency": {
-        "spin_us": 200,
-        "mode": "adaptive",
-        "fifo": 80,
-        "cpus": [CPU],
-        "gc": True,
-        "slack": 1,
-        "lock_memory": True,
+        k: v for k, v in _ADAPTIVE_TUNED.items() if k != "cpu_latency_us"
     },
-    "e_adaptive_default_scheduling": {
-        "spin_us": 200,
-        "mode": "adaptive",
-        "fifo": 0,
-        "cpus": [],
-        "gc": False,
-        "slack": 0,
-    },
+    "e_adaptive_default_scheduling": {"spin_us": 200, "mode": "adaptive", **_PLAIN},
 }
 
 
